@@ -1,0 +1,1 @@
+//! sipwake-wasm (placeholder until the SDK lands)

@@ -1,0 +1,1 @@
+//! The sipwake push protocol (see docs/core-api.md).

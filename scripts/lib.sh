@@ -1,0 +1,38 @@
+# Shared helpers for the test scripts. Source it: `. "$(dirname "$0")/lib.sh"`.
+# Every script installs what it needs, so a fresh machine (and CI) works.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export PATH="$HOME/.cargo/bin:$PATH"
+
+log() { printf '\n==> %s\n' "$*" >&2; }
+
+_apt_updated=0
+# need_apt PKG... : install the Debian packages that are not installed yet.
+need_apt() {
+  local missing=()
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  log "apt-get install ${missing[*]}"
+  if [ "$_apt_updated" = 0 ]; then apt-get update -qq >/dev/null; _apt_updated=1; fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# need_cargo_bin BIN CRATE VERSION [extra cargo-install flags]
+need_cargo_bin() {
+  local bin=$1 crate=$2 version=$3; shift 3
+  if command -v "$bin" >/dev/null && "$bin" --version 2>/dev/null | grep -q -- "$version"; then return 0; fi
+  log "cargo install $crate@$version"
+  cargo install -q "$crate" --version "$version" "$@"
+}
+
+# need_npm DIR : npm ci (or install) in DIR when node_modules is missing or stale.
+need_npm() {
+  local dir=$1
+  if [ ! -d "$dir/node_modules" ] || [ "$dir/package.json" -nt "$dir/node_modules" ]; then
+    log "npm install in $dir"
+    (cd "$dir" && if [ -f package-lock.json ]; then npm ci --no-audit --no-fund; else npm install --no-audit --no-fund; fi) >/dev/null
+    touch "$dir/node_modules"
+  fi
+}

@@ -1,0 +1,1 @@
+//! sipwake-android (placeholder until the SDK lands)

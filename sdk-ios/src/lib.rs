@@ -1,0 +1,1 @@
+//! sipwake-ios (placeholder until the SDK lands)

@@ -1,0 +1,3 @@
+fn main() {
+    println!("sipwake {}", env!("CARGO_PKG_VERSION"));
+}
