@@ -1,1 +1,455 @@
-//! config (being written)
+//! The gateway configuration: TOML, every key optional, unknown keys rejected.
+//!
+//! `Config::default()` is the embedded configuration `sipwake` runs on with no
+//! arguments. Every option and its default is documented in docs/configuration.md;
+//! keep the two in step.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Deserializer};
+
+/// Why a configuration could not be loaded. `Display` names the file, the key
+/// and (for syntax / unknown keys) the line.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// toml's message already carries "line N, column M" and the offending key.
+    #[error("invalid config{}: {message}", origin.as_ref().map(|p| format!(" file {}", p.display())).unwrap_or_default())]
+    Parse {
+        origin: Option<PathBuf>,
+        message: String,
+    },
+    #[error("invalid config value `{key}`: {reason}")]
+    Invalid { key: &'static str, reason: String },
+}
+
+/// The whole configuration. Sections for push providers, store and API are
+/// added by later work; each is one more field here with `#[serde(default)]`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Where the self-signed TLS cert (and later the SQLite store) live.
+    pub data_dir: PathBuf,
+    /// tracing `EnvFilter` directives, e.g. `info` or `sipwake=debug,info`.
+    pub log: String,
+    pub sip: SipConfig,
+    pub http: HttpConfig,
+    pub upstream: UpstreamConfig,
+    pub registrar: RegistrarConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SipConfig {
+    /// Listen addresses per transport; an empty list disables the transport.
+    pub udp: Vec<SocketAddr>,
+    pub tcp: Vec<SocketAddr>,
+    pub tls: Vec<SocketAddr>,
+    /// Host, optionally `host:port`, written into our Via / Record-Route / Path.
+    /// Empty = the listen IP (or the primary interface IP for a wildcard bind).
+    pub advertise: String,
+    /// PEM certificate chain and private key; both empty = self-signed in data_dir.
+    pub tls_cert: PathBuf,
+    pub tls_key: PathBuf,
+    pub max_message_bytes: usize,
+    pub max_headers: usize,
+    pub max_connections: usize,
+    pub idle_timeout_secs: u64,
+    pub read_timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// HTTPS (and WSS on `/ws`) listener; `""` disables.
+    #[serde(deserialize_with = "optional_addr")]
+    pub https: Option<SocketAddr>,
+    /// Plain HTTP (and WS on `/ws`) listener; `""` (default) disables.
+    #[serde(deserialize_with = "optional_addr")]
+    pub http: Option<SocketAddr>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct UpstreamConfig {
+    /// Default upstream SIP server URI, e.g. `sip:127.0.0.1:5070;transport=udp`.
+    /// Empty = standalone mode (the built-in registrar answers).
+    pub server: String,
+    /// Honour the client's X-Sy.Uppersrv / X-Sy.Upperproxy / X-Sy.Uppersrvd / R-URI domain.
+    pub client_selection: bool,
+    /// `host[:port]` entries clients may select; the gateway is never an open relay.
+    pub allow: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RegistrarConfig {
+    pub realm: String,
+    /// Lines `user:password` or `user:ha1:<hex>`; non-empty enables digest auth.
+    pub users_file: PathBuf,
+    pub max_expires: u32,
+    pub min_expires: u32,
+}
+
+fn loopback(port: u16) -> SocketAddr {
+    SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port)
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data_dir: PathBuf::from("./sipwake-data"),
+            log: "info".into(),
+            sip: SipConfig::default(),
+            http: HttpConfig::default(),
+            upstream: UpstreamConfig::default(),
+            registrar: RegistrarConfig::default(),
+        }
+    }
+}
+
+impl Default for SipConfig {
+    fn default() -> Self {
+        // Loopback by default: an unauthenticated registrar must not be exposed
+        // unless the operator asks for it.
+        SipConfig {
+            udp: vec![loopback(5060)],
+            tcp: vec![loopback(5060)],
+            tls: vec![loopback(5061)],
+            advertise: String::new(),
+            tls_cert: PathBuf::new(),
+            tls_key: PathBuf::new(),
+            max_message_bytes: 65535,
+            max_headers: 128,
+            max_connections: 10_000,
+            idle_timeout_secs: 600,
+            read_timeout_secs: 30,
+        }
+    }
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            https: Some(loopback(8443)),
+            http: None,
+        }
+    }
+}
+
+impl Default for RegistrarConfig {
+    fn default() -> Self {
+        RegistrarConfig {
+            realm: "sipwake".into(),
+            users_file: PathBuf::new(),
+            max_expires: 3600,
+            min_expires: 60,
+        }
+    }
+}
+
+/// `""` means "disabled"; anything else must be `ip:port`.
+fn optional_addr<'de, D: Deserializer<'de>>(d: D) -> Result<Option<SocketAddr>, D::Error> {
+    let s = String::deserialize(d)?;
+    let s = s.trim();
+    if s.is_empty() {
+        return Ok(None);
+    }
+    s.parse()
+        .map(Some)
+        .map_err(|_| serde::de::Error::custom(format!("`{s}` is not an ip:port address")))
+}
+
+/// Upper bound for `max_message_bytes`: the framer buffers a whole message.
+const MAX_MESSAGE_BYTES_LIMIT: usize = 16 * 1024 * 1024;
+
+impl Config {
+    /// Parse and validate TOML text. `origin` only labels errors.
+    pub fn from_toml_str(text: &str, origin: Option<&Path>) -> Result<Config, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            origin: origin.map(Path::to_path_buf),
+            message: e.to_string().trim_end().to_string(),
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Read, parse and validate a TOML file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Config::from_toml_str(&text, Some(path))
+    }
+
+    /// Standalone mode: no default upstream; the built-in registrar answers REGISTER.
+    pub fn is_standalone(&self) -> bool {
+        self.upstream.server.trim().is_empty()
+    }
+
+    /// Whether any SIP or HTTP listener binds a non-loopback address.
+    pub fn exposes_non_loopback(&self) -> bool {
+        let s = &self.sip;
+        s.udp
+            .iter()
+            .chain(&s.tcp)
+            .chain(&s.tls)
+            .chain(self.http.https.iter())
+            .chain(self.http.http.iter())
+            .any(|a| !a.ip().is_loopback())
+    }
+
+    /// Cross-field and range checks that serde cannot express.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |key, reason: &str| {
+            Err(ConfigError::Invalid {
+                key,
+                reason: reason.to_string(),
+            })
+        };
+        if self.data_dir.as_os_str().is_empty() {
+            return invalid("data_dir", "must not be empty");
+        }
+        let s = &self.sip;
+        if s.max_message_bytes < 1024 || s.max_message_bytes > MAX_MESSAGE_BYTES_LIMIT {
+            return invalid(
+                "sip.max_message_bytes",
+                &format!("must be between 1024 and {MAX_MESSAGE_BYTES_LIMIT}"),
+            );
+        }
+        if s.max_headers == 0 {
+            return invalid("sip.max_headers", "must be at least 1");
+        }
+        if s.max_connections == 0 {
+            return invalid("sip.max_connections", "must be at least 1");
+        }
+        if s.idle_timeout_secs == 0 {
+            return invalid("sip.idle_timeout_secs", "must be at least 1");
+        }
+        if s.read_timeout_secs == 0 {
+            return invalid("sip.read_timeout_secs", "must be at least 1");
+        }
+        if s.tls_cert.as_os_str().is_empty() != s.tls_key.as_os_str().is_empty() {
+            return invalid(
+                "sip.tls_cert",
+                "sip.tls_cert and sip.tls_key must be set together (or both left empty for a self-signed certificate)",
+            );
+        }
+        if let Err(reason) = parse_advertise(&s.advertise) {
+            return invalid("sip.advertise", &reason);
+        }
+        let u = &self.upstream;
+        let server = u.server.trim();
+        if !server.is_empty() {
+            let lower = server.to_ascii_lowercase();
+            if !(lower.starts_with("sip:") || lower.starts_with("sips:")) {
+                return invalid("upstream.server", "must be a sip: or sips: URI");
+            }
+        }
+        if u.allow.iter().any(|h| h.trim().is_empty()) {
+            return invalid("upstream.allow", "entries must not be empty");
+        }
+        let r = &self.registrar;
+        if r.realm.trim().is_empty() {
+            return invalid("registrar.realm", "must not be empty");
+        }
+        if r.min_expires == 0 {
+            return invalid("registrar.min_expires", "must be at least 1");
+        }
+        if r.min_expires > r.max_expires {
+            return invalid(
+                "registrar.min_expires",
+                "must not be greater than registrar.max_expires",
+            );
+        }
+        Ok(())
+    }
+
+    /// The advertised host and optional port from `sip.advertise` (validated).
+    pub fn advertise(&self) -> Option<(String, Option<u16>)> {
+        parse_advertise(&self.sip.advertise).ok().flatten()
+    }
+}
+
+/// `""` → None; `host`, `host:port`, `[v6]`, `[v6]:port` or a bare IPv6 address.
+pub fn parse_advertise(value: &str) -> Result<Option<(String, Option<u16>)>, String> {
+    let v = value.trim();
+    if v.is_empty() {
+        return Ok(None);
+    }
+    if let Ok(ip) = v.parse::<IpAddr>() {
+        return Ok(Some((ip.to_string(), None)));
+    }
+    let (host, port) = if let Some(rest) = v.strip_prefix('[') {
+        let (h, after) = rest
+            .split_once(']')
+            .ok_or_else(|| format!("`{v}`: unterminated `[`"))?;
+        h.parse::<std::net::Ipv6Addr>()
+            .map_err(|_| format!("`{h}` is not an IPv6 address"))?;
+        match after {
+            "" => (h.to_string(), None),
+            p => (h.to_string(), Some(p.strip_prefix(':').unwrap_or("x"))),
+        }
+    } else {
+        match v.rsplit_once(':') {
+            Some((h, p)) => (h.to_string(), Some(p)),
+            None => (v.to_string(), None),
+        }
+    };
+    let valid_host = !host.is_empty()
+        && host.contains(|c: char| c.is_ascii_alphanumeric())
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':'));
+    if !valid_host {
+        return Err(format!("`{v}` is not a host or host:port"));
+    }
+    let port = match port {
+        None => None,
+        Some(p) => match p.parse::<u16>() {
+            Ok(n) if n != 0 => Some(n),
+            _ => return Err(format!("`{p}` is not a port (1-65535)")),
+        },
+    };
+    Ok(Some((host, port)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_is_the_embedded_default() {
+        let c = Config::from_toml_str("", None).unwrap();
+        assert_eq!(c, Config::default());
+        assert!(c.is_standalone());
+        assert!(!c.exposes_non_loopback());
+        assert_eq!(c.sip.udp, vec!["127.0.0.1:5060".parse().unwrap()]);
+        assert_eq!(c.http.https, Some("127.0.0.1:8443".parse().unwrap()));
+        assert_eq!(c.http.http, None);
+    }
+
+    #[test]
+    fn full_contract_example_parses() {
+        let text = r#"
+data_dir = "/tmp/x"
+log = "debug"
+[sip]
+udp = ["127.0.0.1:15060"]
+tcp = []
+tls = ["[::1]:15061"]
+advertise = "gw.example.org:5099"
+tls_cert = "c.pem"
+tls_key = "k.pem"
+max_message_bytes = 4096
+max_headers = 64
+max_connections = 10
+idle_timeout_secs = 5
+read_timeout_secs = 2
+[http]
+https = ""
+http = "127.0.0.1:8080"
+[upstream]
+server = "sip:127.0.0.1:5070;transport=udp"
+client_selection = true
+allow = ["127.0.0.1:5070", "sip.example.org"]
+[registrar]
+realm = "r"
+users_file = "users.txt"
+max_expires = 600
+min_expires = 30
+"#;
+        let c = Config::from_toml_str(text, None).unwrap();
+        assert_eq!(c.sip.tcp, vec![]);
+        assert_eq!(c.sip.tls, vec!["[::1]:15061".parse().unwrap()]);
+        assert_eq!(c.http.https, None);
+        assert_eq!(c.http.http, Some("127.0.0.1:8080".parse().unwrap()));
+        assert!(!c.is_standalone());
+        assert_eq!(
+            c.advertise(),
+            Some(("gw.example.org".to_string(), Some(5099)))
+        );
+        assert_eq!(c.registrar.min_expires, 30);
+        assert_eq!(c.upstream.allow.len(), 2);
+    }
+
+    #[test]
+    fn unknown_key_names_key_and_line() {
+        let err = Config::from_toml_str("log = \"info\"\n[sip]\nudpp = []\n", None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("udpp"), "{err}");
+        assert!(err.contains("line 3"), "{err}");
+    }
+
+    #[test]
+    fn bad_address_is_reported() {
+        let err = Config::from_toml_str("[http]\nhttps = \"nope\"\n", None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("nope") && err.contains("line 2"), "{err}");
+        let err = Config::from_toml_str("[sip]\nudp = [\"1.2.3.4\"]\n", None).unwrap_err();
+        assert!(err.to_string().contains("line 2"), "{err}");
+    }
+
+    #[test]
+    fn range_checks_name_the_key() {
+        for (text, key) in [
+            ("[sip]\nmax_message_bytes = 10", "sip.max_message_bytes"),
+            ("[sip]\nmax_headers = 0", "sip.max_headers"),
+            ("[sip]\nmax_connections = 0", "sip.max_connections"),
+            ("[sip]\nidle_timeout_secs = 0", "sip.idle_timeout_secs"),
+            ("[sip]\ntls_cert = \"a.pem\"", "sip.tls_cert"),
+            ("[sip]\nadvertise = \"a b\"", "sip.advertise"),
+            ("[sip]\nadvertise = \"h:0\"", "sip.advertise"),
+            ("[upstream]\nserver = \"http://x\"", "upstream.server"),
+            ("[registrar]\nmin_expires = 7200", "registrar.min_expires"),
+            ("[registrar]\nrealm = \"\"", "registrar.realm"),
+        ] {
+            let err = Config::from_toml_str(text, None).unwrap_err().to_string();
+            assert!(err.contains(key), "{text}: {err}");
+        }
+    }
+
+    #[test]
+    fn negative_number_is_a_type_error_not_a_panic() {
+        let err = Config::from_toml_str("[sip]\nmax_headers = -1", None).unwrap_err();
+        assert!(err.to_string().contains("line 2"), "{err}");
+    }
+
+    #[test]
+    fn advertise_forms() {
+        assert_eq!(parse_advertise("").unwrap(), None);
+        assert_eq!(
+            parse_advertise("10.0.0.1").unwrap(),
+            Some(("10.0.0.1".into(), None))
+        );
+        assert_eq!(parse_advertise("::1").unwrap(), Some(("::1".into(), None)));
+        assert_eq!(
+            parse_advertise("[::1]:5070").unwrap(),
+            Some(("::1".into(), Some(5070)))
+        );
+        assert_eq!(
+            parse_advertise("h.example:1").unwrap(),
+            Some(("h.example".into(), Some(1)))
+        );
+        assert!(parse_advertise("[::1").is_err());
+        assert!(parse_advertise("[::1]x").is_err());
+        assert!(parse_advertise("h:99999").is_err());
+    }
+
+    #[test]
+    fn load_reports_missing_file() {
+        let err = Config::load(Path::new("/nonexistent/sipwake.toml")).unwrap_err();
+        assert!(
+            err.to_string().contains("/nonexistent/sipwake.toml"),
+            "{err}"
+        );
+    }
+}
