@@ -1,1 +1,22 @@
 //! The sipwake push protocol (see docs/core-api.md).
+//!
+//! Pure Rust with no I/O, no clock, no threads and no filesystem, so the same
+//! code runs in the gateway, in WASM (browser + service worker), on Android
+//! (JNI) and on iOS (C ABI). Every parser bounds its input and returns a typed
+//! error instead of panicking.
+
+pub mod mpush;
+pub mod payload;
+pub mod piid;
+pub mod pn;
+mod sipparam;
+
+pub use mpush::{Mpush, MpushBinding, MpushError, Provider, PushEnv, parse_mpush};
+pub use payload::{
+    MAX_PAYLOAD_BYTES, Notification, NotificationKind, PayloadError, parse_apns, parse_fcm_data,
+    parse_push, parse_webpush,
+};
+pub use piid::{compute_piid, verify_piid};
+pub use pn::{
+    PnError, PnParams, PnProvider, format_pn_params, mpush_to_pn, parse_pn_params, pn_to_mpush,
+};
