@@ -1,0 +1,138 @@
+//! Header field names: canonical spelling and RFC 3261 §7.3.3 compact forms.
+
+/// Canonical names of the headers this crate knows, with their compact form.
+/// Lookup is case-insensitive; unknown names compare by their own spelling.
+const KNOWN: &[(&str, Option<u8>)] = &[
+    ("Via", Some(b'v')),
+    ("From", Some(b'f')),
+    ("To", Some(b't')),
+    ("Call-ID", Some(b'i')),
+    ("CSeq", None),
+    ("Contact", Some(b'm')),
+    ("Max-Forwards", None),
+    ("Route", None),
+    ("Record-Route", None),
+    ("Path", None),
+    ("Content-Length", Some(b'l')),
+    ("Content-Type", Some(b'c')),
+    ("Content-Encoding", Some(b'e')),
+    ("Supported", Some(b'k')),
+    ("Subject", Some(b's')),
+    ("Allow-Events", Some(b'u')),
+    ("Event", Some(b'o')),
+    ("Refer-To", Some(b'r')),
+    ("Referred-By", Some(b'b')),
+    ("Session-Expires", Some(b'x')),
+    ("Identity", Some(b'y')),
+    ("Accept-Contact", Some(b'a')),
+    ("Reject-Contact", Some(b'j')),
+    ("Request-Disposition", Some(b'd')),
+    ("Require", None),
+    ("Proxy-Require", None),
+    ("Unsupported", None),
+    ("Allow", None),
+    ("Expires", None),
+    ("Authorization", None),
+    ("Proxy-Authorization", None),
+    ("WWW-Authenticate", None),
+    ("Proxy-Authenticate", None),
+    ("User-Agent", None),
+    ("Server", None),
+    ("Accept", None),
+    ("Date", None),
+    ("Min-Expires", None),
+    ("Retry-After", None),
+    ("Warning", None),
+];
+
+/// The canonical spelling of a header name: compact forms are expanded
+/// (`i` → `Call-ID`) and known names get their usual capitalisation.
+/// Unknown names are returned unchanged.
+pub fn canonical(name: &str) -> &str {
+    if let [c] = name.as_bytes() {
+        let c = c.to_ascii_lowercase();
+        for (full, compact) in KNOWN {
+            if *compact == Some(c) {
+                return full;
+            }
+        }
+        return name;
+    }
+    for (full, _) in KNOWN {
+        if full.eq_ignore_ascii_case(name) {
+            return full;
+        }
+    }
+    name
+}
+
+// Indices into KNOWN for the headers the parser and editor look up often.
+pub(crate) const CONTENT_LENGTH: u8 = 10;
+
+/// Index of a known header in the table (compact forms included), used to
+/// make header lookups one integer comparison.
+pub(crate) fn known_index(name: &str) -> Option<u8> {
+    let canon = canonical(name);
+    KNOWN
+        .iter()
+        .position(|(full, _)| full.eq_ignore_ascii_case(canon))
+        .map(|i| i as u8)
+}
+
+/// Case-insensitive header name equality that treats compact forms as
+/// their full names (`v` matches `Via`).
+pub fn same_header(a: &str, b: &str) -> bool {
+    a.eq_ignore_ascii_case(b) || canonical(a).eq_ignore_ascii_case(canonical(b))
+}
+
+/// Headers whose values are comma-separated lists (RFC 3261 §7.3.1) and that
+/// this crate splits in `Message::values`.
+pub fn is_list_header(canonical_name: &str) -> bool {
+    const LISTS: &[&str] = &[
+        "Via",
+        "Route",
+        "Record-Route",
+        "Path",
+        "Contact",
+        "Supported",
+        "Require",
+        "Proxy-Require",
+        "Unsupported",
+        "Allow",
+        "Allow-Events",
+        "Accept",
+        "Accept-Encoding",
+        "Accept-Language",
+        "Content-Encoding",
+        "Accept-Contact",
+        "Reject-Contact",
+        "Request-Disposition",
+        "In-Reply-To",
+        "Error-Info",
+        "Alert-Info",
+        "Call-Info",
+        "Warning",
+    ];
+    LISTS.iter().any(|l| l.eq_ignore_ascii_case(canonical_name))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compact_forms_expand() {
+        assert_eq!(canonical("i"), "Call-ID");
+        assert_eq!(canonical("I"), "Call-ID");
+        assert_eq!(canonical("v"), "Via");
+        assert_eq!(canonical("l"), "Content-Length");
+        assert_eq!(canonical("call-id"), "Call-ID");
+        assert_eq!(canonical("X-Foo"), "X-Foo");
+        assert_eq!(canonical("q"), "q");
+        assert!(same_header("m", "CONTACT"));
+        assert!(!same_header("m", "Max-Forwards"));
+        assert!(same_header("X-Foo", "x-foo"));
+        assert_eq!(known_index("v"), Some(0));
+        assert_eq!(known_index("content-length"), Some(CONTENT_LENGTH));
+    }
+}
