@@ -1,0 +1,41 @@
+// Test service worker: the no-modules build loaded with importScripts(), as a
+// web phone's firebase-messaging-sw.js would. It runs every shared vector on
+// request and turns each push event into a Notification via parsePush().
+importScripts('/pkg/no-modules/sipwake_wasm.js', '/tests/vectors.js');
+
+const ready = wasm_bindgen({ module_or_path: '/pkg/no-modules/sipwake_wasm_bg.wasm' });
+
+self.addEventListener('install', () => self.skipWaiting());
+self.addEventListener('activate', (e) => e.waitUntil(self.clients.claim()));
+
+self.addEventListener('message', (e) => {
+  const reply = (data) => e.ports[0].postMessage(data);
+  e.waitUntil((async () => {
+    try {
+      await ready;
+      if (e.data.cmd === 'init') return reply({ ok: true });
+      if (e.data.cmd === 'run') {
+        const files = await (await fetch('/vectors.json')).json();
+        return reply({ results: SipwakeVectors.runVectors(wasm_bindgen, files) });
+      }
+      reply({ error: 'unknown command ' + e.data.cmd });
+    } catch (err) {
+      reply({ error: String(err && err.stack || err) });
+    }
+  })());
+});
+
+self.addEventListener('push', (e) => {
+  e.waitUntil((async () => {
+    const text = e.data ? e.data.text() : '';
+    let msg;
+    try {
+      await ready;
+      msg = { type: 'push', text, notification: wasm_bindgen.parsePush(text) };
+    } catch (err) {
+      msg = { type: 'push', text, error: String(err && err.message || err) };
+    }
+    const clients = await self.clients.matchAll({ includeUncontrolled: true, type: 'window' });
+    for (const c of clients) c.postMessage(msg);
+  })());
+});

@@ -1,0 +1,190 @@
+// Runs the WASM SDK test suites: the shared vectors in Node (pkg/node), in a
+// headless Chromium page (pkg/web), inside a real service worker
+// (pkg/no-modules via importScripts), push events delivered to that worker
+// over the DevTools protocol, and a strict TypeScript check of the .d.ts.
+// Prints failures, then `N passed, M failed`; exits 1 on any failure.
+//
+// Env: CHROMIUM (default /usr/bin/chromium), SIPWAKE_VECTORS (default tests/vectors).
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+import { startServer } from './server.mjs';
+
+const require = createRequire(import.meta.url);
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const WASM_DIR = path.resolve(HERE, '..');
+const ROOT = path.resolve(WASM_DIR, '..');
+const VECTORS = process.env.SIPWAKE_VECTORS || path.join(ROOT, 'tests', 'vectors');
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+const TIMEOUT_MS = 60_000; // upper bound for any single wait on the browser
+
+const V = require('./vectors.js');
+let passed = 0;
+let failed = 0;
+
+function record(suite, results) {
+  let p = 0;
+  for (const r of results) {
+    if (r.ok) p++;
+    else console.error(`FAIL [${suite}] ${r.file} :: ${r.name}: ${r.detail}`);
+  }
+  passed += p;
+  failed += results.length - p;
+  console.log(`${suite}: ${p} passed, ${results.length - p} failed`);
+}
+
+function fatal(suite, err) {
+  record(suite, [{ file: '-', name: '(suite)', ok: false, detail: String(err && err.stack || err) }]);
+}
+
+function loadVectors() {
+  const names = fs.readdirSync(VECTORS).filter((f) => f.endsWith('.json')).sort();
+  return names.map((file) => ({ file, data: JSON.parse(fs.readFileSync(path.join(VECTORS, file), 'utf8')) }));
+}
+
+function nodeSuite(files) {
+  const sdk = require(path.join(WASM_DIR, 'pkg', 'node', 'sipwake_wasm.js'));
+  record('node', V.runVectors(sdk, files));
+}
+
+// The push payload texts come from the parse_push vectors: the same cases,
+// this time arriving as real push events in the service worker.
+function pushCases(files) {
+  const out = [];
+  for (const { file, data } of files) {
+    if (data.function !== 'parse_push') continue;
+    for (const kase of data.cases) {
+      const p = kase.input && kase.input.json;
+      out.push({ file, kase, text: typeof p === 'string' ? p : JSON.stringify(p) });
+    }
+  }
+  return out;
+}
+
+async function browserSuites(files) {
+  const server = await startServer({
+    routes: { '/pkg/': path.join(WASM_DIR, 'pkg'), '/tests/': path.join(HERE, 'browser') },
+    files: { '/sw.js': path.join(HERE, 'browser', 'sw.js'), '/tests/vectors.js': path.join(HERE, 'vectors.js') },
+    dynamic: { '/vectors.json': async () => ['application/json', JSON.stringify(files)] },
+  });
+  const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sipwake-chromium-'));
+  let context;
+  try {
+    context = await chromium.launchPersistentContext(userDataDir, {
+      executablePath: CHROMIUM,
+      headless: true,
+      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+        '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      timeout: TIMEOUT_MS,
+    });
+    context.setDefaultTimeout(TIMEOUT_MS);
+    await pageSuite(context, server.origin);
+    await serviceWorkerSuites(context, server.origin, files);
+  } finally {
+    if (context) await context.close();
+    await server.close();
+    fs.rmSync(userDataDir, { recursive: true, force: true });
+  }
+}
+
+function logConsole(page, suite) {
+  page.on('pageerror', (e) => console.error(`[${suite} pageerror] ${e.message}`));
+  page.on('console', (m) => m.type() === 'error' && console.error(`[${suite} console] ${m.text()}`));
+}
+
+async function pageSuite(context, origin) {
+  const page = await context.newPage();
+  logConsole(page, 'chromium-page');
+  try {
+    await page.goto(origin + '/tests/index.html');
+    await page.waitForFunction(() => window.__result !== undefined);
+    const res = await page.evaluate(() => window.__result);
+    if (res.error) throw new Error(res.error);
+    record('chromium-page', res.results);
+  } catch (e) {
+    fatal('chromium-page', e);
+  } finally {
+    await page.close();
+  }
+}
+
+async function serviceWorkerSuites(context, origin, files) {
+  const page = await context.newPage();
+  logConsole(page, 'service-worker');
+  // Registration ids arrive as DevTools events; listen before registering.
+  const cdp = await context.newCDPSession(page);
+  const regs = new Map();
+  cdp.on('ServiceWorker.workerRegistrationUpdated', ({ registrations }) => {
+    for (const r of registrations) regs.set(r.scopeURL, r.registrationId);
+  });
+  await cdp.send('ServiceWorker.enable');
+  try {
+    await page.goto(origin + '/tests/sw.html');
+    await page.evaluate(() => window.__ready.then(() => true));
+    const res = await page.evaluate(() => window.__runVectors());
+    if (res.error) throw new Error(res.error);
+    record('service-worker', res.results);
+  } catch (e) {
+    fatal('service-worker', e);
+  }
+  try {
+    await pushSuite(page, cdp, regs, origin, files);
+  } catch (e) {
+    fatal('service-worker-push', e);
+  } finally {
+    await page.close();
+  }
+}
+
+async function pushSuite(page, cdp, regs, origin, files) {
+  const deadline = Date.now() + TIMEOUT_MS;
+  while (!regs.has(origin + '/')) {
+    if (Date.now() > deadline) throw new Error('no service worker registration event for ' + origin + '/');
+    await new Promise((r) => setTimeout(r, 20)); // poll an event-filled map, bounded by the deadline
+  }
+  const registrationId = regs.get(origin + '/');
+  const cases = pushCases(files);
+  if (cases.length === 0) throw new Error('no parse_push vectors to deliver');
+  const results = [];
+  for (let i = 0; i < cases.length; i++) {
+    const { file, kase, text } = cases[i];
+    await cdp.send('ServiceWorker.deliverPushMessage', { origin, registrationId, data: text });
+    await page.waitForFunction((n) => window.__pushes.length > n, i);
+    const got = await page.evaluate((n) => window.__pushes[n], i);
+    let detail = got.text === text ? null : 'push event carried different data';
+    if (!detail) {
+      detail = V.judge(kase, 'error' in got ? { thrown: new Error(got.error) } : { value: got.notification });
+    }
+    results.push({ file, name: kase.name, ok: !detail, detail: detail || '' });
+  }
+  record('service-worker-push', results);
+}
+
+function typescriptSuite() {
+  const tsc = path.join(HERE, 'node_modules', 'typescript', 'bin', 'tsc');
+  try {
+    execFileSync(process.execPath, [tsc, '-p', path.join(HERE, 'tsconfig.json')], { stdio: 'pipe' });
+    record('typescript', [{ file: 'types-check.ts', name: 'strict tsc over the emitted .d.ts', ok: true }]);
+  } catch (e) {
+    fatal('typescript', (e.stdout || '') + (e.stderr || '') || e);
+  }
+}
+
+let files;
+try {
+  files = loadVectors();
+  if (files.length === 0) throw new Error('no vector files in ' + VECTORS);
+} catch (e) {
+  fatal('vectors', e);
+}
+if (files && files.length) {
+  try { nodeSuite(files); } catch (e) { fatal('node', e); }
+  await browserSuites(files).catch((e) => fatal('chromium', e));
+}
+typescriptSuite();
+console.log(`${passed} passed, ${failed} failed`);
+process.exit(failed === 0 ? 0 : 1);
