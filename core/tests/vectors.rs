@@ -54,6 +54,25 @@ fn run(function: &str, i: &Value) -> Option<Outcome> {
         "parse_apns" => out(core::parse_apns(&s("json"))),
         "parse_webpush" => out(core::parse_webpush(&s("json"))),
         "parse_push" => out(core::parse_push(&s("json"))),
+        "parse_feature_caps" => out(core::parse_feature_caps(&s("value"))),
+        "format_feature_caps" => Ok(json!(core::format_feature_caps(&arg(i, "caps")))),
+        "push_defaults" => Ok(json!(arg::<core::PushFields>(i, "fields").with_defaults())),
+        "render_template" => {
+            // "@fcm" / "@apns" name the built-in templates.
+            let t = s("template");
+            let t = match t.as_str() {
+                "@fcm" => core::DEFAULT_FCM_TEMPLATE,
+                "@apns" => core::DEFAULT_APNS_TEMPLATE,
+                other => other,
+            };
+            out(core::render(t, &arg(i, "fields")))
+        }
+        "render_fcm" => out(core::render_fcm(
+            &arg(i, "fields"),
+            arg(i, "target"),
+            arg(i, "removeNotification"),
+        )),
+        "render_apns" => out(core::render_apns(&arg(i, "fields"))),
         _ => return None,
     })
 }
