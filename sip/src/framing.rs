@@ -29,9 +29,10 @@ pub enum Frame {
 /// call [`next_frame`](Self::next_frame) until it returns `Ok(None)`.
 /// An `Err` is fatal: the stream cannot be re-synchronised, close it.
 ///
-/// A lone CRLF at the end of the buffer is reported as [`Frame::Pong`]; a
-/// ping split between two reads right after its first CRLF therefore shows
-/// up as two pongs (rare: pings are 4 bytes written at once).
+/// A lone CRLF at the end of the buffer may be the first half of a ping, so
+/// by default the framer waits for more bytes. A client that has sent a
+/// ping and awaits the pong calls [`set_pong_expected`](Self::set_pong_expected)
+/// so a lone CRLF is reported as [`Frame::Pong`] at once.
 #[derive(Debug)]
 pub struct StreamFramer {
     buf: BytesMut,
@@ -39,6 +40,7 @@ pub struct StreamFramer {
     max_message: usize,
     /// Bytes of `buf` already searched for the end of the header section.
     scanned: usize,
+    pong_expected: bool,
 }
 
 impl Default for StreamFramer {
@@ -58,6 +60,7 @@ impl StreamFramer {
             max_header,
             max_message: max_message.max(max_header),
             scanned: 0,
+            pong_expected: false,
         }
     }
 
@@ -68,6 +71,12 @@ impl StreamFramer {
     /// The receive buffer, for `read_buf`-style zero-copy reads.
     pub fn buffer_mut(&mut self) -> &mut BytesMut {
         &mut self.buf
+    }
+
+    /// Whether a lone CRLF at the end of the buffer is a pong (client side,
+    /// after sending a ping) rather than possibly half a ping.
+    pub fn set_pong_expected(&mut self, expected: bool) {
+        self.pong_expected = expected;
     }
 
     /// Bytes buffered but not yet framed.
@@ -82,8 +91,8 @@ impl StreamFramer {
             return Ok(Some(Frame::Ping));
         }
         if b.starts_with(b"\r\n") {
-            // "\r\n\r" may be the start of a ping: wait for its last byte.
-            if b.len() == 3 && b[2] == b'\r' {
+            // "\r\n" or "\r\n\r" may be the start of a ping: wait for the rest.
+            if (b.len() == 2 && !self.pong_expected) || (b.len() == 3 && b[2] == b'\r') {
                 return Ok(None);
             }
             self.consume(2);
@@ -223,10 +232,15 @@ mod tests {
         assert_eq!(f.next_frame().unwrap(), None);
         f.push(&REG[REG.len() - 1..]);
         assert!(matches!(f.next_frame().unwrap(), Some(Frame::Message(_))));
-        f.push(b"\r\n\r");
+        f.push(b"\r\n");
+        assert_eq!(f.next_frame().unwrap(), None);
+        f.push(b"\r");
         assert_eq!(f.next_frame().unwrap(), None);
         f.push(b"\n");
         assert_eq!(f.next_frame().unwrap(), Some(Frame::Ping));
+        f.set_pong_expected(true);
+        f.push(b"\r\n");
+        assert_eq!(f.next_frame().unwrap(), Some(Frame::Pong));
     }
 
     #[test]

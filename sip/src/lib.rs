@@ -39,4 +39,7 @@ pub use validate::{
     Discard, Reject, check_max_forwards, check_proxy_require, check_require, validate_register,
     validate_request, validate_response,
 };
+pub mod auth;
+pub mod digest;
 pub mod txn;
+pub use auth::AuthValue;

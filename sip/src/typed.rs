@@ -1,5 +1,6 @@
 //! Lazy typed accessors on [`Message`]: each decodes one header on demand.
 
+use crate::auth::AuthValue;
 use crate::error::HeaderError;
 use crate::message::Message;
 use crate::nameaddr::NameAddr;
@@ -160,6 +161,17 @@ impl Message {
     /// The decoded Request-URI (`None` for responses).
     pub fn uri(&self) -> Option<Result<Uri<'_>, HeaderError>> {
         self.request_uri().map(Uri::parse)
+    }
+
+    /// Authentication values of one header (`Authorization`,
+    /// `Proxy-Authorization`, `WWW-Authenticate`, `Proxy-Authenticate`):
+    /// one per field, since their parameters contain commas.
+    pub fn auth_values<'s>(
+        &'s self,
+        name: &'static str,
+    ) -> impl Iterator<Item = Result<AuthValue<'s>, HeaderError>> + 's {
+        self.headers_named(name)
+            .map(move |h| AuthValue::parse(h.value, name))
     }
 
     /// Whether the message carries this option tag in `Supported` (or `k`).

@@ -65,7 +65,10 @@ fn remove_top_via_from_list_and_fields() {
         "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP b;branch=z9hG4bK2\r\nv: SIP/2.0/TCP c;branch=z9hG4bK3\r\nCall-ID: x\r\nContent-Length: 0\r\n\r\n"
     );
     let twice = m.edit().remove_top_via().remove_top_via().build();
-    assert_eq!(text(&twice), "SIP/2.0 200 OK\r\nv: SIP/2.0/TCP c;branch=z9hG4bK3\r\nCall-ID: x\r\nContent-Length: 0\r\n\r\n");
+    assert_eq!(
+        text(&twice),
+        "SIP/2.0 200 OK\r\nv: SIP/2.0/TCP c;branch=z9hG4bK3\r\nCall-ID: x\r\nContent-Length: 0\r\n\r\n"
+    );
 }
 
 #[test]
@@ -81,11 +84,19 @@ fn request_uri_contact_routes_headers_and_body() {
         .set_body(Bytes::from_static(b"hello"))
         .build();
     let o = parse(text(&out));
-    assert_eq!(o.request_uri(), Some("sip:upstream.example.org;transport=tcp"));
-    let sipwake_sip::Contacts::List(c) = o.contacts().unwrap() else { panic!() };
+    assert_eq!(
+        o.request_uri(),
+        Some("sip:upstream.example.org;transport=tcp")
+    );
+    let sipwake_sip::Contacts::List(c) = o.contacts().unwrap() else {
+        panic!()
+    };
     assert_eq!(c[0].uri.raw, "sip:alice@gw.example.net:5070;ob");
     assert_eq!(c[0].param("expires"), Some(Some("600")));
-    assert_eq!(o.values("Route").collect::<Vec<_>>(), ["<sip:p1.example.org;lr>", "<sip:p2.example.org;lr>"]);
+    assert_eq!(
+        o.values("Route").collect::<Vec<_>>(),
+        ["<sip:p1.example.org;lr>", "<sip:p2.example.org;lr>"]
+    );
     assert_eq!(o.header("X-Custom"), None);
     assert_eq!(o.header("X-Added"), Some("1"));
     assert_eq!(o.content_length().unwrap(), Some(5));
@@ -98,7 +109,10 @@ fn request_uri_contact_routes_headers_and_body() {
 fn addr_spec_contact_gets_angle_brackets() {
     let m = parse("REGISTER sip:x SIP/2.0\r\nm: sip:a@10.0.0.1;expires=60\r\nl: 0\r\n\r\n");
     let out = m.edit().set_contact_uri(0, "sip:a@gw;ob").build();
-    assert_eq!(text(&out), "REGISTER sip:x SIP/2.0\r\nm: <sip:a@gw;ob>;expires=60\r\nl: 0\r\n\r\n");
+    assert_eq!(
+        text(&out),
+        "REGISTER sip:x SIP/2.0\r\nm: <sip:a@gw;ob>;expires=60\r\nl: 0\r\n\r\n"
+    );
 }
 
 #[test]
@@ -113,16 +127,24 @@ fn max_forwards_inserted_and_content_length_added() {
 
 #[test]
 fn record_route_is_prepended() {
-    let m = parse("INVITE sip:x SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nRecord-Route: <sip:p1;lr>\r\nl: 0\r\n\r\n");
+    let m = parse(
+        "INVITE sip:x SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nRecord-Route: <sip:p1;lr>\r\nl: 0\r\n\r\n",
+    );
     let out = m.edit().push_record_route("<sip:gw;lr>").build();
     let o = parse(text(&out));
-    assert_eq!(o.values("Record-Route").collect::<Vec<_>>(), ["<sip:gw;lr>", "<sip:p1;lr>"]);
+    assert_eq!(
+        o.values("Record-Route").collect::<Vec<_>>(),
+        ["<sip:gw;lr>", "<sip:p1;lr>"]
+    );
 }
 
 #[test]
 fn response_copies_dialog_headers_and_adds_tag() {
     let m = parse(REGISTER);
-    let r = response_to(&m, 400, "Bad Request - CSeq\r\nX: y").to_tag("t1").header("Warning", "399 gw \"x\"").build();
+    let r = response_to(&m, 400, "Bad Request - CSeq\r\nX: y")
+        .to_tag("t1")
+        .header("Warning", "399 gw \"x\"")
+        .build();
     let expected = "SIP/2.0 400 Bad Request - CSeq  X: y\r\n\
 Via: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bKabc;rport\r\n\
 From: <sip:alice@example.com>;tag=111\r\n\
@@ -132,9 +154,14 @@ CSeq: 1 REGISTER\r\n\
 Warning: 399 gw \"x\"\r\n\
 Content-Length: 0\r\n\r\n";
     assert_eq!(text(&r), expected);
-    let trying = response_to(&m, 100, "Trying").via_received("192.0.2.7", Some(4000)).build();
+    let trying = response_to(&m, 100, "Trying")
+        .via_received("192.0.2.7", Some(4000))
+        .build();
     let t = parse(text(&trying));
     assert_eq!(t.to().unwrap().tag(), None);
     let via = t.top_via().unwrap();
-    assert_eq!((via.received(), via.rport()), (Some("192.0.2.7"), Some(Some(4000))));
+    assert_eq!(
+        (via.received(), via.rport()),
+        (Some("192.0.2.7"), Some(Some(4000)))
+    );
 }
