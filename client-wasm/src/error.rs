@@ -10,7 +10,11 @@ pub enum SdkError {
     #[error(transparent)]
     Pn(#[from] sipwake_core::PnError),
     #[error(transparent)]
+    FeatureCaps(#[from] sipwake_core::FeatureCapsError),
+    #[error(transparent)]
     Payload(#[from] sipwake_core::PayloadError),
+    #[error(transparent)]
+    Template(#[from] sipwake_core::TemplateError),
     /// A JavaScript argument of the wrong type or shape.
     #[error("{what}: {reason}")]
     Argument { what: &'static str, reason: String },

@@ -59,3 +59,25 @@ pub(crate) fn string(value: &JsValue, what: &'static str) -> Result<String, SdkE
         .as_string()
         .ok_or_else(|| SdkError::argument(what, "expected a string"))
 }
+/// Strings and string arrays (a header given once or several times).
+pub(crate) fn string_list(value: &JsValue, what: &'static str) -> Result<Vec<String>, SdkError> {
+    if value.is_null() || value.is_undefined() {
+        return Ok(Vec::new());
+    }
+    if let Some(s) = value.as_string() {
+        return Ok(vec![s]);
+    }
+    if js_sys::Array::is_array(value) {
+        return js_sys::Array::from(value)
+            .iter()
+            .map(|v| {
+                v.as_string()
+                    .ok_or_else(|| SdkError::argument(what, "array items must be strings"))
+            })
+            .collect();
+    }
+    Err(SdkError::argument(
+        what,
+        "expected a string or an array of strings",
+    ))
+}

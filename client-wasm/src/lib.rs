@@ -10,12 +10,14 @@
 //! `#[wasm_bindgen]` exports (tested in Node, Chromium and a service worker by
 //! client-wasm/tests).
 
+pub mod caps;
 mod error;
 mod js;
 pub mod mpush;
 pub mod piid;
 pub mod pn;
 pub mod push;
+pub mod template;
 mod types;
 
 pub use error::SdkError;

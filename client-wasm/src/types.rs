@@ -58,6 +58,26 @@ export interface PnParamsInput {
   purr?: string | null;
 }
 
+/** RFC 6809 Feature-Caps push indicators (RFC 8599 section 6). */
+export interface FeatureCaps {
+  /** `+sip.pns`: the push services the registrar supports, e.g. ["fcm"]. */
+  pns: string[];
+  /** `+sip.pnsreg` present: send binding-refresh REGISTERs. */
+  pnsreg: boolean;
+  /** `+sip.pnsreg` value: refresh this many seconds before expiry (null when valueless). */
+  pnsregSeconds: number | null;
+  /** `+sip.pnspurr`: the push-resource id to put into `pn-purr`. */
+  pnspurr: string | null;
+}
+
+/** Input form of `FeatureCaps`: missing keys take empty/false/null. */
+export interface FeatureCapsInput {
+  pns?: string[];
+  pnsreg?: boolean;
+  pnsregSeconds?: number | null;
+  pnspurr?: string | null;
+}
+
 /** The manual's `ntype` as a name. */
 export type NotificationKindName = "call" | "chat" | "cancel" | "custom" | "registerRefresh" | "other";
 
@@ -82,4 +102,36 @@ export interface Notification {
   body: string;
   sound: string;
 }
+
+/** The values substituted for a template's keywords (PACKAGE, TOKEN, TO, …). */
+export interface PushFields {
+  package: string;
+  token: string;
+  to: string;
+  toUsername: string;
+  /** TYPE: the ntype number. */
+  kind: number;
+  from: string;
+  fromUsername: string;
+  fromDisplay: string;
+  callId: string;
+  priority: string;
+  npriority: string;
+  /** APNs priority, 0-255 (0 = default). */
+  apriority: number;
+  /** TTLNUM, seconds. */
+  ttl: number;
+  pushType: string;
+  sound: string;
+  msg: string;
+  message: string;
+  title: string;
+  body: string;
+}
+
+/** Input form of `PushFields`: any key may be left out (empty / 0). */
+export type PushFieldsInput = Partial<PushFields>;
+
+/** Which FCM platform section a rendered message keeps. */
+export type FcmTarget = "fcmAndroid" | "fcmIos" | "fcmWeb" | "apns";
 "#;

@@ -2,11 +2,11 @@
 // emits: the returned objects are typed, not `any`. Each @ts-expect-error
 // line fails the build if the typing it guards becomes too loose.
 import init, {
-  computePiid, contactUriWithPn, formatPnParams, mpushHeader, mpushToPn, mpushValue,
+  computePiid, contactUriWithPn, featureCapsSupports, formatFeatureCaps, parseFeatureCaps, formatPnParams, mpushHeader, mpushToPn, mpushValue,
   parseApns, parseFcmData, parseMpush, parsePnParams, parsePush, parseWebpush, piidHeader,
-  pnToMpush, verifyPiid, version,
+  pnToMpush, pushDefaults, renderApns, renderFcm, renderTemplate, defaultFcmTemplate, verifyPiid, version,
 } from '../pkg/web/sipwake_wasm.js';
-import type { MpushBindingInput, MpushParsed, Notification, PnParams } from '../pkg/web/sipwake_wasm.js';
+import type { FeatureCaps, PushFields, MpushBindingInput, MpushParsed, Notification, PnParams } from '../pkg/web/sipwake_wasm.js';
 
 export async function demo(): Promise<string[]> {
   await init();
@@ -38,6 +38,20 @@ export async function demo(): Promise<string[]> {
   const wrong: string = n.kind;
   const others: Notification[] = [parseApns({ aps: {} }), parseWebpush('{}'), parseFcmData({ ntype: '0' })];
   headers.push(String(kind), wrong, n.kindName, others[0].callId);
+
+  const caps: FeatureCaps = parseFeatureCaps('*;+sip.pns="webpush";+sip.pnsreg="120"');
+  const refresh: number | null = caps.pnsregSeconds;
+  const offered: boolean = featureCapsSupports(['*;+sip.pns="fcm"'], 'fcm') && featureCapsSupports(null, 'fcm');
+  // @ts-expect-error pns is a list
+  const pnsWrong: string = caps.pns;
+  headers.push(formatFeatureCaps({ pns: ['fcm'] }), String(refresh), String(offered), pnsWrong);
+
+  const fields: PushFields = pushDefaults({ kind: 1, from: 'Alice', msg: 'hi' });
+  const ttl: number = fields.ttl;
+  // @ts-expect-error unknown target
+  renderFcm(fields, 'fcmPhone', -1);
+  const rendered: unknown = renderTemplate(defaultFcmTemplate(), fields);
+  headers.push(String(ttl), JSON.stringify(rendered), JSON.stringify(renderFcm({}, 'fcmWeb', undefined)), JSON.stringify(renderApns({})));
 
   const ok: boolean = verifyPiid(computePiid('a', 'b', 'c'), 'a', 'b', 'c');
   headers.push(String(ok), version());

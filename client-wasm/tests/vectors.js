@@ -32,6 +32,17 @@
     format_pn_params: (sdk, i) => sdk.formatPnParams(arg(i, 'params')),
     pn_to_mpush: (sdk, i) => sdk.pnToMpush(arg(i, 'params')),
     mpush_to_pn: (sdk, i) => sdk.mpushToPn(arg(i, 'binding')),
+    parse_feature_caps: (sdk, i) => sdk.parseFeatureCaps(arg(i, 'value')),
+    format_feature_caps: (sdk, i) => sdk.formatFeatureCaps(arg(i, 'caps')),
+    push_defaults: (sdk, i) => sdk.pushDefaults(arg(i, 'fields')),
+    // "@fcm" / "@apns" name the built-in templates (tests/vectors/README.md).
+    render_template: (sdk, i) => {
+      const t = arg(i, 'template');
+      const text = t === '@fcm' ? sdk.defaultFcmTemplate() : t === '@apns' ? sdk.defaultApnsTemplate() : t;
+      return sdk.renderTemplate(text, arg(i, 'fields'));
+    },
+    render_fcm: (sdk, i) => sdk.renderFcm(arg(i, 'fields'), arg(i, 'target'), arg(i, 'removeNotification')),
+    render_apns: (sdk, i) => sdk.renderApns(arg(i, 'fields')),
     parse_fcm_data: (sdk, i) => sdk.parseFcmData(arg(i, 'data')),
     parse_apns: (sdk, i) => sdk.parseApns(arg(i, 'json')),
     parse_webpush: (sdk, i) => sdk.parseWebpush(arg(i, 'json')),
