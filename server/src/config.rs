@@ -56,6 +56,9 @@ pub struct SipConfig {
     /// PEM certificate chain and private key; both empty = self-signed in data_dir.
     pub tls_cert: PathBuf,
     pub tls_key: PathBuf,
+    /// Extra CA certificates (PEM) trusted for outgoing SIP TLS, besides the
+    /// public web PKI roots; e.g. a test upstream's self-signed certificate.
+    pub tls_ca: PathBuf,
     pub max_message_bytes: usize,
     pub max_headers: usize,
     pub max_connections: usize,
@@ -84,6 +87,18 @@ pub struct UpstreamConfig {
     pub client_selection: bool,
     /// `host[:port]` entries clients may select; the gateway is never an open relay.
     pub allow: Vec<String>,
+    /// How the upstream learns to reach clients through us (docs/sip-routing.md).
+    pub contact_mode: ContactMode,
+}
+
+/// `path` (RFC 3327, default) or `rewrite` (Contact rewriting, for upstreams
+/// without Path support).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ContactMode {
+    #[default]
+    Path,
+    Rewrite,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -124,6 +139,7 @@ impl Default for SipConfig {
             advertise: String::new(),
             tls_cert: PathBuf::new(),
             tls_key: PathBuf::new(),
+            tls_ca: PathBuf::new(),
             max_message_bytes: 65535,
             max_headers: 128,
             max_connections: 10_000,
@@ -347,6 +363,7 @@ tls = ["[::1]:15061"]
 advertise = "gw.example.org:5099"
 tls_cert = "c.pem"
 tls_key = "k.pem"
+tls_ca = "ca.pem"
 max_message_bytes = 4096
 max_headers = 64
 max_connections = 10
@@ -359,6 +376,7 @@ http = "127.0.0.1:8080"
 server = "sip:127.0.0.1:5070;transport=udp"
 client_selection = true
 allow = ["127.0.0.1:5070", "sip.example.org"]
+contact_mode = "rewrite"
 [registrar]
 realm = "r"
 users_file = "users.txt"
@@ -377,6 +395,9 @@ min_expires = 30
         );
         assert_eq!(c.registrar.min_expires, 30);
         assert_eq!(c.upstream.allow.len(), 2);
+        assert_eq!(c.upstream.contact_mode, ContactMode::Rewrite);
+        let err = Config::from_toml_str("[upstream]\ncontact_mode = \"x\"", None).unwrap_err();
+        assert!(err.to_string().contains("line 2"), "{err}");
     }
 
     #[test]

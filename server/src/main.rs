@@ -1,3 +1,238 @@
-fn main() {
-    println!("sipwake {}", env!("CARGO_PKG_VERSION"));
+//! The `sipwake` binary: CLI, logging, wiring transports ↔ proxy, shutdown.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Parser;
+use sipwake::config::Config;
+use sipwake::transport::{Sink, TransportHandle};
+use sipwake::{http, tls};
+
+/// sipwake: a SIP push gateway (SIP over WebSocket/UDP/TCP/TLS edge proxy
+/// and registrar that wakes sleeping mobile and web apps with push).
+///
+/// With no arguments it runs on embedded defaults: a standalone registrar on
+/// loopback (SIP UDP+TCP 127.0.0.1:5060, TLS 127.0.0.1:5061, HTTPS/WSS
+/// 127.0.0.1:8443) with a self-signed certificate in ./sipwake-data/.
+/// Every configuration key is documented in docs/configuration.md.
+#[derive(Debug, Parser)]
+#[command(name = "sipwake", version)]
+struct Cli {
+    /// TOML configuration file; every key is optional, unknown keys are errors
+    #[arg(short, long, value_name = "FILE")]
+    config: Option<PathBuf>,
+
+    /// Data directory (TLS certificate, store); overrides `data_dir` from the file
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+
+    /// Check the configuration, print the effective settings and exit
+    #[arg(long)]
+    check: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+enum StartError {
+    #[error(transparent)]
+    Config(#[from] sipwake::config::ConfigError),
+    #[error("invalid config value `log`: {0}")]
+    Log(String),
+    #[error("TLS: {0}")]
+    Tls(#[from] tls::TlsError),
+    #[error(transparent)]
+    Bind(#[from] sipwake::transport::BindError),
+    #[error("cannot start the async runtime: {0}")]
+    Runtime(std::io::Error),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // Logging may not be up yet: plain stderr.
+            eprintln!("sipwake: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn load_config(cli: &Cli) -> Result<Config, StartError> {
+    let mut config = match &cli.config {
+        Some(path) => Config::load(path)?,
+        None => Config::default(),
+    };
+    if let Some(dir) = &cli.data_dir {
+        config.data_dir = dir.clone();
+        config.validate()?;
+    }
+    Ok(config)
+}
+
+fn init_logging(filter: &str) -> Result<(), StartError> {
+    use std::io::IsTerminal;
+    use tracing_subscriber::EnvFilter;
+    // RUST_LOG, when set, overrides the configured filter (debugging aid).
+    let filter = match std::env::var("RUST_LOG") {
+        Ok(env) if !env.trim().is_empty() => env,
+        _ => filter.to_string(),
+    };
+    let filter = EnvFilter::try_new(&filter).map_err(|e| StartError::Log(e.to_string()))?;
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+    Ok(())
+}
+
+fn run(cli: Cli) -> Result<(), StartError> {
+    let config = load_config(&cli)?;
+    if cli.check {
+        println!("{config:#?}");
+        return Ok(());
+    }
+    init_logging(&config.log)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(StartError::Runtime)?;
+    runtime.block_on(serve(Arc::new(config)))
+}
+
+async fn serve(config: Arc<Config>) -> Result<(), StartError> {
+    tls::install_crypto_provider();
+    tracing::info!(version = env!("CARGO_PKG_VERSION"), data_dir = %config.data_dir.display(), "sipwake starting");
+    if config.is_standalone() {
+        tracing::info!("mode: standalone registrar (no upstream.server configured)");
+    } else {
+        tracing::info!(upstream = %config.upstream.server, "mode: upstream");
+    }
+
+    let needs_cert = !config.sip.tls.is_empty() || config.http.https.is_some();
+    let (sip_tls, https_tls) = if needs_cert {
+        let advertise = config.advertise().map(|(host, _)| host);
+        let material = tls::load_or_generate(&config, advertise.as_deref())?;
+        match &material.source {
+            tls::CertSource::Configured(p) => {
+                tracing::info!(cert = %p.display(), "TLS certificate from config")
+            }
+            tls::CertSource::Generated(p) => {
+                tracing::info!(cert = %p.display(), "generated a self-signed TLS certificate")
+            }
+            tls::CertSource::Reused(p) => {
+                tracing::info!(cert = %p.display(), "using the self-signed TLS certificate")
+            }
+        }
+        (
+            Some(tls::server_config(&material, &[])?),
+            Some(tls::server_config(&material, &[b"http/1.1"])?),
+        )
+    } else {
+        (None, None)
+    };
+
+    let transports = TransportHandle::new(&config, Some(tls::client_config(&config)?));
+    let sink = proxy_sink(config.clone(), transports.clone());
+    for l in transports.start(&config, sip_tls, sink).await? {
+        tracing::info!(transport = %l.kind.log_name(), addr = %l.addr, "listening");
+    }
+    let mut http_listeners = Vec::new();
+    if let Some(addr) = config.http.https {
+        http_listeners.push(http::bind(&transports, addr, https_tls).await?);
+    }
+    if let Some(addr) = config.http.http {
+        http_listeners.push(http::bind(&transports, addr, None).await?);
+    }
+    let app = http::router(http::AppState {
+        transports: transports.clone(),
+    });
+    for l in http_listeners {
+        let scheme = if l.kind().is_secure() {
+            "https"
+        } else {
+            "http"
+        };
+        tracing::info!(transport = %l.kind().log_name(), addr = %l.addr, scheme = %scheme, "listening");
+        http::serve(&transports, l, app.clone());
+    }
+
+    if config.is_standalone() && config.registrar.users_file.as_os_str().is_empty() {
+        if config.exposes_non_loopback() {
+            tracing::warn!(
+                "standalone registrar WITHOUT authentication on a non-loopback address: anyone who can reach it can register (set registrar.users_file)"
+            );
+        } else {
+            tracing::info!(
+                "standalone registrar without registrar.users_file: listening on loopback only"
+            );
+        }
+    }
+    transports.set_ready();
+    tracing::info!("ready");
+
+    wait_for_signal().await;
+    tracing::info!("shutting down: closing listeners and connections");
+    let clean = transports.shutdown(Duration::from_secs(5)).await;
+    if clean {
+        tracing::info!("stopped");
+    } else {
+        tracing::warn!("stopped (some connections did not close within 5 s)");
+    }
+    Ok(())
+}
+
+/// SIGTERM or SIGINT (Ctrl-C).
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot watch SIGTERM; only Ctrl-C stops the gateway");
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// The SIP core that receives every message.
+fn proxy_sink(config: Arc<Config>, transports: TransportHandle) -> Arc<dyn Sink> {
+    Arc::new(pending_proxy::Unrouted::new(config, transports))
+}
+
+/// Until `sipwake::proxy::Proxy` lands, inbound messages are logged and
+/// dropped. Replaced by `Proxy::new(config, transports)` in the wiring above.
+mod pending_proxy {
+    use std::sync::Arc;
+
+    use sipwake::config::Config;
+    use sipwake::transport::{FlowId, Inbound, Sink, TransportHandle};
+
+    pub struct Unrouted;
+
+    impl Unrouted {
+        pub fn new(_config: Arc<Config>, _transports: TransportHandle) -> Unrouted {
+            Unrouted
+        }
+    }
+
+    impl Sink for Unrouted {
+        fn on_message(&self, msg: Inbound) {
+            tracing::warn!(flow = %msg.flow, remote = %msg.remote, "no SIP core wired yet: message dropped");
+        }
+        fn on_flow_closed(&self, _flow: FlowId) {}
+    }
 }

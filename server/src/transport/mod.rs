@@ -1,1 +1,597 @@
-//! transport (being written)
+//! Transports: UDP, TCP, TLS and WebSocket (RFC 7118), all feeding one [`Sink`]
+//! with framed SIP messages tagged by the [`FlowId`] they arrived on.
+//!
+//! Transports know nothing of routing or push. They frame (with
+//! `sipwake_sip`), enforce size / time / connection limits, answer CRLF
+//! keep-alives, and send bytes where the proxy tells them to.
+//!
+//! Wiring order: [`TransportHandle::new`] → build the sink (the proxy, which
+//! keeps a handle clone) → [`TransportHandle::start`] binds and serves the SIP
+//! listeners; `http` serves WS/WSS flows through the same handle.
+
+mod flows;
+mod framing;
+mod stream;
+mod tcp;
+mod udp;
+pub mod ws;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket as StdUdpSocket};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock, RwLock};
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::Config;
+pub use flows::FlowInfo;
+
+/// The SIP transport a flow uses; `via_name()` is what goes into Via.
+#[derive(Copy, Clone, Eq, PartialEq, Hash, Debug)]
+pub enum TransportKind {
+    Udp,
+    Tcp,
+    Tls,
+    Ws,
+    Wss,
+}
+
+impl TransportKind {
+    pub const ALL: [TransportKind; 5] = [Self::Udp, Self::Tcp, Self::Tls, Self::Ws, Self::Wss];
+
+    /// The transport token of a Via header (RFC 3261 §20.42, RFC 7118 §5).
+    pub fn via_name(self) -> &'static str {
+        match self {
+            Self::Udp => "UDP",
+            Self::Tcp => "TCP",
+            Self::Tls => "TLS",
+            Self::Ws => "WS",
+            Self::Wss => "WSS",
+        }
+    }
+
+    /// Case-insensitive inverse of [`via_name`](Self::via_name) (also accepts
+    /// `transport=` URI parameter values).
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|k| k.via_name().eq_ignore_ascii_case(name))
+    }
+
+    /// Reliable transports have no SIP retransmissions (RFC 3261 §17.1.1.2).
+    pub fn is_reliable(self) -> bool {
+        self != Self::Udp
+    }
+
+    pub fn is_secure(self) -> bool {
+        matches!(self, Self::Tls | Self::Wss)
+    }
+
+    /// Lowercase name for logs (`transport=udp`).
+    pub fn log_name(self) -> &'static str {
+        match self {
+            Self::Udp => "udp",
+            Self::Tcp => "tcp",
+            Self::Tls => "tls",
+            Self::Ws => "ws",
+            Self::Wss => "wss",
+        }
+    }
+}
+
+impl fmt::Display for TransportKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.via_name())
+    }
+}
+
+/// Unique per connection (TCP/TLS/WS/WSS) and per (UDP socket, remote address).
+/// Never reused within a process.
+#[derive(Copy, Clone, Eq, PartialEq, Hash, Debug, PartialOrd, Ord)]
+pub struct FlowId(pub u64);
+
+impl fmt::Display for FlowId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "flow-{}", self.0)
+    }
+}
+
+/// One framed SIP message (a datagram, a WS frame or one stream-framed message).
+#[derive(Clone, Debug)]
+pub struct Inbound {
+    pub flow: FlowId,
+    pub kind: TransportKind,
+    pub local: SocketAddr,
+    pub remote: SocketAddr,
+    pub bytes: Bytes,
+}
+
+/// Where to send: back over a known flow, or to an address (opening a TCP/TLS
+/// connection if there is none to it yet).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Destination {
+    Flow(FlowId),
+    Addr {
+        kind: TransportKind,
+        addr: SocketAddr,
+    },
+}
+
+/// The proxy side. Both calls come from transport tasks and must not block
+/// (queue or spawn instead).
+pub trait Sink: Send + Sync + 'static {
+    fn on_message(&self, msg: Inbound);
+    fn on_flow_closed(&self, flow: FlowId);
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    #[error("{0} is closed")]
+    FlowClosed(FlowId),
+    #[error("no {0} listener to send from")]
+    NoListener(TransportKind),
+    #[error("cannot open an outgoing {0} connection (clients must connect to us)")]
+    NotDialable(TransportKind),
+    #[error("connection limit reached")]
+    TooManyConnections,
+    #[error("connecting to {addr} failed: {source}")]
+    Connect {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("TLS handshake with {addr} failed: {source}")]
+    TlsHandshake {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("send queue of {0} is full (peer not reading)")]
+    QueueFull(FlowId),
+    #[error("message of {0} bytes exceeds the transport limit")]
+    TooLarge(usize),
+    #[error("I/O error: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("shutting down")]
+    ShuttingDown,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("cannot bind {kind} listener on {addr}: {source}")]
+pub struct BindError {
+    pub kind: TransportKind,
+    pub addr: SocketAddr,
+    pub source: std::io::Error,
+}
+
+/// Size, time and count limits from `[sip]`.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    pub max_message_bytes: usize,
+    pub max_headers: usize,
+    pub max_connections: usize,
+    pub idle_timeout: Duration,
+    pub read_timeout: Duration,
+    /// How long an unused UDP flow is remembered. At least the longest
+    /// registration, so a registered UDP client's FlowId stays valid.
+    pub udp_flow_ttl: Duration,
+}
+
+impl Limits {
+    pub fn from_config(c: &Config) -> Limits {
+        let s = &c.sip;
+        let idle = Duration::from_secs(s.idle_timeout_secs);
+        Limits {
+            max_message_bytes: s.max_message_bytes,
+            max_headers: s.max_headers,
+            max_connections: s.max_connections,
+            idle_timeout: idle,
+            read_timeout: Duration::from_secs(s.read_timeout_secs),
+            udp_flow_ttl: idle.max(Duration::from_secs(u64::from(c.registrar.max_expires) + 60)),
+        }
+    }
+}
+
+/// A listener that was bound, for startup logs and tests (port 0 → real port).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BoundListener {
+    pub kind: TransportKind,
+    pub addr: SocketAddr,
+}
+
+/// Cheap-clone handle to all transports: send, look up flows, advertise.
+#[derive(Clone)]
+pub struct TransportHandle {
+    shared: Arc<Shared>,
+}
+
+pub(crate) struct Shared {
+    pub(crate) limits: Limits,
+    pub(crate) flows: flows::Flows,
+    /// Counts TCP + TLS + WS connections, inbound and outbound.
+    pub(crate) connections: AtomicUsize,
+    sink: OnceLock<Arc<dyn Sink>>,
+    udp_sockets: RwLock<Vec<Arc<tokio::net::UdpSocket>>>,
+    advertised: RwLock<HashMap<TransportKind, (String, u16)>>,
+    advertise_override: Option<(String, Option<u16>)>,
+    pub(crate) tls_client: Option<Arc<rustls::ClientConfig>>,
+    pub(crate) shutdown: CancellationToken,
+    pub(crate) tasks: TaskTracker,
+    ready: AtomicBool,
+}
+
+impl TransportHandle {
+    /// A handle with no listeners yet. `tls_client` enables outgoing SIP TLS.
+    pub fn new(config: &Config, tls_client: Option<Arc<rustls::ClientConfig>>) -> TransportHandle {
+        TransportHandle {
+            shared: Arc::new(Shared {
+                limits: Limits::from_config(config),
+                flows: flows::Flows::default(),
+                connections: AtomicUsize::new(0),
+                sink: OnceLock::new(),
+                udp_sockets: RwLock::new(Vec::new()),
+                advertised: RwLock::new(HashMap::new()),
+                advertise_override: config.advertise(),
+                tls_client,
+                shutdown: CancellationToken::new(),
+                tasks: TaskTracker::new(),
+                ready: AtomicBool::new(false),
+            }),
+        }
+    }
+
+    /// Bind every `[sip]` listener (UDP, TCP, TLS), then serve them into
+    /// `sink`. Binds everything before serving anything, so a bind error
+    /// leaves nothing running. `tls_server` is required when `sip.tls` is set.
+    pub async fn start(
+        &self,
+        config: &Config,
+        tls_server: Option<Arc<rustls::ServerConfig>>,
+        sink: Arc<dyn Sink>,
+    ) -> Result<Vec<BoundListener>, BindError> {
+        let _ = self.shared.sink.set(sink);
+        let s = &config.sip;
+        let mut udp = Vec::new();
+        for &addr in &s.udp {
+            udp.push(udp::bind(addr).await?);
+        }
+        let mut tcp = Vec::new();
+        for &addr in &s.tcp {
+            tcp.push(tcp::bind(TransportKind::Tcp, addr).await?);
+        }
+        let mut tls = Vec::new();
+        if !s.tls.is_empty() {
+            let Some(server) = tls_server else {
+                return Err(BindError {
+                    kind: TransportKind::Tls,
+                    addr: s.tls[0],
+                    source: std::io::Error::other("no TLS server configuration"),
+                });
+            };
+            for &addr in &s.tls {
+                tls.push((tcp::bind(TransportKind::Tls, addr).await?, server.clone()));
+            }
+        }
+        let mut bound = Vec::new();
+        for (sock, addr) in udp {
+            self.register_listener(TransportKind::Udp, addr);
+            bound.push(BoundListener {
+                kind: TransportKind::Udp,
+                addr,
+            });
+            let sock = Arc::new(sock);
+            self.shared
+                .udp_sockets
+                .write()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(sock.clone());
+            self.shared
+                .tasks
+                .spawn(udp::recv_loop(self.shared.clone(), sock, addr));
+        }
+        for (listener, addr) in tcp {
+            self.register_listener(TransportKind::Tcp, addr);
+            bound.push(BoundListener {
+                kind: TransportKind::Tcp,
+                addr,
+            });
+            self.shared
+                .tasks
+                .spawn(tcp::accept_loop(self.shared.clone(), listener, addr, None));
+        }
+        for ((listener, addr), server) in tls {
+            self.register_listener(TransportKind::Tls, addr);
+            bound.push(BoundListener {
+                kind: TransportKind::Tls,
+                addr,
+            });
+            let acceptor = tokio_rustls::TlsAcceptor::from(server);
+            self.shared.tasks.spawn(tcp::accept_loop(
+                self.shared.clone(),
+                listener,
+                addr,
+                Some(acceptor),
+            ));
+        }
+        if !bound.is_empty() {
+            self.shared
+                .tasks
+                .spawn(udp::sweep_loop(self.shared.clone()));
+        }
+        Ok(bound)
+    }
+
+    /// Record a bound listener's address so [`via_host_port`](Self::via_host_port)
+    /// can advertise it (the first listener of each kind wins). `http` calls
+    /// this for WS / WSS.
+    pub fn register_listener(&self, kind: TransportKind, addr: SocketAddr) {
+        let mut map = self
+            .shared
+            .advertised
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
+        map.entry(kind).or_insert_with(|| {
+            let (host, port) = match &self.shared.advertise_override {
+                Some((host, port)) => (host.clone(), port.unwrap_or(addr.port())),
+                None => (listen_host(addr.ip()), addr.port()),
+            };
+            (bracket_ipv6(&host), port)
+        });
+    }
+
+    /// Send one SIP message. Returns the flow it went out on (new for a fresh
+    /// TCP/TLS connection or UDP peer). Opens TCP/TLS connections on demand,
+    /// reusing an open one to the same address; UDP goes out of a listening socket.
+    pub async fn send(&self, dest: Destination, bytes: Bytes) -> Result<FlowId, SendError> {
+        if self.shared.shutdown.is_cancelled() {
+            return Err(SendError::ShuttingDown);
+        }
+        if bytes.len() > self.shared.limits.max_message_bytes.max(65535) {
+            return Err(SendError::TooLarge(bytes.len()));
+        }
+        match dest {
+            Destination::Flow(id) => self.shared.flows.send(id, bytes).await.map(|()| id),
+            Destination::Addr { kind, addr } => match kind {
+                TransportKind::Udp => {
+                    udp::send_to(&self.shared, self.udp_socket_for(addr)?, addr, bytes).await
+                }
+                TransportKind::Tcp | TransportKind::Tls => {
+                    if let Some(id) = self.shared.flows.find_stream(kind, addr) {
+                        match self.shared.flows.send(id, bytes.clone()).await {
+                            Err(SendError::FlowClosed(_)) => {}
+                            other => return other.map(|()| id),
+                        }
+                    }
+                    let id = tcp::connect(&self.shared, kind, addr).await?;
+                    self.shared.flows.send(id, bytes).await.map(|()| id)
+                }
+                TransportKind::Ws | TransportKind::Wss => {
+                    let id = self
+                        .shared
+                        .flows
+                        .find_stream(kind, addr)
+                        .ok_or(SendError::NotDialable(kind))?;
+                    self.shared.flows.send(id, bytes).await.map(|()| id)
+                }
+            },
+        }
+    }
+
+    /// The kind and addresses of an open flow; `None` once it closed.
+    pub fn flow(&self, id: FlowId) -> Option<FlowInfo> {
+        self.shared.flows.info(id)
+    }
+
+    /// Advertised `(host, port)` for our Via / Record-Route / Path on `kind`.
+    /// IPv6 hosts come bracketed (`[::1]`), ready to write into SIP.
+    /// `None` when there is no listener of that kind.
+    pub fn via_host_port(&self, kind: TransportKind) -> Option<(String, u16)> {
+        self.shared
+            .advertised
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&kind)
+            .cloned()
+    }
+
+    /// Number of open TCP + TLS + WS connections.
+    pub fn connection_count(&self) -> usize {
+        self.shared.connections.load(Ordering::Relaxed)
+    }
+
+    /// Number of known flows of every kind (UDP peers included).
+    pub fn flow_count(&self) -> usize {
+        self.shared.flows.len()
+    }
+
+    /// Readiness for `/healthz`: set by main once every listener is bound.
+    pub fn set_ready(&self) {
+        self.shared.ready.store(true, Ordering::Release);
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.shared.ready.load(Ordering::Acquire) && !self.shared.shutdown.is_cancelled()
+    }
+
+    /// Token cancelled at shutdown; HTTP serving watches it too.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shared.shutdown.clone()
+    }
+
+    /// Stop accepting, close every flow, and wait (up to `grace`) for the
+    /// transport tasks to finish. Returns whether they all finished in time.
+    pub async fn shutdown(&self, grace: Duration) -> bool {
+        self.shared.shutdown.cancel();
+        self.shared.tasks.close();
+        tokio::time::timeout(grace, self.shared.tasks.wait())
+            .await
+            .is_ok()
+    }
+
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    fn udp_socket_for(&self, addr: SocketAddr) -> Result<Arc<tokio::net::UdpSocket>, SendError> {
+        let socks = self
+            .shared
+            .udp_sockets
+            .read()
+            .unwrap_or_else(|e| e.into_inner());
+        // Same address family first; a v6 wildcard socket also reaches v4.
+        socks
+            .iter()
+            .find(|s| s.local_addr().is_ok_and(|l| l.is_ipv4() == addr.is_ipv4()))
+            .or_else(|| socks.first())
+            .cloned()
+            .ok_or(SendError::NoListener(TransportKind::Udp))
+    }
+}
+
+impl Shared {
+    /// Hand a framed message to the sink, logging it with its Call-ID.
+    pub(crate) fn deliver(&self, msg: Inbound) {
+        if tracing::enabled!(tracing::Level::DEBUG) {
+            let call_id = framing::call_id(&msg.bytes).unwrap_or_default();
+            tracing::debug!(
+                flow = %msg.flow, transport = msg.kind.log_name(), remote = %msg.remote,
+                bytes = msg.bytes.len(), call_id = %call_id, "sip in"
+            );
+        }
+        match self.sink.get() {
+            Some(sink) => sink.on_message(msg),
+            None => tracing::warn!(flow = %msg.flow, "message dropped: transports not started"),
+        }
+    }
+
+    /// Forget a flow and tell the sink (once).
+    pub(crate) fn close_flow(&self, id: FlowId) {
+        if self.flows.remove(id)
+            && let Some(sink) = self.sink.get()
+        {
+            sink.on_flow_closed(id);
+        }
+    }
+
+    /// Take a connection slot, or `None` when `max_connections` is reached.
+    pub(crate) fn acquire_connection(self: &Arc<Self>) -> Option<ConnSlot> {
+        let max = self.limits.max_connections;
+        self.connections
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| ConnSlot(self.clone()))
+    }
+}
+
+/// One of `max_connections`; released on drop.
+pub(crate) struct ConnSlot(Arc<Shared>);
+
+impl Drop for ConnSlot {
+    fn drop(&mut self) {
+        self.0.connections.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// The host to advertise for a listener bound to `ip` when `sip.advertise` is
+/// empty. A wildcard bind advertises the address of the interface holding the
+/// default route (found with an unconnected-UDP `connect`, which sends nothing).
+fn listen_host(ip: IpAddr) -> String {
+    if !ip.is_unspecified() {
+        return ip.to_string();
+    }
+    let probe = || -> std::io::Result<IpAddr> {
+        let (bind, target): (SocketAddr, SocketAddr) = if ip.is_ipv4() {
+            (
+                (Ipv4Addr::UNSPECIFIED, 0).into(),
+                ([192, 0, 2, 1], 9).into(),
+            )
+        } else {
+            (
+                "[::]:0".parse().map_err(std::io::Error::other)?,
+                "[2001:db8::1]:9".parse().map_err(std::io::Error::other)?,
+            )
+        };
+        let s = StdUdpSocket::bind(bind)?;
+        s.connect(target)?;
+        Ok(s.local_addr()?.ip())
+    };
+    match probe() {
+        Ok(found) if !found.is_unspecified() => found.to_string(),
+        _ => {
+            let fallback = if ip.is_ipv4() { "127.0.0.1" } else { "::1" };
+            tracing::warn!(
+                "cannot find an interface address for wildcard bind {ip}; advertising {fallback} (set sip.advertise)"
+            );
+            fallback.to_string()
+        }
+    }
+}
+
+fn bracket_ipv6(host: &str) -> String {
+    if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]")
+    } else {
+        host.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kind_names_round_trip() {
+        for k in TransportKind::ALL {
+            assert_eq!(TransportKind::from_name(k.via_name()), Some(k));
+            assert_eq!(TransportKind::from_name(k.log_name()), Some(k));
+        }
+        assert_eq!(TransportKind::from_name("SCTP"), None);
+        assert!(!TransportKind::Udp.is_reliable() && TransportKind::Ws.is_reliable());
+        assert!(TransportKind::Wss.is_secure() && !TransportKind::Tcp.is_secure());
+    }
+
+    #[test]
+    fn advertised_host_port() {
+        let mut config = Config::default();
+        let h = TransportHandle::new(&config, None);
+        h.register_listener(TransportKind::Udp, "127.0.0.1:5062".parse().unwrap());
+        h.register_listener(TransportKind::Udp, "127.0.0.1:9999".parse().unwrap());
+        h.register_listener(TransportKind::Tls, "[::1]:5061".parse().unwrap());
+        assert_eq!(
+            h.via_host_port(TransportKind::Udp),
+            Some(("127.0.0.1".into(), 5062))
+        );
+        assert_eq!(
+            h.via_host_port(TransportKind::Tls),
+            Some(("[::1]".into(), 5061))
+        );
+        assert_eq!(h.via_host_port(TransportKind::Tcp), None);
+
+        config.sip.advertise = "gw.example.org".into();
+        let h = TransportHandle::new(&config, None);
+        h.register_listener(TransportKind::Ws, "0.0.0.0:8080".parse().unwrap());
+        assert_eq!(
+            h.via_host_port(TransportKind::Ws),
+            Some(("gw.example.org".into(), 8080))
+        );
+
+        config.sip.advertise = "::1:7000".into(); // bare IPv6, no port
+        let h = TransportHandle::new(&config, None);
+        h.register_listener(TransportKind::Tcp, "0.0.0.0:5060".parse().unwrap());
+        assert_eq!(
+            h.via_host_port(TransportKind::Tcp),
+            Some(("[::1:7000]".into(), 5060))
+        );
+    }
+
+    #[test]
+    fn wildcard_bind_advertises_a_concrete_address() {
+        let host = listen_host("0.0.0.0".parse().unwrap());
+        let ip: IpAddr = host.parse().unwrap();
+        assert!(!ip.is_unspecified());
+    }
+}
