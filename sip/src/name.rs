@@ -1,5 +1,7 @@
 //! Header field names: canonical spelling and RFC 3261 §7.3.3 compact forms.
 
+use std::sync::OnceLock;
+
 /// Canonical names of the headers this crate knows, with their compact form.
 /// Lookup is case-insensitive; unknown names compare by their own spelling.
 const KNOWN: &[(&str, Option<u8>)] = &[
@@ -49,21 +51,10 @@ const KNOWN: &[(&str, Option<u8>)] = &[
 /// (`i` → `Call-ID`) and known names get their usual capitalisation.
 /// Unknown names are returned unchanged.
 pub fn canonical(name: &str) -> &str {
-    if let [c] = name.as_bytes() {
-        let c = c.to_ascii_lowercase();
-        for (full, compact) in KNOWN {
-            if *compact == Some(c) {
-                return full;
-            }
-        }
-        return name;
+    match known_index(name) {
+        Some(i) => KNOWN[i as usize].0,
+        None => name,
     }
-    for (full, _) in KNOWN {
-        if full.eq_ignore_ascii_case(name) {
-            return full;
-        }
-    }
-    name
 }
 
 // Indices into KNOWN for the headers the parser and editor look up often.
@@ -72,11 +63,35 @@ pub(crate) const CONTENT_LENGTH: u8 = 10;
 /// Index of a known header in the table (compact forms included), used to
 /// make header lookups one integer comparison.
 pub(crate) fn known_index(name: &str) -> Option<u8> {
-    let canon = canonical(name);
-    KNOWN
+    let b = name.as_bytes();
+    if let [c] = b {
+        let c = c.to_ascii_lowercase();
+        return KNOWN
+            .iter()
+            .position(|(_, compact)| *compact == Some(c))
+            .map(|i| i as u8);
+    }
+    let first = b.first()?.to_ascii_lowercase();
+    if !first.is_ascii_lowercase() {
+        return None;
+    }
+    // Bucketed by first letter: this runs for every header of every message.
+    by_first_letter()[usize::from(first - b'a')]
         .iter()
-        .position(|(full, _)| full.eq_ignore_ascii_case(canon))
-        .map(|i| i as u8)
+        .copied()
+        .find(|&i| KNOWN[usize::from(i)].0.eq_ignore_ascii_case(name))
+}
+
+fn by_first_letter() -> &'static [Vec<u8>; 26] {
+    static TABLE: OnceLock<[Vec<u8>; 26]> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        let mut t: [Vec<u8>; 26] = Default::default();
+        for (i, (full, _)) in KNOWN.iter().enumerate() {
+            let f = full.as_bytes()[0].to_ascii_lowercase();
+            t[usize::from(f - b'a')].push(i as u8);
+        }
+        t
+    })
 }
 
 /// Case-insensitive header name equality that treats compact forms as
