@@ -17,6 +17,7 @@ pub mod mpush;
 pub mod piid;
 pub mod pn;
 pub mod push;
+pub mod register;
 pub mod template;
 mod types;
 

@@ -1,4 +1,4 @@
-// Runs the WASM SDK test suites: the shared vectors in Node (pkg/node), in a
+// Runs the WASM SDK test suites: the shared vectors and api.js in Node (pkg/node), in a
 // headless Chromium page (pkg/web), inside a real service worker
 // (pkg/no-modules via importScripts), push events delivered to that worker
 // over the DevTools protocol, and a strict TypeScript check of the .d.ts.
@@ -48,7 +48,7 @@ function loadVectors() {
 
 function nodeSuite(files) {
   const sdk = require(path.join(WASM_DIR, 'pkg', 'node', 'sipwake_wasm.js'));
-  record('node', V.runVectors(sdk, files));
+  record('node', V.runVectors(sdk, files).concat(require('./api.js').runApiTests(sdk)));
 }
 
 // The push payload texts come from the parse_push vectors: the same cases,
@@ -68,7 +68,11 @@ function pushCases(files) {
 async function browserSuites(files) {
   const server = await startServer({
     routes: { '/pkg/': path.join(WASM_DIR, 'pkg'), '/tests/': path.join(HERE, 'browser') },
-    files: { '/sw.js': path.join(HERE, 'browser', 'sw.js'), '/tests/vectors.js': path.join(HERE, 'vectors.js') },
+    files: {
+      '/sw.js': path.join(HERE, 'browser', 'sw.js'),
+      '/tests/vectors.js': path.join(HERE, 'vectors.js'),
+      '/tests/api.js': path.join(HERE, 'api.js'),
+    },
     dynamic: { '/vectors.json': async () => ['application/json', JSON.stringify(files)] },
   });
   const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sipwake-chromium-'));

@@ -4,7 +4,7 @@
 import init, {
   computePiid, contactUriWithPn, featureCapsSupports, formatFeatureCaps, parseFeatureCaps, formatPnParams, mpushHeader, mpushToPn, mpushValue,
   parseApns, parseFcmData, parseMpush, parsePnParams, parsePush, parseWebpush, piidHeader,
-  pnToMpush, pushDefaults, renderApns, renderFcm, renderTemplate, defaultFcmTemplate, verifyPiid, version,
+  pnToMpush, pushDefaults, registerHeaders, renderApns, renderFcm, renderTemplate, defaultFcmTemplate, verifyPiid, version,
 } from '../pkg/web/sipwake_wasm.js';
 import type { FeatureCaps, PushFields, MpushBindingInput, MpushParsed, Notification, PnParams } from '../pkg/web/sipwake_wasm.js';
 
@@ -12,6 +12,9 @@ export async function demo(): Promise<string[]> {
   await init();
   const binding: MpushBindingInput = { provider: 'w', package: 'web.app', token: 'tok' };
   const headers: string[] = [mpushHeader(binding), piidHeader('alice', 'example.com', 'pw'), mpushValue(binding)];
+
+  const lines: string[] = registerHeaders(binding, 'alice', 'example.com', 'pw');
+  headers.push(...lines);
 
   const parsed: MpushParsed = parseMpush('s:i:com.x:tok');
   if (!parsed.remove) {

@@ -1,7 +1,7 @@
 // Test service worker: the no-modules build loaded with importScripts(), as a
-// web phone's firebase-messaging-sw.js would. It runs every shared vector on
-// request and turns each push event into a Notification via parsePush().
-importScripts('/pkg/no-modules/sipwake_wasm.js', '/tests/vectors.js');
+// web phone's firebase-messaging-sw.js would. It runs every shared vector
+// (and the API tests) on request and turns each push event into a Notification via parsePush().
+importScripts('/pkg/no-modules/sipwake_wasm.js', '/tests/vectors.js', '/tests/api.js');
 
 const ready = wasm_bindgen({ module_or_path: '/pkg/no-modules/sipwake_wasm_bg.wasm' });
 
@@ -16,7 +16,8 @@ self.addEventListener('message', (e) => {
       if (e.data.cmd === 'init') return reply({ ok: true });
       if (e.data.cmd === 'run') {
         const files = await (await fetch('/vectors.json')).json();
-        return reply({ results: SipwakeVectors.runVectors(wasm_bindgen, files) });
+        const results = SipwakeVectors.runVectors(wasm_bindgen, files);
+        return reply({ results: results.concat(SipwakeApiTests.runApiTests(wasm_bindgen)) });
       }
       reply({ error: 'unknown command ' + e.data.cmd });
     } catch (err) {
