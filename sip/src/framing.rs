@@ -29,10 +29,12 @@ pub enum Frame {
 /// call [`next_frame`](Self::next_frame) until it returns `Ok(None)`.
 /// An `Err` is fatal: the stream cannot be re-synchronised, close it.
 ///
-/// A lone CRLF at the end of the buffer may be the first half of a ping, so
-/// by default the framer waits for more bytes. A client that has sent a
-/// ping and awaits the pong calls [`set_pong_expected`](Self::set_pong_expected)
-/// so a lone CRLF is reported as [`Frame::Pong`] at once.
+/// A lone CRLF at the end of the buffer may be the first half of a ping. It
+/// is consumed (so [`buffered`](Self::buffered) is 0 and the transport is not
+/// "mid-message") and remembered: if the next bytes start with CRLF the pair
+/// is a [`Frame::Ping`], otherwise a [`Frame::Pong`] is reported first. A
+/// client awaiting a pong calls [`set_pong_expected`](Self::set_pong_expected)
+/// to get the pong at once instead.
 #[derive(Debug)]
 pub struct StreamFramer {
     buf: BytesMut,
@@ -41,6 +43,8 @@ pub struct StreamFramer {
     /// Bytes of `buf` already searched for the end of the header section.
     scanned: usize,
     pong_expected: bool,
+    /// A lone CRLF was consumed and may be half of a ping.
+    pending_crlf: bool,
 }
 
 impl Default for StreamFramer {
@@ -61,6 +65,7 @@ impl StreamFramer {
             max_message: max_message.max(max_header),
             scanned: 0,
             pong_expected: false,
+            pending_crlf: false,
         }
     }
 
@@ -85,6 +90,18 @@ impl StreamFramer {
     }
 
     pub fn next_frame(&mut self) -> Result<Option<Frame>, FramingError> {
+        if self.pending_crlf {
+            let b = &self.buf[..];
+            if b.is_empty() || b == b"\r" {
+                return Ok(None);
+            }
+            self.pending_crlf = false;
+            if b.starts_with(b"\r\n") {
+                self.consume(2);
+                return Ok(Some(Frame::Ping));
+            }
+            return Ok(Some(Frame::Pong));
+        }
         let b = &self.buf[..];
         if b.starts_with(b"\r\n\r\n") {
             self.consume(4);
@@ -92,7 +109,12 @@ impl StreamFramer {
         }
         if b.starts_with(b"\r\n") {
             // "\r\n" or "\r\n\r" may be the start of a ping: wait for the rest.
-            if (b.len() == 2 && !self.pong_expected) || (b.len() == 3 && b[2] == b'\r') {
+            if b.len() == 2 && !self.pong_expected {
+                self.consume(2);
+                self.pending_crlf = true;
+                return Ok(None);
+            }
+            if b.len() == 3 && b[2] == b'\r' {
                 return Ok(None);
             }
             self.consume(2);
@@ -234,10 +256,17 @@ mod tests {
         assert!(matches!(f.next_frame().unwrap(), Some(Frame::Message(_))));
         f.push(b"\r\n");
         assert_eq!(f.next_frame().unwrap(), None);
+        assert_eq!(f.buffered(), 0, "a lone CRLF is not a message in progress");
         f.push(b"\r");
         assert_eq!(f.next_frame().unwrap(), None);
         f.push(b"\n");
         assert_eq!(f.next_frame().unwrap(), Some(Frame::Ping));
+        // A lone CRLF followed by a message: pong, then the message.
+        f.push(b"\r\n");
+        assert_eq!(f.next_frame().unwrap(), None);
+        f.push(REG);
+        assert_eq!(f.next_frame().unwrap(), Some(Frame::Pong));
+        assert!(matches!(f.next_frame().unwrap(), Some(Frame::Message(_))));
         f.set_pong_expected(true);
         f.push(b"\r\n");
         assert_eq!(f.next_frame().unwrap(), Some(Frame::Pong));

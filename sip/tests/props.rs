@@ -130,6 +130,9 @@ proptest! {
         for (i, (kind, body)) in items.iter().enumerate() {
             match kind {
                 0 => { stream.extend_from_slice(b"\r\n\r\n"); expected.push(Frame::Ping); }
+                // A lone CRLF is a pong only when a message follows (CRLF then
+                // CRLFCRLF is inherently ambiguous).
+                1 if items.get(i + 1).is_some_and(|(k, _)| *k == 2) => { stream.extend_from_slice(b"\r\n"); expected.push(Frame::Pong); }
                 _ => {
                     let m = message(i, body);
                     stream.extend_from_slice(&m);
