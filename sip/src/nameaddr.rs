@@ -95,6 +95,29 @@ impl<'a> NameAddr<'a> {
         self.param("tag").flatten()
     }
 
+    /// Contact `expires` parameter; overlarge values saturate (RFC 3261
+    /// §20.19), non-numbers are `None`.
+    pub fn expires(&self) -> Option<u32> {
+        let v = self.param("expires").flatten()?;
+        crate::text::parse_decimal(v).map(|n| u32::try_from(n).unwrap_or(u32::MAX))
+    }
+
+    /// Contact `+sip.instance` (RFC 5626) without quotes and `<>`, e.g.
+    /// `urn:uuid:…`.
+    pub fn sip_instance(&self) -> Option<&'a str> {
+        let v = crate::text::unquote(self.param("+sip.instance").flatten()?);
+        Some(
+            v.strip_prefix('<')
+                .and_then(|v| v.strip_suffix('>'))
+                .unwrap_or(v),
+        )
+    }
+
+    /// Contact `reg-id` (RFC 5626).
+    pub fn reg_id(&self) -> Option<u32> {
+        self.param("reg-id").flatten()?.parse().ok()
+    }
+
     /// Display name without quotes.
     pub fn display_unquoted(&self) -> Option<&'a str> {
         self.display.map(crate::text::unquote)
@@ -121,6 +144,20 @@ mod tests {
         let v = "A <sip:a@b>;x=1";
         let n = NameAddr::parse(v, "To").unwrap();
         assert_eq!(&v[n.uri_range.0..n.uri_range.1], "sip:a@b");
+    }
+
+    #[test]
+    fn outbound_contact_params() {
+        let v = r#"<sip:a@10.0.0.1;ob;pn-provider=fcm>;+sip.instance="<urn:uuid:00000000-0000-1000-8000-000A95A0E128>";reg-id=1;expires=99999999999"#;
+        let n = NameAddr::parse(v, "Contact").unwrap();
+        assert_eq!(
+            n.sip_instance(),
+            Some("urn:uuid:00000000-0000-1000-8000-000A95A0E128")
+        );
+        assert_eq!(n.reg_id(), Some(1));
+        assert_eq!(n.expires(), Some(u32::MAX));
+        assert_eq!(n.uri.param("pn-provider"), Some(Some("fcm")));
+        assert_eq!(n.uri.param("ob"), Some(None));
     }
 
     #[test]
