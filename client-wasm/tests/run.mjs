@@ -86,6 +86,8 @@ async function browserSuites(files) {
       timeout: TIMEOUT_MS,
     });
     context.setDefaultTimeout(TIMEOUT_MS);
+    // The push handler shows a notification, as a web phone would.
+    await context.grantPermissions(['notifications'], { origin: server.origin });
     await pageSuite(context, server.origin);
     await serviceWorkerSuites(context, server.origin, files);
   } finally {
@@ -163,6 +165,7 @@ async function pushSuite(page, cdp, regs, origin, files) {
     if (!detail) {
       detail = V.judge(kase, 'error' in got ? { thrown: new Error(got.error) } : { value: got.notification });
     }
+    if (!detail && 'notification' in got && !got.shown) detail = 'showNotification did not show the parsed push';
     results.push({ file, name: kase.name, ok: !detail, detail: detail || '' });
   }
   record('service-worker-push', results);

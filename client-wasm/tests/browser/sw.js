@@ -32,7 +32,13 @@ self.addEventListener('push', (e) => {
     let msg;
     try {
       await ready;
-      msg = { type: 'push', text, notification: wasm_bindgen.parsePush(text) };
+      const n = wasm_bindgen.parsePush(text);
+      // Show it, as docs/sdk-web.md tells a web phone to; a unique tag lets us find it again.
+      const tag = 'push-' + Math.random().toString(36).slice(2);
+      await self.registration.showNotification(n.title || 'Incoming call', { body: n.body || n.msg, tag, data: n });
+      const shown = await self.registration.getNotifications({ tag });
+      msg = { type: 'push', text, notification: n, shown: shown.length === 1 && shown[0].data.callId === n.callId };
+      shown.forEach((x) => x.close());
     } catch (err) {
       msg = { type: 'push', text, error: String(err && err.message || err) };
     }
