@@ -51,6 +51,33 @@ function nodeSuite(files) {
   record('node', V.runVectors(sdk, files).concat(require('./api.js').runApiTests(sdk)));
 }
 
+// The harness itself must reject bad results, or every green run above means
+// nothing: each of these cases has to come out as a failure (or pass, for the control).
+function harnessSuite() {
+  const sdk = require(path.join(WASM_DIR, 'pkg', 'node', 'sipwake_wasm.js'));
+  const bind = { remove: false, env: 'default', provider: 'a', package: 'p', token: 't' };
+  const cases = [
+    [true, 'parse_mpush', { name: 'control', input: { value: 'a:p:t' }, output: bind }],
+    [false, 'parse_mpush', { name: 'wrong value', input: { value: 'a:p:t' }, output: { ...bind, token: 'u' } }],
+    [false, 'parse_mpush', { name: 'missing key', input: { value: 'a:p:t' }, output: { ...bind, extra: 1 } }],
+    [false, 'parse_mpush', { name: 'extra key', input: { value: 'a:p:t' }, output: { remove: false } }],
+    [false, 'parse_mpush', { name: 'null vs missing', input: { value: 'a:p:t' }, output: null }],
+    [false, 'parse_mpush', { name: 'error expected, got value', input: { value: 'a:p:t' }, error: 'x' }],
+    [false, 'parse_mpush', { name: 'value expected, got error', input: { value: 'x' }, output: bind }],
+    [false, 'parse_mpush', { name: 'wrong error text', input: { value: 'x:p:t' }, error: 'missing token' }],
+    [false, 'parse_mpush', { name: 'both output and error', input: { value: 'x' }, output: 1, error: 'x' }],
+    [false, 'parse_mpush', { name: 'missing argument', input: { valeu: 'x' }, error: '' }],
+    [false, 'no_such_function', { name: 'unknown function', input: {}, output: null }],
+    [false, 'compute_piid', { name: 'number vs string', input: { username: 'a', realm: 'b', password: 'c' }, output: 1 }],
+  ];
+  const results = cases.map(([pass, fn, kase]) => {
+    const [r] = V.runVectors(sdk, [{ file: 'harness', data: { function: fn, cases: [kase] } }]);
+    return { file: 'harness', name: kase.name, ok: r.ok === pass, detail: r.ok === pass ? '' : `harness judged ok=${r.ok}` };
+  });
+  results.push({ file: 'harness', name: 'empty vector set fails', ok: !V.runVectors(sdk, [])[0].ok, detail: '' });
+  record('harness', results);
+}
+
 // The push payload texts come from the parse_push vectors: the same cases,
 // this time arriving as real push events in the service worker.
 function pushCases(files) {
@@ -190,6 +217,7 @@ try {
 }
 if (files && files.length) {
   try { nodeSuite(files); } catch (e) { fatal('node', e); }
+  try { harnessSuite(); } catch (e) { fatal('harness', e); }
   await browserSuites(files).catch((e) => fatal('chromium', e));
 }
 typescriptSuite();
