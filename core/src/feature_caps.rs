@@ -48,8 +48,8 @@ pub fn parse_feature_caps(header_value: &str) -> Result<FeatureCaps, FeatureCaps
     }
     let mut v = header_value.trim();
     for prefix in ["feature-caps:", "fc:"] {
-        if v.len() >= prefix.len() && v[..prefix.len()].eq_ignore_ascii_case(prefix) {
-            v = v[prefix.len()..].trim_start();
+        if let Some(rest) = crate::sipparam::strip_prefix_ci(v, prefix) {
+            v = rest.trim_start();
         }
     }
     if v.is_empty() {

@@ -10,7 +10,7 @@ use crate::mpush::{
     MAX_PACKAGE_BYTES, MAX_TOKEN_BYTES, Mpush, MpushBinding, MpushError, Provider, PushEnv,
     truncate_for_error,
 };
-use crate::sipparam::{DecodeError, percent_decode, percent_encode_param};
+use crate::sipparam::{DecodeError, percent_decode, percent_encode_param, strip_prefix_ci};
 
 /// Longest Contact value we look at.
 pub const MAX_CONTACT_BYTES: usize = 16 * 1024;
@@ -126,8 +126,8 @@ pub fn parse_pn_params(contact_uri: &str) -> Result<Option<PnParams>, PnError> {
         return Err(PnError::TooLong(contact_uri.len()));
     }
     let mut s = contact_uri.trim();
-    if s.len() >= 8 && s[..8].eq_ignore_ascii_case("contact:") {
-        s = s[8..].trim_start();
+    if let Some(rest) = strip_prefix_ci(s, "contact:") {
+        s = rest.trim_start();
     }
     // Gather the `;`-separated segments of the URI and of the header params.
     let mut segments: Vec<&str> = Vec::new();

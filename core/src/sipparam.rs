@@ -63,6 +63,15 @@ fn is_paramchar(c: u8) -> bool {
         )
 }
 
+/// `s` without a case-insensitive ASCII `prefix`. Uses `get` so a multi-byte
+/// character straddling the prefix length cannot cause a slicing panic.
+pub(crate) fn strip_prefix_ci<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
+    match s.get(..prefix.len()) {
+        Some(head) if head.eq_ignore_ascii_case(prefix) => s.get(prefix.len()..),
+        _ => None,
+    }
+}
+
 fn hex_val(c: u8) -> Option<u8> {
     match c {
         b'0'..=b'9' => Some(c - b'0'),
@@ -86,5 +95,7 @@ mod tests {
         assert_eq!(percent_decode("%zz"), Err(DecodeError::BadEscape));
         assert_eq!(percent_decode("%ff"), Err(DecodeError::NotUtf8));
         assert_eq!(percent_decode("%41%2b").as_deref(), Ok("A+"));
+        assert_eq!(strip_prefix_ci("Contact: x", "contact:"), Some(" x"));
+        assert_eq!(strip_prefix_ci("0 0🌀ῖ", "contact:"), None);
     }
 }
