@@ -43,3 +43,5 @@ pub mod auth;
 pub mod digest;
 pub mod txn;
 pub use auth::AuthValue;
+pub mod request;
+pub use request::{RequestBuilder, ack_for_non2xx, cancel_for, request};

@@ -95,7 +95,7 @@ fn message(i: usize, body: &[u8]) -> Vec<u8> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { failure_persistence: None, ..ProptestConfig::default() })]
 
     #[test]
     fn parse_never_panics(data in proptest::collection::vec(any::<u8>(), 0..600)) {
