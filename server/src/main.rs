@@ -103,6 +103,7 @@ fn run(cli: Cli) -> Result<(), StartError> {
 }
 
 async fn serve(config: Arc<Config>) -> Result<(), StartError> {
+    let stop = StopSignals::install();
     tls::install_crypto_provider();
     tracing::info!(version = env!("CARGO_PKG_VERSION"), data_dir = %config.data_dir.display(), "sipwake starting");
     if config.is_standalone() {
@@ -173,7 +174,7 @@ async fn serve(config: Arc<Config>) -> Result<(), StartError> {
     transports.set_ready();
     tracing::info!("ready");
 
-    wait_for_signal().await;
+    stop.wait().await;
     tracing::info!("shutting down: closing listeners and connections");
     let clean = transports.shutdown(Duration::from_secs(5)).await;
     if clean {
@@ -184,26 +185,43 @@ async fn serve(config: Arc<Config>) -> Result<(), StartError> {
     Ok(())
 }
 
-/// SIGTERM or SIGINT (Ctrl-C).
-async fn wait_for_signal() {
+/// SIGTERM / SIGINT, with the handlers installed at construction: a signal
+/// that arrives right after "ready" must still be a graceful stop.
+struct StopSignals {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = term.recv() => {}
-                    _ = tokio::signal::ctrl_c() => {}
+    streams: Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>,
+}
+
+impl StopSignals {
+    fn install() -> StopSignals {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let streams = match (
+                signal(SignalKind::terminate()),
+                signal(SignalKind::interrupt()),
+            ) {
+                (Ok(term), Ok(int)) => Some((term, int)),
+                (Err(e), _) | (_, Err(e)) => {
+                    tracing::warn!(error = %e, "cannot watch SIGTERM/SIGINT; falling back to Ctrl-C only");
+                    None
                 }
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot watch SIGTERM; only Ctrl-C stops the gateway");
-                let _ = tokio::signal::ctrl_c().await;
-            }
+            };
+            StopSignals { streams }
         }
+        #[cfg(not(unix))]
+        StopSignals {}
     }
-    #[cfg(not(unix))]
-    {
+
+    async fn wait(self) {
+        #[cfg(unix)]
+        if let Some((mut term, mut int)) = self.streams {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+            return;
+        }
         let _ = tokio::signal::ctrl_c().await;
     }
 }

@@ -1,0 +1,234 @@
+//! The `sipwake` binary: CLI, config errors, startup lines, readiness,
+//! certificate persistence and graceful shutdown on SIGTERM.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_sipwake");
+const DEADLINE: Duration = Duration::from_secs(20);
+
+fn temp_dir(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("sipwake-cli-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// A config with every listener on an OS-chosen loopback port.
+fn write_config(dir: &Path, extra: &str) -> PathBuf {
+    let path = dir.join("sipwake.toml");
+    let text = format!(
+        "data_dir = \"{}\"\n{extra}\n[sip]\nudp = [\"127.0.0.1:0\"]\ntcp = [\"127.0.0.1:0\"]\ntls = [\"127.0.0.1:0\"]\n\
+         [http]\nhttps = \"127.0.0.1:0\"\nhttp = \"127.0.0.1:0\"\n",
+        dir.join("data").display()
+    );
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+struct Running {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Running {
+    fn start(args: &[&str]) -> Running {
+        let mut child = Command::new(BIN)
+            .args(args)
+            .env_remove("RUST_LOG")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Running {
+            child,
+            lines,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Collect log lines until one contains `needle`.
+    fn wait_for(&mut self, needle: &str) -> String {
+        let end = Instant::now() + DEADLINE;
+        loop {
+            let left = end.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if line.contains(needle) {
+                        return line;
+                    }
+                }
+                Err(_) => panic!(
+                    "no log line with {needle:?}; got:\n{}",
+                    self.seen.join("\n")
+                ),
+            }
+        }
+    }
+
+    /// The address from the `listening transport=<kind> addr=…` line.
+    fn listener(&self, kind: &str) -> SocketAddr {
+        let needle = format!("listening transport={kind} addr=");
+        let line = self
+            .seen
+            .iter()
+            .find(|l| l.contains(&needle))
+            .unwrap_or_else(|| panic!("no {needle} line"));
+        let rest = &line[line.find(&needle).unwrap() + needle.len()..];
+        rest.split_whitespace().next().unwrap().parse().unwrap()
+    }
+
+    fn terminate(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id() as libc::pid_t;
+        // SAFETY: plain kill(2) on our own child process.
+        assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+        let end = Instant::now() + DEADLINE;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < end, "did not exit after SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn http_get(addr: SocketAddr, path: &str) -> String {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(DEADLINE)).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
+
+#[test]
+fn starts_serves_healthz_and_stops_on_sigterm() {
+    let dir = temp_dir("run");
+    let config = write_config(&dir, "");
+    let mut gw = Running::start(&["--config", config.to_str().unwrap()]);
+    gw.wait_for("ready");
+    for kind in ["udp", "tcp", "tls", "wss", "ws"] {
+        let addr = gw.listener(kind);
+        assert!(addr.ip().is_loopback() && addr.port() != 0, "{kind} {addr}");
+    }
+    assert!(
+        gw.seen
+            .iter()
+            .any(|l| l.contains("generated a self-signed TLS certificate"))
+    );
+    assert!(gw.seen.iter().any(|l| l.contains("loopback only")));
+    let resp = http_get(gw.listener("ws"), "/healthz");
+    assert!(
+        resp.starts_with("HTTP/1.1 200") && resp.ends_with("ok"),
+        "{resp}"
+    );
+
+    let status = gw.terminate();
+    assert!(status.success(), "exit status {status:?}");
+    assert!(dir.join("data/tls-cert.pem").exists());
+    assert!(dir.join("data/tls-key.pem").exists());
+
+    // Restart: the certificate is reused, not regenerated.
+    let mut gw = Running::start(&["--config", config.to_str().unwrap()]);
+    gw.wait_for("ready");
+    assert!(
+        gw.seen
+            .iter()
+            .any(|l| l.contains("using the self-signed TLS certificate"))
+    );
+    assert!(gw.terminate().success());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn data_dir_flag_overrides_the_file() {
+    let dir = temp_dir("datadir");
+    let config = write_config(&dir, "");
+    let other = dir.join("elsewhere");
+    let mut gw = Running::start(&[
+        "--config",
+        config.to_str().unwrap(),
+        "--data-dir",
+        other.to_str().unwrap(),
+    ]);
+    gw.wait_for("ready");
+    assert!(other.join("tls-cert.pem").exists());
+    assert!(!dir.join("data/tls-cert.pem").exists());
+    assert!(gw.terminate().success());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn bad_config_fails_with_key_and_line() {
+    let dir = temp_dir("bad");
+    let path = dir.join("bad.toml");
+    std::fs::write(&path, "log = \"info\"\n[sip]\nudpp = []\n").unwrap();
+    let out = Command::new(BIN)
+        .args(["--config", path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("udpp") && err.contains("line 3"), "{err}");
+
+    std::fs::write(&path, "[registrar]\nmin_expires = 9000\n").unwrap();
+    let out = Command::new(BIN)
+        .args(["--config", path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("registrar.min_expires"));
+
+    let out = Command::new(BIN)
+        .args(["--config", "/nonexistent.toml"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn help_and_check() {
+    let out = Command::new(BIN).arg("--help").output().unwrap();
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout);
+    for flag in ["--config", "--data-dir", "--check", "docs/configuration.md"] {
+        assert!(help.contains(flag), "--help lacks {flag}:\n{help}");
+    }
+    let dir = temp_dir("check");
+    let config = write_config(&dir, "log = \"debug\"");
+    let out = Command::new(BIN)
+        .args(["--config", config.to_str().unwrap(), "--check"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("\"debug\""));
+    let _ = std::fs::remove_dir_all(&dir);
+}
