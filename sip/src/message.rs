@@ -165,6 +165,10 @@ impl Message {
     /// part of [`Message::raw`]; a Content-Length larger than what is present
     /// is recorded as a [`BodyIssue`]. CRLFs before the start line are skipped.
     pub fn parse(buf: Bytes) -> Result<Message, ParseError> {
+        // Spans are u32; real limits (framer, datagram) are far lower.
+        if buf.len() > u32::MAX as usize {
+            return Err(ParseError::TooLarge(buf.len()));
+        }
         let skip = buf
             .iter()
             .take_while(|b| matches!(b, b'\r' | b'\n'))
@@ -299,7 +303,10 @@ impl Message {
     pub(crate) fn str_at(&self, s: Span) -> &str {
         // The header section was validated as UTF-8 and spans end on ASCII
         // delimiters, so this never falls back.
-        std::str::from_utf8(&self.raw[s.range()]).unwrap_or("")
+        self.raw
+            .get(s.range())
+            .and_then(|b| std::str::from_utf8(b).ok())
+            .unwrap_or("")
     }
 
     pub fn is_request(&self) -> bool {

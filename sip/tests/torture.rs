@@ -256,6 +256,54 @@ torture!(inv2543, udp: Accept, tcp: Close, |m| {
     assert!(matches!(sipwake_sip::txn::server_key(m).unwrap(), sipwake_sip::txn::TxnKey::Rfc2543 { .. }));
 });
 
+/// Forwarding every acceptable torture request through the usual proxy edits
+/// yields a message that still validates, with every header the proxy does
+/// not own byte-identical and in the same order.
+#[test]
+fn proxy_edits_keep_foreign_headers_intact() {
+    let manifest = include_str!("../../tests/fixtures/sip-torture/MANIFEST.tsv");
+    let owned = ["Via", "Max-Forwards", "Record-Route", "Content-Length"];
+    let mut forwarded = 0;
+    for line in manifest.lines().skip(1) {
+        let file = line.split('\t').next().unwrap().trim_end_matches(".dat");
+        let Ok(m) = parse_datagram(load(file)) else {
+            continue;
+        };
+        if !m.is_request() || validate_request(&m).is_err() {
+            continue;
+        }
+        let out = m
+            .edit()
+            .set_via_received(Some("192.0.2.99"), Some(5099))
+            .push_via("SIP/2.0/TCP gw.example.net;branch=z9hG4bKgw")
+            .push_record_route("<sip:gw.example.net;lr>")
+            .decrement_max_forwards()
+            .build();
+        let o = Message::parse(out).unwrap_or_else(|e| panic!("{file}: {e}"));
+        assert_eq!(validate_request(&o), Ok(()), "{file}");
+        let foreign = |m: &Message| -> Vec<(String, String)> {
+            m.headers()
+                .filter(|h| {
+                    !owned
+                        .iter()
+                        .any(|n| sipwake_sip::name::same_header(n, h.name))
+                })
+                .map(|h| (h.name.to_owned(), h.value.to_owned()))
+                .collect()
+        };
+        assert_eq!(foreign(&m), foreign(&o), "{file}");
+        assert_eq!(o.body(), m.body(), "{file}");
+        assert_eq!(o.vias().count(), m.vias().count() + 1, "{file}");
+        let top_old = o.vias().nth(1).unwrap().unwrap();
+        assert_eq!(top_old.received(), Some("192.0.2.99"), "{file}");
+        forwarded += 1;
+    }
+    assert_eq!(
+        forwarded, 23,
+        "every acceptable torture request is forwarded"
+    );
+}
+
 #[test]
 fn every_manifest_file_has_a_test() {
     let manifest = include_str!("../../tests/fixtures/sip-torture/MANIFEST.tsv");
