@@ -166,6 +166,39 @@ impl<'a> Uri<'a> {
         self.param("transport").flatten()
     }
 
+    /// A canonical address-of-record key for SIP/SIPS URIs (RFC 3261
+    /// §10.3 step 5, §19.1.4): scheme and host lower-cased, user part
+    /// unescaped then re-escaped uniformly (so `%75ser` and `user` are the
+    /// same AOR, and an escaped NUL stays distinct, RFC 4475 esc01/escnull),
+    /// port kept, parameters and headers dropped. `None` for other schemes.
+    pub fn aor(&self) -> Option<String> {
+        let scheme = match self.scheme {
+            Scheme::Sip => "sip:",
+            Scheme::Sips => "sips:",
+            _ => return None,
+        };
+        let mut out = String::with_capacity(self.raw.len());
+        out.push_str(scheme);
+        if let Some(user) = self.user {
+            for b in crate::text::percent_decode(user) {
+                if b.is_ascii_alphanumeric() || b"-_.!~*'()&=+$,;?/".contains(&b) {
+                    out.push(char::from(b));
+                } else {
+                    out.push('%');
+                    out.push(char::from(b"0123456789ABCDEF"[usize::from(b >> 4)]));
+                    out.push(char::from(b"0123456789ABCDEF"[usize::from(b & 15)]));
+                }
+            }
+            out.push('@');
+        }
+        out.push_str(&self.host.to_ascii_lowercase());
+        if let Some(p) = self.port {
+            out.push(':');
+            out.push_str(&p.to_string());
+        }
+        Some(out)
+    }
+
     /// `host:port` with the default port omitted when absent.
     pub fn host_port(&self) -> (&'a str, Option<u16>) {
         (self.host, self.port)
@@ -235,6 +268,30 @@ mod tests {
         assert_eq!(u.opaque, "+1-201-555-0123");
         let u = Uri::parse("soap.beep://192.0.2.103:3002").unwrap();
         assert_eq!(u.scheme, Scheme::Other("soap.beep"));
+    }
+
+    #[test]
+    fn aor_keys() {
+        let a = |s| Uri::parse(s).unwrap().aor();
+        assert_eq!(
+            a("sip:%75se%72@Example.COM;transport=tcp"),
+            Some("sip:user@example.com".into())
+        );
+        assert_eq!(
+            a("SIP:user@example.com?X=1"),
+            Some("sip:user@example.com".into())
+        );
+        assert_eq!(
+            a("sip:null-%00-null@example.com"),
+            Some("sip:null-%00-null@example.com".into())
+        );
+        assert_ne!(a("sip:%00@h"), a("sip:%00%00@h"));
+        assert_eq!(
+            a("sip:I%20have%20spaces@h:5070"),
+            Some("sip:I%20have%20spaces@h:5070".into())
+        );
+        assert_eq!(a("sips:example.com"), Some("sips:example.com".into()));
+        assert_eq!(a("tel:+123"), None);
     }
 
     #[test]

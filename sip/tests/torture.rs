@@ -116,6 +116,7 @@ torture!(intmeth, udp: Accept, tcp: Accept, |m| {
 torture!(esc01, udp: Accept, tcp: Accept, |m| {
     let to = m.to().unwrap();
     assert_eq!(sipwake_sip::text::percent_decode(to.uri.user.unwrap()), b"user");
+    assert_eq!(to.uri.aor().as_deref(), Some("sip:user@example.com"));
     let sipwake_sip::Contacts::List(c) = m.contacts().unwrap() else { panic!("star") };
     assert_eq!(c.len(), 1);
 });
@@ -125,6 +126,7 @@ torture!(escnull, udp: Accept, tcp: Accept, |m| {
     assert_eq!(users, vec![vec![0u8], vec![0, 0]]);
     let to = sipwake_sip::text::percent_decode(m.to().unwrap().uri.user.unwrap());
     assert_eq!(to, b"null-\0-null");
+    assert_ne!(c[0].uri.aor(), c[1].uri.aor(), "escaped NULs must not truncate");
 });
 torture!(esc02, udp: Accept, tcp: Accept, |m| {
     assert_eq!(m.method(), Some("RE%47IST%45R"));
