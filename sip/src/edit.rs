@@ -346,7 +346,7 @@ impl<'m> Edit<'m> {
         // Content-Length: rewrite the (first) field if the value differs, or
         // add it — streams require it and it is cheap everywhere.
         let is_cl = Message::matcher("Content-Length");
-        let mut len_buf = itoa(body.len());
+        let mut len_buf = body.len().to_string();
         match msg.fields.iter().find(|f| is_cl(msg, f)) {
             Some(f) => {
                 if msg.str_at(f.value) != len_buf.as_str() {
@@ -401,8 +401,4 @@ impl<'m> Edit<'m> {
         out.put_slice(&body);
         out.freeze()
     }
-}
-
-fn itoa(n: usize) -> String {
-    n.to_string()
 }

@@ -165,3 +165,47 @@ Content-Length: 0\r\n\r\n";
         (Some("192.0.2.7"), Some(Some(4000)))
     );
 }
+
+#[test]
+fn folded_fields_are_removed_whole_and_routes_popped() {
+    let m = parse(
+        "INVITE sip:x SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nX-Fold: a\r\n  b\r\n\tc\r\nRoute: <sip:me;lr>,\r\n <sip:next;lr>\r\nRoute: <sip:last;lr>\r\nl: 3\r\n\r\nabc",
+    );
+    let out = m.edit().remove_header("x-fold").remove_top_route().build();
+    assert_eq!(
+        text(&out),
+        "INVITE sip:x SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nRoute: <sip:next;lr>\r\nRoute: <sip:last;lr>\r\nl: 3\r\n\r\nabc"
+    );
+    let out = m.edit().remove_top_route().remove_top_route().build();
+    let o = parse(text(&out));
+    assert_eq!(o.values("Route").collect::<Vec<_>>(), ["<sip:last;lr>"]);
+    assert_eq!(o.header("X-Fold"), m.header("X-Fold"));
+    // Popping more routes than exist is harmless.
+    let out = m
+        .edit()
+        .remove_top_route()
+        .remove_top_route()
+        .remove_top_route()
+        .remove_top_route()
+        .build();
+    assert_eq!(parse(text(&out)).count("Route"), 0);
+    // set_routes without existing Route fields appends one field.
+    let n = parse("OPTIONS sip:x SIP/2.0\r\nl: 0\r\n\r\n");
+    assert_eq!(
+        text(&n.edit().set_routes(&["<sip:a;lr>"]).build()),
+        "OPTIONS sip:x SIP/2.0\r\nl: 0\r\nRoute: <sip:a;lr>\r\n\r\n"
+    );
+}
+
+#[test]
+fn content_length_is_managed_by_build() {
+    let m = parse("MESSAGE sip:x SIP/2.0\r\nl: 3\r\n\r\nabc");
+    // remove/set of Content-Length are ignored; build keeps it right.
+    let out = m
+        .edit()
+        .remove_header("Content-Length")
+        .set_header("l", "99")
+        .set_body(Bytes::from_static(b"hello!"))
+        .build();
+    assert_eq!(text(&out), "MESSAGE sip:x SIP/2.0\r\nl: 6\r\n\r\nhello!");
+}
