@@ -321,3 +321,37 @@ async fn shutdown_closes_connections() {
             .is_err()
     );
 }
+
+#[tokio::test]
+async fn concurrent_sends_to_one_destination_dial_once() {
+    let h = Harness::start(loopback_config("tcp-dial-once")).await;
+    let upstream = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let dest = Destination::Addr {
+        kind: TransportKind::Tcp,
+        addr: upstream.local_addr().unwrap(),
+    };
+    let sends = (0..8).map(|i| {
+        let handle = h.handle.clone();
+        let dest = dest.clone();
+        tokio::spawn(async move {
+            handle
+                .send(dest, Bytes::from(sip_request(&format!("c{i}"), "")))
+                .await
+        })
+    });
+    let ids: Vec<_> = futures_util::future::join_all(sends)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap().unwrap())
+        .collect();
+    assert!(ids.iter().all(|&id| id == ids[0]), "{ids:?}");
+    assert_eq!(h.handle.connection_count(), 1);
+    let (mut peer, _) = tokio::time::timeout(DEADLINE, upstream.accept())
+        .await
+        .unwrap()
+        .unwrap();
+    let total: usize = (0..8)
+        .map(|i| sip_request(&format!("c{i}"), "").len())
+        .sum();
+    assert_eq!(read_exact_within(&mut peer, total).await.len(), total);
+}

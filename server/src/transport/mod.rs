@@ -20,7 +20,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket as StdUdpSocket};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -220,6 +220,8 @@ pub(crate) struct Shared {
     pub(crate) shutdown: CancellationToken,
     pub(crate) tasks: TaskTracker,
     ready: AtomicBool,
+    /// Per-destination locks so concurrent sends open one connection.
+    dialing: Mutex<HashMap<(TransportKind, SocketAddr), DialGate>>,
 }
 
 impl TransportHandle {
@@ -238,6 +240,7 @@ impl TransportHandle {
                 shutdown: CancellationToken::new(),
                 tasks: TaskTracker::new(),
                 ready: AtomicBool::new(false),
+                dialing: Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -351,6 +354,10 @@ impl TransportHandle {
         if bytes.len() > self.shared.limits.max_message_bytes.max(65535) {
             return Err(SendError::TooLarge(bytes.len()));
         }
+        if tracing::enabled!(tracing::Level::DEBUG) {
+            let call_id = framing::call_id(&bytes).unwrap_or_default();
+            tracing::debug!(dest = ?dest, bytes = bytes.len(), call_id = %call_id, "sip out");
+        }
         match dest {
             Destination::Flow(id) => self.shared.flows.send(id, bytes).await.map(|()| id),
             Destination::Addr { kind, addr } => match kind {
@@ -358,13 +365,19 @@ impl TransportHandle {
                     udp::send_to(&self.shared, self.udp_socket_for(addr)?, addr, bytes).await
                 }
                 TransportKind::Tcp | TransportKind::Tls => {
-                    if let Some(id) = self.shared.flows.find_stream(kind, addr) {
-                        match self.shared.flows.send(id, bytes.clone()).await {
-                            Err(SendError::FlowClosed(_)) => {}
-                            other => return other.map(|()| id),
-                        }
+                    if let Some(sent) = self.send_existing(kind, addr, &bytes).await {
+                        return sent;
                     }
-                    let id = tcp::connect(&self.shared, kind, addr).await?;
+                    // One dial per destination: concurrent senders wait for
+                    // it and then reuse the new connection.
+                    let gate = self.shared.dial_gate(kind, addr);
+                    let _dialing = gate.lock().await;
+                    if let Some(sent) = self.send_existing(kind, addr, &bytes).await {
+                        return sent;
+                    }
+                    let dialed = tcp::connect(&self.shared, kind, addr).await;
+                    self.shared.release_dial_gate(kind, addr, &gate);
+                    let id = dialed?;
                     self.shared.flows.send(id, bytes).await.map(|()| id)
                 }
                 TransportKind::Ws | TransportKind::Wss => {
@@ -434,6 +447,21 @@ impl TransportHandle {
         &self.shared
     }
 
+    /// Send over an open connection to `addr`, if there is one.
+    async fn send_existing(
+        &self,
+        kind: TransportKind,
+        addr: SocketAddr,
+        bytes: &Bytes,
+    ) -> Option<Result<FlowId, SendError>> {
+        let id = self.shared.flows.find_stream(kind, addr)?;
+        match self.shared.flows.send(id, bytes.clone()).await {
+            // Closed between lookup and send: dial a new one.
+            Err(SendError::FlowClosed(_)) => None,
+            other => Some(other.map(|()| id)),
+        }
+    }
+
     fn udp_socket_for(&self, addr: SocketAddr) -> Result<Arc<tokio::net::UdpSocket>, SendError> {
         let socks = self
             .shared
@@ -475,6 +503,24 @@ impl Shared {
         }
     }
 
+    fn dial_gate(&self, kind: TransportKind, addr: SocketAddr) -> DialGate {
+        self.dialing
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry((kind, addr))
+            .or_default()
+            .clone()
+    }
+
+    /// Drop the gate once nobody else holds it (keeps the map small).
+    fn release_dial_gate(&self, kind: TransportKind, addr: SocketAddr, gate: &DialGate) {
+        let mut map = self.dialing.lock().unwrap_or_else(|e| e.into_inner());
+        // Ours + the map's reference = 2: no other sender is waiting.
+        if Arc::strong_count(gate) <= 2 {
+            map.remove(&(kind, addr));
+        }
+    }
+
     /// Take a connection slot, or `None` when `max_connections` is reached.
     pub(crate) fn acquire_connection(self: &Arc<Self>) -> Option<ConnSlot> {
         let max = self.limits.max_connections;
@@ -486,6 +532,9 @@ impl Shared {
             .map(|_| ConnSlot(self.clone()))
     }
 }
+
+/// Serialises dialling one destination.
+type DialGate = Arc<tokio::sync::Mutex<()>>;
 
 /// One of `max_connections`; released on drop.
 pub(crate) struct ConnSlot(Arc<Shared>);
