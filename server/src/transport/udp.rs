@@ -15,6 +15,9 @@ use super::{BindError, FlowId, Inbound, SendError, Shared, TransportKind};
 /// over-long datagram is seen as such rather than silently truncated.
 const MAX_DATAGRAM: usize = 65_535;
 
+/// Requested UDP socket buffer size.
+const SOCKET_BUFFER: usize = 4 * 1024 * 1024;
+
 pub(crate) async fn bind(addr: SocketAddr) -> Result<(UdpSocket, SocketAddr), BindError> {
     let err = |source| BindError {
         kind: TransportKind::Udp,
@@ -23,6 +26,11 @@ pub(crate) async fn bind(addr: SocketAddr) -> Result<(UdpSocket, SocketAddr), Bi
     };
     let sock = UdpSocket::bind(addr).await.map_err(err)?;
     let local = sock.local_addr().map_err(err)?;
+    // Bursts (many REGISTERs at once) overflow the default ~200 KB buffer;
+    // ask for more. The kernel caps it at net.core.rmem_max: best effort.
+    let raw = socket2::SockRef::from(&sock);
+    let _ = raw.set_recv_buffer_size(SOCKET_BUFFER);
+    let _ = raw.set_send_buffer_size(SOCKET_BUFFER);
     Ok((sock, local))
 }
 
