@@ -132,3 +132,34 @@ async fn udp_drops_oversize_too_many_headers_and_keepalives() {
     h.next_message_is("fits").await;
     assert!(h.messages.try_recv().is_err());
 }
+
+#[tokio::test]
+async fn ipv6_loopback_listeners_work() {
+    // Skip quietly only if the machine has no ::1 at all.
+    if std::net::UdpSocket::bind("[::1]:0").is_err() {
+        eprintln!("no IPv6 loopback here");
+        return;
+    }
+    let mut config = loopback_config("ipv6");
+    let any6: std::net::SocketAddr = "[::1]:0".parse().unwrap();
+    config.sip.udp = vec![any6];
+    config.sip.tcp = vec![any6];
+    let mut h = Harness::start(config).await;
+    let udp = tokio::net::UdpSocket::bind("[::1]:0").await.unwrap();
+    udp.send_to(&sip_request("v6", ""), h.addr(TransportKind::Udp))
+        .await
+        .unwrap();
+    let m = h.next_message_is("v6").await;
+    assert!(m.remote.is_ipv6());
+    assert_eq!(
+        h.handle.via_host_port(TransportKind::Udp).unwrap().0,
+        "[::1]"
+    );
+    let mut tcp = tokio::net::TcpStream::connect(h.addr(TransportKind::Tcp))
+        .await
+        .unwrap();
+    tokio::io::AsyncWriteExt::write_all(&mut tcp, &sip_request("v6tcp", ""))
+        .await
+        .unwrap();
+    assert!(h.next_message_is("v6tcp").await.remote.is_ipv6());
+}

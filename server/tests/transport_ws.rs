@@ -250,3 +250,22 @@ async fn ws_connections_count_against_max_connections() {
     let resp = raw_http(addr, &upgrade_request(Some("sip"))).await;
     assert!(resp.starts_with("HTTP/1.1 503"), "{resp}");
 }
+
+#[tokio::test]
+async fn silent_ws_peer_is_closed_after_idle_timeout() {
+    let mut config = loopback_config("ws-idle");
+    config.sip.idle_timeout_secs = 1;
+    let mut h = Harness::start(config).await;
+    let addr = h.http.unwrap();
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    let mut ws = ws_connect(tcp, &addr.to_string(), Some("sip"))
+        .await
+        .unwrap();
+    ws.send(Message::binary(sip_request("quiet", "")))
+        .await
+        .unwrap();
+    let flow = h.next_message_is("quiet").await.flow;
+    // Not reading means our pings are never answered.
+    h.wait_closed(flow).await;
+    assert_eq!(h.handle.connection_count(), 0);
+}
