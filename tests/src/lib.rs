@@ -2,10 +2,12 @@
 //! the `sipwake` gateway under test, and small Rust SIP clients over
 //! UDP/TCP/TLS/WebSocket.
 
+pub mod client;
+pub mod gateway;
 pub mod kamailio;
-
+pub mod sipmsg;
 pub mod sipp;
-
+pub mod torture;
 pub mod util;
 
 /// Why a harness step failed. Test bodies `unwrap()`/`?` these; the messages

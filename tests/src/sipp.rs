@@ -180,6 +180,28 @@ impl Sipp {
         Ok(run)
     }
 
+    /// REGISTER `user` (test password) from local `port` to `remote`: 401 then 200.
+    pub fn register(remote: SocketAddr, user: &str, port: u16, t: Transport) -> Result<(), Error> {
+        Sipp::uac("register", remote)
+            .transport(t)
+            .port(port)
+            .user(user, crate::password(user))
+            .run()
+    }
+
+    /// Registers `user` from a free port at `registrar`, then starts the UAS
+    /// `scenario` on that same port (so the registered Contact reaches it).
+    pub fn registered_uas(
+        registrar: SocketAddr,
+        user: &str,
+        scenario: &str,
+        t: Transport,
+    ) -> Result<SippRun, Error> {
+        let port = util::free_port()?;
+        Self::register(registrar, user, port, t)?;
+        Sipp::uas(scenario).transport(t).port(port).spawn()
+    }
+
     /// Spawns and waits for the result.
     pub fn run(self) -> Result<(), Error> {
         self.spawn()?.wait()
