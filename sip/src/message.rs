@@ -142,7 +142,10 @@ pub fn unfold(v: &str) -> Cow<'_, str> {
 }
 
 /// A parsed SIP message: the original bytes plus an index of spans.
-#[derive(Debug, Clone)]
+///
+/// `Debug` shows the start line and header names only: values may carry
+/// secrets (X-PIID, Authorization) that must not reach logs.
+#[derive(Clone)]
 pub struct Message {
     raw: Bytes,
     kind: Kind,
@@ -156,6 +159,17 @@ pub struct Message {
     body_issue: Option<BodyIssue>,
     start_issue: Option<StartLineIssue>,
     unterminated: bool,
+}
+
+impl std::fmt::Debug for Message {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<&str> = self.headers().map(|h| h.name).collect();
+        f.debug_struct("Message")
+            .field("start_line", &self.start_line())
+            .field("headers", &names)
+            .field("body_len", &self.body().len())
+            .finish()
+    }
 }
 
 impl Message {

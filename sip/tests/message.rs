@@ -171,3 +171,13 @@ fn typed_accessor_errors_name_the_header() {
     assert!(m.max_forwards().is_err());
     assert_eq!(m.expires().unwrap(), None);
 }
+
+#[test]
+fn debug_output_hides_header_values() {
+    let m =
+        parse("REGISTER sip:x SIP/2.0\r\nX-PIID: 0123456789abcdef0123456789abcdef\r\nl: 0\r\n\r\n")
+            .unwrap();
+    let d = format!("{m:?}");
+    assert!(d.contains("X-PIID") && d.contains("REGISTER"), "{d}");
+    assert!(!d.contains("0123456789abcdef"), "{d}");
+}
