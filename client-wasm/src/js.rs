@@ -59,6 +59,7 @@ pub(crate) fn string(value: &JsValue, what: &'static str) -> Result<String, SdkE
         .as_string()
         .ok_or_else(|| SdkError::argument(what, "expected a string"))
 }
+
 /// Strings and string arrays (a header given once or several times).
 pub(crate) fn string_list(value: &JsValue, what: &'static str) -> Result<Vec<String>, SdkError> {
     if value.is_null() || value.is_undefined() {
