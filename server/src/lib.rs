@@ -4,6 +4,8 @@
 //! knows nothing of push; `transaction` + `proxy` + `registrar` decide where
 //! messages go; `http` serves WebSocket SIP, health and (later) the API.
 
+pub mod api;
+pub mod bindings;
 pub mod config;
 pub mod http;
 pub mod proxy;

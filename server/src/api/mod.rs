@@ -1,0 +1,102 @@
+//! The operator HTTP API (`/api/v1/…`): the manual's sendpush, users with
+//! push, upperunreg, pushstat and wsload, plus its OpenAPI document.
+//!
+//! Every route needs `Authorization: Bearer <token>` with one of the
+//! configured `[api] tokens`; with none configured the API answers 401 to
+//! everything (it is never open by accident).
+
+mod auth;
+mod routes;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use axum::Router;
+use serde::{Deserialize, Serialize};
+use sipwake_store::BindingStore;
+
+pub use routes::OPENAPI_JSON;
+
+/// A boxed future, so the seams below stay object-safe.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// `POST /api/v1/push` body: the manual's sendpush / sendpushu parameters.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SendPush {
+    /// 0 call, 1 chat, 2 cancel, 3 custom (default), 4 register refresh.
+    #[serde(rename = "type", default = "default_type")]
+    pub kind: u8,
+    #[serde(default)]
+    pub from_user: Option<String>,
+    /// Target user (must have a push binding) …
+    #[serde(default)]
+    pub to_user: Option<String>,
+    /// `null` removes the title; absent = the default for the type.
+    #[serde(default)]
+    pub title: Option<String>,
+    #[serde(default)]
+    pub message: Option<String>,
+    /// … or a raw target: provider letter (a, i, j, w), package and token.
+    #[serde(default)]
+    pub platform: Option<String>,
+    #[serde(default)]
+    pub package: Option<String>,
+    #[serde(default)]
+    pub to_token: Option<String>,
+}
+
+fn default_type() -> u8 {
+    3
+}
+
+/// What a sendpush did, per targeted device.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct PushResult {
+    pub device: String,
+    /// `delivered`, `removed` (the provider said the token is gone) or `failed`.
+    pub outcome: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+/// Why a sendpush could not be attempted.
+#[derive(Debug, thiserror::Error)]
+pub enum SendPushError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("user {0} has no push binding")]
+    NoBinding(String),
+    #[error("push is not available: {0}")]
+    Unavailable(String),
+}
+
+/// The gateway side of the API: pushing and upstream unregistration live
+/// elsewhere (push dispatcher, upstream keeper); the API only calls them.
+pub trait Gateway: Send + Sync {
+    fn send_push(&self, req: SendPush) -> BoxFuture<'_, Result<Vec<PushResult>, SendPushError>>;
+    /// Called after a user's bindings were removed (upperunreg): unregister
+    /// upstream where the gateway kept the registration alive.
+    fn user_removed(&self, aor: &str) -> BoxFuture<'_, ()>;
+    /// `pushstat`: counters as JSON.
+    fn stats(&self) -> serde_json::Value;
+    /// `wsload`: 0 low, 1 normal, 2 high, 3 very high, 4 extreme.
+    fn load(&self) -> u8;
+}
+
+/// Shared state of the API routes.
+#[derive(Clone)]
+pub struct ApiState {
+    pub tokens: Arc<Vec<String>>,
+    pub store: Arc<dyn BindingStore>,
+    pub gateway: Arc<dyn Gateway>,
+}
+
+/// The `/api/v1` router (mount at the root; paths are absolute).
+pub fn router(state: ApiState) -> Router {
+    routes::router(state)
+}
+
+#[cfg(test)]
+mod tests;

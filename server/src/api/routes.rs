@@ -1,0 +1,182 @@
+//! The API handlers.
+
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::{Json, Router, middleware};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::{ApiState, SendPush, SendPushError, auth};
+
+/// The OpenAPI 3 document of every route below.
+pub const OPENAPI_JSON: &str = include_str!("openapi.json");
+
+pub(super) fn router(state: ApiState) -> Router {
+    Router::new()
+        .route("/api/v1/push", post(send_push))
+        .route("/api/v1/bindings", get(list_bindings))
+        .route("/api/v1/bindings/{user}", delete(remove_user))
+        .route("/api/v1/stats", get(stats))
+        .route("/api/v1/load", get(load))
+        .route("/api/v1/openapi.json", get(openapi))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_bearer,
+        ))
+        .with_state(state)
+}
+
+/// Users are keyed by canonical AOR (`sip:user@host`); the API also takes
+/// the bare `user@host` operators usually type.
+fn aor_key(user: &str) -> String {
+    if user.starts_with("sip:") || user.starts_with("sips:") {
+        user.to_string()
+    } else {
+        format!("sip:{user}")
+    }
+}
+
+fn error(status: StatusCode, msg: impl std::fmt::Display) -> Response {
+    (status, Json(json!({ "error": msg.to_string() }))).into_response()
+}
+
+fn store_error(e: sipwake_store::StoreError) -> Response {
+    tracing::error!(error = %e, "binding store failed during an API call");
+    error(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "binding store error (see the gateway log)",
+    )
+}
+
+async fn send_push(
+    State(state): State<ApiState>,
+    body: Result<Json<SendPush>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    let Json(req) = match body {
+        Ok(b) => b,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e.body_text()),
+    };
+    if req.kind > 4 {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "type must be 0 (call), 1 (chat), 2 (cancel), 3 (custom) or 4 (register refresh)",
+        );
+    }
+    let raw_target = req.platform.is_some() || req.package.is_some() || req.to_token.is_some();
+    if raw_target && (req.platform.is_none() || req.package.is_none() || req.to_token.is_none()) {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "platform, package and to_token must be given together",
+        );
+    }
+    if !raw_target && req.to_user.is_none() {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "either to_user or platform/package/to_token is required",
+        );
+    }
+    match state.gateway.send_push(req).await {
+        Ok(results) => Json(json!({ "results": results })).into_response(),
+        Err(e @ SendPushError::BadRequest(_)) => error(StatusCode::BAD_REQUEST, e),
+        Err(e @ SendPushError::NoBinding(_)) => error(StatusCode::NOT_FOUND, e),
+        Err(e @ SendPushError::Unavailable(_)) => error(StatusCode::SERVICE_UNAVAILABLE, e),
+    }
+}
+
+#[derive(Deserialize)]
+struct BindingsQuery {
+    user: Option<String>,
+}
+
+/// One device as the API shows it: never the X-PIID, only whether one is kept.
+#[derive(Serialize)]
+struct DeviceView {
+    device: String,
+    provider: char,
+    env: char,
+    package: String,
+    token: String,
+    source: sipwake_store::BindingSource,
+    contact: String,
+    has_piid: bool,
+    upstream: sipwake_store::Upstream,
+    user_agent: Option<String>,
+    created_at: i64,
+    last_seen: i64,
+    push_failures: u32,
+}
+
+async fn list_bindings(State(state): State<ApiState>, Query(q): Query<BindingsQuery>) -> Response {
+    let store = state.store.clone();
+    let result = tokio::task::spawn_blocking(move || match q.user {
+        Some(user) => store.user(&aor_key(&user)).map(|bindings| {
+            let devices: Vec<DeviceView> = bindings
+                .into_iter()
+                .map(|b| DeviceView {
+                    device: b.device,
+                    provider: b.push.provider.letter(),
+                    env: b.push.env.letter(),
+                    package: b.push.package,
+                    token: b.push.token,
+                    source: b.source,
+                    contact: b.contact,
+                    has_piid: b.piid.is_some(),
+                    upstream: b.upstream,
+                    user_agent: b.user_agent,
+                    created_at: b.created_at,
+                    last_seen: b.last_seen,
+                    push_failures: b.push_failures,
+                })
+                .collect();
+            json!({ "user": user, "devices": devices })
+        }),
+        None => store.users().map(|users| json!({ "users": users })),
+    })
+    .await;
+    match result {
+        Ok(Ok(v)) => Json(v).into_response(),
+        Ok(Err(e)) => store_error(e),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e),
+    }
+}
+
+async fn remove_user(State(state): State<ApiState>, Path(user): Path<String>) -> Response {
+    let store = state.store.clone();
+    let aor = aor_key(&user);
+    let user = aor.clone();
+    let removed = match tokio::task::spawn_blocking(move || store.remove_user(&aor)).await {
+        Ok(Ok(removed)) => removed,
+        Ok(Err(e)) => return store_error(e),
+        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, e),
+    };
+    if removed.is_empty() {
+        return error(
+            StatusCode::NOT_FOUND,
+            format!("user {user} has no push binding"),
+        );
+    }
+    tracing::info!(user = %user, devices = removed.len(), "push bindings removed by API (upperunreg)");
+    state.gateway.user_removed(&user).await;
+    Json(json!({ "user": user, "removed": removed.len() })).into_response()
+}
+
+async fn stats(State(state): State<ApiState>) -> Response {
+    Json(state.gateway.stats()).into_response()
+}
+
+/// The manual's wsload text contract: `OK: WS Load: X` with X in 0..=4.
+async fn load(State(state): State<ApiState>) -> Response {
+    let x = state.gateway.load().min(4);
+    let word = ["low", "normal", "high", "very high", "extreme"][x as usize];
+    (
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        format!("OK: WS Load: {x} type {word}"),
+    )
+        .into_response()
+}
+
+async fn openapi() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI_JSON).into_response()
+}
