@@ -120,7 +120,8 @@ const FAMILIES: [[&str; 3]; 3] = [
 /// Read the push parameters from a Contact URI or name-addr. Both
 /// `<sip:u@h;pn-provider=fcm;…>` and a bare `sip:u@h;pn-provider=fcm;…` are
 /// accepted; parameters after the `>` are read too (some clients put them
-/// there). Returns `Ok(None)` when there are no push parameters.
+/// there). Only the first contact of a comma-separated list is read.
+/// Returns `Ok(None)` when there are no push parameters.
 pub fn parse_pn_params(contact_uri: &str) -> Result<Option<PnParams>, PnError> {
     if contact_uri.len() > MAX_CONTACT_BYTES {
         return Err(PnError::TooLong(contact_uri.len()));
@@ -138,7 +139,9 @@ pub fn parse_pn_params(contact_uri: &str) -> Result<Option<PnParams>, PnError> {
         let gt = rest.find('>').ok_or(PnError::Unterminated)?;
         let uri = strip_uri_headers(&rest[..gt]);
         segments.extend(uri.split(';').skip(1));
-        segments.extend(rest[gt + 1..].split(';').skip(1));
+        // Header params end at a ',' that starts the next contact.
+        let header_params = rest[gt + 1..].split(',').next().unwrap_or("");
+        segments.extend(header_params.split(';').skip(1));
     } else {
         // A stray '>' (as in the manual's own example) ends the URI.
         let uri = s.split('>').next().unwrap_or("");
