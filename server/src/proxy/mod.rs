@@ -1,1 +1,229 @@
-//! proxy (being written)
+//! The transaction-stateful proxy (RFC 3261 §16) at the heart of the gateway.
+//!
+//! Transports hand every framed message to [`Proxy`] (it implements
+//! [`Sink`]); one worker task processes them in arrival order: validation,
+//! transaction matching, and the routing decision in [`route`], which is the
+//! single place that says where a request goes (standalone registrar
+//! lookup, upstream selection, Path / Record-Route tokens). Forwarding runs
+//! in per-request tasks so DNS or TCP connects never stall the worker.
+//! See docs/sip-routing.md for the routing design.
+
+pub mod context;
+pub mod net;
+pub mod request;
+pub mod route;
+pub mod stats;
+pub mod token;
+pub mod upstream;
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, Weak};
+
+use sipwake_sip::{Message, validate_response};
+use tokio::sync::{broadcast, mpsc};
+use tracing::{debug, info, warn};
+
+use crate::config::Config;
+use crate::registrar::auth::{DigestAuth, Users, UsersError};
+use crate::registrar::paths::PathRegistry;
+use crate::registrar::{Registrar, RegistrarEvent};
+use crate::transaction::{ClientTable, ClientTx, ServerTable, Timers};
+use crate::transport::{Sink, TransportHandle};
+use net::{FlowId, Inbound, Network, TransportKind};
+use stats::Stats;
+use token::TokenKey;
+use upstream::{SelectError, UpstreamPolicy};
+
+/// Messages waiting for the worker; beyond this the gateway sheds load.
+pub const QUEUE_LEN: usize = 8192;
+/// Our Via branches start with this (after the magic cookie) so responses
+/// and loops can be recognised as ours.
+pub const BRANCH_PREFIX: &str = "z9hG4bKsw";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProxyError {
+    #[error("[upstream] configuration: {0}")]
+    Upstream(#[from] SelectError),
+    #[error("[registrar] users_file: {0}")]
+    Users(#[from] UsersError),
+}
+
+pub struct Proxy {
+    config: Arc<Config>,
+    net: Arc<dyn Network>,
+    timers: Timers,
+    servers: ServerTable,
+    clients: ClientTable,
+    registrar: Registrar,
+    paths: Arc<PathRegistry>,
+    upstream: Option<UpstreamPolicy>,
+    /// Addresses upstream servers were reached at: requests from them
+    /// without one of our tokens are not treated as client requests.
+    upstream_addrs: Mutex<HashSet<SocketAddr>>,
+    tokens: TokenKey,
+    stats: Arc<Stats>,
+    events: broadcast::Sender<RegistrarEvent>,
+    queue: mpsc::Sender<Inbound>,
+    me: Weak<Proxy>,
+}
+
+impl Proxy {
+    /// The gateway's proxy over the real transports.
+    pub fn new(config: Arc<Config>, transports: TransportHandle) -> Result<Arc<Proxy>, ProxyError> {
+        Proxy::with_network(config, Arc::new(transports), Timers::default())
+    }
+
+    /// The proxy over any [`Network`] (tests use an in-memory one). Must be
+    /// called inside a tokio runtime: it spawns the worker.
+    pub fn with_network(
+        config: Arc<Config>,
+        net: Arc<dyn Network>,
+        timers: Timers,
+    ) -> Result<Arc<Proxy>, ProxyError> {
+        let upstream = if config.is_standalone() {
+            None
+        } else {
+            Some(UpstreamPolicy::from_config(&config.upstream)?)
+        };
+        let auth = if config.registrar.users_file.as_os_str().is_empty() {
+            None
+        } else {
+            let users = Users::load(&config.registrar.users_file, &config.registrar.realm)?;
+            Some(DigestAuth::new(config.registrar.realm.clone(), users))
+        };
+        match (&upstream, &auth) {
+            (Some(u), _) => {
+                info!(upstream = ?u.default, client_selection = u.client_selection, "proxy: upstream mode")
+            }
+            (None, Some(a)) => {
+                info!(users = a.users().len(), realm = %a.realm, "proxy: standalone registrar with digest auth")
+            }
+            (None, None) => warn!(
+                "proxy: standalone registrar WITHOUT authentication (no [registrar] users_file); anyone who reaches the SIP listeners can register"
+            ),
+        }
+        let (events, _) = broadcast::channel(1024);
+        let tokens = TokenKey::random();
+        let (queue, rx) = mpsc::channel(QUEUE_LEN);
+        let proxy = Arc::new_cyclic(|me| Proxy {
+            registrar: Registrar::new(config.registrar.clone(), auth, events.clone()),
+            paths: Arc::new(PathRegistry::new(tokens.clone(), events.clone())),
+            config,
+            net,
+            timers,
+            servers: ServerTable::default(),
+            clients: ClientTable::default(),
+            upstream,
+            upstream_addrs: Mutex::new(HashSet::new()),
+            tokens,
+            stats: Arc::new(Stats::default()),
+            events,
+            queue,
+            me: me.clone(),
+        });
+        tokio::spawn(worker(Arc::downgrade(&proxy), rx));
+        Ok(proxy)
+    }
+
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Registration events (the push wake-up seam).
+    pub fn subscribe(&self) -> broadcast::Receiver<RegistrarEvent> {
+        self.events.subscribe()
+    }
+
+    pub fn registrar(&self) -> &Registrar {
+        &self.registrar
+    }
+
+    pub fn paths(&self) -> &PathRegistry {
+        &self.paths
+    }
+
+    /// Processes one message (the worker calls this; tests may too).
+    pub async fn handle(&self, inb: Inbound) {
+        let msg = match Message::parse(inb.bytes.clone()) {
+            Ok(m) => m,
+            Err(e) => {
+                // Nothing to answer to: no parsable headers (RFC 3261 §18.3).
+                debug!(flow = %inb.flow, error = %e, "unparsable message dropped");
+                Stats::inc(&self.stats.dropped);
+                return;
+            }
+        };
+        if msg.is_request() {
+            Stats::inc(&self.stats.requests_in);
+            self.handle_request(inb, msg).await;
+        } else {
+            Stats::inc(&self.stats.responses_in);
+            self.handle_response(msg);
+        }
+    }
+
+    fn handle_response(&self, resp: Message) {
+        if let Err(d) = validate_response(&resp) {
+            debug!(reason = %d.0, "invalid response dropped");
+            Stats::inc(&self.stats.dropped);
+            return;
+        }
+        let ours = resp
+            .top_via()
+            .ok()
+            .and_then(|v| v.branch())
+            .is_some_and(|b| b.starts_with(BRANCH_PREFIX));
+        if !ours || !ClientTx::dispatch(&self.clients, resp) {
+            // A stray or late response (e.g. 2xx after timer M): RFC 3261
+            // §16.7 lets a stateful proxy drop what matches nothing.
+            debug!("response matches no client transaction; dropped");
+            Stats::inc(&self.stats.dropped);
+        }
+    }
+
+    /// Our advertised `(host, port)` for a transport, falling back to any.
+    pub(crate) fn advertised(&self, kind: TransportKind) -> Option<(String, u16)> {
+        self.net.via_host_port(kind).or_else(|| {
+            [
+                TransportKind::Udp,
+                TransportKind::Tcp,
+                TransportKind::Tls,
+                TransportKind::Wss,
+                TransportKind::Ws,
+            ]
+            .into_iter()
+            .find_map(|k| self.net.via_host_port(k))
+        })
+    }
+
+    fn arc(&self) -> Option<Arc<Proxy>> {
+        self.me.upgrade()
+    }
+}
+
+async fn worker(proxy: Weak<Proxy>, mut rx: mpsc::Receiver<Inbound>) {
+    while let Some(inb) = rx.recv().await {
+        let Some(p) = proxy.upgrade() else { return };
+        p.handle(inb).await;
+    }
+}
+
+impl Sink for Proxy {
+    fn on_message(&self, msg: Inbound) {
+        if self.queue.try_send(msg).is_err() {
+            warn!("proxy queue full; message dropped");
+            Stats::inc(&self.stats.dropped);
+        }
+    }
+
+    fn on_flow_closed(&self, flow: FlowId) {
+        // Bindings stay: a device whose connection dropped is offline, not
+        // unregistered (push wake-up will reach it); routing checks liveness.
+        debug!(%flow, "flow closed");
+    }
+}

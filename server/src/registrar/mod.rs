@@ -1,1 +1,308 @@
-//! registrar (being written)
+//! Client registrations.
+//!
+//! * [`Registrar`]: the standalone-mode registrar (RFC 3261 §10.3): AOR →
+//!   bindings, each remembering the flow it arrived on, because the gateway
+//!   routes to clients by flow, never by their (often unreachable) Contact.
+//! * [`paths::PathRegistry`]: upstream mode: Path token → the client
+//!   registration behind it and its current flow.
+//!
+//! Both publish [`RegistrarEvent`]s: the seam for push wake-up, which will
+//! deliver held requests when a device registers again.
+
+pub mod auth;
+pub mod paths;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use sipwake_sip::{Contacts, Message};
+use tokio::sync::broadcast;
+use tokio::time::Instant;
+
+use crate::config::RegistrarConfig;
+use crate::proxy::net::{FlowId, TransportKind};
+use auth::{AuthOutcome, DigestAuth};
+
+/// Bounds: bindings per AOR and AORs in total.
+pub const MAX_BINDINGS_PER_AOR: usize = 16;
+pub const MAX_AORS: usize = 100_000;
+
+/// A registration changed. `instance` is the `+sip.instance` of the
+/// contact, or the contact URI when the UA sent none.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RegistrarEvent {
+    Registered {
+        aor: String,
+        instance: String,
+        flow: FlowId,
+    },
+    Unregistered {
+        aor: String,
+        instance: String,
+    },
+}
+
+/// Where a REGISTER came from.
+#[derive(Debug, Clone, Copy)]
+pub struct Source {
+    pub flow: FlowId,
+    pub kind: TransportKind,
+    pub remote: SocketAddr,
+}
+
+#[derive(Debug, Clone)]
+pub struct Binding {
+    /// The Contact URI as registered (reported back in 200 OK).
+    pub uri: String,
+    /// Identity within the AOR: `+sip.instance` value or the URI.
+    pub instance: String,
+    pub flow: FlowId,
+    pub kind: TransportKind,
+    /// Source address, to reach a UDP client whose flow entry aged out.
+    pub remote: SocketAddr,
+    pub expires_at: Instant,
+    call_id: String,
+    cseq: u32,
+}
+
+/// The registrar's answer to a REGISTER.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    pub code: u16,
+    pub reason: &'static str,
+    pub headers: Vec<(&'static str, String)>,
+}
+
+impl Reply {
+    fn new(code: u16, reason: &'static str) -> Reply {
+        Reply {
+            code,
+            reason,
+            headers: Vec::new(),
+        }
+    }
+    fn with(mut self, name: &'static str, value: String) -> Reply {
+        self.headers.push((name, value));
+        self
+    }
+}
+
+/// Result of looking a user up.
+#[derive(Debug, Clone)]
+pub enum Lookup {
+    /// Never registered (or all bindings expired long ago and were pruned).
+    Unknown,
+    Bindings(Vec<Binding>),
+}
+
+pub struct Registrar {
+    cfg: RegistrarConfig,
+    auth: Option<DigestAuth>,
+    aors: Mutex<HashMap<String, Vec<Binding>>>,
+    events: broadcast::Sender<RegistrarEvent>,
+}
+
+/// The AOR key in standalone mode: the To/R-URI user part. Standalone serves
+/// a single domain, so the host is not part of the key.
+pub fn aor_key(user: &str) -> String {
+    user.to_owned()
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+impl Registrar {
+    pub fn new(
+        cfg: RegistrarConfig,
+        auth: Option<DigestAuth>,
+        events: broadcast::Sender<RegistrarEvent>,
+    ) -> Registrar {
+        Registrar {
+            cfg,
+            auth,
+            aors: Mutex::new(HashMap::new()),
+            events,
+        }
+    }
+
+    pub fn auth_enabled(&self) -> bool {
+        self.auth.is_some()
+    }
+
+    /// Handles a REGISTER addressed to us.
+    pub fn register(&self, req: &Message, src: Source) -> Reply {
+        let now = Instant::now();
+        let Ok(to) = req.to() else {
+            return Reply::new(400, "Bad To");
+        };
+        if !to.uri.is_sip() {
+            return Reply::new(400, "To Is Not a SIP AOR");
+        }
+        let Some(user) = to.uri.user.filter(|u| !u.is_empty()) else {
+            return Reply::new(400, "To Has No User");
+        };
+        let aor = aor_key(user);
+        if let Some(auth) = &self.auth {
+            match auth.check(req, unix_now()) {
+                AuthOutcome::Ok(authuser) if authuser == aor => {}
+                AuthOutcome::Ok(_) => return Reply::new(403, "Forbidden (user mismatch)"),
+                AuthOutcome::Challenge { stale } => {
+                    return Reply::new(401, "Unauthorized")
+                        .with("WWW-Authenticate", auth.challenge(stale, unix_now()));
+                }
+            }
+        }
+        let Ok(call_id) = req.call_id() else {
+            return Reply::new(400, "Bad Call-ID");
+        };
+        let Ok(cseq) = req.cseq() else {
+            return Reply::new(400, "Bad CSeq");
+        };
+        let header_expires = match req.expires() {
+            Ok(e) => e,
+            Err(_) => return Reply::new(400, "Bad Expires"),
+        };
+        let contacts = match req.contacts() {
+            Ok(c) => c,
+            Err(_) => return Reply::new(400, "Bad Contact"),
+        };
+        let mut aors = self.aors.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(list) = aors.get_mut(&aor) {
+            list.retain(|b| b.expires_at > now);
+        }
+        let mut events = Vec::new();
+        match contacts {
+            Contacts::Star => {
+                if header_expires != Some(0) || req.count("Contact") != 1 {
+                    return Reply::new(400, "Contact * Requires Expires: 0");
+                }
+                for b in aors.remove(&aor).unwrap_or_default() {
+                    events.push(RegistrarEvent::Unregistered {
+                        aor: aor.clone(),
+                        instance: b.instance,
+                    });
+                }
+            }
+            Contacts::List(list) => {
+                // Validate everything first: a REGISTER is applied atomically.
+                let mut updates = Vec::with_capacity(list.len());
+                for c in &list {
+                    let expires = match c.param("expires") {
+                        Some(Some(v)) => {
+                            v.trim()
+                                .parse::<u64>()
+                                .unwrap_or(3600)
+                                .min(u64::from(u32::MAX)) as u32
+                        }
+                        _ => header_expires.unwrap_or(3600),
+                    };
+                    let expires = expires.min(self.cfg.max_expires);
+                    if expires != 0 && expires < self.cfg.min_expires {
+                        return Reply::new(423, "Interval Too Brief")
+                            .with("Min-Expires", self.cfg.min_expires.to_string());
+                    }
+                    let instance = c
+                        .param("+sip.instance")
+                        .flatten()
+                        .map(str::to_owned)
+                        .unwrap_or_else(|| c.uri.raw.to_owned());
+                    updates.push((c.uri.raw.to_owned(), instance, expires));
+                }
+                let existing = aors.get(&aor).map(Vec::as_slice).unwrap_or(&[]);
+                for (_, instance, _) in &updates {
+                    if let Some(b) = existing.iter().find(|b| &b.instance == instance)
+                        && b.call_id == call_id
+                        && b.cseq >= cseq.seq
+                    {
+                        return Reply::new(500, "Out of Order CSeq");
+                    }
+                }
+                if !updates.is_empty() && !aors.contains_key(&aor) && aors.len() >= MAX_AORS {
+                    return Reply::new(503, "Registrar Full");
+                }
+                let entry = aors.entry(aor.clone()).or_default();
+                for (uri, instance, expires) in updates {
+                    entry.retain(|b| b.instance != instance);
+                    if expires == 0 {
+                        events.push(RegistrarEvent::Unregistered {
+                            aor: aor.clone(),
+                            instance,
+                        });
+                        continue;
+                    }
+                    if entry.len() >= MAX_BINDINGS_PER_AOR {
+                        return Reply::new(403, "Too Many Bindings");
+                    }
+                    events.push(RegistrarEvent::Registered {
+                        aor: aor.clone(),
+                        instance: instance.clone(),
+                        flow: src.flow,
+                    });
+                    entry.push(Binding {
+                        uri,
+                        instance,
+                        flow: src.flow,
+                        kind: src.kind,
+                        remote: src.remote,
+                        expires_at: now + Duration::from_secs(u64::from(expires)),
+                        call_id: call_id.to_owned(),
+                        cseq: cseq.seq,
+                    });
+                }
+                if entry.is_empty() {
+                    aors.remove(&aor);
+                }
+            }
+        }
+        let mut reply = Reply::new(200, "OK");
+        for b in aors.get(&aor).map(Vec::as_slice).unwrap_or(&[]) {
+            let left = b.expires_at.saturating_duration_since(now).as_secs();
+            reply
+                .headers
+                .push(("Contact", format!("<{}>;expires={left}", b.uri)));
+        }
+        drop(aors);
+        for e in events {
+            // No subscriber is fine: nobody waits for wake-ups yet.
+            let _ = self.events.send(e);
+        }
+        reply
+    }
+
+    /// Whether the users file lists this user (so an unregistered user is
+    /// offline, not unknown).
+    pub fn knows_user(&self, user: &str) -> bool {
+        self.auth.as_ref().is_some_and(|a| a.users().contains(user))
+    }
+
+    /// Current (unexpired) bindings of a user.
+    pub fn lookup(&self, user: &str) -> Lookup {
+        let now = Instant::now();
+        let aors = self.aors.lock().unwrap_or_else(|e| e.into_inner());
+        match aors.get(&aor_key(user)) {
+            None => Lookup::Unknown,
+            Some(list) => Lookup::Bindings(
+                list.iter()
+                    .filter(|b| b.expires_at > now)
+                    .cloned()
+                    .collect(),
+            ),
+        }
+    }
+
+    /// Whether some unexpired binding uses this flow (the flow belongs to a
+    /// registered — and, with auth on, authenticated — client).
+    pub fn flow_is_registered(&self, flow: FlowId) -> bool {
+        let now = Instant::now();
+        let aors = self.aors.lock().unwrap_or_else(|e| e.into_inner());
+        aors.values()
+            .flatten()
+            .any(|b| b.flow == flow && b.expires_at > now)
+    }
+}

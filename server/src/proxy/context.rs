@@ -1,0 +1,308 @@
+//! The response context of one proxied request (RFC 3261 §16.7): collects
+//! the branch responses, forwards provisionals and every 2xx at once, picks
+//! the best final when all branches are done, and CANCELs what is left.
+
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use sipwake_sip::{Message, response_to};
+use tracing::{debug, info};
+
+use super::net::{Destination, Network};
+use super::stats::Stats;
+use crate::registrar::paths::{PathRegistry, Pending};
+use crate::transaction::client::{ClientEvent, EventFuture, EventHandler};
+use crate::transaction::server::lock;
+use crate::transaction::{ClientTable, ClientTx, ServerTx, Timers, build_cancel};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BranchState {
+    Waiting,
+    Provisional,
+    Done,
+}
+
+struct Branch {
+    /// The request as sent on this branch (for building its CANCEL).
+    request: Message,
+    dest: Destination,
+    reliable: bool,
+    state: BranchState,
+    cancel_wanted: bool,
+}
+
+/// What to do when the request succeeds (REGISTER through Path).
+pub enum OnSuccess {
+    Nothing,
+    CommitPath(Arc<PathRegistry>, Pending),
+}
+
+struct Inner {
+    branches: Vec<Branch>,
+    /// Best final response so far (code, bytes ready to send).
+    best: Option<(u16, Bytes)>,
+    final_sent: bool,
+    on_success: Option<OnSuccess>,
+}
+
+pub struct ResponseContext {
+    server: Arc<ServerTx>,
+    /// The request as received (for synthesising 408 / 503).
+    original: Message,
+    net: Arc<dyn Network>,
+    timers: Timers,
+    clients: ClientTable,
+    stats: Arc<Stats>,
+    /// Added to relayed 401/407 when the Request-URI was rewritten, so the
+    /// client can compute its digest over the URI the upstream sees.
+    auth_uri: Option<String>,
+    inner: Mutex<Inner>,
+}
+
+/// Best-response preference (RFC 3261 §16.7 step 6): 6xx beat everything,
+/// then the lowest class; within 4xx, challenges win so the client can
+/// authenticate.
+fn rank(code: u16) -> (u16, u16) {
+    match code {
+        600.. => (0, code),
+        401 | 407 => (4, 0),
+        c => (c / 100 + 1, c),
+    }
+}
+
+impl ResponseContext {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        server: Arc<ServerTx>,
+        original: Message,
+        net: Arc<dyn Network>,
+        timers: Timers,
+        clients: ClientTable,
+        stats: Arc<Stats>,
+        auth_uri: Option<String>,
+        on_success: OnSuccess,
+    ) -> Arc<ResponseContext> {
+        Arc::new(ResponseContext {
+            server,
+            original,
+            net,
+            timers,
+            clients,
+            stats,
+            auth_uri,
+            inner: Mutex::new(Inner {
+                branches: Vec::new(),
+                best: None,
+                final_sent: false,
+                on_success: Some(on_success),
+            }),
+        })
+    }
+
+    /// Starts a client transaction for one branch.
+    pub fn add_branch(self: &Arc<Self>, request: Message, dest: Destination, reliable: bool) {
+        let idx = {
+            let mut inner = lock(&self.inner);
+            inner.branches.push(Branch {
+                request: request.clone(),
+                dest: dest.clone(),
+                reliable,
+                state: BranchState::Waiting,
+                cancel_wanted: false,
+            });
+            inner.branches.len() - 1
+        };
+        let ctx = self.clone();
+        let handler: EventHandler = Arc::new(move |ev| -> EventFuture {
+            let ctx = ctx.clone();
+            Box::pin(async move { ctx.on_event(idx, ev).await })
+        });
+        Stats::inc(&self.stats.requests_out);
+        ClientTx::start(
+            &self.clients,
+            self.net.clone(),
+            self.timers,
+            request,
+            dest,
+            reliable,
+            self.server.call_id.clone(),
+            handler,
+        );
+    }
+
+    /// No branch could be created: answer with this final right away.
+    pub async fn fail(&self, code: u16, reason: &str) {
+        let bytes = response_to(&self.original, code, reason).build();
+        lock(&self.inner).final_sent = true;
+        self.stats.response_out(code);
+        self.server.respond(code, bytes).await;
+    }
+
+    /// CANCEL every branch still without a final (RFC 3261 §16.10).
+    pub fn cancel_all(self: &Arc<Self>) {
+        let mut to_send = Vec::new();
+        {
+            let mut inner = lock(&self.inner);
+            for b in inner.branches.iter_mut() {
+                match b.state {
+                    BranchState::Provisional if !b.cancel_wanted => {
+                        b.cancel_wanted = true;
+                        to_send.push((b.request.clone(), b.dest.clone(), b.reliable));
+                    }
+                    // §9.1: no CANCEL before a provisional; sent when one comes.
+                    BranchState::Waiting => b.cancel_wanted = true,
+                    _ => {}
+                }
+            }
+        }
+        for (req, dest, reliable) in to_send {
+            self.send_cancel(&req, dest, reliable);
+        }
+    }
+
+    fn send_cancel(&self, req: &Message, dest: Destination, reliable: bool) {
+        let Ok(cancel) = Message::parse(build_cancel(req)) else {
+            return;
+        };
+        debug!(call_id = %self.server.call_id, "sending CANCEL");
+        let noop: EventHandler = Arc::new(|_| -> EventFuture { Box::pin(async {}) });
+        Stats::inc(&self.stats.requests_out);
+        ClientTx::start(
+            &self.clients,
+            self.net.clone(),
+            self.timers,
+            cancel,
+            dest,
+            reliable,
+            self.server.call_id.clone(),
+            noop,
+        );
+    }
+
+    async fn on_event(self: Arc<Self>, idx: usize, ev: ClientEvent) {
+        let (code, resp) = match ev {
+            ClientEvent::Response(m) => (m.status().unwrap_or(500), Some(m)),
+            ClientEvent::Timeout => (408, None),
+            // RFC 3261 §16.9: a transport error counts as a 503 from that branch.
+            ClientEvent::TransportError(e) => {
+                info!(call_id = %self.server.call_id, error = %e, "branch unreachable");
+                (503, None)
+            }
+        };
+        if code < 200 {
+            self.on_provisional(idx, code, resp).await;
+        } else {
+            self.on_final(idx, code, resp).await;
+        }
+    }
+
+    async fn on_provisional(self: &Arc<Self>, idx: usize, code: u16, resp: Option<Message>) {
+        let (cancel, forward) = {
+            let mut inner = lock(&self.inner);
+            let final_sent = inner.final_sent;
+            let Some(b) = inner.branches.get_mut(idx) else {
+                return;
+            };
+            let was_waiting = b.state == BranchState::Waiting;
+            if was_waiting {
+                b.state = BranchState::Provisional;
+            }
+            let cancel = (was_waiting && b.cancel_wanted)
+                .then(|| (b.request.clone(), b.dest.clone(), b.reliable));
+            // 100 is hop by hop: we already sent our own.
+            (cancel, code > 100 && !final_sent)
+        };
+        if let Some((req, dest, reliable)) = cancel {
+            self.send_cancel(&req, dest, reliable);
+        }
+        if forward && let Some(r) = resp {
+            self.relay(code, &r).await;
+        }
+    }
+
+    async fn on_final(self: &Arc<Self>, idx: usize, code: u16, resp: Option<Message>) {
+        let bytes = match &resp {
+            Some(r) => self.relay_bytes(code, r),
+            None => response_to(
+                &self.original,
+                code,
+                if code == 408 {
+                    "Request Timeout"
+                } else {
+                    "Service Unavailable"
+                },
+            )
+            .build(),
+        };
+        enum Act {
+            Send(u16, Bytes),
+            Nothing,
+        }
+        let (act, cancel_rest, success) = {
+            let mut inner = lock(&self.inner);
+            let Some(b) = inner.branches.get_mut(idx) else {
+                return;
+            };
+            let first = b.state != BranchState::Done;
+            b.state = BranchState::Done;
+            if (200..300).contains(&code) {
+                // Every 2xx is forwarded (forked INVITE answers, retransmissions).
+                let success = if first && !inner.final_sent {
+                    inner.on_success.take()
+                } else {
+                    None
+                };
+                inner.final_sent = true;
+                (Act::Send(code, bytes), first, success)
+            } else if !first || inner.final_sent {
+                (Act::Nothing, false, None)
+            } else {
+                if inner
+                    .best
+                    .as_ref()
+                    .is_none_or(|(c, _)| rank(code) < rank(*c))
+                {
+                    inner.best = Some((code, bytes));
+                }
+                let all_done = inner.branches.iter().all(|b| b.state == BranchState::Done);
+                if all_done {
+                    inner.final_sent = true;
+                    let (c, b) = inner.best.take().unwrap_or((code, Bytes::new()));
+                    (Act::Send(c, b), false, None)
+                } else {
+                    (Act::Nothing, code >= 600, None)
+                }
+            }
+        };
+        if cancel_rest && self.server.is_invite {
+            self.cancel_all();
+        }
+        if let Some(OnSuccess::CommitPath(reg, pending)) = success
+            && let Some(r) = &resp
+        {
+            reg.commit(&pending, r);
+        }
+        if let Act::Send(c, b) = act {
+            self.stats.response_out(c);
+            self.server.respond(c, b).await;
+        }
+    }
+
+    /// A received response minus our Via, plus X-Sy.AuthURI on challenges.
+    fn relay_bytes(&self, code: u16, resp: &Message) -> Bytes {
+        let mut e = resp.edit();
+        e.remove_top_via();
+        if matches!(code, 401 | 407)
+            && let Some(u) = &self.auth_uri
+        {
+            e.add_header("X-Sy.AuthURI", u);
+        }
+        e.build()
+    }
+
+    async fn relay(&self, code: u16, resp: &Message) {
+        let b = self.relay_bytes(code, resp);
+        self.stats.response_out(code);
+        self.server.respond(code, b).await;
+    }
+}

@@ -1,0 +1,354 @@
+//! Request processing: validation, transaction matching, local answers and
+//! forwarding (RFC 3261 §16.3 – §16.6, §16.10 CANCEL, stateless ACK).
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use sipwake_sip::{
+    Message, check_max_forwards, check_proxy_require, ids::random_token, response_to,
+    stateless_branch, validate_register, validate_request,
+};
+use tracing::{debug, info};
+
+use super::context::{OnSuccess, ResponseContext};
+use super::net::{Destination, Inbound, TransportKind};
+use super::route::{Decision, Plan, Target};
+use super::stats::Stats;
+use super::{BRANCH_PREFIX, Proxy};
+use crate::registrar::Source;
+use crate::transaction::server::lock;
+use crate::transaction::{ServerKey, ServerTx};
+
+/// Methods the gateway accepts (for Allow in OPTIONS answers).
+const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, MESSAGE, SUBSCRIBE, NOTIFY, REFER, INFO, UPDATE, PRACK";
+
+impl Proxy {
+    pub(crate) async fn handle_request(&self, inb: Inbound, req: Message) {
+        let method = req.method().unwrap_or("").to_owned();
+        let call_id = req.call_id().unwrap_or("").to_owned();
+        if let Err(rej) = validate_request(&req) {
+            info!(%call_id, flow = %inb.flow, code = rej.code, reason = %rej.reason, "malformed request rejected");
+            // Never answer an ACK; without a Via there is nowhere to answer.
+            if method != "ACK" && req.top_via().is_ok() {
+                let mut r = response_to(&req, rej.code, &rej.reason);
+                if !rej.unsupported.is_empty() {
+                    r.header("Unsupported", &rej.unsupported.join(", "));
+                }
+                self.stats.response_out(rej.code);
+                let _ = self.net.send(Destination::Flow(inb.flow), r.build()).await;
+            } else {
+                Stats::inc(&self.stats.dropped);
+            }
+            return;
+        }
+        let Some(key) = ServerKey::of(&req) else {
+            return;
+        };
+        debug!(%call_id, %method, flow = %inb.flow, "request");
+        if method == "ACK" {
+            let tx = lock(&self.servers).get(&key).cloned();
+            if tx.is_some_and(|t| t.on_ack()) {
+                return;
+            }
+            // ACK for a 2xx: end to end, forwarded statelessly.
+            if let Some(me) = self.arc() {
+                tokio::spawn(async move { me.forward_stateless(inb, req).await });
+            }
+            return;
+        }
+        let existing = lock(&self.servers).get(&key).cloned();
+        if let Some(tx) = existing {
+            tx.on_retransmission().await;
+            return;
+        }
+        let tx = ServerTx::start(
+            &self.servers,
+            self.net.clone(),
+            self.timers,
+            key.clone(),
+            Destination::Flow(inb.flow),
+            inb.kind.is_reliable(),
+            call_id.clone(),
+        );
+        if method == "CANCEL" {
+            let invite = lock(&self.servers).get(&key.with_method("INVITE")).cloned();
+            match invite {
+                Some(inv) => {
+                    self.answer(&tx, &req, 200, "OK", &[]).await;
+                    info!(%call_id, "CANCEL matched; cancelling branches");
+                    inv.cancel();
+                }
+                None => {
+                    self.answer(&tx, &req, 481, "Call/Transaction Does Not Exist", &[])
+                        .await
+                }
+            }
+            return;
+        }
+        if method == "INVITE" {
+            // RFC 3261 §16.2: we may take longer than 200 ms (DNS, connect).
+            tx.respond(100, response_to(&req, 100, "Trying").build())
+                .await;
+        }
+        if let Some(me) = self.arc() {
+            tokio::spawn(async move { me.process(inb, req, tx).await });
+        }
+    }
+
+    async fn answer(
+        &self,
+        tx: &Arc<ServerTx>,
+        req: &Message,
+        code: u16,
+        reason: &str,
+        headers: &[(&str, String)],
+    ) {
+        let mut r = response_to(req, code, reason);
+        for (n, v) in headers {
+            r.header(n, v);
+        }
+        self.stats.response_out(code);
+        tx.respond(code, r.build()).await;
+    }
+
+    /// Decides and forwards (runs in its own task).
+    async fn process(self: Arc<Self>, inb: Inbound, req: Message, tx: Arc<ServerTx>) {
+        let call_id = tx.call_id.clone();
+        let decision = self.decide(&inb, &req).await;
+        let plan = match decision {
+            Decision::Reject(code, reason) => {
+                info!(%call_id, code, reason, "request refused");
+                return self.answer(&tx, &req, code, reason, &[]).await;
+            }
+            Decision::OptionsHere => {
+                return self
+                    .answer(
+                        &tx,
+                        &req,
+                        200,
+                        "OK",
+                        &[
+                            ("Allow", ALLOW.to_owned()),
+                            ("Accept", "application/sdp".to_owned()),
+                        ],
+                    )
+                    .await;
+            }
+            Decision::Register => {
+                if let Err(rej) = validate_register(&req) {
+                    return self.answer(&tx, &req, rej.code, &rej.reason, &[]).await;
+                }
+                let reply = self.registrar.register(
+                    &req,
+                    Source {
+                        flow: inb.flow,
+                        kind: inb.kind,
+                        remote: inb.remote,
+                    },
+                );
+                info!(%call_id, code = reply.code, "REGISTER (standalone)");
+                let headers: Vec<(&str, String)> =
+                    reply.headers.iter().map(|(n, v)| (*n, v.clone())).collect();
+                return self
+                    .answer(&tx, &req, reply.code, reply.reason, &headers)
+                    .await;
+            }
+            Decision::Forward(plan) => plan,
+        };
+        // RFC 3261 §16.3 steps 3–5 (only when we are about to forward).
+        if let Err(rej) = check_max_forwards(&req).and_then(|_| check_proxy_require(&req, &[])) {
+            let unsupported = rej.unsupported.join(", ");
+            let headers: Vec<(&str, String)> = if unsupported.is_empty() {
+                vec![]
+            } else {
+                vec![("Unsupported", unsupported)]
+            };
+            return self
+                .answer(&tx, &req, rej.code, &rej.reason, &headers)
+                .await;
+        }
+        let loop_hash = loop_hash(&req);
+        if self.is_looping(&req, &loop_hash) {
+            return self.answer(&tx, &req, 482, "Loop Detected", &[]).await;
+        }
+        let on_success = match &plan.path {
+            Some(p) => OnSuccess::CommitPath(self.paths.clone(), p.clone()),
+            None => OnSuccess::Nothing,
+        };
+        let ctx = ResponseContext::new(
+            tx.clone(),
+            req.clone(),
+            self.net.clone(),
+            self.timers,
+            self.clients.clone(),
+            self.stats.clone(),
+            plan.ruri.clone(),
+            on_success,
+        );
+        let mut started = 0;
+        for target in &plan.targets {
+            let branch = format!("{BRANCH_PREFIX}{loop_hash}.{}", random_token(12));
+            let Some(bytes) = self.build_forward(&inb, &req, &plan, target, &branch) else {
+                continue;
+            };
+            let Ok(out) = Message::parse(bytes) else {
+                continue;
+            };
+            info!(%call_id, method = req.method().unwrap_or(""), dest = ?target.dest, "forwarding");
+            ctx.add_branch(out, target.dest.clone(), target.kind.is_reliable());
+            started += 1;
+        }
+        if started == 0 {
+            return ctx.fail(500, "No Route").await;
+        }
+        let c = ctx.clone();
+        tx.on_cancel(Box::new(move || c.cancel_all()));
+    }
+
+    /// Builds the request for one branch (RFC 3261 §16.6).
+    fn build_forward(
+        &self,
+        inb: &Inbound,
+        req: &Message,
+        plan: &Plan,
+        target: &Target,
+        branch: &str,
+    ) -> Option<Bytes> {
+        let (host, port) = self.advertised(target.kind)?;
+        let mut e = req.edit();
+        let ip = inb.remote.ip().to_string();
+        e.set_via_received(Some(&ip), Some(inb.remote.port()));
+        if let Some(u) = target.ruri.as_ref().or(plan.ruri.as_ref()) {
+            e.set_request_uri(u);
+        }
+        e.decrement_max_forwards();
+        for _ in 0..plan.strip_routes {
+            e.remove_top_route();
+        }
+        for h in &plan.remove_headers {
+            e.remove_header(h);
+        }
+        if plan.record_route {
+            let token = self.tokens.flow_token(inb.flow, target.to_flow);
+            let out = self.our_uri(target.kind, &token)?;
+            let inn = self.our_uri(inb.kind, &token)?;
+            // RFC 5658 double Record-Route when the two sides differ: the
+            // top entry faces the callee, the second the caller.
+            if out == inn {
+                e.push_record_route(&out);
+            } else {
+                e.push_record_route(&format!("{out}, {inn}"));
+            }
+        }
+        if let Some(p) = &plan.path {
+            e.push_path(&self.our_uri(target.kind, &p.token)?);
+            // RFC 3327 §5.1: we know the configured registrar supports Path;
+            // make sure it sees the option tag even if the UA did not send it.
+            if !req.supports("path") {
+                e.add_header("Supported", "path");
+            }
+        }
+        e.push_via(&format!(
+            "SIP/2.0/{} {host}:{port};branch={branch};rport",
+            target.kind.via_name()
+        ));
+        Some(e.build())
+    }
+
+    /// `<sip:user@host:port;transport=x;lr>` for our address on `kind`.
+    pub(crate) fn our_uri(&self, kind: TransportKind, user: &str) -> Option<String> {
+        let (host, port) = self.advertised(kind)?;
+        let transport = match kind {
+            TransportKind::Udp => String::new(),
+            k => format!(";transport={}", k.via_name().to_ascii_lowercase()),
+        };
+        Some(format!("<sip:{user}@{host}:{port}{transport};lr>"))
+    }
+
+    /// RFC 3261 §16.3 step 4: a Via of ours carrying the same loop hash
+    /// means the request came back unchanged — a loop, not a spiral.
+    fn is_looping(&self, req: &Message, hash: &str) -> bool {
+        let marker = format!("{BRANCH_PREFIX}{hash}.");
+        req.vias().filter_map(Result::ok).any(|v| {
+            v.branch().is_some_and(|b| b.starts_with(&marker))
+                && [
+                    TransportKind::Udp,
+                    TransportKind::Tcp,
+                    TransportKind::Tls,
+                    TransportKind::Ws,
+                    TransportKind::Wss,
+                ]
+                .into_iter()
+                .filter_map(|k| self.net.via_host_port(k))
+                .any(|(h, p)| h.eq_ignore_ascii_case(v.host) && p == v.port_or_default())
+        })
+    }
+
+    /// End-to-end ACK (and other transaction-less requests): route and send
+    /// once, no transaction (RFC 3261 §16.11 stateless forwarding).
+    async fn forward_stateless(self: Arc<Self>, inb: Inbound, req: Message) {
+        let plan = match self.decide(&inb, &req).await {
+            Decision::Forward(p) => p,
+            _ => {
+                debug!(
+                    call_id = req.call_id().unwrap_or(""),
+                    "ACK matches no route; dropped"
+                );
+                return;
+            }
+        };
+        if check_max_forwards(&req).is_err() {
+            return;
+        }
+        let hash = loop_hash(&req);
+        let incoming = req.top_via().ok().and_then(|v| v.branch()).unwrap_or("");
+        // Deterministic, so a retransmitted ACK carries the same branch.
+        let sl = stateless_branch(&[incoming, req.request_uri().unwrap_or("")]);
+        let branch = format!("{BRANCH_PREFIX}{hash}.{}", sl.trim_start_matches("z9hG4bK"));
+        for target in plan.targets.iter().take(1) {
+            if let Some(bytes) = self.build_forward(
+                &inb,
+                &req,
+                &Plan {
+                    record_route: false,
+                    ..(*plan).clone()
+                },
+                target,
+                &branch,
+            ) {
+                Stats::inc(&self.stats.requests_out);
+                if let Err(e) = self.net.send(target.dest.clone(), bytes).await {
+                    debug!(error = %e, "stateless forward failed");
+                }
+            }
+        }
+    }
+}
+
+/// Hash over the fields a looping request repeats (RFC 3261 §16.6 step 8).
+fn loop_hash(req: &Message) -> String {
+    let to_tag = req
+        .to()
+        .ok()
+        .and_then(|t| t.tag().map(str::to_owned))
+        .unwrap_or_default();
+    let from_tag = req
+        .from()
+        .ok()
+        .and_then(|t| t.tag().map(str::to_owned))
+        .unwrap_or_default();
+    let seq = req.cseq().map(|c| c.seq.to_string()).unwrap_or_default();
+    let routes: Vec<&str> = req.values("Route").collect();
+    let preq: Vec<&str> = req.values("Proxy-Require").collect();
+    let h = stateless_branch(&[
+        req.request_uri().unwrap_or(""),
+        &to_tag,
+        &from_tag,
+        req.call_id().unwrap_or(""),
+        &seq,
+        &routes.join(","),
+        &preq.join(","),
+    ]);
+    // stateless_branch = cookie + "sl" + 32 hex; 10 hex digits are plenty.
+    h.chars().rev().take(10).collect()
+}

@@ -1,0 +1,329 @@
+//! The routing decision: where a request goes. Every request for a user or
+//! a flow passes through [`Proxy::decide`], the single seam the push
+//! wake-up work extends (e.g. hold instead of answering 480).
+
+use std::net::SocketAddr;
+
+use sipwake_sip::{Message, NameAddr, Uri};
+
+use super::Proxy;
+use super::net::{Destination, FlowId, Inbound, TransportKind};
+use super::token::is_registration_token;
+use super::upstream::{H_UPPERPROXY, H_UPPERSRV, H_UPPERSRVD, Hop, SelectError};
+use crate::registrar::Lookup;
+use crate::registrar::paths::Pending;
+use crate::transaction::server::lock;
+
+/// One place to send the request.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub dest: Destination,
+    /// Outgoing transport (our Via / Record-Route on that side).
+    pub kind: TransportKind,
+    /// New Request-URI for this branch.
+    pub ruri: Option<String>,
+    /// Set when the target is a client flow (goes into the RR token).
+    pub to_flow: Option<FlowId>,
+}
+
+/// How to forward.
+#[derive(Debug, Clone, Default)]
+pub struct Plan {
+    pub targets: Vec<Target>,
+    /// How many of the top Route values are ours (removed when forwarding).
+    pub strip_routes: usize,
+    /// Add Record-Route (dialog-creating request).
+    pub record_route: bool,
+    /// REGISTER towards an upstream: add Path with this registration.
+    pub path: Option<Pending>,
+    /// Request-URI rewrite for all branches (REGISTER to a client-named domain).
+    pub ruri: Option<String>,
+    pub remove_headers: Vec<&'static str>,
+}
+
+#[derive(Debug, Clone)]
+pub enum Decision {
+    Reject(u16, &'static str),
+    /// A REGISTER for the standalone registrar.
+    Register,
+    /// OPTIONS addressed to the gateway itself.
+    OptionsHere,
+    Forward(Box<Plan>),
+}
+
+/// Methods whose out-of-dialog requests create dialogs we must stay in.
+fn creates_dialog(req: &Message) -> bool {
+    let m = req.method().unwrap_or("");
+    let in_dialog = req.to().ok().and_then(|t| t.tag()).is_some();
+    !in_dialog && matches!(m, "INVITE" | "SUBSCRIBE" | "REFER" | "NOTIFY")
+}
+
+impl Proxy {
+    /// Whether a URI names this gateway (host is one of our advertised
+    /// hosts or the local address the message arrived on).
+    pub(crate) fn is_our_uri(&self, uri: &Uri<'_>, local: SocketAddr) -> bool {
+        if !uri.is_sip() {
+            return false;
+        }
+        let host = uri.host.trim_start_matches('[').trim_end_matches(']');
+        let local_ip = local.ip().to_string();
+        let mut ports = vec![local.port()];
+        let mut host_match = host.eq_ignore_ascii_case(&local_ip);
+        for k in [
+            TransportKind::Udp,
+            TransportKind::Tcp,
+            TransportKind::Tls,
+            TransportKind::Ws,
+            TransportKind::Wss,
+        ] {
+            if let Some((h, p)) = self.net.via_host_port(k) {
+                ports.push(p);
+                host_match |= h
+                    .trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .eq_ignore_ascii_case(host);
+            }
+        }
+        host_match && uri.port.is_none_or(|p| ports.contains(&p))
+    }
+
+    /// A client flow as a destination: the flow while it lives; for UDP the
+    /// source address still works after the flow entry aged out.
+    pub(crate) fn flow_dest(
+        &self,
+        flow: FlowId,
+        kind: TransportKind,
+        remote: SocketAddr,
+    ) -> Option<(Destination, TransportKind)> {
+        if let Some(info) = self.net.flow(flow) {
+            return Some((Destination::Flow(flow), info.kind));
+        }
+        (kind == TransportKind::Udp).then_some((Destination::Addr { kind, addr: remote }, kind))
+    }
+
+    /// Next hop from a URI (a remaining Route, or the Request-URI).
+    async fn uri_dest(&self, uri: &Uri<'_>) -> Option<(Destination, TransportKind)> {
+        let hop = Hop::from_uri(uri)?;
+        let dest = hop.resolve().await?;
+        Some((dest, hop.kind))
+    }
+
+    pub(crate) async fn decide(&self, inb: &Inbound, req: &Message) -> Decision {
+        let method = req.method().unwrap_or("");
+        let routes: Vec<NameAddr<'_>> = req.routes().unwrap_or_default();
+        let mut plan = Plan {
+            record_route: creates_dialog(req),
+            ..Plan::default()
+        };
+        let mut flow_token = None;
+        let mut reg_token = None;
+        for r in &routes {
+            if !self.is_our_uri(&r.uri, inb.local) {
+                break;
+            }
+            plan.strip_routes += 1;
+            if let Some(user) = r.uri.user {
+                if let Some(t) = self.tokens.parse_flow_token(user) {
+                    flow_token.get_or_insert(t);
+                } else if is_registration_token(user) {
+                    reg_token.get_or_insert(user.to_owned());
+                }
+            }
+        }
+        let next_route = routes.get(plan.strip_routes).map(|r| r.uri);
+        let Some(Ok(ruri)) = req.uri() else {
+            return Decision::Reject(400, "Bad Request-URI");
+        };
+        let ruri_ours = self.is_our_uri(&ruri, inb.local);
+
+        // 1. Dialogs we record-routed: the token names both sides' flows.
+        if let Some((a, b)) = flow_token {
+            let toward = if inb.flow == a { b } else { Some(a) };
+            if let Some(f) = toward
+                && let Some(info) = self.net.flow(f)
+            {
+                plan.targets.push(Target {
+                    dest: Destination::Flow(f),
+                    kind: info.kind,
+                    ruri: None,
+                    to_flow: Some(f),
+                });
+                return Decision::Forward(Box::new(plan));
+            }
+            let next = next_route.unwrap_or(ruri);
+            return match self.uri_dest(&next).await {
+                Some((dest, kind)) if !self.is_our_uri(&next, inb.local) => {
+                    plan.targets.push(Target {
+                        dest,
+                        kind,
+                        ruri: None,
+                        to_flow: None,
+                    });
+                    Decision::Forward(Box::new(plan))
+                }
+                // RFC 5626 §5.3: the flow the dialog used is gone.
+                _ => Decision::Reject(430, "Flow Failed"),
+            };
+        }
+
+        // 2. Requests the upstream routes to a client through our Path (or a
+        //    token in the Request-URI, e.g. a strict-routing upstream).
+        if reg_token.is_none()
+            && ruri_ours
+            && let Some(u) = ruri.user.filter(|u| is_registration_token(u))
+        {
+            reg_token = Some(u.to_owned());
+        }
+        if let Some(tok) = reg_token {
+            let Some(reg) = self.paths.get(&tok) else {
+                return Decision::Reject(404, "Not Found");
+            };
+            if reg.expires_at.is_none() {
+                return Decision::Reject(404, "Not Found");
+            }
+            return match self.flow_dest(reg.flow, reg.kind, reg.remote) {
+                Some((dest, kind)) => {
+                    let ruri = ruri_ours.then(|| reg.contact.clone());
+                    plan.targets.push(Target {
+                        dest,
+                        kind,
+                        ruri,
+                        to_flow: Some(reg.flow),
+                    });
+                    Decision::Forward(Box::new(plan))
+                }
+                // Push wake-up seam: the device has no live flow.
+                None => Decision::Reject(480, "Temporarily Unavailable"),
+            };
+        }
+
+        if method == "OPTIONS" && ruri_ours && ruri.user.is_none() && next_route.is_none() {
+            return Decision::OptionsHere;
+        }
+        match &self.upstream {
+            None => self.decide_standalone(inb, req, &ruri, next_route.is_some(), plan),
+            Some(_) => self.decide_upstream(inb, req, ruri_ours, plan).await,
+        }
+    }
+
+    fn decide_standalone(
+        &self,
+        inb: &Inbound,
+        req: &Message,
+        ruri: &Uri<'_>,
+        foreign_route: bool,
+        mut plan: Plan,
+    ) -> Decision {
+        if req.method() == Some("REGISTER") {
+            return Decision::Register;
+        }
+        if foreign_route {
+            // Standalone routes only between its own clients: no relaying.
+            return Decision::Reject(403, "Relaying Not Allowed");
+        }
+        if self.registrar.auth_enabled() && !self.registrar.flow_is_registered(inb.flow) {
+            return Decision::Reject(403, "Register First");
+        }
+        let Some(user) = ruri.user.filter(|u| !u.is_empty()) else {
+            return Decision::Reject(404, "Not Found");
+        };
+        let bindings = match self.registrar.lookup(user) {
+            Lookup::Unknown if self.registrar.knows_user(user) => {
+                return Decision::Reject(480, "Temporarily Unavailable");
+            }
+            Lookup::Unknown => return Decision::Reject(404, "Not Found"),
+            Lookup::Bindings(b) => b,
+        };
+        for b in bindings {
+            if let Some((dest, kind)) = self.flow_dest(b.flow, b.kind, b.remote) {
+                plan.targets.push(Target {
+                    dest,
+                    kind,
+                    ruri: Some(b.uri.clone()),
+                    to_flow: Some(b.flow),
+                });
+            }
+        }
+        if plan.targets.is_empty() {
+            // Push wake-up seam: registered, but no device reachable now.
+            return Decision::Reject(480, "Temporarily Unavailable");
+        }
+        Decision::Forward(Box::new(plan))
+    }
+
+    async fn decide_upstream(
+        &self,
+        inb: &Inbound,
+        req: &Message,
+        ruri_ours: bool,
+        mut plan: Plan,
+    ) -> Decision {
+        let Some(policy) = &self.upstream else {
+            return Decision::Reject(500, "Server Internal Error");
+        };
+        if lock(&self.upstream_addrs).contains(&inb.remote) {
+            // From an upstream, but without our Path/Record-Route token.
+            return Decision::Reject(404, "Not Found");
+        }
+        plan.remove_headers = vec![H_UPPERSRV, H_UPPERPROXY, H_UPPERSRVD];
+        let register = req.method() == Some("REGISTER");
+        // A client's requests follow the upstream it registered with.
+        let known = if register {
+            None
+        } else {
+            self.paths.upstream_of_flow(inb.flow)
+        };
+        let (dest, kind) = match known {
+            Some(d) => {
+                let kind = match &d {
+                    Destination::Addr { kind, .. } => *kind,
+                    Destination::Flow(f) => {
+                        self.net.flow(*f).map_or(TransportKind::Udp, |i| i.kind)
+                    }
+                };
+                (d, kind)
+            }
+            None => {
+                let sel = match policy.select(req, ruri_ours) {
+                    Ok(s) => s,
+                    Err(SelectError::NotAllowed(_)) => {
+                        return Decision::Reject(403, "Upstream Not Allowed");
+                    }
+                    Err(SelectError::Invalid(_)) => {
+                        return Decision::Reject(400, "Bad X-Sy Upstream Header");
+                    }
+                    Err(SelectError::NoUpstream) => return Decision::Reject(503, "No Upstream"),
+                };
+                let Some(dest) = sel.hop.resolve().await else {
+                    return Decision::Reject(503, "Upstream Unresolvable");
+                };
+                if register
+                    && ruri_ours
+                    && let Some(d) = &sel.domain
+                {
+                    plan.ruri = Some(format!("sip:{d}"));
+                }
+                (dest, sel.hop.kind)
+            }
+        };
+        if let Destination::Addr { addr, .. } = &dest {
+            lock(&self.upstream_addrs).insert(*addr);
+        }
+        if register {
+            match self
+                .paths
+                .prepare(req, inb.flow, inb.kind, inb.remote, dest.clone())
+            {
+                Some(p) => plan.path = Some(p),
+                None => return Decision::Reject(400, "Bad To"),
+            }
+        }
+        plan.targets.push(Target {
+            dest,
+            kind,
+            ruri: None,
+            to_flow: None,
+        });
+        Decision::Forward(Box::new(plan))
+    }
+}

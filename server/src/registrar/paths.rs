@@ -1,0 +1,186 @@
+//! Upstream mode: the gateway puts `Path: <sip:TOKEN@gateway;lr>` on every
+//! REGISTER it forwards (RFC 3327). TOKEN names the client *registration*
+//! (AOR + instance) — not the connection — so requests the upstream later
+//! routes through that Path reach the device on whatever flow it registered
+//! from most recently. This table maps TOKEN → that registration.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use sipwake_sip::{Contacts, Message};
+use tokio::sync::broadcast;
+use tokio::time::Instant;
+
+use super::RegistrarEvent;
+use crate::proxy::net::{Destination, FlowId, TransportKind};
+use crate::proxy::token::TokenKey;
+
+pub const MAX_REGISTRATIONS: usize = 100_000;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PathRegistration {
+    /// `user@host` of the To URI.
+    pub aor: String,
+    pub instance: String,
+    /// The client's Contact URI (Request-URI of requests routed to it).
+    pub contact: String,
+    pub flow: FlowId,
+    pub kind: TransportKind,
+    pub remote: SocketAddr,
+    /// The upstream that accepted the registration.
+    pub upstream: Destination,
+    /// Until when the upstream holds the binding; `None` = unregistered.
+    pub expires_at: Option<Instant>,
+}
+
+/// A REGISTER on its way upstream; applied only when a 2xx comes back, so
+/// an unauthenticated REGISTER cannot move someone else's registration.
+#[derive(Debug, Clone)]
+pub struct Pending {
+    pub token: String,
+    pub aor: String,
+    pub instance: String,
+    pub contact: Option<String>,
+    pub flow: FlowId,
+    pub kind: TransportKind,
+    pub remote: SocketAddr,
+    pub upstream: Destination,
+}
+
+pub struct PathRegistry {
+    key: TokenKey,
+    map: Mutex<HashMap<String, PathRegistration>>,
+    events: broadcast::Sender<RegistrarEvent>,
+}
+
+impl PathRegistry {
+    pub fn new(key: TokenKey, events: broadcast::Sender<RegistrarEvent>) -> PathRegistry {
+        PathRegistry {
+            key,
+            map: Mutex::new(HashMap::new()),
+            events,
+        }
+    }
+
+    /// Identity and token of a REGISTER; `None` if To is unusable.
+    pub fn prepare(
+        &self,
+        req: &Message,
+        flow: FlowId,
+        kind: TransportKind,
+        remote: SocketAddr,
+        upstream: Destination,
+    ) -> Option<Pending> {
+        let to = req.to().ok()?;
+        let aor = format!(
+            "{}@{}",
+            to.uri.user.unwrap_or(""),
+            to.uri.host.to_ascii_lowercase()
+        );
+        let first = match req.contacts().ok()? {
+            Contacts::List(l) => l.into_iter().next(),
+            Contacts::Star => None,
+        };
+        let contact = first.as_ref().map(|c| c.uri.raw.to_owned());
+        let instance = first
+            .as_ref()
+            .and_then(|c| c.param("+sip.instance").flatten().map(str::to_owned))
+            .or_else(|| contact.clone())
+            // A fetch or remove-all names no contact: key by Call-ID, which
+            // a UA keeps for all its registrations (RFC 3261 §10.2).
+            .unwrap_or_else(|| req.call_id().unwrap_or("").to_owned());
+        let token = self.key.registration_token(&aor, &instance);
+        Some(Pending {
+            token,
+            aor,
+            instance,
+            contact,
+            flow,
+            kind,
+            remote,
+            upstream,
+        })
+    }
+
+    /// Applies a 2xx to a forwarded REGISTER.
+    pub fn commit(&self, p: &Pending, resp: &Message) {
+        let Some(contact) = &p.contact else {
+            if let Some(r) = self
+                .map
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get_mut(&p.token)
+            {
+                r.expires_at = None;
+            }
+            return;
+        };
+        let header_expires = resp.expires().ok().flatten();
+        let expires = match resp.contacts() {
+            Ok(Contacts::List(list)) => list.iter().find(|c| c.uri.raw == contact).map(|c| {
+                c.param("expires")
+                    .flatten()
+                    .and_then(|v| v.trim().parse::<u32>().ok())
+                    .or(header_expires)
+                    .unwrap_or(3600)
+            }),
+            _ => None,
+        };
+        let now = Instant::now();
+        let expires_at = expires
+            .filter(|e| *e > 0)
+            .map(|e| now + Duration::from_secs(u64::from(e)));
+        let reg = PathRegistration {
+            aor: p.aor.clone(),
+            instance: p.instance.clone(),
+            contact: contact.clone(),
+            flow: p.flow,
+            kind: p.kind,
+            remote: p.remote,
+            upstream: p.upstream.clone(),
+            expires_at,
+        };
+        {
+            let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+            if !map.contains_key(&p.token) && map.len() >= MAX_REGISTRATIONS {
+                map.retain(|_, r| r.expires_at.is_some_and(|t| t > now));
+                if map.len() >= MAX_REGISTRATIONS {
+                    return;
+                }
+            }
+            map.insert(p.token.clone(), reg);
+        }
+        let event = match expires_at {
+            Some(_) => RegistrarEvent::Registered {
+                aor: p.aor.clone(),
+                instance: p.instance.clone(),
+                flow: p.flow,
+            },
+            None => RegistrarEvent::Unregistered {
+                aor: p.aor.clone(),
+                instance: p.instance.clone(),
+            },
+        };
+        let _ = self.events.send(event);
+    }
+
+    pub fn get(&self, token: &str) -> Option<PathRegistration> {
+        self.map
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(token)
+            .cloned()
+    }
+
+    /// The upstream a client flow registered through (its out-of-dialog
+    /// requests follow the same server).
+    pub fn upstream_of_flow(&self, flow: FlowId) -> Option<Destination> {
+        let now = Instant::now();
+        let map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        map.values()
+            .find(|r| r.flow == flow && r.expires_at.is_some_and(|t| t > now))
+            .map(|r| r.upstream.clone())
+    }
+}
