@@ -8,6 +8,7 @@ pub mod api;
 pub mod bindings;
 pub mod config;
 pub mod http;
+pub mod policy;
 pub mod proxy;
 pub mod registrar;
 pub mod tls;
