@@ -15,15 +15,20 @@ pub const MAX_PACKAGE_BYTES: usize = 255;
 pub const MAX_MPUSH_BYTES: usize = MAX_TOKEN_BYTES + MAX_PACKAGE_BYTES + 8;
 
 /// Which push gateway of the provider to use (the optional first field).
+/// JSON: `"default"` / `"sandbox"` / `"production"` (the letters are accepted
+/// as input too).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum PushEnv {
     /// `d` or absent: whatever the gateway is configured for.
     #[default]
+    #[serde(alias = "d")]
     Default,
     /// `s`: sandbox / TestFlight / development.
+    #[serde(alias = "s")]
     Sandbox,
     /// `p`: production.
+    #[serde(alias = "p")]
     Production,
 }
 
