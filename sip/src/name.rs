@@ -1,7 +1,5 @@
 //! Header field names: canonical spelling and RFC 3261 §7.3.3 compact forms.
 
-use std::sync::OnceLock;
-
 /// Canonical names of the headers this crate knows, with their compact form.
 /// Lookup is case-insensitive; unknown names compare by their own spelling.
 const KNOWN: &[(&str, Option<u8>)] = &[
@@ -76,23 +74,37 @@ pub(crate) fn known_index(name: &str) -> Option<u8> {
         return None;
     }
     // Bucketed by first letter: this runs for every header of every message.
-    by_first_letter()[usize::from(first - b'a')]
-        .iter()
-        .copied()
-        .find(|&i| KNOWN[usize::from(i)].0.eq_ignore_ascii_case(name))
+    for &i in &BUCKETS[usize::from(first - b'a')] {
+        if i == NONE {
+            break;
+        }
+        let full = KNOWN[usize::from(i)].0;
+        if full.len() == b.len() && full.as_bytes().eq_ignore_ascii_case(b) {
+            return Some(i);
+        }
+    }
+    None
 }
 
-fn by_first_letter() -> &'static [Vec<u8>; 26] {
-    static TABLE: OnceLock<[Vec<u8>; 26]> = OnceLock::new();
-    TABLE.get_or_init(|| {
-        let mut t: [Vec<u8>; 26] = Default::default();
-        for (i, (full, _)) in KNOWN.iter().enumerate() {
-            let f = full.as_bytes()[0].to_ascii_lowercase();
-            t[usize::from(f - b'a')].push(i as u8);
+const NONE: u8 = u8::MAX;
+const BUCKET: usize = 8;
+
+/// KNOWN indices grouped by lower-cased first letter, built at compile time.
+static BUCKETS: [[u8; BUCKET]; 26] = {
+    let mut t = [[NONE; BUCKET]; 26];
+    let mut i = 0;
+    while i < KNOWN.len() {
+        let f = KNOWN[i].0.as_bytes()[0].to_ascii_lowercase();
+        let row = (f - b'a') as usize;
+        let mut j = 0;
+        while t[row][j] != NONE {
+            j += 1; // a full bucket is a compile-time index error
         }
-        t
-    })
-}
+        t[row][j] = i as u8;
+        i += 1;
+    }
+    t
+};
 
 /// Case-insensitive header name equality that treats compact forms as
 /// their full names (`v` matches `Via`).
