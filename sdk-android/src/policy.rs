@@ -44,8 +44,7 @@ impl<T: Default> ErrorPolicy<T, SdkError> for ThrowSipWakeException {
             .map(|s| (*s).to_owned())
             .or_else(|| payload.downcast_ref::<String>().cloned())
             .unwrap_or_else(|| "non-string panic payload".to_owned());
-        // The payload could in theory panic on drop; leaking it is harmless.
-        std::mem::forget(payload);
+        drop(payload);
         throw(
             env,
             &format!("sipwake internal error (Rust panic): {detail}"),
