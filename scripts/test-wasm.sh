@@ -2,7 +2,8 @@
 # WASM SDK (client-wasm): host unit tests of the facade, then the release
 # build (Debian rustc-web + build-std + wasm-bindgen) and every shared vector
 # in Node, a headless Chromium page, a real service worker and push events
-# delivered to it, plus a strict TypeScript check of the emitted .d.ts.
+# delivered to it, a JsSIP phone registering with push through the SDK, plus
+# a strict TypeScript check of the emitted .d.ts.
 . "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 
@@ -31,7 +32,7 @@ if cargo test -q -p sipwake-wasm 2>&1 | tee "$out"; then tally; else tally; fail
 log "wasm build (client-wasm/build.sh)"
 client-wasm/build.sh
 
-log "vectors in node, chromium page, service worker, push; typescript"
+log "vectors in node, chromium page, service worker, push; jssip; typescript"
 # run.mjs prints per-suite lines and a total line; count only the total.
 if node client-wasm/tests/run.mjs 2>&1 | tee "$out.all"; then rc=0; else rc=1; fi
 tail -n 1 "$out.all" > "$out"

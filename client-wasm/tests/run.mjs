@@ -1,7 +1,8 @@
 // Runs the WASM SDK test suites: the shared vectors and api.js in Node (pkg/node), in a
 // headless Chromium page (pkg/web), inside a real service worker
 // (pkg/no-modules via importScripts), push events delivered to that worker
-// over the DevTools protocol, and a strict TypeScript check of the .d.ts.
+// over the DevTools protocol, a JsSIP phone registering with push as
+// docs/sdk-web.md shows, and a strict TypeScript check of the .d.ts.
 // Prints failures, then `N passed, M failed`; exits 1 on any failure.
 //
 // Env: CHROMIUM (default /usr/bin/chromium), SIPWAKE_VECTORS (default tests/vectors).
@@ -13,6 +14,8 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 import { startServer } from './server.mjs';
+import { startRegistrar } from './registrar.mjs';
+import crypto from 'node:crypto';
 
 const require = createRequire(import.meta.url);
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -100,7 +103,10 @@ async function browserSuites(files) {
       '/tests/vectors.js': path.join(HERE, 'vectors.js'),
       '/tests/api.js': path.join(HERE, 'api.js'),
     },
-    dynamic: { '/vectors.json': async () => ['application/json', JSON.stringify(files)] },
+    dynamic: {
+      '/vectors.json': async () => ['application/json', JSON.stringify(files)],
+      '/tests/jssip.js': async () => ['text/javascript', await bundleJssip()],
+    },
   });
   const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sipwake-chromium-'));
   let context;
@@ -116,6 +122,7 @@ async function browserSuites(files) {
     // The push handler shows a notification, as a web phone would.
     await context.grantPermissions(['notifications'], { origin: server.origin });
     await pageSuite(context, server.origin);
+    await jssipSuite(context, server.origin);
     await serviceWorkerSuites(context, server.origin, files);
   } finally {
     if (context) await context.close();
@@ -143,6 +150,77 @@ async function pageSuite(context, origin) {
   } finally {
     await page.close();
   }
+}
+
+// JsSIP ships CommonJS for Node; bundle it for the page (no download: esbuild is a devDependency).
+async function bundleJssip() {
+  const esbuild = require('esbuild');
+  const r = await esbuild.build({
+    entryPoints: [path.join(HERE, 'node_modules', 'jssip', 'lib', 'JsSIP.js')],
+    bundle: true, format: 'iife', globalName: 'JsSIP', platform: 'browser', write: false, logLevel: 'warning',
+  });
+  return r.outputFiles[0].text;
+}
+
+// The integration snippets of docs/sdk-web.md in a real JsSIP phone, against
+// a registrar that checks digest auth and answers with Feature-Caps.
+async function jssipSuite(context, origin) {
+  const sdk = require(path.join(WASM_DIR, 'pkg', 'node', 'sipwake_wasm.js'));
+  const acct = { user: '1111', realm: 'example.com', password: 'pa55 w:rd', project: 'my-firebase-project',
+    token: 'dQw4w9WgXcQ:APA91bH-ex_ample/token+0123' };
+  const ha1 = crypto.createHash('md5').update(`${acct.user}:${acct.realm}:${acct.password}`).digest('hex');
+  const page = await context.newPage();
+  logConsole(page, 'jssip');
+  const results = [];
+  const check = (name, fn) => {
+    try {
+      const why = fn();
+      results.push({ file: 'jssip', name, ok: !why, detail: why || '' });
+    } catch (e) {
+      results.push({ file: 'jssip', name, ok: false, detail: String(e && e.message || e) });
+    }
+  };
+  try {
+    await page.goto(origin + '/tests/jssip.html');
+    await page.waitForFunction(() => window.__loaded === true);
+    for (const mode of ['mpush', 'rfc8599']) {
+      const reg = await startRegistrar({ realm: acct.realm, ha1, featureCaps: '*;+sip.pns="webpush";+sip.pnsreg="120"' });
+      let res;
+      try {
+        res = await page.evaluate((o) => window.__register(o), { ...acct, mode, wsUrl: reg.url });
+      } finally {
+        await reg.close();
+      }
+      const regs = reg.requests.map((r) => r.req);
+      const first = regs[0];
+      const last = regs[regs.length - 1];
+      check(`${mode}: registered through digest auth`, () => (res.registered ? null : 'registration failed: ' + res.cause));
+      check(`${mode}: Feature-Caps check of the 200 OK`, () =>
+        V.diff({ webpush: res.webpush, apns: res.apns, pnsregSeconds: res.pnsregSeconds }, { webpush: true, apns: false, pnsregSeconds: 120 }));
+      if (mode === 'mpush') {
+        check('mpush: REGISTER carries the X-MPUSH the gateway parses', () =>
+          V.diff(first && first.all('x-mpush').map((v) => sdk.parseMpush(v)),
+            [{ remove: false, env: 'default', provider: 'w', package: acct.project, token: acct.token }]));
+        check('mpush: X-PIID is the digest HA1 (independent md5)', () => V.diff(first && first.all('x-piid'), [ha1]));
+        check('mpush: unregister sends X-MPUSH: null, no X-PIID, expires 0', () =>
+          V.diff({ mpush: last.all('x-mpush'), piid: last.all('x-piid'), expires0: /expires=0|^0$/.test(last.get('contact') + ' ' + (last.get('expires') || '')), unregistered: res.unregistered },
+            { mpush: ['null'], piid: [], expires0: true, unregistered: true }));
+      } else {
+        check('rfc8599: Contact URI carries the pn-* params the gateway parses', () =>
+          V.diff(first && sdk.parsePnParams(first.get('contact')), { provider: 'webpush', param: acct.project, prid: acct.token, purr: null }));
+        check('rfc8599: params are URI params (inside <>)', () => {
+          const c = first.get('contact');
+          return c.indexOf(';pn-prid=') < c.indexOf('>') ? null : 'pn-* after the URI: ' + c;
+        });
+        check('rfc8599: no X-MPUSH header', () => V.diff(first.all('x-mpush'), []));
+      }
+    }
+  } catch (e) {
+    results.push({ file: 'jssip', name: '(suite)', ok: false, detail: String(e && e.stack || e) });
+  } finally {
+    await page.close();
+  }
+  record('jssip', results);
 }
 
 async function serviceWorkerSuites(context, origin, files) {
