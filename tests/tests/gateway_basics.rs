@@ -22,3 +22,20 @@ fn sigterm_exits_zero() {
     let code = gw.shutdown();
     assert_eq!(code, Some(0), "{}", gw.failure("exit after SIGTERM"));
 }
+
+/// The connection-oriented edges complete their handshakes: TLS with the
+/// self-signed certificate, WS and WSS with the `sip` subprotocol chosen.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_ws_and_wss_handshakes_complete() {
+    use sipwake_e2e::client::SipClient;
+    let gw = tokio::task::spawn_blocking(|| Gateway::start(Mode::Standalone).unwrap())
+        .await
+        .unwrap();
+    let realm = sipwake_e2e::REALM;
+    let ws = SipClient::ws(gw.http_addr(), "/ws", false, "alice", realm).await;
+    assert!(ws.is_ok(), "ws: {:?}\n{}", ws.err(), gw.failure("log"));
+    let wss = SipClient::ws(gw.https_addr(), "/ws", true, "alice", realm).await;
+    assert!(wss.is_ok(), "wss: {:?}\n{}", wss.err(), gw.failure("log"));
+    let tls = SipClient::tls(gw.tls_addr(), "alice", realm).await;
+    assert!(tls.is_ok(), "tls: {:?}\n{}", tls.err(), gw.failure("log"));
+}
