@@ -24,7 +24,7 @@ use sipwake_sip::{Message, validate_response};
 use tokio::sync::{broadcast, mpsc};
 use tracing::{debug, info, warn};
 
-use crate::config::Config;
+use crate::config::{Config, ContactMode};
 use crate::registrar::auth::{DigestAuth, Users, UsersError};
 use crate::registrar::paths::PathRegistry;
 use crate::registrar::{Registrar, RegistrarEvent};
@@ -102,6 +102,11 @@ impl Proxy {
             (None, None) => warn!(
                 "proxy: standalone registrar WITHOUT authentication (no [registrar] users_file); anyone who reaches the SIP listeners can register"
             ),
+        }
+        if upstream.is_some() && config.upstream.contact_mode == ContactMode::Rewrite {
+            warn!(
+                "upstream.contact_mode = \"rewrite\" is not implemented yet; using Path (RFC 3327)"
+            );
         }
         let (events, _) = broadcast::channel(1024);
         let tokens = TokenKey::random();

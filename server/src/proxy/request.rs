@@ -28,8 +28,10 @@ impl Proxy {
         let call_id = req.call_id().unwrap_or("").to_owned();
         if let Err(rej) = validate_request(&req) {
             info!(%call_id, flow = %inb.flow, code = rej.code, reason = %rej.reason, "malformed request rejected");
-            // Never answer an ACK; without a Via there is nowhere to answer.
-            if method != "ACK" && req.top_via().is_ok() {
+            // Never answer an ACK (RFC 3261 §17.2.3). Everything else is
+            // answered on the flow it came from, even with a broken Via
+            // (RFC 4475 badinv01): the response copies the Via as received.
+            if method != "ACK" {
                 let mut r = response_to(&req, rej.code, &rej.reason);
                 if !rej.unsupported.is_empty() {
                     r.header("Unsupported", &rej.unsupported.join(", "));

@@ -174,6 +174,20 @@ impl Harness {
             .await;
     }
 
+    /// Delivers bytes exactly as given (one datagram / frame).
+    pub async fn inject_raw(&self, flow: FlowId, bytes: Bytes) {
+        let info = self.net.info(flow);
+        self.proxy
+            .handle(Inbound {
+                flow,
+                kind: info.kind,
+                local: info.local,
+                remote: info.remote,
+                bytes,
+            })
+            .await;
+    }
+
     /// The next message the proxy sends (virtual time advances as needed).
     pub async fn next(&mut self) -> Sent {
         tokio::time::timeout(Duration::from_secs(300), self.rx.recv())
