@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use clap::Parser;
 use sipwake::config::Config;
-use sipwake::transport::{Sink, TransportHandle};
+use sipwake::proxy::{Proxy, ProxyError};
+use sipwake::transport::TransportHandle;
 use sipwake::{http, tls};
 
 /// sipwake: a SIP push gateway (SIP over WebSocket/UDP/TCP/TLS edge proxy
@@ -41,6 +42,8 @@ enum StartError {
     Log(String),
     #[error("TLS: {0}")]
     Tls(#[from] tls::TlsError),
+    #[error(transparent)]
+    Proxy(#[from] ProxyError),
     #[error(transparent)]
     Bind(#[from] sipwake::transport::BindError),
     #[error("cannot start the async runtime: {0}")]
@@ -136,8 +139,8 @@ async fn serve(config: Arc<Config>) -> Result<(), StartError> {
     };
 
     let transports = TransportHandle::new(&config, Some(tls::client_config(&config)?));
-    let sink = proxy_sink(config.clone(), transports.clone());
-    for l in transports.start(&config, sip_tls, sink).await? {
+    let proxy = Proxy::new(config.clone(), transports.clone())?;
+    for l in transports.start(&config, sip_tls, proxy).await? {
         tracing::info!(transport = %l.kind.log_name(), addr = %l.addr, "listening");
     }
     let mut http_listeners = Vec::new();
@@ -223,34 +226,5 @@ impl StopSignals {
             return;
         }
         let _ = tokio::signal::ctrl_c().await;
-    }
-}
-
-/// The SIP core that receives every message.
-fn proxy_sink(config: Arc<Config>, transports: TransportHandle) -> Arc<dyn Sink> {
-    Arc::new(pending_proxy::Unrouted::new(config, transports))
-}
-
-/// Until `sipwake::proxy::Proxy` lands, inbound messages are logged and
-/// dropped. Replaced by `Proxy::new(config, transports)` in the wiring above.
-mod pending_proxy {
-    use std::sync::Arc;
-
-    use sipwake::config::Config;
-    use sipwake::transport::{FlowId, Inbound, Sink, TransportHandle};
-
-    pub struct Unrouted;
-
-    impl Unrouted {
-        pub fn new(_config: Arc<Config>, _transports: TransportHandle) -> Unrouted {
-            Unrouted
-        }
-    }
-
-    impl Sink for Unrouted {
-        fn on_message(&self, msg: Inbound) {
-            tracing::warn!(flow = %msg.flow, remote = %msg.remote, "no SIP core wired yet: message dropped");
-        }
-        fn on_flow_closed(&self, _flow: FlowId) {}
     }
 }
