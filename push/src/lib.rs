@@ -1,0 +1,1 @@
+//! sipwake push delivery (work in progress).
