@@ -24,6 +24,6 @@ pub use pn::{
     PnError, PnParams, PnProvider, format_pn_params, mpush_to_pn, parse_pn_params, pn_to_mpush,
 };
 pub use template::{
-    DEFAULT_APNS_TEMPLATE, DEFAULT_FCM_TEMPLATE, PushFields, RemoveNotification, Target,
+    DEFAULT_APNS_TEMPLATE, DEFAULT_FCM_TEMPLATE, PushFields, RemoveNotification, Target, Template,
     TemplateError, prune_fcm, render, render_apns, render_fcm,
 };

@@ -2,8 +2,9 @@
 //! `pushkitmessage.txt`) and keyword substitution.
 //!
 //! Rendering never builds JSON by string concatenation: bare keywords
-//! (`"ntype" : TYPE`) are first turned into JSON literals, the template is
-//! parsed, and keywords inside string values are replaced in the parsed tree.
+//! (`"ntype" : TYPE`) are first turned into marked JSON strings, the template
+//! is parsed, and keywords are replaced in the parsed tree (marked numeric
+//! ones by numbers).
 //! Serialising the tree escapes whatever the values contain (quotes,
 //! backslashes, newlines, control characters), so the output is always valid
 //! JSON.
@@ -12,6 +13,8 @@ mod defaults;
 mod keywords;
 
 use serde::{Deserialize, Serialize};
+use std::sync::OnceLock;
+
 use serde_json::Value;
 use thiserror::Error;
 
@@ -239,21 +242,58 @@ pub enum TemplateError {
     RenderedTooLarge,
     #[error("template: not valid JSON after keyword substitution: {0}")]
     InvalidJson(String),
+    #[error("template: contains the reserved character U+FDD0")]
+    ReservedChar,
 }
 
-/// Render a template: cut at `--EOF`, substitute every keyword, return the
-/// JSON tree. Values are used as given (see [`PushFields::with_defaults`]).
-pub fn render(template: &str, fields: &PushFields) -> Result<Value, TemplateError> {
-    if template.len() > MAX_TEMPLATE_BYTES {
-        return Err(TemplateError::TooLarge(template.len()));
+/// A parsed template: cut at `--EOF`, bare keywords marked, JSON parsed.
+/// Parse once (e.g. when the gateway loads `fcmmessage.txt`) and render for
+/// every push.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Template {
+    tree: Value,
+}
+
+impl Template {
+    pub fn parse(text: &str) -> Result<Self, TemplateError> {
+        if text.len() > MAX_TEMPLATE_BYTES {
+            return Err(TemplateError::TooLarge(text.len()));
+        }
+        let body = text.find(EOF_MARK).map_or(text, |i| &text[..i]);
+        if keywords::contains_mark(body) {
+            return Err(TemplateError::ReservedChar);
+        }
+        let literal = keywords::quote_bare(body);
+        let tree = serde_json::from_str(&literal)
+            .map_err(|e| TemplateError::InvalidJson(e.to_string()))?;
+        Ok(Template { tree })
     }
-    let body = template.find(EOF_MARK).map_or(template, |i| &template[..i]);
-    let literal = keywords::replace_bare(body, fields)?;
-    let mut tree: Value =
-        serde_json::from_str(&literal).map_err(|e| TemplateError::InvalidJson(e.to_string()))?;
-    let mut budget = MAX_RENDERED_BYTES;
-    keywords::replace_in_strings(&mut tree, fields, &mut budget)?;
-    Ok(tree)
+
+    /// Substitute every keyword. Values are used as given (see
+    /// [`PushFields::with_defaults`]).
+    pub fn render(&self, fields: &PushFields) -> Result<Value, TemplateError> {
+        let mut budget = MAX_RENDERED_BYTES;
+        keywords::render_tree(&self.tree, fields, &mut budget)
+    }
+}
+
+/// Parse and render in one go; see [`Template`].
+pub fn render(template: &str, fields: &PushFields) -> Result<Value, TemplateError> {
+    Template::parse(template)?.render(fields)
+}
+
+/// The built-in templates, parsed once.
+fn builtin(which: &'static str) -> Result<&'static Template, TemplateError> {
+    static FCM: OnceLock<Result<Template, TemplateError>> = OnceLock::new();
+    static APNS: OnceLock<Result<Template, TemplateError>> = OnceLock::new();
+    let (cell, text) = if which == "fcm" {
+        (&FCM, DEFAULT_FCM_TEMPLATE)
+    } else {
+        (&APNS, DEFAULT_APNS_TEMPLATE)
+    };
+    cell.get_or_init(|| Template::parse(text))
+        .as_ref()
+        .map_err(Clone::clone)
 }
 
 /// Drop the FCM platform sections `target` does not use, and the
@@ -311,14 +351,14 @@ pub fn render_fcm(
     remove_notification: RemoveNotification,
 ) -> Result<Value, TemplateError> {
     let f = fields.clone().with_defaults();
-    let mut v = render(DEFAULT_FCM_TEMPLATE, &f)?;
+    let mut v = builtin("fcm")?.render(&f)?;
     prune_fcm(&mut v, target, remove_notification);
     Ok(v)
 }
 
 /// The default APNs / PushKit message for `fields` (with defaults filled).
 pub fn render_apns(fields: &PushFields) -> Result<Value, TemplateError> {
-    render(DEFAULT_APNS_TEMPLATE, &fields.clone().with_defaults())
+    builtin("apns")?.render(&fields.clone().with_defaults())
 }
 
 #[cfg(test)]

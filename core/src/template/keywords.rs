@@ -62,11 +62,22 @@ fn value<'a>(kw: &str, f: &'a PushFields) -> Val<'a> {
     }
 }
 
-/// Outside string literals, turn a bare keyword token into a JSON literal:
-/// TYPE, APRIORITY and TTLNUM become numbers, the others the quoted keyword
-/// (substituted later with the string values).
-/// Other text is copied unchanged (the JSON parser judges it afterwards).
-pub(super) fn replace_bare(src: &str, f: &PushFields) -> Result<String, TemplateError> {
+/// Marks a bare numeric keyword in the parsed tree: the string
+/// `MARK + "TYPE"` becomes the number at render time. U+FDD0 is a Unicode
+/// noncharacter; templates containing it are rejected, so every mark in a
+/// parsed tree is ours.
+pub(super) const MARK: char = '\u{FDD0}';
+
+/// Whether the template text contains the mark, raw or as a JSON escape.
+pub(super) fn contains_mark(src: &str) -> bool {
+    src.contains(MARK) || src.to_ascii_lowercase().contains("\\ufdd0")
+}
+
+/// Outside string literals, turn a bare keyword token into a JSON string:
+/// the marked keyword for TYPE, APRIORITY and TTLNUM (numbers at render
+/// time), the plain quoted keyword for the others (substituted like any
+/// string). Other text is copied unchanged for the JSON parser to judge.
+pub(super) fn quote_bare(src: &str) -> String {
     let mut out = String::with_capacity(src.len() + 64);
     let mut chars = src.char_indices().peekable();
     while let Some((i, c)) = chars.next() {
@@ -95,56 +106,61 @@ pub(super) fn replace_bare(src: &str, f: &PushFields) -> Result<String, Template
             }
             let word = &src[i..end];
             if KEYWORDS.contains(&word) {
-                match value(word, f) {
-                    Val::Num(n) => out.push_str(&n.to_string()),
-                    // Quote the keyword itself: the string pass then replaces
-                    // it exactly once, so the value is never scanned again.
-                    Val::Str(_) => {
-                        out.push('"');
-                        out.push_str(word);
-                        out.push('"');
-                    }
+                out.push('"');
+                if is_numeric(word) {
+                    out.push(MARK);
                 }
+                out.push_str(word);
+                out.push('"');
             } else {
                 out.push_str(word);
             }
         } else {
             out.push(c);
         }
-        if out.len() > super::MAX_RENDERED_BYTES {
-            return Err(TemplateError::RenderedTooLarge);
-        }
     }
-    Ok(out)
+    out
 }
 
-/// Replace keywords inside every string value (not object keys).
-pub(super) fn replace_in_strings(
-    v: &mut Value,
+fn is_numeric(kw: &str) -> bool {
+    matches!(kw, "TYPE" | "APRIORITY" | "TTLNUM")
+}
+
+/// A copy of the parsed template with every keyword replaced: marked bare
+/// keywords become numbers, keywords inside string values (not object keys)
+/// are substituted. `budget` bounds the total size of the strings produced.
+pub(super) fn render_tree(
+    v: &Value,
     f: &PushFields,
     budget: &mut usize,
-) -> Result<(), TemplateError> {
-    match v {
+) -> Result<Value, TemplateError> {
+    Ok(match v {
         Value::String(s) => {
-            let new = substitute(s, f);
-            *budget = budget
-                .checked_sub(new.len())
-                .ok_or(TemplateError::RenderedTooLarge)?;
-            *s = new;
-        }
-        Value::Array(a) => {
-            for x in a {
-                replace_in_strings(x, f, budget)?;
+            if let Some(kw) = s.strip_prefix(MARK) {
+                match value(kw, f) {
+                    Val::Num(n) => Value::from(n),
+                    Val::Str(x) => Value::String(x.to_string()),
+                }
+            } else {
+                let new = substitute(s, f);
+                *budget = budget
+                    .checked_sub(new.len())
+                    .ok_or(TemplateError::RenderedTooLarge)?;
+                Value::String(new)
             }
         }
-        Value::Object(o) => {
-            for (_, x) in o.iter_mut() {
-                replace_in_strings(x, f, budget)?;
-            }
-        }
-        Value::Null | Value::Bool(_) | Value::Number(_) => {}
-    }
-    Ok(())
+        Value::Array(a) => Value::Array(
+            a.iter()
+                .map(|x| render_tree(x, f, budget))
+                .collect::<Result<_, _>>()?,
+        ),
+        Value::Object(o) => Value::Object(
+            o.iter()
+                .map(|(k, x)| Ok((k.clone(), render_tree(x, f, budget)?)))
+                .collect::<Result<_, TemplateError>>()?,
+        ),
+        Value::Null | Value::Bool(_) | Value::Number(_) => v.clone(),
+    })
 }
 
 fn substitute(s: &str, f: &PushFields) -> String {
@@ -198,20 +214,15 @@ mod tests {
 
     #[test]
     fn bare_keywords() {
-        let f = PushFields {
-            from: "a\"b".into(),
-            apriority: 10,
-            ..Default::default()
-        };
-        let s = replace_bare(
-            r#"{"x": TYPE, "y": APRIORITY, "z": FROM, "s": "TYPE \" FROM", "n": null}"#,
-            &f,
-        )
-        .unwrap();
+        let s =
+            quote_bare(r#"{"x": TYPE, "y": APRIORITY, "z": FROM, "s": "TYPE \" FROM", "n": null}"#);
         assert_eq!(
             s,
-            r#"{"x": 0, "y": 10, "z": "FROM", "s": "TYPE \" FROM", "n": null}"#
+            "{\"x\": \"\u{FDD0}TYPE\", \"y\": \"\u{FDD0}APRIORITY\", \"z\": \"FROM\", \"s\": \"TYPE \\\" FROM\", \"n\": null}"
         );
+        assert!(contains_mark("\"\\uFDD0\""));
+        assert!(contains_mark("\u{FDD0}"));
+        assert!(!contains_mark("\"\\uFDD1\""));
     }
 
     #[test]
