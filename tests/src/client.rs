@@ -35,6 +35,8 @@ pub struct SipClient {
     pub local: String,
     pub user: String,
     pub domain: String,
+    /// Digest password for challenges (set by [`SipClient::register`]).
+    pub password: Option<String>,
     cseq: u32,
     call_id: String,
     from_tag: String,
@@ -155,6 +157,7 @@ impl SipClient {
             local,
             user: user.to_string(),
             domain: domain.to_string(),
+            password: None,
             cseq: 0,
             call_id: sipmsg::token("cid"),
             from_tag: sipmsg::token("tag"),
@@ -352,6 +355,7 @@ impl SipClient {
         expires: u32,
         extra: &[String],
     ) -> Result<Msg, Error> {
+        self.password = Some(password.to_string());
         let ruri = format!("sip:{}", self.domain);
         let to = format!("<sip:{}@{}>", self.user, self.domain);
         let mut headers = vec![
@@ -360,25 +364,12 @@ impl SipClient {
             "Supported: path, outbound".into(),
         ];
         headers.extend_from_slice(extra);
-        let req = self.request("REGISTER", &ruri, &to, &headers, "");
-        self.send_raw(req.as_bytes()).await?;
-        let resp = self.final_response(self.cseq).await?;
-        let (hdr, auth_hdr) = match resp.status() {
-            Some(401) => ("WWW-Authenticate", "Authorization"),
-            Some(407) => ("Proxy-Authenticate", "Proxy-Authorization"),
-            _ => return Ok(resp),
-        };
-        let challenge = Challenge::parse(resp.header(hdr).unwrap_or_default())?;
-        let user = self.user.clone();
-        let cred =
-            challenge.authorization(&user, password, "REGISTER", &ruri, &sipmsg::token("cn"));
-        headers.push(format!("{auth_hdr}: {cred}"));
-        let req = self.request("REGISTER", &ruri, &to, &headers, "");
-        self.send_raw(req.as_bytes()).await?;
-        self.final_response(self.cseq).await
+        self.request_with_auth("REGISTER", &ruri, &to, headers, "")
+            .await
     }
 
-    /// Sends a request and returns its final response.
+    /// Sends an out-of-dialog request to `to_user` (answering one 401/407
+    /// challenge when a password is known) and returns the final response.
     pub async fn send_request(
         &mut self,
         method: &str,
@@ -388,7 +379,34 @@ impl SipClient {
     ) -> Result<Msg, Error> {
         let ruri = format!("sip:{to_user}@{}", self.domain);
         let to = format!("<{ruri}>");
-        let req = self.request(method, &ruri, &to, extra, body);
+        self.request_with_auth(method, &ruri, &to, extra.to_vec(), body)
+            .await
+    }
+
+    async fn request_with_auth(
+        &mut self,
+        method: &str,
+        ruri: &str,
+        to: &str,
+        mut headers: Vec<String>,
+        body: &str,
+    ) -> Result<Msg, Error> {
+        let req = self.request(method, ruri, to, &headers, body);
+        self.send_raw(req.as_bytes()).await?;
+        let resp = self.final_response(self.cseq).await?;
+        let (hdr, auth_hdr) = match resp.status() {
+            Some(401) => ("WWW-Authenticate", "Authorization"),
+            Some(407) => ("Proxy-Authenticate", "Proxy-Authorization"),
+            _ => return Ok(resp),
+        };
+        let Some(password) = self.password.clone() else {
+            return Ok(resp);
+        };
+        let challenge = Challenge::parse(resp.header(hdr).unwrap_or_default())?;
+        let user = self.user.clone();
+        let cred = challenge.authorization(&user, &password, method, ruri, &sipmsg::token("cn"));
+        headers.push(format!("{auth_hdr}: {cred}"));
+        let req = self.request(method, ruri, to, &headers, body);
         self.send_raw(req.as_bytes()).await?;
         self.final_response(self.cseq).await
     }

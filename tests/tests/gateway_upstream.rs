@@ -5,7 +5,7 @@
 use sipwake_e2e::gateway::{Gateway, Mode};
 use sipwake_e2e::kamailio::Kamailio;
 use sipwake_e2e::sipp::{Sipp, Transport};
-use sipwake_e2e::util;
+use sipwake_e2e::{password, util};
 
 fn setup(upstream_transport: &str) -> (Kamailio, Gateway) {
     let k = Kamailio::start().unwrap();
@@ -76,7 +76,7 @@ fn call_from_kamailio_to_uas_registered_via_gateway() {
     let (k, gw) = setup("udp");
     let uas = Sipp::registered_uas(gw.sip_addr(), "bob", "uas_call", Transport::Udp).unwrap();
     let res = Sipp::uac("uac_call", k.addr())
-        .user("alice", "x")
+        .user("alice", password("alice"))
         .callee("bob")
         .run();
     res.map_err(|e| format!("{e}\n{}", gw.failure("log")))
@@ -90,7 +90,7 @@ fn message_from_kamailio_to_uas_registered_via_gateway() {
     let (k, gw) = setup("udp");
     let uas = Sipp::registered_uas(gw.sip_addr(), "bob", "uas_message", Transport::Udp).unwrap();
     let res = Sipp::uac("uac_message", k.addr())
-        .user("alice", "x")
+        .user("alice", password("alice"))
         .callee("bob")
         .run();
     res.map_err(|e| format!("{e}\n{}", gw.failure("log")))
@@ -104,7 +104,7 @@ fn cancel_from_kamailio_to_uas_registered_via_gateway() {
     let (k, gw) = setup("udp");
     let uas = Sipp::registered_uas(gw.sip_addr(), "bob", "uas_cancel", Transport::Udp).unwrap();
     let res = Sipp::uac("uac_cancel", k.addr())
-        .user("alice", "x")
+        .user("alice", password("alice"))
         .callee("bob")
         .run();
     res.map_err(|e| format!("{e}\n{}", gw.failure("log")))
@@ -120,7 +120,7 @@ fn call_via_gateway_to_uas_registered_at_kamailio() {
     let (k, gw) = setup("udp");
     let uas = Sipp::registered_uas(k.addr(), "bob", "uas_call", Transport::Udp).unwrap();
     let res = Sipp::uac("uac_call", gw.sip_addr())
-        .user("alice", "x")
+        .user("alice", password("alice"))
         .callee("bob")
         .run();
     res.map_err(|e| format!("{e}\n{}", gw.failure("log")))
@@ -134,7 +134,7 @@ fn message_via_gateway_to_uas_registered_at_kamailio() {
     let (k, gw) = setup("udp");
     let uas = Sipp::registered_uas(k.addr(), "bob", "uas_message", Transport::Udp).unwrap();
     let res = Sipp::uac("uac_message", gw.sip_addr())
-        .user("alice", "x")
+        .user("alice", password("alice"))
         .callee("bob")
         .run();
     res.map_err(|e| format!("{e}\n{}", gw.failure("log")))
@@ -148,7 +148,7 @@ fn cancel_via_gateway_to_uas_registered_at_kamailio() {
     let (k, gw) = setup("udp");
     let uas = Sipp::registered_uas(k.addr(), "bob", "uas_cancel", Transport::Udp).unwrap();
     let res = Sipp::uac("uac_cancel", gw.sip_addr())
-        .user("alice", "x")
+        .user("alice", password("alice"))
         .callee("bob")
         .run();
     res.map_err(|e| format!("{e}\n{}", gw.failure("log")))
@@ -167,7 +167,7 @@ fn call_from_tcp_caller_to_udp_callee_both_behind_gateway() {
     let uas = Sipp::registered_uas(gw.sip_addr(), "bob", "uas_call", Transport::Udp).unwrap();
     let res = Sipp::uac("uac_call", gw.sip_addr())
         .transport(Transport::Tcp)
-        .user("alice", "x")
+        .user("alice", password("alice"))
         .callee("bob")
         .run();
     res.map_err(|e| format!("{e}\n{}", gw.failure("log")))

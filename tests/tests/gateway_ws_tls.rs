@@ -52,7 +52,7 @@ async fn register_and_receive_call(edge: Edge) {
     let kaddr = k.addr();
     let caller = tokio::task::spawn_blocking(move || {
         Sipp::uac("uac_call", kaddr)
-            .user("alice", "x")
+            .user("alice", password("alice"))
             .callee("bob")
             .run()
     });
@@ -100,7 +100,7 @@ async fn ws_client_receives_message() {
     let kaddr = k.addr();
     let sender = tokio::task::spawn_blocking(move || {
         Sipp::uac("uac_message", kaddr)
-            .user("alice", "x")
+            .user("alice", password("alice"))
             .callee("bob")
             .run()
     });
