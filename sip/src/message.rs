@@ -562,7 +562,10 @@ fn parse_start_line(
     if trimmed_end != line.len() {
         issue = Some(StartLineIssue::ExtraWhitespace);
     }
-    let rest = &line[sp + 1..trimmed_end];
+    // `get` rather than indexing: "METHOD " trims to before the first SP.
+    let rest = line
+        .get(sp + 1..trimmed_end)
+        .ok_or(ParseError::StartLine("missing Request-URI"))?;
     let last_sp = rest
         .iter()
         .rposition(|&c| c == b' ')

@@ -46,6 +46,10 @@ fn bad_start_lines_are_errors() {
         "INVITE sip:x\r\n\r\n",
         "IN(VITE sip:x SIP/2.0\r\n\r\n",
         " sip:x SIP/2.0\r\n\r\n",
+        // Found by cargo-fuzz: trailing SP after the method only.
+        "MESSAGE \nVia: x\r\n\r\n",
+        "MESSAGE  \r\n\r\n",
+        "MESSAGE sip:x \r\n\r\n",
     ] {
         assert!(
             matches!(parse(bad), Err(ParseError::StartLine(_))),
