@@ -206,8 +206,18 @@ public final class VectorTest {
 
     private static MpushBinding binding(JsonObject b) {
         String env = optStr(b, "env");
-        return new MpushBinding(env == null ? PushEnv.DEFAULT : PushEnv.fromJsonName(env),
+        return new MpushBinding(env == null ? PushEnv.DEFAULT : pushEnv(env),
                 Provider.fromLetter(str(b, "provider")), str(b, "package"), str(b, "token"));
+    }
+
+    /** Binding JSON accepts the env names and their header letters. */
+    private static PushEnv pushEnv(String name) {
+        for (PushEnv e : PushEnv.values()) {
+            if (name.equals(String.valueOf(e.letter()))) {
+                return e;
+            }
+        }
+        return PushEnv.fromJsonName(name);
     }
 
     private static PnParams pn(JsonObject p) {
