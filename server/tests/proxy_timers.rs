@@ -246,3 +246,40 @@ async fn unreachable_upstream_gives_503() {
     let r = h.next().await;
     assert_eq!((r.status(), r.dest), (Some(503), Destination::Flow(a)));
 }
+
+#[tokio::test(start_paused = true)]
+async fn timer_c_cancels_a_branch_that_rings_forever() {
+    let mut h = Harness::standalone();
+    let (a, b) = setup(&mut h, TransportKind::Tcp).await;
+    let inv = request(
+        "INVITE",
+        "sip:bob@127.0.0.1",
+        "SIP/2.0/UDP 127.0.0.2:5070;branch=z9hG4bKtc",
+        "<sip:alice@127.0.0.1>;tag=a",
+        "<sip:bob@127.0.0.1>",
+        "tc",
+        1,
+        "",
+    );
+    h.inject(a, &inv).await;
+    assert_eq!(h.next().await.status(), Some(100));
+    let fwd = h.next().await;
+    h.inject(b, &reply(&fwd.msg, 180, "Ringing", Some("b"), ""))
+        .await;
+    assert_eq!(h.next().await.status(), Some(180));
+    let t0 = Instant::now();
+    let got = timeline(&mut h, t0, Duration::from_secs(200)).await;
+    let cancel = got
+        .iter()
+        .find(|(_, s)| s.method() == Some("CANCEL"))
+        .expect("CANCEL sent");
+    assert_eq!(
+        (cancel.0, cancel.1.dest.clone()),
+        (181.0, Destination::Flow(b))
+    );
+    let fin = got
+        .iter()
+        .find(|(_, s)| s.status() == Some(408))
+        .expect("408 relayed");
+    assert_eq!((fin.0, fin.1.dest.clone()), (181.0, Destination::Flow(a)));
+}

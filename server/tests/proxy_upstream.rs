@@ -147,7 +147,7 @@ async fn register_with_path_then_upstream_calls_reach_the_client_flow() {
     let rr = record_routes(&inv.msg);
     assert_eq!(rr.len(), 2, "UDP upstream, TCP client: double Record-Route");
     assert!(
-        rr[0].contains(";transport=tcp;lr>") && !rr[1].contains("transport="),
+        rr[0].contains(";transport=tcp;lr;ftag=bb>") && !rr[1].contains("transport="),
         "{rr:?}"
     );
 
@@ -379,4 +379,58 @@ async fn failed_register_does_not_move_the_registration() {
     assert_eq!(h.next().await.status(), Some(100));
     assert_eq!(h.next().await.dest, Destination::Flow(a));
     let _ = Message::parse; // keep the import meaningful for helpers
+}
+
+#[tokio::test(start_paused = true)]
+async fn in_dialog_direction_follows_the_from_tag_not_the_connection() {
+    let mut h = Harness::upstream("sip:127.0.0.9:5070", false, &[]);
+    let (a, up, path) = registered(&mut h, 40001, 1).await;
+    h.inject(up, &upstream_invite(&path, 40001, "z9hG4bKui9", "in-9"))
+        .await;
+    assert_eq!(h.next().await.status(), Some(100));
+    let inv = h.next().await;
+    let rr = record_routes(&inv.msg);
+    h.inject(a, &reply(&inv.msg, 200, "OK", Some("at"), ""))
+        .await;
+    assert_eq!(h.next().await.status(), Some(200));
+    // The upstream (the caller) sends an in-dialog INFO over a new connection.
+    let other = h.flow(TransportKind::Tcp, "127.0.0.9:34000");
+    let info = request(
+        "INFO",
+        "sip:alice@127.0.0.2:40001;transport=tcp",
+        "SIP/2.0/TCP 127.0.0.9:34000;branch=z9hG4bKinfo",
+        "<sip:bob@example.com>;tag=bb",
+        "<sip:alice@example.com>;tag=at",
+        "in-9",
+        2,
+        &format!("Route: {}, {}\n", rr[1], rr[0]),
+    );
+    h.inject(other, &info).await;
+    let fwd = h.next().await;
+    assert_eq!(
+        (fwd.method(), fwd.dest.clone()),
+        (Some("INFO"), Destination::Flow(a))
+    );
+    // A forged token is not ours: the Route is foreign, so it goes upstream
+    // like any client request, never to another client's flow.
+    let forged = rr[0].replacen("swf0", "swf1", 1);
+    let bye = request(
+        "BYE",
+        "sip:bob@127.0.0.9:5070",
+        "SIP/2.0/TCP 127.0.0.2:40001;branch=z9hG4bKfb",
+        "<sip:alice@example.com>;tag=at",
+        "<sip:bob@example.com>;tag=bb",
+        "in-9",
+        3,
+        &format!("Route: {forged}\n"),
+    );
+    h.inject(a, &bye).await;
+    let fwd = h.next().await;
+    assert_eq!(
+        fwd.dest,
+        Destination::Addr {
+            kind: TransportKind::Udp,
+            addr: addr(UPSTREAM)
+        }
+    );
 }

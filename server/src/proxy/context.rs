@@ -160,6 +160,22 @@ impl ResponseContext {
         }
     }
 
+    fn cancel_branch(&self, idx: usize) {
+        let req = {
+            let mut inner = lock(&self.inner);
+            match inner.branches.get_mut(idx) {
+                Some(b) if b.state == BranchState::Provisional && !b.cancel_wanted => {
+                    b.cancel_wanted = true;
+                    Some((b.request.clone(), b.dest.clone(), b.reliable))
+                }
+                _ => None,
+            }
+        };
+        if let Some((r, d, rel)) = req {
+            self.send_cancel(&r, d, rel);
+        }
+    }
+
     fn send_cancel(&self, req: &Message, dest: Destination, reliable: bool) {
         let Ok(cancel) = Message::parse(build_cancel(req)) else {
             return;
@@ -182,7 +198,11 @@ impl ResponseContext {
     async fn on_event(self: Arc<Self>, idx: usize, ev: ClientEvent) {
         let (code, resp) = match ev {
             ClientEvent::Response(m) => (m.status().unwrap_or(500), Some(m)),
-            ClientEvent::Timeout => (408, None),
+            ClientEvent::Timeout => {
+                // Timer C on a ringing INVITE branch: CANCEL it (§16.8).
+                self.cancel_branch(idx);
+                (408, None)
+            }
             // RFC 3261 §16.9: a transport error counts as a 503 from that branch.
             ClientEvent::TransportError(e) => {
                 info!(call_id = %self.server.call_id, error = %e, "branch unreachable");

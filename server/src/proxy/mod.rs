@@ -128,6 +128,18 @@ impl Proxy {
             me: me.clone(),
         });
         tokio::spawn(worker(Arc::downgrade(&proxy), rx));
+        // Know the default upstream's address before its first request, so
+        // that request is not mistaken for a client's.
+        if let Some(hop) = proxy.upstream.as_ref().and_then(|u| u.default.clone()) {
+            let weak = Arc::downgrade(&proxy);
+            tokio::spawn(async move {
+                if let Some(net::Destination::Addr { addr, .. }) = hop.resolve().await
+                    && let Some(p) = weak.upgrade()
+                {
+                    crate::transaction::server::lock(&p.upstream_addrs).insert(addr);
+                }
+            });
+        }
         Ok(proxy)
     }
 

@@ -232,8 +232,14 @@ impl Proxy {
         }
         if plan.record_route {
             let token = self.tokens.flow_token(inb.flow, target.to_flow);
-            let out = self.our_uri(target.kind, &token)?;
-            let inn = self.our_uri(inb.kind, &token)?;
+            let ftag = req
+                .from()
+                .ok()
+                .and_then(|f| f.tag())
+                .filter(|t| t.bytes().all(is_param_char));
+            let extra = ftag.map(|t| format!(";ftag={t}")).unwrap_or_default();
+            let out = self.our_uri_with(target.kind, &token, &extra)?;
+            let inn = self.our_uri_with(inb.kind, &token, &extra)?;
             // RFC 5658 double Record-Route when the two sides differ: the
             // top entry faces the callee, the second the caller.
             if out == inn {
@@ -259,12 +265,17 @@ impl Proxy {
 
     /// `<sip:user@host:port;transport=x;lr>` for our address on `kind`.
     pub(crate) fn our_uri(&self, kind: TransportKind, user: &str) -> Option<String> {
+        self.our_uri_with(kind, user, "")
+    }
+
+    /// [`Self::our_uri`] with extra URI parameters (`;name=value…`).
+    fn our_uri_with(&self, kind: TransportKind, user: &str, params: &str) -> Option<String> {
         let (host, port) = self.advertised(kind)?;
         let transport = match kind {
             TransportKind::Udp => String::new(),
             k => format!(";transport={}", k.via_name().to_ascii_lowercase()),
         };
-        Some(format!("<sip:{user}@{host}:{port}{transport};lr>"))
+        Some(format!("<sip:{user}@{host}:{port}{transport};lr{params}>"))
     }
 
     /// RFC 3261 §16.3 step 4: a Via of ours carrying the same loop hash
@@ -325,6 +336,12 @@ impl Proxy {
             }
         }
     }
+}
+
+/// Characters safe in a URI parameter value without escaping (tags are
+/// tokens; anything else is left out of the Record-Route).
+fn is_param_char(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"-_.!~*'+%".contains(&b)
 }
 
 /// Hash over the fields a looping request repeats (RFC 3261 §16.6 step 8).

@@ -124,7 +124,8 @@ impl Proxy {
             plan.strip_routes += 1;
             if let Some(user) = r.uri.user {
                 if let Some(t) = self.tokens.parse_flow_token(user) {
-                    flow_token.get_or_insert(t);
+                    let ftag = r.uri.param("ftag").flatten().map(str::to_owned);
+                    flow_token.get_or_insert((t, ftag));
                 } else if is_registration_token(user) {
                     reg_token.get_or_insert(user.to_owned());
                 }
@@ -137,8 +138,15 @@ impl Proxy {
         let ruri_ours = self.is_our_uri(&ruri, inb.local);
 
         // 1. Dialogs we record-routed: the token names both sides' flows.
-        if let Some((a, b)) = flow_token {
-            let toward = if inb.flow == a { b } else { Some(a) };
+        if let Some(((a, b), ftag)) = flow_token {
+            // Direction: the caller keeps its From tag (the `ftag` we put in
+            // the Record-Route), whatever connection it uses now; without a
+            // tag, fall back to the flow the request arrived on.
+            let from_caller = match ftag {
+                Some(t) => req.from().ok().and_then(|f| f.tag()) == Some(t.as_str()),
+                None => inb.flow == a,
+            };
+            let toward = if from_caller { b } else { Some(a) };
             if let Some(f) = toward
                 && let Some(info) = self.net.flow(f)
             {
