@@ -114,7 +114,10 @@ async fn call_between_two_clients_with_record_route_and_in_dialog_bye() {
     // Double Record-Route (RFC 5658): WS side on top, UDP side below.
     let rr = record_routes(&inv.msg);
     assert_eq!(rr.len(), 2, "{rr:?}");
-    assert!(rr[0].contains("@127.0.0.1:8443;transport=ws;lr;ftag=al1>"), "{rr:?}");
+    assert!(
+        rr[0].contains("@127.0.0.1:8443;transport=ws;lr;ftag=al1>"),
+        "{rr:?}"
+    );
     assert!(rr[1].contains("@127.0.0.1:5060;lr;ftag=al1>"), "{rr:?}");
 
     // Provisional and final answers travel back without our Via.
