@@ -94,7 +94,7 @@ pub fn validate_request(m: &Message) -> Result<(), Reject> {
 fn check_version(v: &str) -> Result<(), Reject> {
     if v.eq_ignore_ascii_case("SIP/2.0") {
         Ok(())
-    } else if v.len() > 4 && v[..4].eq_ignore_ascii_case("SIP/") {
+    } else if v.len() > 4 && v.as_bytes()[..4].eq_ignore_ascii_case(b"SIP/") {
         Err(Reject::new(505, "Version Not Supported"))
     } else {
         Err(Reject::bad("malformed SIP-Version"))

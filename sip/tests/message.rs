@@ -185,3 +185,13 @@ fn debug_output_hides_header_values() {
     assert!(d.contains("X-PIID") && d.contains("REGISTER"), "{d}");
     assert!(!d.contains("0123456789abcdef"), "{d}");
 }
+
+#[test]
+fn versions_with_multibyte_characters_do_not_panic() {
+    // Found by cargo-fuzz: a non-ASCII byte inside the first four of the version.
+    for v in ["SIé/2.0", "SIP/3.0é", "é"] {
+        let m = parse(&format!("OPTIONS sip:x {v}\r\nl: 0\r\n\r\n")).unwrap();
+        let code = validate_request(&m).unwrap_err().code;
+        assert!(code == 400 || code == 505, "{v}: {code}");
+    }
+}
