@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-// Result of every `sipwake_*` call.
+// The `SipwakeStatusCode` values.
 enum SipwakeStatus
 #if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
   : uint32_t
@@ -85,6 +85,11 @@ typedef uint32_t SipwakeProvider;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
 
+// What every `sipwake_*` call returns: a `SipwakeStatus` value. A plain
+// `uint32_t` rather than the enum type so C and Swift agree on its size and
+// no importer has to reconcile the enum tag with a typedef.
+typedef uint32_t SipwakeStatusCode;
+
 // A borrowed UTF-8 string: `len` bytes at `ptr` (no NUL terminator needed;
 // NULs inside are data). `ptr` must not be NULL, even for an empty string
 // (a NULL pointer is reported as `SIPWAKE_STATUS_NULL_POINTER`).
@@ -110,119 +115,119 @@ extern "C" {
 // # Safety
 // `value` must be a valid `SipwakeStr`; `out_json` writable (or NULL, which
 // is reported as an error).
-SipwakeStatus sipwake_parse_mpush(struct SipwakeStr value, char **out_json);
+SipwakeStatusCode sipwake_parse_mpush(struct SipwakeStr value, char **out_json);
 
 // The validated X-MPUSH header value for a binding, e.g. `s:i:com.x.voip:TOKEN`.
 // `env` is a `SipwakeEnv`, `provider` a `SipwakeProvider` code.
 //
 // # Safety
 // String arguments must be valid `SipwakeStr`s; `out` writable.
-SipwakeStatus sipwake_mpush_header(uint32_t env,
-                                   uint32_t provider,
-                                   struct SipwakeStr package,
-                                   struct SipwakeStr token,
-                                   char **out);
+SipwakeStatusCode sipwake_mpush_header(uint32_t env,
+                                       uint32_t provider,
+                                       struct SipwakeStr package,
+                                       struct SipwakeStr token,
+                                       char **out);
 
 // The RFC 8599 parameters equivalent to a binding, as `PnParams` JSON.
 //
 // # Safety
 // As [`sipwake_mpush_header`].
-SipwakeStatus sipwake_mpush_to_pn(uint32_t env,
-                                  uint32_t provider,
-                                  struct SipwakeStr package,
-                                  struct SipwakeStr token,
-                                  char **out_json);
+SipwakeStatusCode sipwake_mpush_to_pn(uint32_t env,
+                                      uint32_t provider,
+                                      struct SipwakeStr package,
+                                      struct SipwakeStr token,
+                                      char **out_json);
 
 // X-PIID: lowercase hex md5(username ":" realm ":" password).
 //
 // # Safety
 // String arguments must be valid `SipwakeStr`s; `out` writable.
-SipwakeStatus sipwake_compute_piid(struct SipwakeStr username,
-                                   struct SipwakeStr realm,
-                                   struct SipwakeStr password,
-                                   char **out);
+SipwakeStatusCode sipwake_compute_piid(struct SipwakeStr username,
+                                       struct SipwakeStr realm,
+                                       struct SipwakeStr password,
+                                       char **out);
 
 // Constant-time check of an X-PIID value (hex case ignored).
 //
 // # Safety
 // String arguments must be valid `SipwakeStr`s; `out` writable.
-SipwakeStatus sipwake_verify_piid(struct SipwakeStr piid,
-                                  struct SipwakeStr username,
-                                  struct SipwakeStr realm,
-                                  struct SipwakeStr password,
-                                  bool *out);
+SipwakeStatusCode sipwake_verify_piid(struct SipwakeStr piid,
+                                      struct SipwakeStr username,
+                                      struct SipwakeStr realm,
+                                      struct SipwakeStr password,
+                                      bool *out);
 
 // The push parameters of a Contact URI or name-addr as `PnParams` JSON
 // (`{"provider":…,"param":…,"prid":…,"purr":…}`), or `null` when it has none.
 //
 // # Safety
 // `contact` must be a valid `SipwakeStr`; `out_json` writable.
-SipwakeStatus sipwake_parse_pn_params(struct SipwakeStr contact, char **out_json);
+SipwakeStatusCode sipwake_parse_pn_params(struct SipwakeStr contact, char **out_json);
 
 // `;pn-provider=…;pn-param=…;pn-prid=…;pn-purr=…` (%-escaped) to append to
 // a Contact URI. `param`, `prid`, `purr` may be NULL (absent).
 //
 // # Safety
 // `provider` must be valid; the others NULL or valid; `out` writable.
-SipwakeStatus sipwake_format_pn_params(struct SipwakeStr provider,
-                                       const struct SipwakeStr *param,
-                                       const struct SipwakeStr *prid,
-                                       const struct SipwakeStr *purr,
-                                       char **out);
+SipwakeStatusCode sipwake_format_pn_params(struct SipwakeStr provider,
+                                           const struct SipwakeStr *param,
+                                           const struct SipwakeStr *prid,
+                                           const struct SipwakeStr *purr,
+                                           char **out);
 
 // The X-MPUSH equivalent of RFC 8599 parameters, as `Mpush` JSON.
 //
 // # Safety
 // As [`sipwake_format_pn_params`].
-SipwakeStatus sipwake_pn_to_mpush(struct SipwakeStr provider,
-                                  const struct SipwakeStr *param,
-                                  const struct SipwakeStr *prid,
-                                  const struct SipwakeStr *purr,
-                                  char **out_json);
+SipwakeStatusCode sipwake_pn_to_mpush(struct SipwakeStr provider,
+                                      const struct SipwakeStr *param,
+                                      const struct SipwakeStr *prid,
+                                      const struct SipwakeStr *purr,
+                                      char **out_json);
 
 // Parses an FCM data map (`count` key/value pairs; a repeated key keeps the
 // last value) into `Notification` JSON.
 //
 // # Safety
 // `pairs` must point to `count` valid entries (NULL allowed when `count` is 0).
-SipwakeStatus sipwake_parse_fcm_data(const struct SipwakeKeyValue *pairs,
-                                     size_t count,
-                                     char **out_json);
+SipwakeStatusCode sipwake_parse_fcm_data(const struct SipwakeKeyValue *pairs,
+                                         size_t count,
+                                         char **out_json);
 
 // Parses an APNs / PushKit payload (JSON text) into `Notification` JSON.
 //
 // # Safety
 // `json` must be a valid `SipwakeStr`; `out_json` writable.
-SipwakeStatus sipwake_parse_apns(struct SipwakeStr json, char **out_json);
+SipwakeStatusCode sipwake_parse_apns(struct SipwakeStr json, char **out_json);
 
 // Parses a Web Push payload (JSON text) into `Notification` JSON.
 //
 // # Safety
 // As [`sipwake_parse_apns`].
-SipwakeStatus sipwake_parse_webpush(struct SipwakeStr json, char **out_json);
+SipwakeStatusCode sipwake_parse_webpush(struct SipwakeStr json, char **out_json);
 
 // Parses any push payload shape (FCM data, APNs, Web Push; detected) into
 // `Notification` JSON. PushKit: serialise the payload dictionary to JSON.
 //
 // # Safety
 // As [`sipwake_parse_apns`].
-SipwakeStatus sipwake_parse_push(struct SipwakeStr json, char **out_json);
+SipwakeStatusCode sipwake_parse_push(struct SipwakeStr json, char **out_json);
 
 // Parses a Feature-Caps header value into `FeatureCaps` JSON
 // (`{"pns":[…],"pnsreg":bool,"pnsregSeconds":n|null,"pnspurr":s|null}`).
 //
 // # Safety
 // `value` must be a valid `SipwakeStr`; `out_json` writable.
-SipwakeStatus sipwake_parse_feature_caps(struct SipwakeStr value, char **out_json);
+SipwakeStatusCode sipwake_parse_feature_caps(struct SipwakeStr value, char **out_json);
 
 // Whether a Feature-Caps value lists push service `service` in `+sip.pns`
 // (case-insensitive), i.e. the registrar will wake this app by push.
 //
 // # Safety
 // String arguments must be valid `SipwakeStr`s; `out` writable.
-SipwakeStatus sipwake_feature_caps_supports(struct SipwakeStr value,
-                                            struct SipwakeStr service,
-                                            bool *out);
+SipwakeStatusCode sipwake_feature_caps_supports(struct SipwakeStr value,
+                                                struct SipwakeStr service,
+                                                bool *out);
 
 // Formats a Feature-Caps value. `pnsreg_seconds < 0` means no value; a
 // value implies `+sip.pnsreg`. `pnspurr` may be NULL.
@@ -230,27 +235,27 @@ SipwakeStatus sipwake_feature_caps_supports(struct SipwakeStr value,
 // # Safety
 // `pns` must point to `pns_count` valid `SipwakeStr`s (NULL when 0);
 // `pnspurr` NULL or valid; `out` writable.
-SipwakeStatus sipwake_format_feature_caps(const struct SipwakeStr *pns,
-                                          size_t pns_count,
-                                          bool pnsreg,
-                                          int64_t pnsreg_seconds,
-                                          const struct SipwakeStr *pnspurr,
-                                          char **out);
+SipwakeStatusCode sipwake_format_feature_caps(const struct SipwakeStr *pns,
+                                              size_t pns_count,
+                                              bool pnsreg,
+                                              int64_t pnsreg_seconds,
+                                              const struct SipwakeStr *pnspurr,
+                                              char **out);
 
 // The push fields (JSON, `PushFields` shape) with the gateway's defaults filled.
 //
 // # Safety
 // `fields_json` must be a valid `SipwakeStr`; `out_json` writable.
-SipwakeStatus sipwake_push_defaults(struct SipwakeStr fields_json, char **out_json);
+SipwakeStatusCode sipwake_push_defaults(struct SipwakeStr fields_json, char **out_json);
 
 // Renders a template (text, or `"@fcm"` / `"@apns"` for the built-in ones)
 // with the fields as given; the result is the message JSON.
 //
 // # Safety
 // String arguments must be valid `SipwakeStr`s; `out_json` writable.
-SipwakeStatus sipwake_render_template(struct SipwakeStr template_,
-                                      struct SipwakeStr fields_json,
-                                      char **out_json);
+SipwakeStatusCode sipwake_render_template(struct SipwakeStr template_,
+                                          struct SipwakeStr fields_json,
+                                          char **out_json);
 
 // The default FCM v1 request for the fields (defaults filled), pruned for
 // `target` (`fcmAndroid`, `fcmIos`, `fcmWeb`, `apns`). `remove_notification`
@@ -258,16 +263,16 @@ SipwakeStatus sipwake_render_template(struct SipwakeStr template_,
 //
 // # Safety
 // String arguments must be valid `SipwakeStr`s; `out_json` writable.
-SipwakeStatus sipwake_render_fcm(struct SipwakeStr fields_json,
-                                 struct SipwakeStr target,
-                                 int32_t remove_notification,
-                                 char **out_json);
+SipwakeStatusCode sipwake_render_fcm(struct SipwakeStr fields_json,
+                                     struct SipwakeStr target,
+                                     int32_t remove_notification,
+                                     char **out_json);
 
 // The default APNs / PushKit message for the fields (defaults filled).
 //
 // # Safety
 // `fields_json` must be a valid `SipwakeStr`; `out_json` writable.
-SipwakeStatus sipwake_render_apns(struct SipwakeStr fields_json, char **out_json);
+SipwakeStatusCode sipwake_render_apns(struct SipwakeStr fields_json, char **out_json);
 
 // Frees a string returned by this library. NULL is ignored.
 //

@@ -5,7 +5,7 @@ use std::ffi::c_char;
 use sipwake_core::{self as core, MpushBinding, PnParams, PnProvider, Provider, PushEnv};
 
 use crate::ffi::{SipwakeStr, call, call_string, read_opt_str, read_str};
-use crate::status::{SdkError, SipwakeStatus};
+use crate::status::{SdkError, SipwakeStatusCode};
 
 /// X-MPUSH environment codes (the `uint32_t env` arguments).
 #[repr(u32)]
@@ -112,7 +112,7 @@ unsafe fn pn_params(
 pub unsafe extern "C" fn sipwake_parse_mpush(
     value: SipwakeStr,
     out_json: *mut *mut c_char,
-) -> SipwakeStatus {
+) -> SipwakeStatusCode {
     call_string(out_json, || {
         // SAFETY: per the caller.
         let v = unsafe { read_str(value, "value") }?;
@@ -132,7 +132,7 @@ pub unsafe extern "C" fn sipwake_mpush_header(
     package: SipwakeStr,
     token: SipwakeStr,
     out: *mut *mut c_char,
-) -> SipwakeStatus {
+) -> SipwakeStatusCode {
     call_string(out, || {
         // SAFETY: per the caller.
         let b = unsafe { binding(env, provider, package, token) }?;
@@ -152,7 +152,7 @@ pub unsafe extern "C" fn sipwake_mpush_to_pn(
     package: SipwakeStr,
     token: SipwakeStr,
     out_json: *mut *mut c_char,
-) -> SipwakeStatus {
+) -> SipwakeStatusCode {
     call_string(out_json, || {
         // SAFETY: per the caller.
         let b = unsafe { binding(env, provider, package, token) }?;
@@ -170,7 +170,7 @@ pub unsafe extern "C" fn sipwake_compute_piid(
     realm: SipwakeStr,
     password: SipwakeStr,
     out: *mut *mut c_char,
-) -> SipwakeStatus {
+) -> SipwakeStatusCode {
     call_string(out, || {
         // SAFETY: per the caller.
         unsafe {
@@ -194,7 +194,7 @@ pub unsafe extern "C" fn sipwake_verify_piid(
     realm: SipwakeStr,
     password: SipwakeStr,
     out: *mut bool,
-) -> SipwakeStatus {
+) -> SipwakeStatusCode {
     call(out, || {
         // SAFETY: per the caller.
         unsafe {
@@ -217,7 +217,7 @@ pub unsafe extern "C" fn sipwake_verify_piid(
 pub unsafe extern "C" fn sipwake_parse_pn_params(
     contact: SipwakeStr,
     out_json: *mut *mut c_char,
-) -> SipwakeStatus {
+) -> SipwakeStatusCode {
     call_string(out_json, || {
         // SAFETY: per the caller.
         let c = unsafe { read_str(contact, "contact") }?;
@@ -237,7 +237,7 @@ pub unsafe extern "C" fn sipwake_format_pn_params(
     prid: *const SipwakeStr,
     purr: *const SipwakeStr,
     out: *mut *mut c_char,
-) -> SipwakeStatus {
+) -> SipwakeStatusCode {
     call_string(out, || {
         // SAFETY: per the caller.
         let p = unsafe { pn_params(provider, param, prid, purr) }?;
@@ -256,7 +256,7 @@ pub unsafe extern "C" fn sipwake_pn_to_mpush(
     prid: *const SipwakeStr,
     purr: *const SipwakeStr,
     out_json: *mut *mut c_char,
-) -> SipwakeStatus {
+) -> SipwakeStatusCode {
     call_string(out_json, || {
         // SAFETY: per the caller.
         let p = unsafe { pn_params(provider, param, prid, purr) }?;

@@ -10,7 +10,7 @@ use crate::api::to_json;
 use crate::ffi::{
     SipwakeKeyValue, SipwakeStr, call, call_string, read_opt_str, read_slice, read_str,
 };
-use crate::status::{SdkError, SipwakeStatus};
+use crate::status::{SdkError, SipwakeStatusCode};
 
 /// Parses an FCM data map (`count` key/value pairs; a repeated key keeps the
 /// last value) into `Notification` JSON.
@@ -22,7 +22,7 @@ pub unsafe extern "C" fn sipwake_parse_fcm_data(
     pairs: *const SipwakeKeyValue,
     count: usize,
     out_json: *mut *mut c_char,
-) -> SipwakeStatus {
+) -> SipwakeStatusCode {
     call_string(out_json, || {
         let mut data = BTreeMap::new();
         // SAFETY: per the caller.
@@ -43,7 +43,7 @@ unsafe fn parse_with(
     json: SipwakeStr,
     out_json: *mut *mut c_char,
     parser: Parser,
-) -> SipwakeStatus {
+) -> SipwakeStatusCode {
     call_string(out_json, || {
         // SAFETY: per the caller.
         let text = unsafe { read_str(json, "json") }?;
@@ -59,7 +59,7 @@ unsafe fn parse_with(
 pub unsafe extern "C" fn sipwake_parse_apns(
     json: SipwakeStr,
     out_json: *mut *mut c_char,
-) -> SipwakeStatus {
+) -> SipwakeStatusCode {
     // SAFETY: per the caller.
     unsafe { parse_with(json, out_json, core::parse_apns) }
 }
@@ -72,7 +72,7 @@ pub unsafe extern "C" fn sipwake_parse_apns(
 pub unsafe extern "C" fn sipwake_parse_webpush(
     json: SipwakeStr,
     out_json: *mut *mut c_char,
-) -> SipwakeStatus {
+) -> SipwakeStatusCode {
     // SAFETY: per the caller.
     unsafe { parse_with(json, out_json, core::parse_webpush) }
 }
@@ -86,7 +86,7 @@ pub unsafe extern "C" fn sipwake_parse_webpush(
 pub unsafe extern "C" fn sipwake_parse_push(
     json: SipwakeStr,
     out_json: *mut *mut c_char,
-) -> SipwakeStatus {
+) -> SipwakeStatusCode {
     // SAFETY: per the caller.
     unsafe { parse_with(json, out_json, core::parse_push) }
 }
@@ -100,7 +100,7 @@ pub unsafe extern "C" fn sipwake_parse_push(
 pub unsafe extern "C" fn sipwake_parse_feature_caps(
     value: SipwakeStr,
     out_json: *mut *mut c_char,
-) -> SipwakeStatus {
+) -> SipwakeStatusCode {
     call_string(out_json, || {
         // SAFETY: per the caller.
         let v = unsafe { read_str(value, "value") }?;
@@ -118,7 +118,7 @@ pub unsafe extern "C" fn sipwake_feature_caps_supports(
     value: SipwakeStr,
     service: SipwakeStr,
     out: *mut bool,
-) -> SipwakeStatus {
+) -> SipwakeStatusCode {
     call(out, || {
         // SAFETY: per the caller.
         let v = unsafe { read_str(value, "value") }?;
@@ -141,7 +141,7 @@ pub unsafe extern "C" fn sipwake_format_feature_caps(
     pnsreg_seconds: i64,
     pnspurr: *const SipwakeStr,
     out: *mut *mut c_char,
-) -> SipwakeStatus {
+) -> SipwakeStatusCode {
     call_string(out, || {
         // SAFETY: per the caller.
         let names = unsafe { read_slice(pns, pns_count, "pns") }?
@@ -192,7 +192,7 @@ unsafe fn fields(fields_json: SipwakeStr) -> Result<PushFields, SdkError> {
 pub unsafe extern "C" fn sipwake_push_defaults(
     fields_json: SipwakeStr,
     out_json: *mut *mut c_char,
-) -> SipwakeStatus {
+) -> SipwakeStatusCode {
     call_string(out_json, || {
         // SAFETY: per the caller.
         Ok(to_json(&unsafe { fields(fields_json) }?.with_defaults()))
@@ -209,7 +209,7 @@ pub unsafe extern "C" fn sipwake_render_template(
     template: SipwakeStr,
     fields_json: SipwakeStr,
     out_json: *mut *mut c_char,
-) -> SipwakeStatus {
+) -> SipwakeStatusCode {
     call_string(out_json, || {
         // SAFETY: per the caller.
         let t = match unsafe { read_str(template, "template") }? {
@@ -234,7 +234,7 @@ pub unsafe extern "C" fn sipwake_render_fcm(
     target: SipwakeStr,
     remove_notification: i32,
     out_json: *mut *mut c_char,
-) -> SipwakeStatus {
+) -> SipwakeStatusCode {
     call_string(out_json, || {
         // SAFETY: per the caller.
         let f = unsafe { fields(fields_json) }?;
@@ -258,7 +258,7 @@ pub unsafe extern "C" fn sipwake_render_fcm(
 pub unsafe extern "C" fn sipwake_render_apns(
     fields_json: SipwakeStr,
     out_json: *mut *mut c_char,
-) -> SipwakeStatus {
+) -> SipwakeStatusCode {
     call_string(out_json, || {
         // SAFETY: per the caller.
         Ok(to_json(&core::render_apns(&unsafe {
@@ -274,6 +274,6 @@ pub unsafe extern "C" fn sipwake_render_apns(
 /// `out` writable.
 #[cfg(feature = "panic-probe")]
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn sipwake_debug_panic(out: *mut *mut c_char) -> SipwakeStatus {
+pub unsafe extern "C" fn sipwake_debug_panic(out: *mut *mut c_char) -> SipwakeStatusCode {
     call_string(out, || panic!("panic probe"))
 }

@@ -3,7 +3,7 @@
 use std::ffi::{CStr, CString, c_char};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use crate::status::{SdkError, SipwakeStatus, set_last_error};
+use crate::status::{SdkError, SipwakeStatus, SipwakeStatusCode, set_last_error};
 
 /// A borrowed UTF-8 string: `len` bytes at `ptr` (no NUL terminator needed;
 /// NULs inside are data). `ptr` must not be NULL, even for an empty string
@@ -79,7 +79,11 @@ pub fn into_c_string(s: String) -> Result<*mut c_char, SdkError> {
 
 /// Runs one API call: catches panics, records the last error, writes the
 /// result through `out` only on success. Never unwinds.
-pub fn call<T>(out: *mut T, f: impl FnOnce() -> Result<T, SdkError>) -> SipwakeStatus {
+pub fn call<T>(out: *mut T, f: impl FnOnce() -> Result<T, SdkError>) -> SipwakeStatusCode {
+    call_status(out, f) as SipwakeStatusCode
+}
+
+fn call_status<T>(out: *mut T, f: impl FnOnce() -> Result<T, SdkError>) -> SipwakeStatus {
     let result = if out.is_null() {
         Err(SdkError::NullPointer("out"))
     } else {
@@ -111,7 +115,7 @@ pub fn call<T>(out: *mut T, f: impl FnOnce() -> Result<T, SdkError>) -> SipwakeS
 pub fn call_string(
     out: *mut *mut c_char,
     f: impl FnOnce() -> Result<String, SdkError>,
-) -> SipwakeStatus {
+) -> SipwakeStatusCode {
     call(out, || f().and_then(into_c_string))
 }
 
@@ -186,22 +190,22 @@ mod tests {
     #[test]
     fn call_records_errors_and_catches_panics() {
         let mut out = 0u32;
-        assert_eq!(call(&mut out, || Ok(7)), SipwakeStatus::Ok);
+        assert_eq!(call(&mut out, || Ok(7)), SipwakeStatus::Ok as u32);
         assert_eq!(out, 7);
         assert_eq!(last_error(), None);
 
         let st = call(&mut out, || Err::<u32, _>(SdkError::NullPointer("value")));
-        assert_eq!(st, SipwakeStatus::NullPointer);
+        assert_eq!(st, SipwakeStatus::NullPointer as u32);
         assert_eq!(last_error().as_deref(), Some("value must not be NULL"));
         assert_eq!(out, 7, "out untouched on error");
 
         let st = call(&mut out, || -> Result<u32, SdkError> { panic!("boom") });
-        assert_eq!(st, SipwakeStatus::Panic);
+        assert_eq!(st, SipwakeStatus::Panic as u32);
         assert!(last_error().unwrap().contains("boom"));
 
         assert_eq!(
             call(std::ptr::null_mut::<u32>(), || Ok(1)),
-            SipwakeStatus::NullPointer
+            SipwakeStatus::NullPointer as u32
         );
     }
 

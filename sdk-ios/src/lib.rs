@@ -3,7 +3,8 @@
 //! Conventions (see docs/sdk-ios.md):
 //! - Strings in are `SipwakeStr` (pointer + length, UTF-8, may contain NUL);
 //!   optional ones are `const SipwakeStr *` where `NULL` means absent.
-//! - Every function returns a `SipwakeStatus`; results go to out-pointers.
+//! - Every function returns a `SipwakeStatusCode` (a `SipwakeStatus` value);
+//!   results go to out-pointers.
 //!   Returned strings are NUL-terminated and owned by the caller, who frees
 //!   them with `sipwake_string_free`.
 //! - On failure `sipwake_last_error_message()` describes the error (per thread).
@@ -22,4 +23,4 @@ mod status;
 pub use api::*;
 pub use api_push::*;
 pub use ffi::{SipwakeKeyValue, SipwakeStr, sipwake_str_from_c, sipwake_string_free};
-pub use status::{SipwakeStatus, sipwake_last_error_message};
+pub use status::{SipwakeStatus, SipwakeStatusCode, sipwake_last_error_message};

@@ -6,7 +6,12 @@ use std::ffi::{CString, c_char};
 use sipwake_core::{FeatureCapsError, MpushError, PayloadError, PnError, TemplateError};
 use thiserror::Error;
 
-/// Result of every `sipwake_*` call.
+/// What every `sipwake_*` call returns: a `SipwakeStatus` value. A plain
+/// `uint32_t` rather than the enum type so C and Swift agree on its size and
+/// no importer has to reconcile the enum tag with a typedef.
+pub type SipwakeStatusCode = u32;
+
+/// The `SipwakeStatusCode` values.
 #[repr(u32)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SipwakeStatus {

@@ -19,7 +19,7 @@
 #include "sipwake.h"
 
 /* Test-only export of the panic-probe build; deliberately not in the header. */
-SipwakeStatus sipwake_debug_panic(char **out);
+SipwakeStatusCode sipwake_debug_panic(char **out);
 
 #define MAX_ARGS 64
 
@@ -92,7 +92,7 @@ static void write_hex(FILE *f, const char *s, size_t n) {
 }
 
 /* Runs one case; returns 0, or -1 when the function or arity is unknown. */
-static int run_case(const char *fn, Arg *a, int n, SipwakeStatus *st, char **out) {
+static int run_case(const char *fn, Arg *a, int n, SipwakeStatusCode *st, char **out) {
     SipwakeStr o1, o2, o3;
     *out = NULL;
 #define NEED(k) if (n != (k)) return -1
@@ -172,7 +172,7 @@ static int run_vectors(const char *cases_path, const char *results_path) {
             ok = decode(fields[i], &args[n]) == 0;
             n++;
         }
-        SipwakeStatus st = SIPWAKE_STATUS_OK;
+        SipwakeStatusCode st = SIPWAKE_STATUS_OK;
         char *out = NULL;
         if (!ok || run_case(fn, args, n, &st, &out) != 0) {
             printf("FAIL harness: cannot run case %s (%s)\n", id, fn);
@@ -213,7 +213,7 @@ static void *other_thread(void *arg) {
     (void)arg;
     char *out = NULL;
     /* A success here must not clear the main thread's error. */
-    SipwakeStatus st = sipwake_compute_piid(lit("u"), lit("r"), lit("p"), &out);
+    SipwakeStatusCode st = sipwake_compute_piid(lit("u"), lit("r"), lit("p"), &out);
     sipwake_string_free(out);
     return st == SIPWAKE_STATUS_OK && sipwake_last_error_message() == NULL ? (void *)1 : NULL;
 }
