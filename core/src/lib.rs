@@ -21,7 +21,8 @@ pub use payload::{
 };
 pub use piid::{compute_piid, verify_piid};
 pub use pn::{
-    PnError, PnParams, PnProvider, format_pn_params, mpush_to_pn, parse_pn_params, pn_to_mpush,
+    PnError, PnParams, PnProvider, apns_bundle_id, format_pn_params, mpush_to_pn, parse_pn_params,
+    pn_to_mpush,
 };
 pub use template::{
     DEFAULT_APNS_TEMPLATE, DEFAULT_FCM_TEMPLATE, PushFields, RemoveNotification, Target, Template,

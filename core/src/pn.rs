@@ -283,7 +283,8 @@ impl PnParams {
 pub const WEBPUSH_DEFAULT_PACKAGE: &str = "webpush";
 
 /// The `X-MPUSH` equivalent: apns→`i`, fcm→`a`, webpush→`w`;
-/// `pn-prid=null` → [`Mpush::Remove`].
+/// `pn-prid=null` → [`Mpush::Remove`]. For apns the package is
+/// [`apns_bundle_id`] of `pn-param`.
 pub fn pn_to_mpush(p: &PnParams) -> Result<Mpush, PnError> {
     let prid = p.prid.as_deref().ok_or(PnError::MissingPrid)?;
     if p.is_remove() {
@@ -296,6 +297,7 @@ pub fn pn_to_mpush(p: &PnParams) -> Result<Mpush, PnError> {
         PnProvider::Other(o) => return Err(PnError::UnsupportedProvider(truncate_for_error(o))),
     };
     let package = match (&p.param, &p.provider) {
+        (Some(param), PnProvider::Apns) => apns_bundle_id(param).to_string(),
         (Some(param), _) => param.clone(),
         (None, PnProvider::WebPush) => WEBPUSH_DEFAULT_PACKAGE.to_string(),
         (None, other) => return Err(PnError::MissingParam(other.name().to_string())),
@@ -308,6 +310,29 @@ pub fn pn_to_mpush(p: &PnParams) -> Result<Mpush, PnError> {
     };
     b.validate()?;
     Ok(Mpush::Bind(b))
+}
+
+/// The bundle ID inside an RFC 8599 APNs `pn-param`, which has the form
+/// `<Team ID>.<bundle ID>.<service>` (e.g. `DEF123GHIJ.com.example.app.voip`),
+/// while X-MPUSH carries the bare bundle ID and the templates append `.voip`
+/// themselves. Strips a leading 10-character Team ID (uppercase letters and
+/// digits, only if a dotted bundle ID remains) and a trailing `.voip`;
+/// anything else is returned unchanged (the manual's "auto" teamid rule).
+pub fn apns_bundle_id(pn_param: &str) -> &str {
+    let mut s = pn_param;
+    if let Some((team, rest)) = s.split_once('.') {
+        let team_like = team.len() == 10
+            && team
+                .bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
+        if team_like && rest.contains('.') {
+            s = rest;
+        }
+    }
+    match s.strip_suffix(".voip") {
+        Some(b) if !b.is_empty() => b,
+        _ => s,
+    }
 }
 
 /// The RFC 8599 equivalent of a binding: `a`/`j`→fcm, `i`→apns, `w`→webpush.
@@ -398,6 +423,19 @@ mod tests {
         assert_eq!(pn_to_mpush(&q), Err(PnError::MissingPrid));
         let w = parse("sip:h;pn-provider=webpush;pn-prid=x");
         assert_eq!(pn_to_mpush(&w).unwrap().header_value(), "w:webpush:x");
+    }
+
+    #[test]
+    fn apns_bundle() {
+        assert_eq!(
+            apns_bundle_id("DEF123GHIJ.com.example.app.voip"),
+            "com.example.app"
+        );
+        assert_eq!(apns_bundle_id("com.example.app.voip"), "com.example.app");
+        assert_eq!(apns_bundle_id("com.example.app"), "com.example.app");
+        assert_eq!(apns_bundle_id("DEF123GHIJ.app"), "DEF123GHIJ.app");
+        assert_eq!(apns_bundle_id(".voip"), ".voip");
+        assert_eq!(apns_bundle_id("def123ghij.com.x"), "def123ghij.com.x");
     }
 
     #[test]

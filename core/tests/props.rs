@@ -39,7 +39,11 @@ fn env() -> impl Strategy<Value = PushEnv> {
 /// Bindings `validate` accepts: printable ASCII, no `:` in the package, and
 /// not the literal `null` token (which means "remove" in RFC 8599).
 fn binding() -> impl Strategy<Value = MpushBinding> {
-    (env(), provider(), "[!-9;-~]{1,60}", "[!-~]{1,300}")
+    let package = prop_oneof![
+        3 => "[!-9;-~]{1,60}",
+        1 => "([A-Z0-9]{10}\\.)?[a-z]{1,8}(\\.[a-z]{1,8}){0,3}(\\.voip)?",
+    ];
+    (env(), provider(), package, "[!-~]{1,300}")
         .prop_filter("null token", |(_, _, _, t)| !t.eq_ignore_ascii_case("null"))
         .prop_map(|(env, provider, package, token)| MpushBinding {
             env,
@@ -225,9 +229,16 @@ proptest! {
     #[test]
     fn pn_mpush_mapping_roundtrip(b in binding()) {
         let p = mpush_to_pn(&b);
+        // APNs pn-params lose an RFC 8599 Team ID prefix and `.voip` suffix.
+        let package = if b.provider == Provider::Apns {
+            apns_bundle_id(&b.package).to_string()
+        } else {
+            b.package.clone()
+        };
         let expected = MpushBinding {
             env: PushEnv::Default,
             provider: if b.provider == Provider::IosFcm { Provider::AndroidFcm } else { b.provider },
+            package,
             ..b
         };
         prop_assert_eq!(pn_to_mpush(&p), Ok(Mpush::Bind(expected)));
