@@ -221,9 +221,18 @@ fn parse_root(json: &str) -> Result<Map<String, Value>, PayloadError> {
     }
 }
 
+/// The object holding the `n*` keys: `data` if present, else the root.
+/// The label names it in errors.
+fn data_of(root: &Map<String, Value>) -> Result<(&Map<String, Value>, &'static str), PayloadError> {
+    Ok(match sub_object(root, "data")? {
+        Some(d) => (d, "data"),
+        None => (root, "payload"),
+    })
+}
+
 fn apns_from_root(root: &Map<String, Value>) -> Result<Notification, PayloadError> {
-    let data = sub_object(root, "data")?.unwrap_or(root);
-    let mut n = from_data(data, "data")?;
+    let (data, label) = data_of(root)?;
+    let mut n = from_data(data, label)?;
     if let Some(aps) = sub_object(root, "aps")? {
         match aps.get("alert") {
             // A plain-string alert is the body.
@@ -250,8 +259,8 @@ fn apns_from_root(root: &Map<String, Value>) -> Result<Notification, PayloadErro
 }
 
 fn web_from_root(root: &Map<String, Value>) -> Result<Notification, PayloadError> {
-    let data = sub_object(root, "data")?.unwrap_or(root);
-    let mut n = from_data(data, "data")?;
+    let (data, label) = data_of(root)?;
+    let mut n = from_data(data, label)?;
     if let Some(notif) = sub_object(root, "notification")? {
         override_nonempty(
             &mut n.title,
