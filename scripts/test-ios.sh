@@ -42,7 +42,9 @@ cp tests/vectors/*.json "$work/"
 python3 sdk-ios/tests/vectors.py prep "$work" "$work/cases"
 set +e
 # The panic probe's message on stderr is expected.
+# valgrind.supp: only the core's process-lifetime template cache (reachable).
 RUST_BACKTRACE=0 valgrind -q --leak-check=full --errors-for-leak-kinds=all --error-exitcode=99 \
+  --suppressions=sdk-ios/tests/valgrind.supp --num-callers=50 \
   "$bin" "$work/cases" "$work/results" >"$work/out" 2>&1
 rc=$?
 set -e
