@@ -434,3 +434,61 @@ async fn in_dialog_direction_follows_the_from_tag_not_the_connection() {
         }
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn contact_rewrite_mode_for_upstreams_without_path() {
+    let mut c = sipwake::config::Config::default();
+    c.upstream.server = "sip:127.0.0.9:5070".into();
+    c.upstream.contact_mode = sipwake::config::ContactMode::Rewrite;
+    let mut h = Harness::new(c);
+    let a = h.flow(TransportKind::Tcp, "127.0.0.2:40001");
+    h.inject(a, &register("z9hG4bKcr1", 1, 40001, "")).await;
+    let fwd = h.next().await;
+    assert_eq!(fwd.msg.header("Path"), None);
+    let contact = fwd.msg.header("Contact").unwrap().to_owned();
+    assert!(
+        contact.starts_with("<sip:swr") && contact.contains("@127.0.0.1:5060>;+sip.instance="),
+        "{contact}"
+    );
+    let ours = contact[1..contact.find('>').unwrap()].to_owned();
+    // The upstream answers with the Contact it stored (ours)…
+    h.inject(
+        fwd.flow,
+        &reply(
+            &fwd.msg,
+            200,
+            "OK",
+            Some("u"),
+            &format!("Contact: <{ours}>;expires=1800\n"),
+        ),
+    )
+    .await;
+    let ok = h.next().await;
+    assert_eq!(
+        (ok.status(), ok.dest.clone()),
+        (Some(200), Destination::Flow(a))
+    );
+    // … and the client sees its own.
+    assert_eq!(
+        ok.msg.header("Contact"),
+        Some("<sip:alice@127.0.0.2:40001;transport=tcp>;expires=1800")
+    );
+    // Requests to the stored Contact reach the client, Request-URI restored.
+    let m = request(
+        "MESSAGE",
+        &ours,
+        "SIP/2.0/UDP 127.0.0.9:5070;branch=z9hG4bKcrm",
+        "<sip:bob@example.com>;tag=b",
+        "<sip:alice@example.com>",
+        "crm",
+        1,
+        "",
+    );
+    h.inject(fwd.flow, &m).await;
+    let got = h.next().await;
+    assert_eq!(got.dest, Destination::Flow(a));
+    assert_eq!(
+        got.msg.request_uri(),
+        Some("sip:alice@127.0.0.2:40001;transport=tcp")
+    );
+}

@@ -5,7 +5,7 @@
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use sipwake_sip::{Message, response_to};
+use sipwake_sip::{Contacts, Message, response_to};
 use tracing::{debug, info};
 
 use super::net::{Destination, Network};
@@ -34,7 +34,7 @@ struct Branch {
 /// What to do when the request succeeds (REGISTER through Path).
 pub enum OnSuccess {
     Nothing,
-    CommitPath(Arc<PathRegistry>, Pending),
+    CommitPath(Arc<PathRegistry>, Box<Pending>),
 }
 
 struct Inner {
@@ -56,6 +56,9 @@ pub struct ResponseContext {
     /// Added to relayed 401/407 when the Request-URI was rewritten, so the
     /// client can compute its digest over the URI the upstream sees.
     auth_uri: Option<String>,
+    /// contact_mode = "rewrite": (our URI, the client's) to swap back in
+    /// REGISTER responses, so the client sees its own Contact.
+    contact_restore: Option<(String, String)>,
     inner: Mutex<Inner>,
 }
 
@@ -80,6 +83,7 @@ impl ResponseContext {
         clients: ClientTable,
         stats: Arc<Stats>,
         auth_uri: Option<String>,
+        contact_restore: Option<(String, String)>,
         on_success: OnSuccess,
     ) -> Arc<ResponseContext> {
         Arc::new(ResponseContext {
@@ -90,6 +94,7 @@ impl ResponseContext {
             clients,
             stats,
             auth_uri,
+            contact_restore,
             inner: Mutex::new(Inner {
                 branches: Vec::new(),
                 best: None,
@@ -316,6 +321,15 @@ impl ResponseContext {
             && let Some(u) = &self.auth_uri
         {
             e.add_header("X-Sy.AuthURI", u);
+        }
+        if let Some((ours, theirs)) = &self.contact_restore
+            && let Ok(Contacts::List(list)) = resp.contacts()
+        {
+            for (i, c) in list.iter().enumerate() {
+                if c.uri.raw == ours {
+                    e.set_contact_uri(i, theirs);
+                }
+            }
         }
         e.build()
     }

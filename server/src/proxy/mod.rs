@@ -24,7 +24,7 @@ use sipwake_sip::{Message, validate_response};
 use tokio::sync::{broadcast, mpsc};
 use tracing::{debug, info, warn};
 
-use crate::config::{Config, ContactMode};
+use crate::config::Config;
 use crate::registrar::auth::{DigestAuth, Users, UsersError};
 use crate::registrar::paths::PathRegistry;
 use crate::registrar::{Registrar, RegistrarEvent};
@@ -94,7 +94,7 @@ impl Proxy {
         };
         match (&upstream, &auth) {
             (Some(u), _) => {
-                info!(upstream = ?u.default, client_selection = u.client_selection, "proxy: upstream mode")
+                info!(upstream = ?u.default, client_selection = u.client_selection, contact_mode = ?config.upstream.contact_mode, "proxy: upstream mode")
             }
             (None, Some(a)) => {
                 info!(users = a.users().len(), realm = %a.realm, "proxy: standalone registrar with digest auth")
@@ -102,11 +102,6 @@ impl Proxy {
             (None, None) => warn!(
                 "proxy: standalone registrar WITHOUT authentication (no [registrar] users_file); anyone who reaches the SIP listeners can register"
             ),
-        }
-        if upstream.is_some() && config.upstream.contact_mode == ContactMode::Rewrite {
-            warn!(
-                "upstream.contact_mode = \"rewrite\" is not implemented yet; using Path (RFC 3327)"
-            );
         }
         let (events, _) = broadcast::channel(1024);
         let tokens = TokenKey::random();

@@ -174,7 +174,7 @@ impl Proxy {
             return self.answer(&tx, &req, 482, "Loop Detected", &[]).await;
         }
         let on_success = match &plan.path {
-            Some(p) => OnSuccess::CommitPath(self.paths.clone(), p.clone()),
+            Some(p) => OnSuccess::CommitPath(self.paths.clone(), Box::new(p.clone())),
             None => OnSuccess::Nothing,
         };
         let ctx = ResponseContext::new(
@@ -185,6 +185,9 @@ impl Proxy {
             self.clients.clone(),
             self.stats.clone(),
             plan.ruri.clone(),
+            plan.path
+                .as_ref()
+                .and_then(|p| Some((p.upstream_contact.clone()?, p.contact.clone()?))),
             on_success,
         );
         let mut started = 0;
@@ -249,11 +252,20 @@ impl Proxy {
             }
         }
         if let Some(p) = &plan.path {
-            e.push_path(&self.our_uri(target.kind, &p.token)?);
-            // RFC 3327 §5.1: we know the configured registrar supports Path;
-            // make sure it sees the option tag even if the UA did not send it.
-            if !req.supports("path") {
-                e.add_header("Supported", "path");
+            match &p.upstream_contact {
+                // contact_mode = "rewrite": the upstream stores our URI.
+                Some(uc) => {
+                    e.set_contact_uri(0, uc);
+                }
+                None => {
+                    e.push_path(&self.our_uri(target.kind, &p.token)?);
+                    // RFC 3327 §5.1: we know the configured registrar supports
+                    // Path; make sure it sees the option tag even if the UA
+                    // did not send it.
+                    if !req.supports("path") {
+                        e.add_header("Supported", "path");
+                    }
+                }
             }
         }
         e.push_via(&format!(
@@ -266,6 +278,16 @@ impl Proxy {
     /// `<sip:user@host:port;transport=x;lr>` for our address on `kind`.
     pub(crate) fn our_uri(&self, kind: TransportKind, user: &str) -> Option<String> {
         self.our_uri_with(kind, user, "")
+    }
+
+    /// `sip:user@host:port;transport=x` (a Contact, not a route: no `lr`).
+    pub(crate) fn our_uri_plain(&self, kind: TransportKind, user: &str) -> Option<String> {
+        let (host, port) = self.advertised(kind)?;
+        let transport = match kind {
+            TransportKind::Udp => String::new(),
+            k => format!(";transport={}", k.via_name().to_ascii_lowercase()),
+        };
+        Some(format!("sip:{user}@{host}:{port}{transport}"))
     }
 
     /// [`Self::our_uri`] with extra URI parameters (`;name=value…`).

@@ -10,6 +10,7 @@ use super::Proxy;
 use super::net::{Destination, FlowId, Inbound, TransportKind};
 use super::token::is_registration_token;
 use super::upstream::{H_UPPERPROXY, H_UPPERSRV, H_UPPERSRVD, Hop, SelectError};
+use crate::config::ContactMode;
 use crate::registrar::Lookup;
 use crate::registrar::paths::Pending;
 use crate::transaction::server::lock;
@@ -322,7 +323,14 @@ impl Proxy {
                 .paths
                 .prepare(req, inb.flow, inb.kind, inb.remote, dest.clone())
             {
-                Some(p) => plan.path = Some(p),
+                Some(mut p) => {
+                    if self.config.upstream.contact_mode == ContactMode::Rewrite
+                        && p.contact.is_some()
+                    {
+                        p.upstream_contact = self.our_uri_plain(kind, &p.token);
+                    }
+                    plan.path = Some(p)
+                }
                 None => return Decision::Reject(400, "Bad To"),
             }
         }

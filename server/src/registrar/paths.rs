@@ -47,6 +47,9 @@ pub struct Pending {
     pub kind: TransportKind,
     pub remote: SocketAddr,
     pub upstream: Destination,
+    /// `contact_mode = "rewrite"`: the Contact URI the upstream sees
+    /// (`sip:TOKEN@gateway`); `None` with Path.
+    pub upstream_contact: Option<String>,
 }
 
 pub struct PathRegistry {
@@ -101,6 +104,7 @@ impl PathRegistry {
             kind,
             remote,
             upstream,
+            upstream_contact: None,
         })
     }
 
@@ -119,13 +123,16 @@ impl PathRegistry {
         };
         let header_expires = resp.expires().ok().flatten();
         let expires = match resp.contacts() {
-            Ok(Contacts::List(list)) => list.iter().find(|c| c.uri.raw == contact).map(|c| {
-                c.param("expires")
-                    .flatten()
-                    .and_then(|v| v.trim().parse::<u32>().ok())
-                    .or(header_expires)
-                    .unwrap_or(3600)
-            }),
+            Ok(Contacts::List(list)) => list
+                .iter()
+                .find(|c| c.uri.raw == p.upstream_contact.as_deref().unwrap_or(contact))
+                .map(|c| {
+                    c.param("expires")
+                        .flatten()
+                        .and_then(|v| v.trim().parse::<u32>().ok())
+                        .or(header_expires)
+                        .unwrap_or(3600)
+                }),
             _ => None,
         };
         let now = Instant::now();
