@@ -203,19 +203,34 @@ fn token(state: &Mutex<State>, key: &DecodingKey, req: &Request<Bytes>) -> Respo
     let mut validation = Validation::new(Algorithm::RS256);
     validation.set_audience(&[st.token_uri.clone()]);
     validation.set_required_spec_claims(&["exp", "iat", "aud", "iss"]);
-    let valid = form.get("grant_type").map(String::as_str)
-        == Some("urn:ietf:params:oauth:grant-type:jwt-bearer")
-        && form
+    let verdict = if form.get("grant_type").map(String::as_str)
+        != Some("urn:ietf:params:oauth:grant-type:jwt-bearer")
+    {
+        Err("unsupported grant_type".to_owned())
+    } else {
+        // Google accepts padded base64url segments (gcp_auth sends them).
+        let jwt = form
             .get("assertion")
-            .and_then(|jwt| jsonwebtoken::decode::<Assertion>(jwt, key, &validation).ok())
-            .is_some_and(|t| {
-                t.claims.iss == CLIENT_EMAIL && t.claims.scope.split(' ').any(|s| s == FCM_SCOPE)
-            });
-    if !valid {
+            .map(String::as_str)
+            .unwrap_or("")
+            .split('.')
+            .map(|p| p.trim_end_matches('='))
+            .collect::<Vec<_>>()
+            .join(".");
+        match jsonwebtoken::decode::<Assertion>(&jwt, key, &validation) {
+            Err(e) => Err(format!("Invalid JWT: {e}")),
+            Ok(t) if t.claims.iss != CLIENT_EMAIL => Err("Invalid JWT: unknown iss".to_owned()),
+            Ok(t) if !t.claims.scope.split(' ').any(|s| s == FCM_SCOPE) => {
+                Err("Invalid JWT: scope lacks firebase.messaging".to_owned())
+            }
+            Ok(_) => Ok(()),
+        }
+    };
+    if let Err(why) = verdict {
         st.token_rejections += 1;
         return json(
             400,
-            &json!({"error": "invalid_grant", "error_description": "Invalid JWT Signature."}),
+            &json!({"error": "invalid_grant", "error_description": why}),
         );
     }
     st.token_requests += 1;
