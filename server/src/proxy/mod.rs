@@ -142,6 +142,13 @@ impl Proxy {
         &self.stats
     }
 
+    /// Live (server, client) transactions — for metrics and leak tests.
+    pub fn transaction_counts(&self) -> (usize, usize) {
+        let s = crate::transaction::server::lock(&self.servers).len();
+        let c = crate::transaction::server::lock(&self.clients).len();
+        (s, c)
+    }
+
     pub fn config(&self) -> &Config {
         &self.config
     }

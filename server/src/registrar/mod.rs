@@ -101,6 +101,9 @@ pub struct Registrar {
     cfg: RegistrarConfig,
     auth: Option<DigestAuth>,
     aors: Mutex<HashMap<String, Vec<Binding>>>,
+    /// Flow → AOR last registered on it (auth check without a scan).
+    /// Locked after `aors`.
+    by_flow: Mutex<HashMap<FlowId, String>>,
     events: broadcast::Sender<RegistrarEvent>,
 }
 
@@ -127,6 +130,7 @@ impl Registrar {
             cfg,
             auth,
             aors: Mutex::new(HashMap::new()),
+            by_flow: Mutex::new(HashMap::new()),
             events,
         }
     }
@@ -257,6 +261,14 @@ impl Registrar {
                 }
                 if entry.is_empty() {
                     aors.remove(&aor);
+                } else {
+                    let mut by_flow = self.by_flow.lock().unwrap_or_else(|e| e.into_inner());
+                    if by_flow.len() >= MAX_AORS {
+                        by_flow.retain(|f, a| {
+                            aors.get(a).is_some_and(|l| l.iter().any(|b| b.flow == *f))
+                        });
+                    }
+                    by_flow.insert(src.flow, aor.clone());
                 }
             }
         }
@@ -301,8 +313,10 @@ impl Registrar {
     pub fn flow_is_registered(&self, flow: FlowId) -> bool {
         let now = Instant::now();
         let aors = self.aors.lock().unwrap_or_else(|e| e.into_inner());
-        aors.values()
-            .flatten()
-            .any(|b| b.flow == flow && b.expires_at > now)
+        let by_flow = self.by_flow.lock().unwrap_or_else(|e| e.into_inner());
+        by_flow
+            .get(&flow)
+            .and_then(|aor| aors.get(aor))
+            .is_some_and(|list| list.iter().any(|b| b.flow == flow && b.expires_at > now))
     }
 }

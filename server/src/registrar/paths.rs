@@ -55,6 +55,9 @@ pub struct Pending {
 pub struct PathRegistry {
     key: TokenKey,
     map: Mutex<HashMap<String, PathRegistration>>,
+    /// Flow → token last registered on it (so a client's requests find its
+    /// upstream without scanning). Locked after `map`.
+    by_flow: Mutex<HashMap<FlowId, String>>,
     events: broadcast::Sender<RegistrarEvent>,
 }
 
@@ -63,6 +66,7 @@ impl PathRegistry {
         PathRegistry {
             key,
             map: Mutex::new(HashMap::new()),
+            by_flow: Mutex::new(HashMap::new()),
             events,
         }
     }
@@ -158,6 +162,13 @@ impl PathRegistry {
                 }
             }
             map.insert(p.token.clone(), reg);
+            let mut by_flow = self.by_flow.lock().unwrap_or_else(|e| e.into_inner());
+            if by_flow.len() >= MAX_REGISTRATIONS {
+                by_flow.retain(|f, t| map.get(t).is_some_and(|r| r.flow == *f));
+            }
+            if expires_at.is_some() {
+                by_flow.insert(p.flow, p.token.clone());
+            }
         }
         let event = match expires_at {
             Some(_) => RegistrarEvent::Registered {
@@ -186,8 +197,8 @@ impl PathRegistry {
     pub fn upstream_of_flow(&self, flow: FlowId) -> Option<Destination> {
         let now = Instant::now();
         let map = self.map.lock().unwrap_or_else(|e| e.into_inner());
-        map.values()
-            .find(|r| r.flow == flow && r.expires_at.is_some_and(|t| t > now))
-            .map(|r| r.upstream.clone())
+        let by_flow = self.by_flow.lock().unwrap_or_else(|e| e.into_inner());
+        let r = map.get(by_flow.get(&flow)?)?;
+        (r.flow == flow && r.expires_at.is_some_and(|t| t > now)).then(|| r.upstream.clone())
     }
 }
