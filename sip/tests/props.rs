@@ -120,6 +120,36 @@ proptest! {
         let _ = frames_of(&data, &[cut]);
     }
 
+    /// SIP-shaped text with arbitrary Unicode in every slot: catches
+    /// char-boundary slicing bugs that random bytes rarely reach.
+    #[test]
+    fn sip_shaped_unicode_never_panics(
+        method in "[A-Zé]{0,8}",
+        uri in "(sip|sips|tel|x)?:?\\PC{0,20}",
+        version in "(SIP/2\\.0|SIP/|\\PC{0,8})",
+        headers in proptest::collection::vec((
+            proptest::sample::select(vec!["Via", "v", "From", "f", "To", "t", "Call-ID", "i", "CSeq", "Contact", "m",
+                "Route", "Record-Route", "Max-Forwards", "Content-Length", "l", "Authorization", "X-Other"]),
+            "[ \t]{0,2}\\PC{0,40}",
+        ), 0..12),
+        body in "\\PC{0,20}",
+        response in any::<bool>(),
+    ) {
+        let mut text = if response { format!("{version} 200 {method}\r\n") } else { format!("{method} {uri} {version}\r\n") };
+        for (n, v) in &headers {
+            text.push_str(n);
+            text.push(':');
+            text.push_str(v);
+            text.push_str("\r\n");
+        }
+        text.push_str("\r\n");
+        text.push_str(&body);
+        if let Ok(m) = Message::parse(Bytes::from(text.clone())) {
+            exercise(&m);
+        }
+        let _ = frames_of(text.as_bytes(), &[text.len() / 3]);
+    }
+
     #[test]
     fn framer_is_lossless_under_any_split(
         items in proptest::collection::vec((0u8..3, proptest::collection::vec(any::<u8>(), 0..40)), 1..6),
