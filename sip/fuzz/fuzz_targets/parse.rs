@@ -7,13 +7,28 @@ use libfuzzer_sys::fuzz_target;
 use sipwake_sip::{Message, response_to, validate_request, validate_response};
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(m) = sipwake_sip::parse_datagram(Bytes::copy_from_slice(data)) else { return };
-    let _ = (m.call_id(), m.cseq(), m.from(), m.to(), m.max_forwards(), m.contacts(), m.routes(), m.uri());
+    let Ok(m) = sipwake_sip::parse_datagram(Bytes::copy_from_slice(data)) else {
+        return;
+    };
+    let _ = (
+        m.call_id(),
+        m.cseq(),
+        m.from(),
+        m.to(),
+        m.max_forwards(),
+        m.contacts(),
+        m.routes(),
+        m.uri(),
+    );
     let _: Vec<_> = m.vias().collect();
     for h in m.headers() {
         let _ = h.unfolded();
     }
-    let _ = (validate_request(&m), validate_response(&m), sipwake_sip::txn::server_key(&m));
+    let _ = (
+        validate_request(&m),
+        validate_response(&m),
+        sipwake_sip::txn::server_key(&m),
+    );
     let out = m
         .edit()
         .set_via_received(Some("192.0.2.1"), Some(5060))
