@@ -108,3 +108,63 @@ pub fn client_key(msg: &Message) -> Result<TxnKey, HeaderError> {
         method: msg.cseq()?.method.to_owned(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+
+    fn msg(s: &str) -> Message {
+        Message::parse(Bytes::from(s.replace('\n', "\r\n"))).unwrap()
+    }
+
+    const HDRS: &str = "From: <sip:a@x>;tag=1\nTo: <sip:b@x>\nCall-ID: c\n";
+
+    #[test]
+    fn rfc3261_keys() {
+        let inv = msg(&format!(
+            "INVITE sip:b@x SIP/2.0\nVia: SIP/2.0/UDP H:5060;branch=z9hG4bKabc\n{HDRS}CSeq: 1 INVITE\n\n"
+        ));
+        let ack = msg(&format!(
+            "ACK sip:b@x SIP/2.0\nVia: SIP/2.0/UDP h;branch=z9hG4bKabc\n{HDRS}CSeq: 1 ACK\n\n"
+        ));
+        let cancel = msg(&format!(
+            "CANCEL sip:b@x SIP/2.0\nVia: SIP/2.0/UDP h;branch=z9hG4bKabc\n{HDRS}CSeq: 1 CANCEL\n\n"
+        ));
+        let other = msg(&format!(
+            "INVITE sip:b@x SIP/2.0\nVia: SIP/2.0/UDP h:5070;branch=z9hG4bKabc\n{HDRS}CSeq: 1 INVITE\n\n"
+        ));
+        let k = server_key(&inv).unwrap();
+        assert_eq!(
+            k,
+            server_key(&ack).unwrap(),
+            "ACK matches its INVITE; host case and default port normalised"
+        );
+        assert_ne!(k, server_key(&cancel).unwrap());
+        assert_eq!(cancel_target(&cancel).unwrap(), k);
+        assert_ne!(k, server_key(&other).unwrap(), "sent-by is part of the key");
+        let resp = msg(&format!(
+            "SIP/2.0 180 Ringing\nVia: SIP/2.0/UDP h;branch=z9hG4bKabc\n{HDRS}CSeq: 1 INVITE\n\n"
+        ));
+        assert_eq!(client_key(&resp).unwrap(), client_key(&inv).unwrap());
+        assert_ne!(client_key(&resp).unwrap(), client_key(&cancel).unwrap());
+    }
+
+    #[test]
+    fn rfc2543_fallback() {
+        let inv = msg(&format!(
+            "INVITE sip:b@x SIP/2.0\nVia: SIP/2.0/UDP h\n{HDRS}CSeq: 8 INVITE\n\n"
+        ));
+        let ack = msg(&format!(
+            "ACK sip:b@x SIP/2.0\nVia: SIP/2.0/UDP h\nFrom: <sip:a@x>;tag=1\nTo: <sip:b@x>;tag=srv\nCall-ID: c\nCSeq: 8 ACK\n\n"
+        ));
+        let next = msg(&format!(
+            "INVITE sip:b@x SIP/2.0\nVia: SIP/2.0/UDP h\n{HDRS}CSeq: 9 INVITE\n\n"
+        ));
+        let k = server_key(&inv).unwrap();
+        assert!(matches!(k, TxnKey::Rfc2543 { .. }));
+        assert_eq!(k, server_key(&ack).unwrap());
+        assert_ne!(k, server_key(&next).unwrap());
+        assert!(server_key(&msg("OPTIONS sip:x SIP/2.0\nCSeq: 1 OPTIONS\n\n")).is_err());
+    }
+}
