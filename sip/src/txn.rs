@@ -155,9 +155,9 @@ mod tests {
         let inv = msg(&format!(
             "INVITE sip:b@x SIP/2.0\nVia: SIP/2.0/UDP h\n{HDRS}CSeq: 8 INVITE\n\n"
         ));
-        let ack = msg(&format!(
-            "ACK sip:b@x SIP/2.0\nVia: SIP/2.0/UDP h\nFrom: <sip:a@x>;tag=1\nTo: <sip:b@x>;tag=srv\nCall-ID: c\nCSeq: 8 ACK\n\n"
-        ));
+        let ack = msg(
+            "ACK sip:b@x SIP/2.0\nVia: SIP/2.0/UDP h\nFrom: <sip:a@x>;tag=1\nTo: <sip:b@x>;tag=srv\nCall-ID: c\nCSeq: 8 ACK\n\n",
+        );
         let next = msg(&format!(
             "INVITE sip:b@x SIP/2.0\nVia: SIP/2.0/UDP h\n{HDRS}CSeq: 9 INVITE\n\n"
         ));
