@@ -6,6 +6,8 @@
 cd "$ROOT"
 
 need_apt default-jdk-headless libgoogle-gson-java rustc-web cargo-web rust-web-src rust-web-llvm lld-22
+# npm only provides kotlinc; a Node.js that ships its own npm is fine too.
+command -v node >/dev/null && command -v npm >/dev/null || need_apt nodejs npm
 
 # Own target dirs: the SDK libs are release builds, and the cross check uses
 # Debian's rustc (a different compiler) which must not share artefacts.
@@ -46,6 +48,28 @@ if echo "$out" | grep -q 'WARNING in native method\|FATAL ERROR in native method
   echo "-Xcheck:jni reported JNI misuse"; exit 1
 fi
 count "$(echo "$out" | sed -n 's/^\([0-9]*\) passed, 0 failed$/\1/p')"
+
+log "Kotlin: the API as Kotlin sees it (kotlinc from npm, Debian's is too old)"
+kt=sdk-android/tests/kotlin
+if [ ! -f "$kt/node_modules/kotlin-compiler/bin/kotlinc" ] || [ "$kt/package-lock.json" -nt "$kt/node_modules" ]; then
+  (cd "$kt" && npm ci --ignore-scripts --no-audit --no-fund >/dev/null)
+  touch "$kt/node_modules"
+fi
+kotlinc() { bash "$kt/node_modules/kotlin-compiler/bin/kotlinc" "$@"; }
+kotlinc -Werror -cp "$classes" "$kt/KotlinUsage.kt" -d "$CARGO_TARGET_DIR/kotlin-usage.jar"
+RUST_BACKTRACE=0 java -Xcheck:jni -Djava.library.path="$CARGO_TARGET_DIR/release" \
+  -cp "$classes:$CARGO_TARGET_DIR/kotlin-usage.jar:$kt/node_modules/kotlin-compiler/lib/kotlin-stdlib.jar" \
+  KotlinUsageKt | tee "$CARGO_TARGET_DIR/kotlin.out"
+count "$(sed -n 's/^kotlin: \([0-9]*\) passed, 0 failed$/\1/p' "$CARGO_TARGET_DIR/kotlin.out")"
+# NullSafety.kt must be rejected, for exactly the two nullability errors.
+if kotlinc -cp "$classes" "$kt/NullSafety.kt" -d "$CARGO_TARGET_DIR/kotlin-nullsafety.jar" \
+  >"$CARGO_TARGET_DIR/kotlin-ns.out" 2>&1; then
+  echo "NullSafety.kt compiled: Kotlin does not see the nullability annotations"; exit 1
+fi
+grep -q "expected 'PnParams', actual 'PnParams?'" "$CARGO_TARGET_DIR/kotlin-ns.out" &&
+  grep -q "null cannot be a value of a non-null type 'String'" "$CARGO_TARGET_DIR/kotlin-ns.out" ||
+  { cat "$CARGO_TARGET_DIR/kotlin-ns.out"; echo "NullSafety.kt failed for another reason"; exit 1; }
+count 1
 
 log "compile check: aarch64-linux-android (Debian rustc-web + build-std)"
 PATH=/usr/bin:$PATH RUSTC_BOOTSTRAP=1 CARGO_TARGET_DIR="$ROOT/target-sdk-cross" \
