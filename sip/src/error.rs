@@ -52,6 +52,6 @@ pub enum FramingError {
     BadContentLength,
     #[error("Content-Length appears more than once")]
     DuplicateContentLength,
-    #[error("garbage before start line")]
+    #[error("bytes that cannot start a SIP message")]
     Garbage,
 }

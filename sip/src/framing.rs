@@ -120,9 +120,19 @@ impl StreamFramer {
             self.consume(2);
             return Ok(Some(Frame::Pong));
         }
-        if b.first() == Some(&b'\n') {
-            self.consume(1); // stray LF between messages: ignore
+        let stray_lf = b.iter().take_while(|&&c| c == b'\n').count();
+        if stray_lf > 0 {
+            // Stray LFs between messages: ignore (in one step, no recursion).
+            self.consume(stray_lf);
             return self.next_frame();
+        }
+        // A start line begins with a method token or "SIP/". TLS or binary
+        // bytes on a SIP port are not worth buffering.
+        if let Some(&c) = self.buf.first()
+            && !crate::text::is_token_char(c)
+            && c != b'\r'
+        {
+            return Err(FramingError::Garbage);
         }
         let Some(head_len) = self.find_header_end() else {
             if self.buf.len() > self.max_header {
@@ -297,6 +307,13 @@ mod tests {
             f.push(input);
             assert_eq!(f.next_frame(), Err(err));
         }
+        let mut f = StreamFramer::new();
+        f.push(b"\x16\x03\x01\x02\x00");
+        assert_eq!(f.next_frame(), Err(FramingError::Garbage));
+        let mut f = StreamFramer::new();
+        f.push(&[b'\n'; 100_000]);
+        assert_eq!(f.next_frame(), Ok(None));
+        assert_eq!(f.buffered(), 0);
         let mut f = StreamFramer::with_limits(64, 128);
         f.push(&[b'A'; 65]);
         assert_eq!(f.next_frame(), Err(FramingError::HeaderTooLarge(64)));
