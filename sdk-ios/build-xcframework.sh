@@ -14,7 +14,8 @@ done
 out="$CARGO_TARGET_DIR/xcframework"
 rm -rf "$out" SipWakeFFI.xcframework
 mkdir -p "$out/headers" "$out/sim"
-cp include/sipwake.h include/module.modulemap "$out/headers/"
+cp include/sipwake.h "$out/headers/"
+grep -v '^ *link ' include/module.modulemap >"$out/headers/module.modulemap"
 lipo -create \
   "$CARGO_TARGET_DIR/aarch64-apple-ios-sim/release/libsipwake_ios.a" \
   "$CARGO_TARGET_DIR/x86_64-apple-ios/release/libsipwake_ios.a" \
