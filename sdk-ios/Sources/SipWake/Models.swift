@@ -99,8 +99,9 @@ public enum NotificationKind: Equatable, Sendable {
     case other(Int64)
 }
 
-/// A parsed push payload. Absent strings are `""`.
-public struct Notification: Decodable, Equatable, Sendable {
+/// A parsed push payload. Absent strings are `""`. (Not named `Notification`:
+/// that would clash with Foundation.Notification in every app.)
+public struct PushNotification: Decodable, Equatable, Sendable {
     /// The raw ntype (0 call, 1 chat, 2 cancel, 3 custom, 4 register refresh).
     public let ntype: Int64
     public let kindName: String

@@ -115,7 +115,7 @@ public enum SipWake {
     /// Parses the payload PushKit hands to
     /// `pushRegistry(_:didReceiveIncomingPushWith:for:completion:)`
     /// (`payload.dictionaryPayload`), or a `UNNotification`'s `userInfo`.
-    public static func parsePush(payload: [AnyHashable: Any]) throws -> Notification {
+    public static func parsePush(payload: [AnyHashable: Any]) throws -> PushNotification {
         // Keys of a JSON payload are strings; anything else cannot come from APNs.
         var object: [String: Any] = [:]
         for (k, v) in payload {
@@ -131,17 +131,17 @@ public enum SipWake {
     }
 
     /// Parses a push payload given as JSON text (APNs, FCM data or Web Push shape; detected).
-    public static func parsePush(json: String) throws -> Notification {
+    public static func parsePush(json: String) throws -> PushNotification {
         try decode(withStr(json) { j in try callString { sipwake_parse_push(j, $0) } })
     }
 
     /// Parses an APNs / PushKit payload given as JSON text.
-    public static func parseApns(json: String) throws -> Notification {
+    public static func parseApns(json: String) throws -> PushNotification {
         try decode(withStr(json) { j in try callString { sipwake_parse_apns(j, $0) } })
     }
 
     /// Parses an FCM data map (iOS apps using FCM, provider `j`).
-    public static func parseFcmData(_ data: [String: String]) throws -> Notification {
+    public static func parseFcmData(_ data: [String: String]) throws -> PushNotification {
         let keys = Array(data.keys)
         return try withStrs(keys) { ks in
             try withStrs(keys.map { data[$0] ?? "" }) { vs in
