@@ -355,3 +355,26 @@ async fn concurrent_sends_to_one_destination_dial_once() {
         .sum();
     assert_eq!(read_exact_within(&mut peer, total).await.len(), total);
 }
+
+#[tokio::test]
+async fn answers_still_go_out_after_a_framing_error() {
+    let mut h = Harness::start(loopback_config("tcp-linger")).await;
+    let mut c = TcpStream::connect(h.addr(TransportKind::Tcp))
+        .await
+        .unwrap();
+    // A valid request followed by unframeable bytes (no Content-Length).
+    let mut bytes = sip_request("valid", "");
+    bytes.extend_from_slice(b"INVITE sip:x SIP/2.0\r\nVia: a\r\n\r\n");
+    c.write_all(&bytes).await.unwrap();
+    let m = h.next_message_is("valid").await;
+    h.handle
+        .send(
+            Destination::Flow(m.flow),
+            Bytes::from_static(b"SIP/2.0 200 OK\r\n\r\n"),
+        )
+        .await
+        .expect("the flow lingers for the answer");
+    let rest = read_until_closed(&mut c).await;
+    assert_eq!(rest, b"SIP/2.0 200 OK\r\n\r\n");
+    h.wait_closed(m.flow).await;
+}

@@ -30,13 +30,22 @@ pub(crate) fn classify_datagram(data: &[u8]) -> Datagram {
         Some(_) => return Datagram::Ignore,
         None => {}
     }
-    // A SIP start line begins with a method token or "SIP/"; both start with
-    // an ASCII letter. STUN (RFC 5389) starts with 0x00/0x01.
+    // A SIP start line begins with a method token (any RFC 3261 token
+    // character, e.g. RFC 4475 intmeth's "!interesting-Method") or "SIP/".
+    // STUN (RFC 5389) starts with 0x00/0x01.
     let first = data.iter().find(|b| !matches!(b, b'\r' | b'\n'));
     match first {
-        Some(b) if b.is_ascii_alphabetic() => Datagram::Sip,
+        Some(&b) if is_token_char(b) => Datagram::Sip,
         _ => Datagram::Ignore,
     }
+}
+
+fn is_token_char(b: u8) -> bool {
+    b.is_ascii_alphanumeric()
+        || matches!(
+            b,
+            b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~'
+        )
 }
 
 /// End of the header section (offset of the empty line), if present.
@@ -134,6 +143,11 @@ mod tests {
         assert_eq!(classify_datagram(&[0, 1, 0, 0]), Datagram::Ignore);
         assert_eq!(classify_datagram(b""), Datagram::Ignore);
         assert_eq!(classify_datagram(REG), Datagram::Sip);
+        assert_eq!(
+            classify_datagram(b"!odd-Method sip:x SIP/2.0\r\n\r\n"),
+            Datagram::Sip
+        );
+        assert_eq!(classify_datagram(b" OPTIONS"), Datagram::Ignore);
     }
 
     #[test]

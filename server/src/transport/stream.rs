@@ -44,7 +44,16 @@ where
         // Reader exits first (EOF / limit / timeout / shutdown) and drops its
         // queue sender; the writer then drains what is queued and closes.
         let reader = async {
-            read_loop(&shared, rd, info, id, tx, &failed).await;
+            if read_loop(&shared, rd, info, id, tx, &failed).await == End::Linger {
+                // Stop reading but let the answers to messages already
+                // delivered (e.g. a 400) go out before the close.
+                let linger = shared.limits.read_timeout.min(LINGER);
+                tokio::select! {
+                    _ = shared.shutdown.cancelled() => {}
+                    _ = failed.cancelled() => {}
+                    _ = tokio::time::sleep(linger) => {}
+                }
+            }
             shared.close_flow(id);
         };
         let writer = write_loop(&shared, wr, rx, id, &failed);
@@ -54,6 +63,18 @@ where
     id
 }
 
+/// How a connection's reading ended.
+#[derive(Debug, PartialEq, Eq)]
+enum End {
+    /// EOF, error, timeout or shutdown: close now.
+    Close,
+    /// The peer broke framing or limits: close after a short linger.
+    Linger,
+}
+
+/// Longest linger after a framing error.
+const LINGER: std::time::Duration = std::time::Duration::from_secs(2);
+
 async fn read_loop<R: AsyncRead>(
     shared: &Shared,
     rd: R,
@@ -61,7 +82,7 @@ async fn read_loop<R: AsyncRead>(
     id: FlowId,
     tx: mpsc::Sender<Bytes>,
     failed: &CancellationToken,
-) {
+) -> End {
     tokio::pin!(rd);
     let limits = &shared.limits;
     let mut framer = framing::stream_framer(limits);
@@ -79,27 +100,27 @@ async fn read_loop<R: AsyncRead>(
         };
         framer.buffer_mut().reserve(4096);
         let read = tokio::select! {
-            _ = shared.shutdown.cancelled() => return,
-            _ = failed.cancelled() => return,
+            _ = shared.shutdown.cancelled() => return End::Close,
+            _ = failed.cancelled() => return End::Close,
             r = timeout_at(deadline, rd.read_buf(framer.buffer_mut())) => r,
         };
         match read {
             Err(_) if mid_message => {
                 tracing::warn!(flow = %id, transport = %transport, %remote, buffered = framer.buffered(),
                     "closing slow connection: message not complete within read_timeout_secs");
-                return;
+                return End::Close;
             }
             Err(_) => {
                 tracing::info!(flow = %id, transport = %transport, %remote, "closing idle connection (idle_timeout_secs)");
-                return;
+                return End::Close;
             }
             Ok(Ok(0)) => {
                 tracing::debug!(flow = %id, transport = %transport, %remote, "connection closed by peer");
-                return;
+                return End::Close;
             }
             Ok(Err(e)) => {
                 tracing::debug!(flow = %id, transport = %transport, %remote, error = %e, "connection read error");
-                return;
+                return End::Close;
             }
             Ok(Ok(_)) => {}
         }
@@ -122,7 +143,7 @@ async fn read_loop<R: AsyncRead>(
                     completed = true;
                     if let Err(why) = framing::check(&bytes, limits) {
                         tracing::warn!(flow = %id, transport = %transport, %remote, "closing connection: {why}");
-                        return;
+                        return End::Linger;
                     }
                     shared.deliver(Inbound {
                         flow: id,
@@ -134,7 +155,7 @@ async fn read_loop<R: AsyncRead>(
                 }
                 Err(e) => {
                     tracing::warn!(flow = %id, transport = %transport, %remote, "closing connection: framing error: {e}");
-                    return;
+                    return End::Linger;
                 }
             }
         }
