@@ -239,3 +239,45 @@ impl DispatcherConfig {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn defaults_are_the_manuals_and_valid() {
+        let c = DispatcherConfig::default();
+        c.validate().unwrap();
+        assert_eq!(c.fcm.max_fail, 10_000);
+        assert_eq!(c.apns.topic, "null");
+        assert_eq!(c.apns.teamid, -1);
+        assert_eq!(c.apns.teamid_str, ".voip");
+        assert!(c.delivery.remove_on_push_fail);
+        assert_eq!(c.apns.production_url, "https://api.push.apple.com");
+    }
+
+    #[test]
+    fn unknown_fields_and_bad_values_are_refused() {
+        assert!(serde_json::from_value::<DispatcherConfig>(json!({"fcm": {"bogus": 1}})).is_err());
+        let c: DispatcherConfig = serde_json::from_value(json!({
+            "apns": {"apps": {"com.a": {"p8": "k.p8"}}}
+        }))
+        .unwrap();
+        assert!(c.validate().is_err(), "p8 without key_id/team_id");
+        let c: DispatcherConfig = serde_json::from_value(json!({
+            "apns": {"apps": {"com.a": {"p12": "a.p12", "pem": "a.pem"}}}
+        }))
+        .unwrap();
+        assert!(c.validate().is_err(), "two credential kinds");
+        let mut c = DispatcherConfig::default();
+        c.apns.jwt_refresh_secs = 3600;
+        assert!(c.validate().is_err(), "Apple refuses JWTs an hour old");
+        let mut c = DispatcherConfig::default();
+        c.webpush.subject = "ops@example.com".into();
+        assert!(c.validate().is_err());
+        let mut c = DispatcherConfig::default();
+        c.delivery.max_in_flight = 0;
+        assert!(c.validate().is_err());
+    }
+}
