@@ -6,7 +6,7 @@
 . "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 
-need_apt gcc libc6-dev valgrind python3 rustc-web cargo-web rust-web-src rust-web-llvm lld-22
+need_apt gcc g++ libc6-dev valgrind python3 rustc-web cargo-web rust-web-src rust-web-llvm lld-22
 need_cargo_bin cbindgen cbindgen 0.29.4 --locked
 
 export CARGO_TARGET_DIR="$ROOT/target-sdk"
@@ -18,6 +18,10 @@ log "include/sipwake.h is what cbindgen generates from the sources"
   echo "sdk-ios/include/sipwake.h is stale: run (cd sdk-ios && cbindgen --config cbindgen.toml --crate sipwake-ios --output include/sipwake.h)"
   exit 1
 }
+count 1
+
+log "the header compiles as C++ too"
+g++ -std=c++11 -Wall -Wextra -Werror -fsyntax-only -Isdk-ios/include sdk-ios/tests/cxx_header_check.cpp
 count 1
 
 log "sipwake-ios unit tests"

@@ -218,6 +218,24 @@ static void *other_thread(void *arg) {
     return st == SIPWAKE_STATUS_OK && sipwake_last_error_message() == NULL ? (void *)1 : NULL;
 }
 
+/* Many threads at once: each gets its own results and its own last error. */
+static void *hammer(void *arg) {
+    long id = (long)arg;
+    for (int i = 0; i < 300; i++) {
+        char value[64], *out = NULL;
+        snprintf(value, sizeof value, "a:com.x:t%ld-%d", id, i);
+        if (sipwake_parse_mpush(lit(value), &out) != SIPWAKE_STATUS_OK || !strstr(out, value + 8)) {
+            sipwake_string_free(out);
+            return NULL;
+        }
+        sipwake_string_free(out);
+        out = NULL;
+        if (sipwake_parse_mpush(lit("x:bad"), &out) != SIPWAKE_STATUS_MPUSH || !msg_has("unknown provider") || out)
+            return NULL;
+    }
+    return (void *)1;
+}
+
 static void contract_checks(void) {
     char *out = NULL;
     bool b = false;
@@ -267,6 +285,15 @@ static void contract_checks(void) {
     check(pthread_create(&t, NULL, other_thread, NULL) == 0 && pthread_join(t, &thread_ok) == 0 && thread_ok,
           "other thread's calls", "failed");
     check(msg_has("unknown provider"), "last error survives other threads", sipwake_last_error_message());
+
+    pthread_t workers[4];
+    int started = 0, all_ok = 1;
+    for (long i = 0; i < 4; i++) started += pthread_create(&workers[i], NULL, hammer, (void *)i) == 0;
+    for (int i = 0; i < started; i++) {
+        void *r = NULL;
+        all_ok &= pthread_join(workers[i], &r) == 0 && r != NULL;
+    }
+    check(started == 4 && all_ok, "4 threads x 300 calls", "wrong result or last error under concurrency");
 
     /* A panic is reported, not unwound, and the library stays usable. */
     check(sipwake_debug_panic(&out) == SIPWAKE_STATUS_PANIC && msg_has("panic probe") && out == NULL,
