@@ -167,6 +167,11 @@ pub fn serve(transports: &TransportHandle, listener: HttpListener, router: Route
                     }
                 },
             };
+            let Some(slot) = shared.acquire_http_connection() else {
+                tracing::warn!(%remote, max_connections = shared.limits.max_connections,
+                    "refusing http connection: max_connections reached");
+                continue;
+            };
             let _ = sock.set_nodelay(true);
             let meta = ConnMeta {
                 local: sock.local_addr().unwrap_or(addr),
@@ -177,6 +182,7 @@ pub fn serve(transports: &TransportHandle, listener: HttpListener, router: Route
             let tls = tls.clone();
             let shutdown = shutdown.clone();
             tasks.spawn(async move {
+                let _slot = slot;
                 match tls {
                     None => serve_conn(sock, meta, router, shutdown, read_timeout).await,
                     Some(acceptor) => {

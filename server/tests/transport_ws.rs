@@ -269,3 +269,43 @@ async fn silent_ws_peer_is_closed_after_idle_timeout() {
     h.wait_closed(flow).await;
     assert_eq!(h.handle.connection_count(), 0);
 }
+
+#[tokio::test]
+async fn http_connections_are_bounded_too() {
+    let mut config = loopback_config("http-max");
+    config.sip.max_connections = 1;
+    let h = Harness::start(config).await;
+    let addr = h.http.unwrap();
+    // An idle connection holds the only HTTP slot…
+    let mut idle = TcpStream::connect(addr).await.unwrap();
+    idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = [0u8; 64];
+    let n = tokio::time::timeout(DEADLINE, idle.read(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+    // …so the next one is closed without an answer.
+    let resp = raw_http(
+        addr,
+        "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert_eq!(resp, "");
+    drop(idle);
+    // Once it is gone, a new connection is served (retry until the slot frees).
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        let resp = raw_http(
+            addr,
+            "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        )
+        .await;
+        if resp.starts_with("HTTP/1.1 200") {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "slot never freed");
+    }
+}

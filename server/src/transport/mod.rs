@@ -212,6 +212,8 @@ pub(crate) struct Shared {
     pub(crate) flows: flows::Flows,
     /// Counts TCP + TLS + WS connections, inbound and outbound.
     pub(crate) connections: AtomicUsize,
+    /// Counts HTTP(S) connections not (yet) upgraded to WebSocket.
+    http_connections: AtomicUsize,
     sink: OnceLock<Arc<dyn Sink>>,
     udp_sockets: RwLock<Vec<Arc<tokio::net::UdpSocket>>>,
     advertised: RwLock<HashMap<TransportKind, (String, u16)>>,
@@ -232,6 +234,7 @@ impl TransportHandle {
                 limits: Limits::from_config(config),
                 flows: flows::Flows::default(),
                 connections: AtomicUsize::new(0),
+                http_connections: AtomicUsize::new(0),
                 sink: OnceLock::new(),
                 udp_sockets: RwLock::new(Vec::new()),
                 advertised: RwLock::new(HashMap::new()),
@@ -523,13 +526,34 @@ impl Shared {
 
     /// Take a connection slot, or `None` when `max_connections` is reached.
     pub(crate) fn acquire_connection(self: &Arc<Self>) -> Option<ConnSlot> {
+        self.acquire(false)
+    }
+
+    /// Take a plain HTTP(S) connection slot (a separate count with the same
+    /// `max_connections` bound; a WebSocket takes a SIP slot on upgrade).
+    pub(crate) fn acquire_http_connection(self: &Arc<Self>) -> Option<ConnSlot> {
+        self.acquire(true)
+    }
+
+    fn counter(&self, http: bool) -> &AtomicUsize {
+        if http {
+            &self.http_connections
+        } else {
+            &self.connections
+        }
+    }
+
+    fn acquire(self: &Arc<Self>, http: bool) -> Option<ConnSlot> {
         let max = self.limits.max_connections;
-        self.connections
+        self.counter(http)
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
                 (n < max).then_some(n + 1)
             })
             .ok()
-            .map(|_| ConnSlot(self.clone()))
+            .map(|_| ConnSlot {
+                shared: self.clone(),
+                http,
+            })
     }
 }
 
@@ -537,11 +561,16 @@ impl Shared {
 type DialGate = Arc<tokio::sync::Mutex<()>>;
 
 /// One of `max_connections`; released on drop.
-pub(crate) struct ConnSlot(Arc<Shared>);
+pub(crate) struct ConnSlot {
+    shared: Arc<Shared>,
+    http: bool,
+}
 
 impl Drop for ConnSlot {
     fn drop(&mut self) {
-        self.0.connections.fetch_sub(1, Ordering::AcqRel);
+        self.shared
+            .counter(self.http)
+            .fetch_sub(1, Ordering::AcqRel);
     }
 }
 
