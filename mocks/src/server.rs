@@ -5,7 +5,8 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::{Request, Response};
@@ -31,10 +32,19 @@ pub struct ConnInfo {
 
 pub type Handler = Arc<dyn Fn(&ConnInfo, Request<Bytes>) -> Response<Full<Bytes>> + Send + Sync>;
 
+/// Counters and knobs shared by every connection of a server.
+#[derive(Debug, Default)]
+struct Shared {
+    connections: AtomicUsize,
+    in_flight: AtomicUsize,
+    max_in_flight: AtomicUsize,
+    delay_ms: AtomicU64,
+}
+
 /// A running server; stops when dropped.
 pub struct Server {
     addr: SocketAddr,
-    connections: Arc<AtomicUsize>,
+    shared: Arc<Shared>,
     task: JoinHandle<()>,
 }
 
@@ -46,16 +56,17 @@ impl Server {
     ) -> Result<Self, MockError> {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
-        let connections = Arc::new(AtomicUsize::new(0));
-        let counter = connections.clone();
+        let shared = Arc::new(Shared::default());
+        let counter = shared.clone();
         let acceptor = tls.map(TlsAcceptor::from);
         let task = tokio::spawn(async move {
             loop {
                 let Ok((tcp, _)) = listener.accept().await else {
                     continue;
                 };
-                counter.fetch_add(1, Ordering::SeqCst);
+                counter.connections.fetch_add(1, Ordering::SeqCst);
                 let handler = handler.clone();
+                let shared = counter.clone();
                 let acceptor = acceptor.clone();
                 tokio::spawn(async move {
                     let _ = tcp.set_nodelay(true);
@@ -70,18 +81,22 @@ impl Server {
                                 .peer_certificates()
                                 .and_then(|c| c.first())
                                 .map(|c| c.to_vec());
-                            serve(TokioIo::new(stream), ConnInfo { client_cert }, handler).await;
+                            serve(
+                                TokioIo::new(stream),
+                                ConnInfo { client_cert },
+                                handler,
+                                shared,
+                            )
+                            .await;
                         }
-                        None => serve(TokioIo::new(tcp), ConnInfo::default(), handler).await,
+                        None => {
+                            serve(TokioIo::new(tcp), ConnInfo::default(), handler, shared).await
+                        }
                     }
                 });
             }
         });
-        Ok(Self {
-            addr,
-            connections,
-            task,
-        })
+        Ok(Self { addr, shared, task })
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -90,7 +105,18 @@ impl Server {
 
     /// TCP connections accepted so far.
     pub fn connections(&self) -> usize {
-        self.connections.load(Ordering::SeqCst)
+        self.shared.connections.load(Ordering::SeqCst)
+    }
+
+    /// Delay every response by `d` (to observe client concurrency/timeouts).
+    pub fn set_delay(&self, d: Duration) {
+        let ms = u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        self.shared.delay_ms.store(ms, Ordering::SeqCst);
+    }
+
+    /// The most requests ever being handled at the same time.
+    pub fn max_in_flight(&self) -> usize {
+        self.shared.max_in_flight.load(Ordering::SeqCst)
     }
 }
 
@@ -100,7 +126,7 @@ impl Drop for Server {
     }
 }
 
-async fn serve<I>(io: TokioIo<I>, info: ConnInfo, handler: Handler)
+async fn serve<I>(io: TokioIo<I>, info: ConnInfo, handler: Handler, shared: Arc<Shared>)
 where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
@@ -108,12 +134,20 @@ where
     let service = service_fn(move |req: Request<hyper::body::Incoming>| {
         let handler = handler.clone();
         let info = info.clone();
+        let shared = shared.clone();
         async move {
+            let now = shared.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+            shared.max_in_flight.fetch_max(now, Ordering::SeqCst);
+            let delay = shared.delay_ms.load(Ordering::SeqCst);
+            if delay > 0 {
+                tokio::time::sleep(Duration::from_millis(delay)).await;
+            }
             let (parts, body) = req.into_parts();
             let response = match Limited::new(body, MAX_BODY).collect().await {
                 Ok(body) => handler(&info, Request::from_parts(parts, body.to_bytes())),
                 Err(_) => plain(413, "request body too large"),
             };
+            shared.in_flight.fetch_sub(1, Ordering::SeqCst);
             Ok::<_, std::convert::Infallible>(response)
         }
     });

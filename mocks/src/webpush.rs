@@ -138,6 +138,11 @@ impl WebPushMock {
     pub fn connections(&self) -> usize {
         self.server.connections()
     }
+
+    /// The underlying server (response delay, concurrency gauge).
+    pub fn server(&self) -> &Server {
+        &self.server
+    }
 }
 
 fn lock(state: &Mutex<State>) -> std::sync::MutexGuard<'_, State> {
