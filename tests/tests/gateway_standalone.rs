@@ -9,7 +9,6 @@ use sipwake_e2e::sipp::{Sipp, Transport};
 use sipwake_e2e::{REALM, password};
 
 #[test]
-#[ignore = "gateway SIP core not wired yet: server pending_proxy drops every SIP message"]
 fn sipp_register_401_then_200() {
     let gw = Gateway::start(Mode::Standalone).unwrap();
     let port = sipwake_e2e::util::free_port().unwrap();
@@ -19,7 +18,6 @@ fn sipp_register_401_then_200() {
 }
 
 #[test]
-#[ignore = "gateway SIP core not wired yet: server pending_proxy drops every SIP message"]
 fn sipp_wrong_password_is_refused() {
     let gw = Gateway::start(Mode::Standalone).unwrap();
     let err = Sipp::uac("register", gw.sip_addr())
@@ -32,7 +30,6 @@ fn sipp_wrong_password_is_refused() {
 
 /// alice (SIPp, UDP) calls bob (SIPp UAS, UDP); both registered at the gateway.
 #[test]
-#[ignore = "gateway SIP core not wired yet: server pending_proxy drops every SIP message"]
 fn two_sipp_clients_call_each_other() {
     let gw = Gateway::start(Mode::Standalone).unwrap();
     let uas = Sipp::registered_uas(gw.sip_addr(), "bob", "uas_call", Transport::Udp).unwrap();
@@ -49,9 +46,9 @@ fn two_sipp_clients_call_each_other() {
 }
 
 /// A Rust TCP client registers as bob and receives alice's call from a SIPp
-/// UAC on UDP: the gateway routes to bob's connection.
+/// UAC on UDP (registered first from the same port: the standalone gateway
+/// only serves registered clients): the gateway routes to bob's connection.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "gateway SIP core not wired yet: server pending_proxy drops every SIP message"]
 async fn tcp_client_receives_call_from_udp_client() {
     let gw = tokio::task::spawn_blocking(|| Gateway::start(Mode::Standalone).unwrap())
         .await
@@ -61,7 +58,10 @@ async fn tcp_client_receives_call_from_udp_client() {
     assert_eq!(ok.status(), Some(200), "{ok:?}\n{}", gw.failure("log"));
     let addr = gw.sip_addr();
     let caller = tokio::task::spawn_blocking(move || {
+        let port = sipwake_e2e::util::free_port()?;
+        Sipp::register(addr, "alice", port, Transport::Udp)?;
         Sipp::uac("uac_call", addr)
+            .port(port)
             .user("alice", password("alice"))
             .callee("bob")
             .run()
@@ -80,7 +80,6 @@ async fn tcp_client_receives_call_from_udp_client() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "gateway SIP core not wired yet: server pending_proxy drops every SIP message"]
 async fn message_between_two_rust_clients() {
     let gw = tokio::task::spawn_blocking(|| Gateway::start(Mode::Standalone).unwrap())
         .await
@@ -122,25 +121,29 @@ async fn message_between_two_rust_clients() {
     assert_eq!(resp.status(), Some(200), "{resp:?}");
 }
 
-/// Calling a user who is not registered fails with 404/480, not a hang.
+/// The standalone gateway serves registered clients only: an unregistered
+/// sender is refused, and a registered one messaging a user who is not
+/// registered gets 404/480, not a hang.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "gateway SIP core not wired yet: server pending_proxy drops every SIP message"]
 async fn call_to_unregistered_user_fails_cleanly() {
     let gw = tokio::task::spawn_blocking(|| Gateway::start(Mode::Standalone).unwrap())
         .await
         .unwrap();
     let mut alice = SipClient::udp(gw.sip_addr(), "alice", REALM).await.unwrap();
+    let ct = ["Content-Type: text/plain".to_string()];
     let resp = alice
-        .send_request(
-            "MESSAGE",
-            "carol",
-            &["Content-Type: text/plain".into()],
-            "x",
-        )
+        .send_request("MESSAGE", "carol", &ct, "x")
         .await
         .unwrap();
     assert!(
-        matches!(resp.status(), Some(404 | 480 | 407 | 401)),
-        "{resp:?}"
+        matches!(resp.status(), Some(401 | 403 | 407)),
+        "unregistered sender: {resp:?}"
     );
+    let ok = alice.register(password("alice"), 600, &[]).await.unwrap();
+    assert_eq!(ok.status(), Some(200), "{ok:?}");
+    let resp = alice
+        .send_request("MESSAGE", "carol", &ct, "x")
+        .await
+        .unwrap();
+    assert!(matches!(resp.status(), Some(404 | 480)), "{resp:?}");
 }

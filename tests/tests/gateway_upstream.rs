@@ -14,7 +14,6 @@ fn setup(upstream_transport: &str) -> (Kamailio, Gateway) {
 }
 
 #[test]
-#[ignore = "gateway SIP core not wired yet: server pending_proxy drops every SIP message"]
 fn register_401_then_200_through_gateway_over_udp() {
     let (_k, gw) = setup("udp");
     Sipp::register(
@@ -28,7 +27,6 @@ fn register_401_then_200_through_gateway_over_udp() {
 }
 
 #[test]
-#[ignore = "gateway SIP core not wired yet: server pending_proxy drops every SIP message"]
 fn register_401_then_200_through_gateway_over_tcp() {
     let (_k, gw) = setup("udp");
     Sipp::register(
@@ -42,7 +40,6 @@ fn register_401_then_200_through_gateway_over_tcp() {
 }
 
 #[test]
-#[ignore = "gateway SIP core not wired yet: server pending_proxy drops every SIP message"]
 fn register_through_gateway_to_tcp_upstream() {
     let (_k, gw) = setup("tcp");
     Sipp::register(
@@ -57,7 +54,6 @@ fn register_through_gateway_to_tcp_upstream() {
 
 /// The gateway must not turn a wrong password into a registration.
 #[test]
-#[ignore = "gateway SIP core not wired yet: server pending_proxy drops every SIP message"]
 fn wrong_password_through_gateway_is_refused() {
     let (_k, gw) = setup("udp");
     let err = Sipp::uac("register", gw.sip_addr())
@@ -71,7 +67,6 @@ fn wrong_password_through_gateway_is_refused() {
 /// UAC at Kamailio calls bob, who registered through the gateway: the INVITE
 /// follows the stored Path back through the gateway.
 #[test]
-#[ignore = "gateway SIP core not wired yet: server pending_proxy drops every SIP message"]
 fn call_from_kamailio_to_uas_registered_via_gateway() {
     let (k, gw) = setup("udp");
     let uas = Sipp::registered_uas(gw.sip_addr(), "bob", "uas_call", Transport::Udp).unwrap();
@@ -85,7 +80,6 @@ fn call_from_kamailio_to_uas_registered_via_gateway() {
 }
 
 #[test]
-#[ignore = "gateway SIP core not wired yet: server pending_proxy drops every SIP message"]
 fn message_from_kamailio_to_uas_registered_via_gateway() {
     let (k, gw) = setup("udp");
     let uas = Sipp::registered_uas(gw.sip_addr(), "bob", "uas_message", Transport::Udp).unwrap();
@@ -99,7 +93,6 @@ fn message_from_kamailio_to_uas_registered_via_gateway() {
 }
 
 #[test]
-#[ignore = "gateway SIP core not wired yet: server pending_proxy drops every SIP message"]
 fn cancel_from_kamailio_to_uas_registered_via_gateway() {
     let (k, gw) = setup("udp");
     let uas = Sipp::registered_uas(gw.sip_addr(), "bob", "uas_cancel", Transport::Udp).unwrap();
@@ -115,7 +108,6 @@ fn cancel_from_kamailio_to_uas_registered_via_gateway() {
 /// Reverse direction: UAC sends through the gateway, Kamailio routes to bob
 /// registered directly at Kamailio.
 #[test]
-#[ignore = "gateway SIP core not wired yet: server pending_proxy drops every SIP message"]
 fn call_via_gateway_to_uas_registered_at_kamailio() {
     let (k, gw) = setup("udp");
     let uas = Sipp::registered_uas(k.addr(), "bob", "uas_call", Transport::Udp).unwrap();
@@ -129,7 +121,6 @@ fn call_via_gateway_to_uas_registered_at_kamailio() {
 }
 
 #[test]
-#[ignore = "gateway SIP core not wired yet: server pending_proxy drops every SIP message"]
 fn message_via_gateway_to_uas_registered_at_kamailio() {
     let (k, gw) = setup("udp");
     let uas = Sipp::registered_uas(k.addr(), "bob", "uas_message", Transport::Udp).unwrap();
@@ -143,7 +134,6 @@ fn message_via_gateway_to_uas_registered_at_kamailio() {
 }
 
 #[test]
-#[ignore = "gateway SIP core not wired yet: server pending_proxy drops every SIP message"]
 fn cancel_via_gateway_to_uas_registered_at_kamailio() {
     let (k, gw) = setup("udp");
     let uas = Sipp::registered_uas(k.addr(), "bob", "uas_cancel", Transport::Udp).unwrap();
@@ -161,7 +151,6 @@ fn cancel_via_gateway_to_uas_registered_at_kamailio() {
 /// by SIPp is not reachable afterwards: its registering connection closes when
 /// that SIPp run ends.)
 #[test]
-#[ignore = "gateway SIP core not wired yet: server pending_proxy drops every SIP message"]
 fn call_from_tcp_caller_to_udp_callee_both_behind_gateway() {
     let (_k, gw) = setup("udp");
     let uas = Sipp::registered_uas(gw.sip_addr(), "bob", "uas_call", Transport::Udp).unwrap();

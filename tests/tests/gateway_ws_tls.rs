@@ -72,26 +72,22 @@ async fn register_and_receive_call(edge: Edge) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "gateway SIP core not wired yet: server pending_proxy drops every SIP message"]
 async fn ws_client_registers_and_receives_call() {
     register_and_receive_call(Edge::Ws).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "gateway SIP core not wired yet: server pending_proxy drops every SIP message"]
 async fn wss_client_registers_and_receives_call() {
     register_and_receive_call(Edge::Wss).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "gateway SIP core not wired yet: server pending_proxy drops every SIP message"]
 async fn tls_client_registers_and_receives_call() {
     register_and_receive_call(Edge::Tls).await;
 }
 
 /// A MESSAGE for a WebSocket-registered user arrives on its connection.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "gateway SIP core not wired yet: server pending_proxy drops every SIP message"]
 async fn ws_client_receives_message() {
     let (k, gw) = setup().await;
     let mut bob = connect(&gw, Edge::Ws, "bob").await;
@@ -119,7 +115,6 @@ async fn ws_client_receives_message() {
 
 /// Wrong credentials over WSS are challenged again, never accepted.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "gateway SIP core not wired yet: server pending_proxy drops every SIP message"]
 async fn wss_wrong_password_is_refused() {
     let (_k, gw) = setup().await;
     let mut bob = connect(&gw, Edge::Wss, "bob").await;
