@@ -52,6 +52,21 @@ fn register_through_gateway_to_tcp_upstream() {
     .unwrap();
 }
 
+/// With a TCP upstream, Kamailio reaches the client through the gateway over
+/// TCP (the Path the gateway added names transport=tcp).
+#[test]
+fn call_from_kamailio_over_tcp_upstream() {
+    let (k, gw) = setup("tcp");
+    let uas = Sipp::registered_uas(gw.sip_addr(), "bob", "uas_call", Transport::Udp).unwrap();
+    let res = Sipp::uac("uac_call", k.addr())
+        .user("alice", password("alice"))
+        .callee("bob")
+        .run();
+    res.map_err(|e| format!("{e}\n{}", gw.failure("log")))
+        .unwrap();
+    uas.wait().unwrap();
+}
+
 /// The gateway must not turn a wrong password into a registration.
 #[test]
 fn wrong_password_through_gateway_is_refused() {

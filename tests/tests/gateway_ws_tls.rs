@@ -86,6 +86,46 @@ async fn tls_client_registers_and_receives_call() {
     register_and_receive_call(Edge::Tls).await;
 }
 
+/// A client behind the gateway places a call: INVITE through the gateway to
+/// Kamailio, Kamailio's 407 relayed back, the retry with credentials reaches
+/// a SIPp UAS registered at Kamailio; ACK and BYE follow the Record-Route set.
+async fn place_call(edge: Edge) {
+    let (k, gw) = setup().await;
+    let kaddr = k.addr();
+    let uas = tokio::task::spawn_blocking(move || {
+        Sipp::registered_uas(kaddr, "bob", "uas_call", sipwake_e2e::sipp::Transport::Udp)
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    let mut alice = connect(&gw, edge, "alice").await;
+    let ok = alice.register(password("alice"), 600, &[]).await.unwrap();
+    assert_eq!(ok.status(), Some(200), "{ok:?}");
+    let answered = alice.call("bob").await;
+    answered
+        .map_err(|e| format!("{e}\n{}", gw.failure("log")))
+        .unwrap();
+    tokio::task::spawn_blocking(move || uas.wait())
+        .await
+        .unwrap()
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ws_client_places_call() {
+    place_call(Edge::Ws).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wss_client_places_call() {
+    place_call(Edge::Wss).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_client_places_call() {
+    place_call(Edge::Tls).await;
+}
+
 /// A MESSAGE for a WebSocket-registered user arrives on its connection.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ws_client_receives_message() {

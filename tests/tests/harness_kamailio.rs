@@ -205,3 +205,26 @@ async fn rust_client_registers_answers_call_and_sends_message() {
     assert_eq!(got.unwrap().body_text(), "hi");
     assert_eq!(send.await.unwrap().unwrap().status(), Some(200));
 }
+
+/// The Rust UA as caller: INVITE challenged (407), retried with credentials,
+/// answered by a SIPp UAS, ACK and BYE along the Record-Route set.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rust_client_places_call_with_challenge() {
+    use sipwake_e2e::REALM;
+    use sipwake_e2e::client::SipClient;
+    let (k, uas) = tokio::task::spawn_blocking(|| {
+        let k = Kamailio::start().unwrap();
+        let uas = registered_uas(&k, "uas_call", Transport::Udp);
+        (k, uas)
+    })
+    .await
+    .unwrap();
+    let mut alice = SipClient::tcp(k.addr(), "alice", REALM).await.unwrap();
+    alice.password = Some(password("alice").to_string());
+    let ok = alice.call("bob").await.unwrap();
+    assert!(ok.header("Record-Route").is_some(), "{ok:?}");
+    tokio::task::spawn_blocking(move || uas.wait())
+        .await
+        .unwrap()
+        .unwrap();
+}
