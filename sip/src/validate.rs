@@ -4,7 +4,6 @@
 
 use crate::error::HeaderError;
 use crate::message::{BodyIssue, Message, StartLineIssue};
-use crate::typed::Contacts;
 use crate::uri::{Scheme, Uri};
 
 /// Why a request is refused, ready for [`crate::response_to`].
@@ -156,12 +155,8 @@ pub fn validate_register(m: &Message) -> Result<(), Reject> {
     if !to.uri.is_sip() {
         return Err(Reject::bad("To is not a SIP or SIPS URI"));
     }
-    if let Contacts::List(list) = m.contacts()?
-        && list.is_empty()
-        && m.count("Contact") > 0
-    {
-        return Err(Reject::bad("empty Contact"));
-    }
+    // Each Contact value must decode (an empty value is an error too).
+    m.contacts()?;
     Ok(())
 }
 
