@@ -283,3 +283,34 @@ async fn timer_c_cancels_a_branch_that_rings_forever() {
         .expect("408 relayed");
     assert_eq!((fin.0, fin.1.dest.clone()), (181.0, Destination::Flow(a)));
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_503_from_downstream_is_relayed_as_500() {
+    let mut h = Harness::standalone();
+    let (a, b) = setup(&mut h, TransportKind::Tcp).await;
+    h.inject(
+        a,
+        &request(
+            "MESSAGE",
+            "sip:bob@127.0.0.1",
+            "SIP/2.0/UDP 127.0.0.2:5070;branch=z9hG4bK53",
+            "<sip:alice@127.0.0.1>;tag=a",
+            "<sip:bob@127.0.0.1>",
+            "t53",
+            1,
+            "",
+        ),
+    )
+    .await;
+    let fwd = h.next().await;
+    assert_eq!(fwd.dest, Destination::Flow(b));
+    h.inject(
+        b,
+        &reply(&fwd.msg, 503, "Service Unavailable", Some("b"), ""),
+    )
+    .await;
+    let r = h.next().await;
+    assert_eq!((r.status(), r.dest), (Some(500), Destination::Flow(a)));
+    assert_eq!(r.msg.count("Via"), 1);
+    assert_eq!(r.msg.top_via().unwrap().branch(), Some("z9hG4bK53"));
+}

@@ -246,18 +246,23 @@ impl ResponseContext {
     }
 
     async fn on_final(self: &Arc<Self>, idx: usize, code: u16, resp: Option<Message>) {
+        // §16.7 step 6: a 503 *received* from downstream must not make the
+        // client think we are overloaded: relay it as 500. (A branch we could
+        // not reach at all stays 503, §16.9.)
+        let (code, resp) = match resp {
+            Some(_) if code == 503 => (500, None),
+            r => (code, r),
+        };
         let bytes = match &resp {
             Some(r) => self.relay_bytes(code, r),
-            None => response_to(
-                &self.original,
-                code,
-                if code == 408 {
-                    "Request Timeout"
-                } else {
-                    "Service Unavailable"
-                },
-            )
-            .build(),
+            None => {
+                let reason = match code {
+                    408 => "Request Timeout",
+                    500 => "Server Internal Error",
+                    _ => "Service Unavailable",
+                };
+                response_to(&self.original, code, reason).build()
+            }
         };
         enum Act {
             Send(u16, Bytes),

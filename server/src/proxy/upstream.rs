@@ -42,10 +42,10 @@ impl Hop {
     pub fn parse(s: &str) -> Option<Hop> {
         let s = s.trim();
         let owned;
-        let text = if s.len() > 4
-            && (s[..4].eq_ignore_ascii_case("sip:")
-                || s.len() > 5 && s[..5].eq_ignore_ascii_case("sips:"))
-        {
+        // `get` rather than slicing: the value is client input and may be
+        // multi-byte UTF-8.
+        let has = |p: &str| s.get(..p.len()).is_some_and(|h| h.eq_ignore_ascii_case(p));
+        let text = if has("sip:") || has("sips:") {
             s
         } else {
             owned = format!("sip:{s}");
@@ -240,6 +240,9 @@ mod tests {
         );
         assert_eq!(Hop::parse("sips:a.b").unwrap().port_or_default(), 5061);
         assert_eq!(Hop::parse("sip:a;transport=foo"), None);
+        // Client input: multi-byte text must not panic.
+        assert_eq!(Hop::parse("ééé"), None);
+        assert_eq!(Hop::parse("sé"), None);
     }
 
     #[test]
