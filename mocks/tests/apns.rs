@@ -8,6 +8,9 @@ use serde_json::{Value, json};
 use sipwake_mocks::apns::{ApnsMock, KEY_ID, TEAM_ID};
 use sipwake_mocks::tls::TestCa;
 
+/// headers, device token, body, expected (status, reason)
+type Case<'a> = (Vec<(&'a str, &'a str)>, &'a str, Value, (u16, &'a str));
+
 const TOKEN: &str = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
 
 fn jwt(p8: &str, kid: &str, iat_ago: u64) -> String {
@@ -58,7 +61,7 @@ async fn token_auth_checks() {
     let forged = format!("bearer {}", jwt(&other_key, KEY_ID, 0));
     let wrong_kid = format!("bearer {}", jwt(mock.p8_pem(), "OTHERKEY00", 0));
     let old = format!("bearer {}", jwt(mock.p8_pem(), KEY_ID, 7200));
-    let cases: Vec<(Vec<(&str, &str)>, &str, Value, (u16, &str))> = vec![
+    let cases: Vec<Case> = vec![
         (
             vec![("apns-topic", "com.a.voip"), ("apns-push-type", "voip")],
             TOKEN,
