@@ -499,9 +499,14 @@ impl Shared {
 
     /// Forget a flow and tell the sink (once).
     pub(crate) fn close_flow(&self, id: FlowId) {
-        if self.flows.remove(id)
-            && let Some(sink) = self.sink.get()
-        {
+        if self.flows.remove(id) {
+            self.notify_closed(id);
+        }
+    }
+
+    /// Tell the sink a flow (already removed from the table) is gone.
+    pub(crate) fn notify_closed(&self, id: FlowId) {
+        if let Some(sink) = self.sink.get() {
             sink.on_flow_closed(id);
         }
     }

@@ -54,11 +54,16 @@ where
                     _ = tokio::time::sleep(linger) => {}
                 }
             }
-            shared.close_flow(id);
+            // Unregistering drops the table's queue sender: the writer drains.
+            shared.flows.remove(id)
         };
         let writer = write_loop(&shared, wr, rx, id, &failed);
-        tokio::join!(reader, writer);
+        let (removed, ()) = tokio::join!(reader, writer);
+        // Report the close only once the socket is done and its slot free.
         drop(slot);
+        if removed {
+            shared.notify_closed(id);
+        }
     });
     id
 }

@@ -136,7 +136,7 @@ pub async fn run(
             }
         }
     }
-    shared.close_flow(id);
     drop(slot);
+    shared.close_flow(id);
     tracing::debug!(flow = %id, transport = %transport, %remote, "websocket closed");
 }
