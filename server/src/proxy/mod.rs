@@ -228,7 +228,11 @@ impl Proxy {
 async fn worker(proxy: Weak<Proxy>, mut rx: mpsc::Receiver<Inbound>) {
     while let Some(inb) = rx.recv().await {
         let Some(p) = proxy.upgrade() else { return };
-        p.handle(inb).await;
+        // Its own task, awaited: order is kept, and a bug that panics on
+        // one message costs that message, not the whole SIP core.
+        if let Err(e) = tokio::spawn(async move { p.handle(inb).await }).await {
+            tracing::error!(error = %e, "message handling panicked");
+        }
     }
 }
 
