@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 
 use gcp_auth::{CustomServiceAccount, TokenProvider};
 use serde_json::Value;
@@ -22,7 +22,10 @@ pub(crate) const SCOPE: &str = "https://www.googleapis.com/auth/firebase.messagi
 
 /// One FCM app: its key, project and failure breaker (`fcm_maxfail`).
 pub(crate) struct FcmApp {
-    account: CustomServiceAccount,
+    path: PathBuf,
+    /// Replaced after a 401 so the next push fetches a fresh access token
+    /// (gcp_auth would otherwise reuse a revoked one until it expires).
+    account: RwLock<Arc<CustomServiceAccount>>,
     project: String,
     consecutive_failures: AtomicU32,
 }
@@ -107,8 +110,12 @@ impl Fcm {
 
     /// One attempt. Returns the message name FCM assigned.
     pub(crate) async fn send(&self, app: &FcmApp, req: &PushRequest) -> Result<String, Failure> {
-        let token = app
+        let account = app
             .account
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let token = account
             .token(&[SCOPE])
             .await
             .map_err(|e| Failure::Auth(format!("FCM OAuth2 token for {}: {e}", app.project)))?;
@@ -136,7 +143,18 @@ impl Fcm {
         if status == 200 {
             return Ok(json["name"].as_str().unwrap_or_default().to_owned());
         }
+        if status == 401 {
+            renew(app);
+        }
         Err(classify(status, &json, after))
+    }
+}
+
+/// Drops the cached access token by re-reading the key.
+fn renew(app: &FcmApp) {
+    match CustomServiceAccount::from_file(&app.path) {
+        Ok(fresh) => *app.account.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(fresh),
+        Err(e) => tracing::error!(path = %app.path.display(), "FCM key unreadable: {e}"),
     }
 }
 
@@ -148,7 +166,8 @@ fn load(path: &Path) -> Result<FcmApp, ConfigError> {
         .ok_or_else(|| ConfigError::credential(path, "no project_id in service-account key"))?
         .to_owned();
     Ok(FcmApp {
-        account,
+        path: path.to_owned(),
+        account: RwLock::new(Arc::new(account)),
         project,
         consecutive_failures: AtomicU32::new(0),
     })

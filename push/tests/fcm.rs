@@ -372,8 +372,19 @@ async fn auth_errors_are_counted_and_keep_the_binding() {
         panic!("{out:?}")
     };
     assert!(reason.contains("401"), "{reason}");
+    // The 401 dropped the revoked access token: the next push gets a new one.
+    let out = s
+        .dispatcher
+        .send(fcm_request(
+            Provider::AndroidFcm,
+            PKG,
+            "t",
+            NotificationKind::Call,
+        ))
+        .await;
+    assert!(matches!(out, PushOutcome::Delivered { .. }), "{out:?}");
+    assert_eq!(s.mock.token_requests(), 2);
     s.mock.fail("u", [FcmFailure::PermissionDenied]);
-    s.mock.set_token_lifetime(20); // get a fresh, valid token
     let out = s
         .dispatcher
         .send(fcm_request(
