@@ -1,4 +1,4 @@
-//! Rust clients on the gateway's connection-oriented edges (WS, WSS, TLS):
+//! Rust clients on every edge of the gateway (UDP, TCP, WS, WSS, TLS):
 //! register with digest at Kamailio through the gateway, then receive a call
 //! from a SIPp UAC at Kamailio over the very same connection.
 
@@ -12,6 +12,8 @@ use sipwake_e2e::{REALM, password};
 
 #[derive(Clone, Copy)]
 enum Edge {
+    Udp,
+    Tcp,
     Ws,
     Wss,
     Tls,
@@ -29,6 +31,8 @@ async fn setup() -> (Kamailio, Gateway) {
 
 async fn connect(gw: &Gateway, edge: Edge, user: &str) -> SipClient {
     let res = match edge {
+        Edge::Udp => SipClient::udp(gw.sip_addr(), user, REALM).await,
+        Edge::Tcp => SipClient::tcp(gw.sip_addr(), user, REALM).await,
         Edge::Ws => SipClient::ws(gw.http_addr(), "/ws", false, user, REALM).await,
         Edge::Wss => SipClient::ws(gw.https_addr(), "/ws", true, user, REALM).await,
         Edge::Tls => SipClient::tls(gw.tls_addr(), user, REALM).await,
@@ -65,10 +69,30 @@ async fn register_and_receive_call(edge: Edge) {
         .map_err(|e| format!("{e}\n{}", gw.failure("log")))
         .unwrap();
     assert!(invite.start.starts_with("INVITE "), "{}", invite.start);
+    // Kamailio's Via and the gateway's: the INVITE came along the Path.
+    let vias: usize = invite
+        .header_all("Via")
+        .iter()
+        .map(|v| v.split(',').count())
+        .sum();
+    assert!(
+        vias >= 2,
+        "INVITE did not pass Kamailio and the gateway: {invite:?}"
+    );
     assert!(
         invite.body_text().contains("m=audio"),
         "SDP must reach the client intact"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn udp_client_registers_and_receives_call() {
+    register_and_receive_call(Edge::Udp).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tcp_client_registers_and_receives_call() {
+    register_and_receive_call(Edge::Tcp).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -150,6 +174,38 @@ async fn ws_client_receives_message() {
         msg.body_text().contains("hello from sipwake e2e"),
         "{}",
         msg.body_text()
+    );
+}
+
+/// After an un-REGISTER (Expires: 0) through the gateway, Kamailio no longer
+/// routes to the client: a MESSAGE for it gets 480.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unregister_through_gateway_removes_binding() {
+    let (k, gw) = setup().await;
+    let mut bob = connect(&gw, Edge::Ws, "bob").await;
+    assert_eq!(
+        bob.register(password("bob"), 600, &[])
+            .await
+            .unwrap()
+            .status(),
+        Some(200)
+    );
+    let gone = bob.register(password("bob"), 0, &[]).await.unwrap();
+    assert_eq!(gone.status(), Some(200), "un-REGISTER: {gone:?}");
+    let mut alice = SipClient::udp(k.addr(), "alice", REALM).await.unwrap();
+    alice.password = Some(password("alice").to_string());
+    let ct = ["Content-Type: text/plain".to_string()];
+    let resp = alice
+        .send_request("MESSAGE", "bob", &ct, "anyone?")
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), Some(480), "{resp:?}");
+    assert!(
+        bob.recv_none(Duration::from_millis(300))
+            .await
+            .unwrap()
+            .is_none(),
+        "bob still reached"
     );
 }
 
