@@ -37,10 +37,20 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// tracing `EnvFilter` directives, e.g. `info` or `sipwake=debug,info`.
     pub log: String,
+    /// `text` (human-readable key=value lines) or `json` (one object per line).
+    pub log_format: LogFormat,
     pub sip: SipConfig,
     pub http: HttpConfig,
     pub upstream: UpstreamConfig,
     pub registrar: RegistrarConfig,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -120,6 +130,7 @@ impl Default for Config {
         Config {
             data_dir: PathBuf::from("./sipwake-data"),
             log: "info".into(),
+            log_format: LogFormat::Text,
             sip: SipConfig::default(),
             http: HttpConfig::default(),
             upstream: UpstreamConfig::default(),
@@ -356,6 +367,7 @@ mod tests {
         let text = r#"
 data_dir = "/tmp/x"
 log = "debug"
+log_format = "json"
 [sip]
 udp = ["127.0.0.1:15060"]
 tcp = []
@@ -384,6 +396,7 @@ max_expires = 600
 min_expires = 30
 "#;
         let c = Config::from_toml_str(text, None).unwrap();
+        assert_eq!(c.log_format, LogFormat::Json);
         assert_eq!(c.sip.tcp, vec![]);
         assert_eq!(c.sip.tls, vec!["[::1]:15061".parse().unwrap()]);
         assert_eq!(c.http.https, None);

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
-use sipwake::config::Config;
+use sipwake::config::{Config, LogFormat};
 use sipwake::proxy::{Proxy, ProxyError};
 use sipwake::transport::TransportHandle;
 use sipwake::{http, tls};
@@ -74,7 +74,7 @@ fn load_config(cli: &Cli) -> Result<Config, StartError> {
     Ok(config)
 }
 
-fn init_logging(filter: &str) -> Result<(), StartError> {
+fn init_logging(filter: &str, format: LogFormat) -> Result<(), StartError> {
     use std::io::IsTerminal;
     use tracing_subscriber::EnvFilter;
     // RUST_LOG, when set, overrides the configured filter (debugging aid).
@@ -83,11 +83,13 @@ fn init_logging(filter: &str) -> Result<(), StartError> {
         _ => filter.to_string(),
     };
     let filter = EnvFilter::try_new(&filter).map_err(|e| StartError::Log(e.to_string()))?;
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),
+        LogFormat::Json => builder.json().init(),
+    }
     Ok(())
 }
 
@@ -97,7 +99,7 @@ fn run(cli: Cli) -> Result<(), StartError> {
         println!("{config:#?}");
         return Ok(());
     }
-    init_logging(&config.log)?;
+    init_logging(&config.log, config.log_format)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -232,3 +232,20 @@ fn help_and_check() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("\"debug\""));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn json_log_format() {
+    let dir = temp_dir("json");
+    let config = write_config(&dir, "log_format = \"json\"");
+    let mut gw = Running::start(&["--config", config.to_str().unwrap()]);
+    let ready = gw.wait_for("\"message\":\"ready\"");
+    assert!(ready.starts_with('{') && ready.ends_with('}'), "{ready}");
+    let listening = gw
+        .seen
+        .iter()
+        .find(|l| l.contains("\"message\":\"listening\"") && l.contains("\"transport\":\"udp\""))
+        .expect("a JSON listening line for udp");
+    assert!(listening.contains("\"addr\":\"127.0.0.1:"), "{listening}");
+    assert!(gw.terminate().success());
+    let _ = std::fs::remove_dir_all(&dir);
+}
