@@ -14,3 +14,4 @@ pub mod registrar;
 pub mod tls;
 pub mod transaction;
 pub mod transport;
+pub mod web;

@@ -1,0 +1,657 @@
+//! Static hosting for browser phones, on the same HTTP(S) listeners as `/ws`:
+//! `/` the web demo, `/firebase-messaging-sw.js` at the root (Firebase and the
+//! MPUSH manual require the root path), `/sdk/…` the WASM SDK packages, and
+//! `GET /api/v1/webconfig`, which tells a page the push settings the operator
+//! configured (Firebase web config and/or the VAPID public key).
+//!
+//! Files are read from disk per request (they are small and change when the
+//! operator rebuilds them); there is no cache beyond ETag revalidation.
+
+use std::io;
+use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
+use std::time::UNIX_EPOCH;
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde::Serialize;
+
+use crate::http::ConnMeta;
+
+/// Largest file served; the demo bundle and the SDK are well below.
+const MAX_FILE_BYTES: u64 = 32 * 1024 * 1024;
+
+/// Where the static files come from and what `/api/v1/webconfig` reports.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WebConfig {
+    /// Built web demo (`web-demo/build.mjs` output), served at `/`.
+    pub demo_dir: PathBuf,
+    /// Built service worker, served at `/firebase-messaging-sw.js`.
+    pub service_worker: PathBuf,
+    /// `client-wasm/pkg` (holding `web/`, `no-modules/`, `node/`), served at `/sdk/`.
+    pub sdk_dir: PathBuf,
+    /// Firebase web app config (`apiKey`, `projectId`, `messagingSenderId`,
+    /// `appId`, …) exactly as the Firebase console shows it; `None` = the
+    /// page uses standard Web Push.
+    pub firebase: Option<serde_json::Value>,
+    /// Firebase's "Web Push certificate" public key, for `getToken({vapidKey})`.
+    pub firebase_vapid_key: Option<String>,
+    /// The gateway's own VAPID public key (base64url), for standard Web Push.
+    pub vapid_public_key: Option<String>,
+    /// SIP domain the page pre-fills; `None` = the page's host name.
+    pub domain: Option<String>,
+}
+
+impl Default for WebConfig {
+    /// Paths relative to the working directory: right when sipwake runs
+    /// from a checkout of the repository.
+    fn default() -> Self {
+        WebConfig {
+            demo_dir: PathBuf::from("web-demo/dist"),
+            service_worker: PathBuf::from("service-worker/dist/firebase-messaging-sw.js"),
+            sdk_dir: PathBuf::from("client-wasm/pkg"),
+            firebase: None,
+            firebase_vapid_key: None,
+            vapid_public_key: None,
+            domain: None,
+        }
+    }
+}
+
+/// The web routes. Generic over the state type so it merges into any router.
+pub fn router<S: Clone + Send + Sync + 'static>(config: WebConfig) -> Router<S> {
+    Router::new()
+        .route("/api/v1/webconfig", get(webconfig))
+        .route("/firebase-messaging-sw.js", get(service_worker))
+        .route("/sdk/{*path}", get(sdk_file))
+        .fallback(demo_file)
+        .with_state(Arc::new(config))
+}
+
+/// The JSON body of `GET /api/v1/webconfig`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct WebConfigBody<'a> {
+    /// `wss://<Host>/ws` (or `ws://` on the plain listener): a hint, the
+    /// page lets the user change it.
+    ws_url: Option<String>,
+    firebase: Option<&'a serde_json::Value>,
+    firebase_vapid_key: Option<&'a str>,
+    vapid_public_key: Option<&'a str>,
+    domain: Option<&'a str>,
+    sdk: &'static str,
+    service_worker: &'static str,
+}
+
+async fn webconfig(State(cfg): State<Arc<WebConfig>>, req: Request) -> Response {
+    // The connection knows whether it is TLS; without it (tests, or behind a
+    // TLS-terminating proxy) trust X-Forwarded-Proto.
+    let secure = req.extensions().get::<ConnMeta>().is_some_and(|m| m.secure)
+        || forwarded_https(req.headers());
+    let ws_url = host_of(req.headers()).map(|host| {
+        let scheme = if secure { "wss" } else { "ws" };
+        format!("{scheme}://{host}/ws")
+    });
+    let body = WebConfigBody {
+        ws_url,
+        firebase: cfg.firebase.as_ref(),
+        firebase_vapid_key: cfg.firebase_vapid_key.as_deref(),
+        vapid_public_key: cfg.vapid_public_key.as_deref(),
+        domain: cfg.domain.as_deref(),
+        sdk: "/sdk/",
+        service_worker: "/firebase-messaging-sw.js",
+    };
+    let mut resp = axum::Json(body).into_response();
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
+}
+
+fn forwarded_https(headers: &HeaderMap) -> bool {
+    headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("https"))
+}
+
+/// The request's Host, if it is a plausible `host[:port]` (it is echoed back).
+fn host_of(headers: &HeaderMap) -> Option<&str> {
+    let host = headers.get(header::HOST)?.to_str().ok()?;
+    let ok = !host.is_empty()
+        && host.len() <= 255
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-.:[]_".contains(&b));
+    ok.then_some(host)
+}
+
+async fn service_worker(State(cfg): State<Arc<WebConfig>>, headers: HeaderMap) -> Response {
+    match read_file(&cfg.service_worker).await {
+        Ok(file) => {
+            let mut resp = file.into_response(&headers, "text/javascript; charset=utf-8");
+            let h = resp.headers_mut();
+            // Lets the worker control the whole site even if it is ever
+            // registered from a script in a sub-directory.
+            h.insert("service-worker-allowed", HeaderValue::from_static("/"));
+            // Browsers must always see the current worker (update checks).
+            h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+            resp
+        }
+        Err(e) => not_built(
+            e,
+            "service worker",
+            &cfg.service_worker,
+            "cd web-demo && npm ci && node build.mjs",
+        ),
+    }
+}
+
+async fn sdk_file(State(cfg): State<Arc<WebConfig>>, req: Request) -> Response {
+    let rel = req.uri().path().strip_prefix("/sdk/").unwrap_or_default();
+    serve_from(&cfg.sdk_dir, rel, req.headers()).await
+}
+
+async fn demo_file(State(cfg): State<Arc<WebConfig>>, req: Request) -> Response {
+    let path = req.uri().path();
+    let rel = path.strip_prefix('/').unwrap_or(path);
+    let resp = serve_from(&cfg.demo_dir, rel, req.headers()).await;
+    // Only a missing demo build gets the explanation; other 404s stay plain.
+    if resp.status() == StatusCode::NOT_FOUND
+        && (rel.is_empty() || rel == "index.html")
+        && !cfg.demo_dir.join("index.html").is_file()
+    {
+        return not_built_page(&cfg.demo_dir);
+    }
+    resp
+}
+
+/// Serves `rel` (still percent-encoded) from `dir`; a directory means its `index.html`.
+async fn serve_from(dir: &Path, rel: &str, headers: &HeaderMap) -> Response {
+    let Some(rel) = safe_relative(rel) else {
+        return (StatusCode::NOT_FOUND, "not found\n").into_response();
+    };
+    let mut path = dir.join(&rel);
+    if rel.as_os_str().is_empty() || path.is_dir() {
+        path.push("index.html");
+    }
+    // A symlink must not lead out of the served directory.
+    match (std::fs::canonicalize(dir), std::fs::canonicalize(&path)) {
+        (Ok(root), Ok(real)) if real.starts_with(&root) => {}
+        _ => return (StatusCode::NOT_FOUND, "not found\n").into_response(),
+    }
+    match read_file(&path).await {
+        Ok(file) => {
+            let mime = mime_for(&path);
+            let mut resp = file.into_response(headers, mime);
+            if mime.starts_with("text/html") {
+                resp.headers_mut().insert(
+                    header::CONTENT_SECURITY_POLICY,
+                    HeaderValue::from_static(PAGE_CSP),
+                );
+            }
+            resp
+        }
+        Err(_) => (StatusCode::NOT_FOUND, "not found\n").into_response(),
+    }
+}
+
+/// The demo loads only its own scripts and the SDK (WebAssembly needs
+/// `wasm-unsafe-eval`); it talks to the gateway's WebSocket (any host: the
+/// user may point it elsewhere) and, with Firebase, to Google's APIs.
+const PAGE_CSP: &str = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; \
+     connect-src 'self' wss: ws: https://*.googleapis.com; img-src 'self' data:; \
+     media-src 'self' blob: mediastream:; style-src 'self'; object-src 'none'; \
+     base-uri 'none'; frame-ancestors 'none'";
+
+/// Decodes and checks a URL path below a served directory: no `..`, no
+/// absolute parts, no NUL or backslash. `None` = refuse.
+fn safe_relative(raw: &str) -> Option<PathBuf> {
+    let decoded = percent_decode(raw)?;
+    if decoded.contains('\0') || decoded.contains('\\') {
+        return None;
+    }
+    let mut out = PathBuf::new();
+    for comp in Path::new(&decoded).components() {
+        match comp {
+            Component::Normal(c) => {
+                // Hidden files (.git, .env …) are never part of a build.
+                if c.to_str().is_none_or(|s| s.starts_with('.')) {
+                    return None;
+                }
+                out.push(c);
+            }
+            Component::CurDir => {}
+            Component::ParentDir | Component::RootDir | Component::Prefix(_) => return None,
+        }
+    }
+    Some(out)
+}
+
+/// `%XX` decoding of a URL path; `None` for a bad escape or non-UTF-8.
+fn percent_decode(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let hex = b.get(i + 1..i + 3)?;
+            let hex = std::str::from_utf8(hex).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+fn mime_for(path: &Path) -> &'static str {
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default();
+    if name.ends_with(".d.ts") {
+        return "text/plain; charset=utf-8";
+    }
+    match path
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or_default()
+    {
+        "html" | "htm" => "text/html; charset=utf-8",
+        "js" | "mjs" => "text/javascript; charset=utf-8",
+        "css" => "text/css; charset=utf-8",
+        "json" | "map" => "application/json",
+        // WebAssembly.instantiateStreaming refuses any other type.
+        "wasm" => "application/wasm",
+        "svg" => "image/svg+xml",
+        "png" => "image/png",
+        "ico" => "image/x-icon",
+        "txt" | "ts" => "text/plain; charset=utf-8",
+        _ => "application/octet-stream",
+    }
+}
+
+struct File {
+    body: Vec<u8>,
+    etag: String,
+}
+
+async fn read_file(path: &Path) -> io::Result<File> {
+    let meta = tokio::fs::metadata(path).await?;
+    if !meta.is_file() {
+        return Err(io::Error::new(io::ErrorKind::NotFound, "not a file"));
+    }
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(io::Error::other("file too large to serve"));
+    }
+    let body = tokio::fs::read(path).await?;
+    let mtime = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos());
+    let etag = format!("\"{:x}-{:x}\"", body.len(), mtime);
+    Ok(File { body, etag })
+}
+
+impl File {
+    fn into_response(self, req: &HeaderMap, mime: &'static str) -> Response {
+        let not_modified = req
+            .get(header::IF_NONE_MATCH)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.split(',').any(|t| t.trim() == self.etag));
+        let etag = HeaderValue::from_str(&self.etag).unwrap_or(HeaderValue::from_static("\"0\""));
+        let common = [
+            (header::ETAG, etag),
+            // Revalidate every time: a rebuild must show up at once.
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+            (
+                header::X_CONTENT_TYPE_OPTIONS,
+                HeaderValue::from_static("nosniff"),
+            ),
+        ];
+        if not_modified {
+            return (StatusCode::NOT_MODIFIED, common).into_response();
+        }
+        (
+            StatusCode::OK,
+            common,
+            [(header::CONTENT_TYPE, HeaderValue::from_static(mime))],
+            self.body,
+        )
+            .into_response()
+    }
+}
+
+fn not_built(err: io::Error, what: &str, path: &Path, how: &str) -> Response {
+    tracing::warn!(path = %path.display(), error = %err, "{what} not available");
+    (
+        StatusCode::NOT_FOUND,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        format!(
+            "sipwake: the {what} is not built ({}: {err}). Build it with `{how}`, or point the [web] config at it.\n",
+            path.display()
+        ),
+    )
+        .into_response()
+}
+
+fn not_built_page(dir: &Path) -> Response {
+    let dir = html_escape(&dir.display().to_string());
+    let body = format!(
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>sipwake: web demo not built</title></head>\n\
+         <body><main><h1>The sipwake web demo is not built</h1>\n\
+         <p>sipwake is running, but there is no <code>index.html</code> in <code>{dir}</code>.</p>\n\
+         <p>Build it from the repository with <code>cd web-demo &amp;&amp; npm ci &amp;&amp; node build.mjs</code> \
+         (and the WASM SDK with <code>client-wasm/build.sh</code>), or set the web demo directory in the <code>[web]</code> config section.</p>\n\
+         <p>SIP over WebSocket works without it at <code>/ws</code>.</p></main></body></html>\n"
+    );
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::{Body, to_bytes};
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use tower::ServiceExt;
+
+    /// A scratch directory removed on drop (no tempfile dependency in this crate).
+    struct Scratch(PathBuf);
+
+    impl Scratch {
+        fn new() -> Scratch {
+            static N: AtomicU32 = AtomicU32::new(0);
+            let p = std::env::temp_dir().join(format!(
+                "sipwake-web-{}-{}",
+                std::process::id(),
+                N.fetch_add(1, Ordering::Relaxed)
+            ));
+            let _ = std::fs::remove_dir_all(&p);
+            std::fs::create_dir_all(&p).expect("scratch dir");
+            Scratch(p)
+        }
+
+        fn write(&self, rel: &str, body: &[u8]) -> PathBuf {
+            let p = self.0.join(rel);
+            std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+            std::fs::write(&p, body).expect("write");
+            p
+        }
+    }
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    /// A built site: demo, worker, SDK, and a secret next to (outside) the demo dir.
+    fn site() -> (Scratch, WebConfig) {
+        let s = Scratch::new();
+        s.write("demo/index.html", b"<!DOCTYPE html><title>phone</title>");
+        s.write("demo/app.js", b"console.log('app')");
+        s.write("demo/sub/index.html", b"sub index");
+        s.write("demo/.hidden", b"hidden");
+        s.write("secret.txt", b"top secret");
+        let sw = s.write(
+            "sw/firebase-messaging-sw.js",
+            b"self.addEventListener('push',()=>{})",
+        );
+        s.write("pkg/web/sipwake_wasm_bg.wasm", b"\0asm\x01\0\0\0");
+        s.write(
+            "pkg/web/sipwake_wasm.js",
+            b"export default function init(){}",
+        );
+        s.write("pkg/web/sipwake_wasm.d.ts", b"export {}");
+        let cfg = WebConfig {
+            demo_dir: s.0.join("demo"),
+            service_worker: sw,
+            sdk_dir: s.0.join("pkg"),
+            ..WebConfig::default()
+        };
+        (s, cfg)
+    }
+
+    async fn get(
+        cfg: &WebConfig,
+        uri: &str,
+        headers: &[(&str, &str)],
+    ) -> (StatusCode, HeaderMap, Vec<u8>) {
+        let mut req = Request::builder().uri(uri);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let resp = router::<()>(cfg.clone())
+            .oneshot(req.body(Body::empty()).expect("request"))
+            .await
+            .expect("infallible");
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let body = to_bytes(resp.into_body(), usize::MAX).await.expect("body");
+        (status, headers, body.to_vec())
+    }
+
+    fn header<'a>(h: &'a HeaderMap, name: &str) -> &'a str {
+        h.get(name).and_then(|v| v.to_str().ok()).unwrap_or("")
+    }
+
+    #[tokio::test]
+    async fn root_serves_the_demo_index_with_csp() {
+        let (_s, cfg) = site();
+        let (st, h, body) = get(&cfg, "/", &[]).await;
+        assert_eq!(st, StatusCode::OK);
+        assert_eq!(body, b"<!DOCTYPE html><title>phone</title>");
+        assert_eq!(header(&h, "content-type"), "text/html; charset=utf-8");
+        assert!(header(&h, "content-security-policy").contains("'wasm-unsafe-eval'"));
+        assert_eq!(header(&h, "x-content-type-options"), "nosniff");
+        let (st, h, body) = get(&cfg, "/app.js", &[]).await;
+        assert_eq!(
+            (st, body.as_slice()),
+            (StatusCode::OK, &b"console.log('app')"[..])
+        );
+        assert_eq!(header(&h, "content-type"), "text/javascript; charset=utf-8");
+        let (st, _, body) = get(&cfg, "/sub/", &[]).await;
+        assert_eq!((st, body.as_slice()), (StatusCode::OK, &b"sub index"[..]));
+        assert_eq!(get(&cfg, "/nope.js", &[]).await.0, StatusCode::NOT_FOUND);
+    }
+
+    #[tokio::test]
+    async fn service_worker_at_the_root_with_scope_and_no_cache() {
+        let (_s, cfg) = site();
+        let (st, h, body) = get(&cfg, "/firebase-messaging-sw.js", &[]).await;
+        assert_eq!(st, StatusCode::OK);
+        assert_eq!(body, b"self.addEventListener('push',()=>{})");
+        assert_eq!(header(&h, "service-worker-allowed"), "/");
+        assert_eq!(header(&h, "cache-control"), "no-cache");
+        assert_eq!(header(&h, "content-type"), "text/javascript; charset=utf-8");
+        // The page registers it with ?firebase=…: same file.
+        let (st, _, body2) = get(&cfg, "/firebase-messaging-sw.js?firebase=%7B%7D", &[]).await;
+        assert_eq!((st, body2), (StatusCode::OK, body));
+    }
+
+    #[tokio::test]
+    async fn sdk_files_with_the_wasm_mime_type() {
+        let (_s, cfg) = site();
+        let (st, h, body) = get(&cfg, "/sdk/web/sipwake_wasm_bg.wasm", &[]).await;
+        assert_eq!(st, StatusCode::OK);
+        assert_eq!(header(&h, "content-type"), "application/wasm");
+        assert_eq!(&body[..4], b"\0asm");
+        let (_, h, _) = get(&cfg, "/sdk/web/sipwake_wasm.js", &[]).await;
+        assert_eq!(header(&h, "content-type"), "text/javascript; charset=utf-8");
+        let (_, h, _) = get(&cfg, "/sdk/web/sipwake_wasm.d.ts", &[]).await;
+        assert_eq!(header(&h, "content-type"), "text/plain; charset=utf-8");
+        assert_eq!(
+            get(&cfg, "/sdk/web/missing.wasm", &[]).await.0,
+            StatusCode::NOT_FOUND
+        );
+    }
+
+    #[tokio::test]
+    async fn no_path_leaves_the_served_directories() {
+        let (s, cfg) = site();
+        #[cfg(unix)]
+        std::os::unix::fs::symlink(s.0.join("secret.txt"), s.0.join("demo/link.txt"))
+            .expect("symlink");
+        for uri in [
+            "/../secret.txt",
+            "/%2e%2e/secret.txt",
+            "/%2E%2E%2Fsecret.txt",
+            "/sub/..%2F..%2Fsecret.txt",
+            "/sdk/..%2f..%2fsecret.txt",
+            "/sdk/%2e%2e/%2e%2e/secret.txt",
+            "/..%5csecret.txt",
+            "/%00",
+            "/%zz",
+            "/%ff",
+            "/.hidden",
+            "/link.txt",
+        ] {
+            let (st, _, body) = get(&cfg, uri, &[]).await;
+            assert_eq!(st, StatusCode::NOT_FOUND, "{uri}");
+            assert!(
+                !String::from_utf8_lossy(&body).contains("top secret"),
+                "{uri}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn etag_revalidation_answers_304() {
+        let (_s, cfg) = site();
+        let (_, h, _) = get(&cfg, "/app.js", &[]).await;
+        let etag = header(&h, "etag").to_string();
+        assert!(etag.starts_with('"'), "{etag}");
+        let (st, _, body) = get(&cfg, "/app.js", &[("if-none-match", &etag)]).await;
+        assert_eq!(st, StatusCode::NOT_MODIFIED);
+        assert!(body.is_empty());
+        let (st, _, _) = get(&cfg, "/app.js", &[("if-none-match", "\"other\"")]).await;
+        assert_eq!(st, StatusCode::OK);
+    }
+
+    #[tokio::test]
+    async fn missing_builds_get_an_explanation() {
+        let s = Scratch::new();
+        let cfg = WebConfig {
+            demo_dir: s.0.join("no-demo"),
+            service_worker: s.0.join("no-sw.js"),
+            sdk_dir: s.0.join("no-pkg"),
+            ..WebConfig::default()
+        };
+        let (st, h, body) = get(&cfg, "/", &[]).await;
+        assert_eq!(st, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(header(&h, "content-type"), "text/html; charset=utf-8");
+        let body = String::from_utf8(body).expect("utf-8");
+        assert!(body.contains("web demo is not built"), "{body}");
+        assert!(body.contains("node build.mjs"), "{body}");
+        let (st, _, body) = get(&cfg, "/firebase-messaging-sw.js", &[]).await;
+        assert_eq!(st, StatusCode::NOT_FOUND);
+        assert!(String::from_utf8_lossy(&body).contains("service worker is not built"));
+        assert_eq!(
+            get(&cfg, "/sdk/web/sipwake_wasm.js", &[]).await.0,
+            StatusCode::NOT_FOUND
+        );
+        // Other paths stay plain 404s.
+        assert_eq!(get(&cfg, "/x.js", &[]).await.0, StatusCode::NOT_FOUND);
+    }
+
+    #[tokio::test]
+    async fn webconfig_reports_push_settings_and_ws_hint() {
+        let (_s, mut cfg) = site();
+        let (st, h, body) = get(
+            &cfg,
+            "/api/v1/webconfig",
+            &[("host", "gw.example.com:8443")],
+        )
+        .await;
+        assert_eq!(st, StatusCode::OK);
+        assert_eq!(header(&h, "content-type"), "application/json");
+        let v: serde_json::Value = serde_json::from_slice(&body).expect("json");
+        assert_eq!(
+            v,
+            serde_json::json!({
+                "wsUrl": "ws://gw.example.com:8443/ws", "firebase": null, "firebaseVapidKey": null,
+                "vapidPublicKey": null, "domain": null, "sdk": "/sdk/",
+                "serviceWorker": "/firebase-messaging-sw.js"
+            })
+        );
+        cfg.firebase = Some(
+            serde_json::json!({"apiKey": "k", "projectId": "p", "messagingSenderId": "1", "appId": "a"}),
+        );
+        cfg.firebase_vapid_key = Some("BFk".into());
+        cfg.vapid_public_key = Some("BOr".into());
+        cfg.domain = Some("example.com".into());
+        let (_, _, body) = get(
+            &cfg,
+            "/api/v1/webconfig",
+            &[("host", "gw.example.com"), ("x-forwarded-proto", "https")],
+        )
+        .await;
+        let v: serde_json::Value = serde_json::from_slice(&body).expect("json");
+        assert_eq!(v["wsUrl"], "wss://gw.example.com/ws");
+        assert_eq!(v["firebase"]["projectId"], "p");
+        assert_eq!(v["firebaseVapidKey"], "BFk");
+        assert_eq!(v["vapidPublicKey"], "BOr");
+        assert_eq!(v["domain"], "example.com");
+    }
+
+    #[tokio::test]
+    async fn webconfig_uses_the_connection_security_and_refuses_odd_hosts() {
+        let (_s, cfg) = site();
+        let mut req = Request::builder()
+            .uri("/api/v1/webconfig")
+            .header("host", "127.0.0.1:8443")
+            .body(Body::empty())
+            .expect("request");
+        req.extensions_mut().insert(ConnMeta {
+            local: "127.0.0.1:8443".parse().expect("addr"),
+            remote: "127.0.0.1:50000".parse().expect("addr"),
+            secure: true,
+        });
+        let resp = router::<()>(cfg.clone())
+            .oneshot(req)
+            .await
+            .expect("infallible");
+        let body = to_bytes(resp.into_body(), usize::MAX).await.expect("body");
+        let v: serde_json::Value = serde_json::from_slice(&body).expect("json");
+        assert_eq!(v["wsUrl"], "wss://127.0.0.1:8443/ws");
+        let (_, _, body) = get(&cfg, "/api/v1/webconfig", &[("host", "evil\"host")]).await;
+        let v: serde_json::Value = serde_json::from_slice(&body).expect("json");
+        assert_eq!(v["wsUrl"], serde_json::Value::Null);
+    }
+
+    #[test]
+    fn percent_decoding_and_mime_types() {
+        assert_eq!(percent_decode("a%20b%2Fc").as_deref(), Some("a b/c"));
+        assert_eq!(percent_decode("%"), None);
+        assert_eq!(percent_decode("%4"), None);
+        assert_eq!(percent_decode("%c3%a9").as_deref(), Some("é"));
+        assert_eq!(percent_decode("%c3"), None);
+        assert_eq!(safe_relative(""), Some(PathBuf::new()));
+        assert_eq!(safe_relative("a/./b"), Some(PathBuf::from("a/b")));
+        assert_eq!(safe_relative("a/../b"), None);
+        assert_eq!(mime_for(Path::new("x.wasm")), "application/wasm");
+        assert_eq!(mime_for(Path::new("x.css")), "text/css; charset=utf-8");
+        assert_eq!(mime_for(Path::new("x")), "application/octet-stream");
+    }
+}
