@@ -492,3 +492,15 @@ async fn contact_rewrite_mode_for_upstreams_without_path() {
         Some("sip:alice@127.0.0.2:40001;transport=tcp")
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn registered_device_without_a_live_flow_is_offline() {
+    let mut h = Harness::upstream("sip:127.0.0.9:5070", false, &[]);
+    let (a, up, path) = registered(&mut h, 40001, 1).await;
+    h.net.close(a);
+    h.inject(up, &upstream_invite(&path, 40001, "z9hG4bKoff", "off-1"))
+        .await;
+    assert_eq!(h.next().await.status(), Some(100));
+    let r = h.next().await;
+    assert_eq!((r.status(), r.dest), (Some(480), Destination::Flow(up)));
+}

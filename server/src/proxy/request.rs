@@ -122,6 +122,12 @@ impl Proxy {
                 info!(%call_id, code, reason, "request refused");
                 return self.answer(&tx, &req, code, reason, &[]).await;
             }
+            Decision::Offline { aor, instances } => {
+                info!(%call_id, %aor, devices = instances.len(), "user offline (no live flow)");
+                return self
+                    .answer(&tx, &req, 480, "Temporarily Unavailable", &[])
+                    .await;
+            }
             Decision::OptionsHere => {
                 return self
                     .answer(

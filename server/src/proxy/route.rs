@@ -47,6 +47,13 @@ pub enum Decision {
     Reject(u16, &'static str),
     /// A REGISTER for the standalone registrar.
     Register,
+    /// The user exists but none of its devices has a live flow. Today: 480.
+    /// Push wake-up hooks in here: hold the request, wake `instances`, and
+    /// deliver when one registers again (a `RegistrarEvent::Registered`).
+    Offline {
+        aor: String,
+        instances: Vec<String>,
+    },
     /// OPTIONS addressed to the gateway itself.
     OptionsHere,
     Forward(Box<Plan>),
@@ -201,8 +208,10 @@ impl Proxy {
                     });
                     Decision::Forward(Box::new(plan))
                 }
-                // Push wake-up seam: the device has no live flow.
-                None => Decision::Reject(480, "Temporarily Unavailable"),
+                None => Decision::Offline {
+                    aor: reg.aor.clone(),
+                    instances: vec![reg.instance.clone()],
+                },
             };
         }
 
@@ -238,11 +247,15 @@ impl Proxy {
         };
         let bindings = match self.registrar.lookup(user) {
             Lookup::Unknown if self.registrar.knows_user(user) => {
-                return Decision::Reject(480, "Temporarily Unavailable");
+                return Decision::Offline {
+                    aor: user.to_owned(),
+                    instances: Vec::new(),
+                };
             }
             Lookup::Unknown => return Decision::Reject(404, "Not Found"),
             Lookup::Bindings(b) => b,
         };
+        let instances: Vec<String> = bindings.iter().map(|b| b.instance.clone()).collect();
         for b in bindings {
             if let Some((dest, kind)) = self.flow_dest(b.flow, b.kind, b.remote) {
                 plan.targets.push(Target {
@@ -254,8 +267,10 @@ impl Proxy {
             }
         }
         if plan.targets.is_empty() {
-            // Push wake-up seam: registered, but no device reachable now.
-            return Decision::Reject(480, "Temporarily Unavailable");
+            return Decision::Offline {
+                aor: user.to_owned(),
+                instances,
+            };
         }
         Decision::Forward(Box::new(plan))
     }
