@@ -3,7 +3,7 @@
 //! the mock's own .p8 key, or certificate auth (a client certificate issued by
 //! the test CA), and Apple's header checks and error bodies.
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
@@ -65,7 +65,8 @@ struct State {
     failures: HashMap<String, VecDeque<ApnsFailure>>,
     received: Vec<ApnsReceived>,
     attempts: HashMap<String, usize>,
-    jwts: HashSet<String>,
+    /// Verified provider JWTs and their `iat` (Apple caches them too).
+    jwts: HashMap<String, u64>,
     next_id: u64,
 }
 
@@ -219,23 +220,30 @@ fn handle(
         let Some(jwt) = header(&req, "authorization").strip_prefix("bearer ") else {
             return reason(403, "MissingProviderToken");
         };
-        let mut validation = Validation::new(Algorithm::ES256);
-        validation.set_required_spec_claims(&["iat", "iss"]);
-        validation.validate_exp = false;
-        let Ok(data) = jsonwebtoken::decode::<ProviderClaims>(jwt, key, &validation) else {
-            return reason(403, "InvalidProviderToken");
+        let known = lock(state).jwts.get(jwt).copied();
+        let iat = match known {
+            Some(iat) => iat,
+            None => {
+                let mut validation = Validation::new(Algorithm::ES256);
+                validation.set_required_spec_claims(&["iat", "iss"]);
+                validation.validate_exp = false;
+                let Ok(data) = jsonwebtoken::decode::<ProviderClaims>(jwt, key, &validation) else {
+                    return reason(403, "InvalidProviderToken");
+                };
+                if data.header.kid.as_deref() != Some(KEY_ID) || data.claims.iss != TEAM_ID {
+                    return reason(403, "InvalidProviderToken");
+                }
+                data.claims.iat
+            }
         };
-        if data.header.kid.as_deref() != Some(KEY_ID) || data.claims.iss != TEAM_ID {
-            return reason(403, "InvalidProviderToken");
-        }
         // Apple rejects provider tokens older than one hour.
-        if data.claims.iat + 3600 < now_secs() {
+        if iat + 3600 < now_secs() {
             return reason(403, "ExpiredProviderToken");
         }
         if topic.is_empty() {
             return reason(400, "MissingTopic");
         }
-        lock(state).jwts.insert(jwt.to_owned());
+        lock(state).jwts.insert(jwt.to_owned(), iat);
         ApnsAuth::Jwt(jwt.to_owned())
     };
 
