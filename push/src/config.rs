@@ -19,6 +19,21 @@ pub struct DispatcherConfig {
     pub webpush: WebPushConfig,
     pub delivery: DeliveryConfig,
     pub templates: TemplateConfig,
+    pub payload: PayloadConfig,
+}
+
+/// Message options applied by [`crate::Dispatcher::build_request`].
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PayloadConfig {
+    /// `pushnotification_ttl`: seconds; 0 = now or never.
+    pub ttl: u32,
+    /// `pushnotification_sound_call` / `_chat` / `_other`: the SOUND keyword.
+    pub sound_call: String,
+    pub sound_chat: String,
+    pub sound_other: String,
+    /// `fcm_removenotification`: -1 auto, 0 keep, 1 remove for calls, 2 always.
+    pub fcm_remove_notification: sipwake_core::template::RemoveNotification,
 }
 
 /// Concurrency, timeouts, retries and the failure policy.

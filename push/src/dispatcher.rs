@@ -5,7 +5,8 @@
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use sipwake_core::Provider;
+use sipwake_core::template::{PushFields, Target, TemplateError};
+use sipwake_core::{MpushBinding, NotificationKind, Provider};
 use tokio::sync::Semaphore;
 
 use crate::apns::{Apns, ApnsApp};
@@ -14,9 +15,9 @@ use crate::error::{ConfigError, Failure};
 use crate::fcm::{Fcm, FcmApp};
 use crate::retry::backoff;
 use crate::stats::{Stats, StatsEntry};
-use crate::templates::Templates;
+use crate::templates::{Templates, apply_options};
 use crate::webpush::{Subscription, WebPush, parse_subscription};
-use crate::{PushOutcome, PushRequest};
+use crate::{Priority, PushOutcome, PushRequest};
 
 /// Where a request goes.
 enum Route {
@@ -93,6 +94,48 @@ impl Dispatcher {
     /// The current templates, to render a payload for [`PushRequest::payload`].
     pub fn templates(&self) -> Arc<Templates> {
         read(&self.inner.templates)
+    }
+
+    /// Renders the message for `binding` from `fields` with the current
+    /// templates and the `[payload]` options (TTL, sounds, notification
+    /// removal): FCM targets by provider (`a` Android, `j` iOS, `w` web),
+    /// the APNs template for `i`. Calls get [`Priority::High`].
+    pub fn build_request(
+        &self,
+        binding: &MpushBinding,
+        fields: PushFields,
+    ) -> Result<PushRequest, TemplateError> {
+        let opts = &self.inner.cfg.payload;
+        let mut fields = apply_options(fields, opts);
+        if fields.package.is_empty() {
+            fields.package = binding.package.clone();
+        }
+        if fields.token.is_empty() {
+            fields.token = binding.token.clone();
+        }
+        let t = self.templates();
+        let rn = opts.fcm_remove_notification;
+        let payload = match binding.provider {
+            Provider::AndroidFcm => t.render_fcm(&fields, Target::FcmAndroid, rn)?,
+            Provider::IosFcm => t.render_fcm(&fields, Target::FcmIos, rn)?,
+            Provider::WebPush => t.render_fcm(&fields, Target::FcmWeb, rn)?,
+            Provider::Apns => t.render_apns(&fields)?,
+        };
+        Ok(PushRequest {
+            provider: binding.provider,
+            env: binding.env,
+            package: binding.package.clone(),
+            token: binding.token.clone(),
+            kind: fields.kind,
+            payload,
+            ttl_secs: fields.ttl,
+            priority: if fields.kind == NotificationKind::Call {
+                Priority::High
+            } else {
+                Priority::Normal
+            },
+            collapse_id: None,
+        })
     }
 
     /// VAPID public key (base64url) for the web app's `applicationServerKey`.

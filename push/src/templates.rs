@@ -8,7 +8,9 @@ use sipwake_core::template::{
     TemplateError, prune_fcm,
 };
 
-use crate::config::TemplateConfig;
+use sipwake_core::NotificationKind;
+
+use crate::config::{PayloadConfig, TemplateConfig};
 use crate::error::ConfigError;
 
 #[derive(Debug, Clone)]
@@ -54,10 +56,25 @@ impl Templates {
     }
 }
 
+/// `fields` with the configured TTL and sound filled in where empty.
+pub(crate) fn apply_options(mut fields: PushFields, opts: &PayloadConfig) -> PushFields {
+    if fields.ttl == 0 {
+        fields.ttl = opts.ttl;
+    }
+    if fields.sound.is_empty() {
+        fields.sound = match fields.kind {
+            NotificationKind::Call => &opts.sound_call,
+            NotificationKind::Chat => &opts.sound_chat,
+            _ => &opts.sound_other,
+        }
+        .clone();
+    }
+    fields
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sipwake_core::NotificationKind;
 
     #[test]
     fn defaults_and_operator_files() {

@@ -178,3 +178,64 @@ async fn no_credentials_for_the_app_is_a_kept_failure() {
     let failed: u64 = d.stats().iter().map(|e| e.counters.failed).sum();
     assert_eq!(failed, 2);
 }
+
+#[tokio::test]
+async fn build_request_applies_the_payload_options() {
+    use sipwake_core::MpushBinding;
+    use sipwake_core::template::RemoveNotification;
+    use sipwake_push::Priority;
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path());
+    cfg.payload.ttl = 60;
+    cfg.payload.sound_call = "ring.caf".into();
+    cfg.payload.sound_chat = "ding.caf".into();
+    let d = Dispatcher::new(cfg.clone()).unwrap();
+    let binding = |provider| MpushBinding {
+        env: PushEnv::Sandbox,
+        provider,
+        package: PKG.into(),
+        token: "tok".into(),
+    };
+    let chat = PushFields {
+        kind: NotificationKind::Chat,
+        from_username: "1111".into(),
+        msg: "hi".into(),
+        ..Default::default()
+    };
+    let r = d
+        .build_request(&binding(Provider::AndroidFcm), chat.clone())
+        .unwrap();
+    let m = &r.payload["message"];
+    assert_eq!(m["token"], "tok");
+    assert_eq!(m["data"]["nmsg"], "hi");
+    assert_eq!(m["android"]["ttl"], "60s");
+    assert_eq!(m["android"]["notification"]["sound"], "ding.caf");
+    assert_eq!(
+        (r.ttl_secs, r.priority, r.env),
+        (60, Priority::Normal, PushEnv::Sandbox)
+    );
+
+    let call = PushFields {
+        kind: NotificationKind::Call,
+        ..chat.clone()
+    };
+    let r = d
+        .build_request(&binding(Provider::Apns), call.clone())
+        .unwrap();
+    assert_eq!(r.payload["aps"]["sound"], "ring.caf");
+    assert_eq!(r.payload["data"]["ntype"], 0);
+    assert_eq!((r.ttl_secs, r.priority), (60, Priority::High));
+    let r = d
+        .build_request(&binding(Provider::IosFcm), call.clone())
+        .unwrap();
+    assert_eq!(
+        r.payload["message"]["apns"]["payload"]["aps"]["sound"],
+        "ring.caf"
+    );
+
+    cfg.payload.fcm_remove_notification = RemoveNotification::Always;
+    let d = Dispatcher::new(cfg).unwrap();
+    let r = d.build_request(&binding(Provider::WebPush), chat).unwrap();
+    let m = &r.payload["message"];
+    assert!(m.get("notification").is_none() && m.get("webpush").is_some());
+}
