@@ -43,8 +43,10 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/ws", get(ws_upgrade))
         .route("/healthz", get(healthz))
-        // Later: .nest("/api/v1", api::router()), .route("/metrics", …),
-        // .fallback_service(static files for `/`).
+        // Later: .nest("/api/v1", api::router()), .route("/metrics", …).
+        // Web demo, service worker, /sdk/, /api/v1/webconfig (paths relative
+        // to the working directory until a [web] config section exists).
+        .merge(crate::web::router(crate::web::WebConfig::default()))
         .with_state(state)
 }
 
