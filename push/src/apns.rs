@@ -272,7 +272,7 @@ impl Apns {
             r = r.header(reqwest::header::AUTHORIZATION, format!("bearer {b}"));
         }
         let resp = r.send().await.map_err(|e| Failure::Retry {
-            reason: format!("APNs: {e}"),
+            reason: format!("APNs: {}", e.without_url()),
             retry_after: None,
         })?;
         let status = resp.status().as_u16();

@@ -133,7 +133,7 @@ impl Fcm {
             .send()
             .await
             .map_err(|e| Failure::Retry {
-                reason: format!("FCM: {e}"),
+                reason: format!("FCM: {}", e.without_url()),
                 retry_after: None,
             })?;
         let status = resp.status().as_u16();

@@ -141,7 +141,7 @@ impl WebPush {
             r = r.header("Topic", topic);
         }
         let resp = r.send().await.map_err(|e| Failure::Retry {
-            reason: format!("Web Push: {e}"),
+            reason: format!("Web Push: {}", e.without_url()),
             retry_after: None,
         })?;
         let status = resp.status().as_u16();
