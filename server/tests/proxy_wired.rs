@@ -12,12 +12,15 @@ use tokio::net::UdpSocket;
 
 const DEADLINE: Duration = Duration::from_secs(10);
 
-fn config(upstream: Option<SocketAddr>) -> Config {
+fn config(name: &str, upstream: Option<SocketAddr>) -> Config {
     let mut c = Config::default();
     c.sip.udp = vec!["127.0.0.1:0".parse().unwrap()];
     c.sip.tcp = vec![];
     c.sip.tls = vec![];
     c.http.https = None;
+    // Proxy::new keeps its token key in data_dir: never in the source tree.
+    c.data_dir =
+        std::env::temp_dir().join(format!("sipwake-proxy-wired-{name}-{}", std::process::id()));
     if let Some(u) = upstream {
         c.upstream.server = format!("sip:{u}");
     }
@@ -87,7 +90,7 @@ fn answer(m: &Message, code: u16) -> Vec<u8> {
 
 #[tokio::test]
 async fn standalone_message_between_two_udp_clients() {
-    let (_proxy, gw) = start(config(None)).await;
+    let (_proxy, gw) = start(config("standalone", None)).await;
     let alice = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let bob = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let (a, b) = (alice.local_addr().unwrap(), bob.local_addr().unwrap());
@@ -128,7 +131,7 @@ async fn standalone_message_between_two_udp_clients() {
 #[tokio::test]
 async fn upstream_register_with_path_and_a_request_back() {
     let upstream = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    let (_proxy, gw) = start(config(Some(upstream.local_addr().unwrap()))).await;
+    let (_proxy, gw) = start(config("upstream", Some(upstream.local_addr().unwrap()))).await;
     let client = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let c = client.local_addr().unwrap();
     client

@@ -47,6 +47,11 @@ pub enum ProxyError {
     Upstream(#[from] SelectError),
     #[error("[registrar] users_file: {0}")]
     Users(#[from] UsersError),
+    #[error("token key {path}: {source}")]
+    TokenKey {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
 }
 
 pub struct Proxy {
@@ -70,16 +75,28 @@ pub struct Proxy {
 
 impl Proxy {
     /// The gateway's proxy over the real transports.
+    /// The token key is kept in `data_dir`, so Path and Record-Route tokens
+    /// survive a restart.
     pub fn new(config: Arc<Config>, transports: TransportHandle) -> Result<Arc<Proxy>, ProxyError> {
-        Proxy::with_network(config, Arc::new(transports), Timers::default())
+        let key = token::load_or_create_key(&config.data_dir.join(token::KEY_FILE))?;
+        Proxy::with_parts(config, Arc::new(transports), Timers::default(), key)
     }
 
-    /// The proxy over any [`Network`] (tests use an in-memory one). Must be
-    /// called inside a tokio runtime: it spawns the worker.
+    /// The proxy over any [`Network`] (tests use an in-memory one) with a
+    /// fresh random token key. Must be called inside a tokio runtime.
     pub fn with_network(
         config: Arc<Config>,
         net: Arc<dyn Network>,
         timers: Timers,
+    ) -> Result<Arc<Proxy>, ProxyError> {
+        Proxy::with_parts(config, net, timers, TokenKey::random())
+    }
+
+    fn with_parts(
+        config: Arc<Config>,
+        net: Arc<dyn Network>,
+        timers: Timers,
+        tokens: TokenKey,
     ) -> Result<Arc<Proxy>, ProxyError> {
         let upstream = if config.is_standalone() {
             None
@@ -104,7 +121,6 @@ impl Proxy {
             ),
         }
         let (events, _) = broadcast::channel(1024);
-        let tokens = TokenKey::random();
         let (queue, rx) = mpsc::channel(QUEUE_LEN);
         let proxy = Arc::new_cyclic(|me| Proxy {
             registrar: Registrar::new(config.registrar.clone(), auth, events.clone()),

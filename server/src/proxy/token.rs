@@ -2,6 +2,8 @@
 //! (Record-Route, Path). Nothing inside a token is trusted unless its MAC
 //! verifies, so a client cannot steer requests to another client's flow.
 
+use std::path::Path;
+
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
@@ -14,8 +16,8 @@ const FLOW: &[u8] = b"sipwake-rr-v1";
 const REG: &[u8] = b"sipwake-path-v1";
 const MAC_LEN: usize = 10;
 
-/// The per-process secret. Restarting invalidates outstanding tokens
-/// (the persistent store of a later issue can keep the key in data_dir).
+/// The token secret. The gateway keeps it in `data_dir/`[`KEY_FILE`] so
+/// tokens held by upstreams and dialogs survive a restart.
 #[derive(Clone)]
 pub struct TokenKey([u8; 32]);
 
@@ -97,6 +99,46 @@ fn constant_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+/// File name of the key inside `data_dir`.
+pub const KEY_FILE: &str = "sip-token.key";
+
+/// Reads the 32-byte key, or creates it (mode 0600) with a random one.
+pub fn load_or_create_key(path: &Path) -> Result<TokenKey, super::ProxyError> {
+    let err = |source| super::ProxyError::TokenKey {
+        path: path.to_path_buf(),
+        source,
+    };
+    match std::fs::read(path) {
+        Ok(b) => {
+            let key: [u8; 32] = b.as_slice().try_into().map_err(|_| {
+                err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    "expected exactly 32 bytes",
+                ))
+            })?;
+            return Ok(TokenKey(key));
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(err(e)),
+    }
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(err)?;
+    }
+    let key = TokenKey::random();
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    let mut f = match opts.open(path) {
+        Ok(f) => f,
+        // Another process created it first: use theirs.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return load_or_create_key(path),
+        Err(e) => return Err(err(e)),
+    };
+    std::io::Write::write_all(&mut f, &key.0).map_err(err)?;
+    Ok(key)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -117,6 +159,21 @@ mod tests {
         assert_eq!(k.parse_flow_token(std::str::from_utf8(&bad).unwrap()), None);
         assert_eq!(TokenKey::random().parse_flow_token(&t), None);
         assert_eq!(k.parse_flow_token("swfzz"), None);
+    }
+
+    #[test]
+    fn key_file_is_created_once_and_reused() {
+        let dir = std::env::temp_dir().join(format!("sipwake-token-key-{}", std::process::id()));
+        let path = dir.join("sub").join(KEY_FILE);
+        let a = load_or_create_key(&path).unwrap();
+        let b = load_or_create_key(&path).unwrap();
+        assert_eq!(
+            a.registration_token("x", "y"),
+            b.registration_token("x", "y")
+        );
+        std::fs::write(&path, b"short").unwrap();
+        assert!(load_or_create_key(&path).is_err());
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
