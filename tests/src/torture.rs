@@ -300,10 +300,7 @@ pub async fn send_file(
         .map_err(|e| Error::io(format!("read {file}"), e))?;
     let key =
         match_key(&bytes).ok_or_else(|| Error::Setup(format!("{file}: no Call-ID or branch")))?;
-    let mut c = match transport {
-        "udp" => SipClient::udp(gw.sip_addr(), "torture", "example.com").await?,
-        _ => SipClient::tcp(gw.sip_addr(), "torture", "example.com").await?,
-    };
+    let mut c = connect(gw, transport, "torture").await?;
     c.send_raw(&bytes).await?;
     let mut out = Outcome::default();
     let deadline = tokio::time::Instant::now() + WINDOW;
@@ -342,7 +339,19 @@ pub async fn send_file(
     Ok(out)
 }
 
+/// A fresh client connection: "udp", "tcp" or "ws" (one message per frame).
+async fn connect(gw: &Gateway, transport: &str, user: &str) -> Result<SipClient, Error> {
+    match transport {
+        "udp" => SipClient::udp(gw.sip_addr(), user, "example.com").await,
+        "tcp" => SipClient::tcp(gw.sip_addr(), user, "example.com").await,
+        "ws" => SipClient::ws(gw.http_addr(), "/ws", false, user, "example.com").await,
+        other => Err(Error::Setup(format!("unknown torture transport {other}"))),
+    }
+}
+
 /// Checks an outcome against the file's rule; Err explains the mismatch.
+/// `transport` "udp" and "ws" have datagram semantics (one message per
+/// datagram/frame); "tcp" adds the stream rules for [`STREAM_BROKEN`] files.
 pub fn judge(file: &str, transport: &str, o: &Outcome) -> Result<(), String> {
     let rule = rule(file).map_err(|e| e.to_string())?;
     let codes: Vec<u16> = o.finals.iter().filter_map(Msg::status).collect();
@@ -404,10 +413,7 @@ pub fn judge(file: &str, transport: &str, o: &Outcome) -> Result<(), String> {
 /// answered or forwarded.
 pub async fn assert_alive(gw: &mut Gateway, sink: &Sink, transport: &str) -> Result<(), Error> {
     gw.check_alive()?;
-    let mut c = match transport {
-        "udp" => SipClient::udp(gw.sip_addr(), "alive", "example.com").await?,
-        _ => SipClient::tcp(gw.sip_addr(), "alive", "example.com").await?,
-    };
+    let mut c = connect(gw, transport, "alive").await?;
     let req = c.request(
         "OPTIONS",
         "sip:alive@example.com",

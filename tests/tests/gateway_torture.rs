@@ -20,7 +20,7 @@ async fn case(file: &str, transport: &str) {
 }
 
 macro_rules! torture_tests {
-    ($($name:ident => $file:literal, udp[$(#[$um:meta])*], tcp[$(#[$tm:meta])*];)*) => {
+    ($($name:ident => $file:literal, udp[$(#[$um:meta])*], tcp[$(#[$tm:meta])*], ws[$(#[$wm:meta])*];)*) => {
         mod udp {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -35,6 +35,14 @@ macro_rules! torture_tests {
                 async fn $name() { super::case($file, "tcp").await }
             )*
         }
+        /// WebSocket frames carry one message each, so the datagram rules apply.
+        mod ws {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                $(#[$wm])*
+                async fn $name() { super::case($file, "ws").await }
+            )*
+        }
         /// The macro list and the manifest must agree.
         #[test]
         fn list_covers_manifest() {
@@ -47,58 +55,58 @@ macro_rules! torture_tests {
     };
 }
 
-// Per file: extra attributes for the UDP and the TCP test (known gateway
+// Per file: extra attributes for the UDP, TCP and WebSocket tests (known gateway
 // failures are ignored with the reason; see the lead's report).
 torture_tests! {
-    wsinv => "wsinv.dat", udp[], tcp[];
-    intmeth => "intmeth.dat", udp[#[ignore = "gateway drops intmeth.dat over UDP silently (no log line, no answer, not forwarded; over TCP it is forwarded)"]], tcp[];
-    esc01 => "esc01.dat", udp[], tcp[];
-    escnull => "escnull.dat", udp[], tcp[];
-    esc02 => "esc02.dat", udp[], tcp[];
-    lwsdisp => "lwsdisp.dat", udp[], tcp[];
-    longreq => "longreq.dat", udp[], tcp[];
-    dblreq => "dblreq.dat", udp[], tcp[#[ignore = "gateway closes the TCP connection on the trailing unframeable INVITE and drops the complete REGISTER before it (not forwarded)"]];
-    semiuri => "semiuri.dat", udp[], tcp[];
-    transports => "transports.dat", udp[], tcp[];
-    mpart01 => "mpart01.dat", udp[], tcp[];
-    unreason => "unreason.dat", udp[], tcp[];
-    noreason => "noreason.dat", udp[], tcp[];
-    badinv01 => "badinv01.dat", udp[], tcp[];
-    clerr => "clerr.dat", udp[], tcp[];
-    ncl => "ncl.dat", udp[], tcp[];
-    scalar02 => "scalar02.dat", udp[], tcp[];
-    scalarlg => "scalarlg.dat", udp[], tcp[];
-    quotbal => "quotbal.dat", udp[], tcp[];
-    ltgtruri => "ltgtruri.dat", udp[], tcp[];
-    lwsruri => "lwsruri.dat", udp[], tcp[];
-    lwsstart => "lwsstart.dat", udp[], tcp[];
-    trws => "trws.dat", udp[], tcp[];
-    escruri => "escruri.dat", udp[], tcp[];
-    baddate => "baddate.dat", udp[], tcp[];
-    regbadct => "regbadct.dat", udp[], tcp[];
-    badaspec => "badaspec.dat", udp[], tcp[];
-    baddn => "baddn.dat", udp[], tcp[];
-    badvers => "badvers.dat", udp[], tcp[];
-    mismatch01 => "mismatch01.dat", udp[], tcp[];
-    mismatch02 => "mismatch02.dat", udp[], tcp[];
-    bigcode => "bigcode.dat", udp[], tcp[];
-    badbranch => "badbranch.dat", udp[], tcp[];
-    insuf => "insuf.dat", udp[], tcp[];
-    unkscm => "unkscm.dat", udp[], tcp[];
-    novelsc => "novelsc.dat", udp[], tcp[];
-    unksm2 => "unksm2.dat", udp[], tcp[];
-    bext01 => "bext01.dat", udp[], tcp[];
-    invut => "invut.dat", udp[], tcp[];
-    regaut01 => "regaut01.dat", udp[], tcp[];
-    multi01 => "multi01.dat", udp[], tcp[];
-    mcl01 => "mcl01.dat", udp[], tcp[];
-    bcast => "bcast.dat", udp[], tcp[];
-    zeromf => "zeromf.dat", udp[], tcp[];
-    cparam01 => "cparam01.dat", udp[], tcp[];
-    cparam02 => "cparam02.dat", udp[], tcp[];
-    regescrt => "regescrt.dat", udp[], tcp[];
-    sdp01 => "sdp01.dat", udp[], tcp[];
-    inv2543 => "inv2543.dat", udp[], tcp[];
+    wsinv => "wsinv.dat", udp[], tcp[], ws[];
+    intmeth => "intmeth.dat", udp[#[ignore = "gateway drops intmeth.dat over UDP silently (no log line, no answer, not forwarded; over TCP it is forwarded)"]], tcp[], ws[#[ignore = "gateway drops intmeth.dat in a WebSocket frame silently (no log line, no answer, not forwarded), as over UDP"]];
+    esc01 => "esc01.dat", udp[], tcp[], ws[];
+    escnull => "escnull.dat", udp[], tcp[], ws[];
+    esc02 => "esc02.dat", udp[], tcp[], ws[];
+    lwsdisp => "lwsdisp.dat", udp[], tcp[], ws[];
+    longreq => "longreq.dat", udp[], tcp[], ws[];
+    dblreq => "dblreq.dat", udp[], tcp[#[ignore = "gateway closes the TCP connection on the trailing unframeable INVITE and drops the complete REGISTER before it (not forwarded)"]], ws[];
+    semiuri => "semiuri.dat", udp[], tcp[], ws[];
+    transports => "transports.dat", udp[], tcp[], ws[];
+    mpart01 => "mpart01.dat", udp[], tcp[], ws[];
+    unreason => "unreason.dat", udp[], tcp[], ws[];
+    noreason => "noreason.dat", udp[], tcp[], ws[];
+    badinv01 => "badinv01.dat", udp[], tcp[], ws[];
+    clerr => "clerr.dat", udp[], tcp[], ws[];
+    ncl => "ncl.dat", udp[], tcp[], ws[];
+    scalar02 => "scalar02.dat", udp[], tcp[], ws[];
+    scalarlg => "scalarlg.dat", udp[], tcp[], ws[];
+    quotbal => "quotbal.dat", udp[], tcp[], ws[];
+    ltgtruri => "ltgtruri.dat", udp[], tcp[], ws[];
+    lwsruri => "lwsruri.dat", udp[], tcp[], ws[];
+    lwsstart => "lwsstart.dat", udp[], tcp[], ws[];
+    trws => "trws.dat", udp[], tcp[], ws[];
+    escruri => "escruri.dat", udp[], tcp[], ws[];
+    baddate => "baddate.dat", udp[], tcp[], ws[];
+    regbadct => "regbadct.dat", udp[], tcp[], ws[];
+    badaspec => "badaspec.dat", udp[], tcp[], ws[];
+    baddn => "baddn.dat", udp[], tcp[], ws[];
+    badvers => "badvers.dat", udp[], tcp[], ws[];
+    mismatch01 => "mismatch01.dat", udp[], tcp[], ws[];
+    mismatch02 => "mismatch02.dat", udp[], tcp[], ws[];
+    bigcode => "bigcode.dat", udp[], tcp[], ws[];
+    badbranch => "badbranch.dat", udp[], tcp[], ws[];
+    insuf => "insuf.dat", udp[], tcp[], ws[];
+    unkscm => "unkscm.dat", udp[], tcp[], ws[];
+    novelsc => "novelsc.dat", udp[], tcp[], ws[];
+    unksm2 => "unksm2.dat", udp[], tcp[], ws[];
+    bext01 => "bext01.dat", udp[], tcp[], ws[];
+    invut => "invut.dat", udp[], tcp[], ws[];
+    regaut01 => "regaut01.dat", udp[], tcp[], ws[];
+    multi01 => "multi01.dat", udp[], tcp[], ws[];
+    mcl01 => "mcl01.dat", udp[], tcp[], ws[];
+    bcast => "bcast.dat", udp[], tcp[], ws[];
+    zeromf => "zeromf.dat", udp[], tcp[], ws[];
+    cparam01 => "cparam01.dat", udp[], tcp[], ws[];
+    cparam02 => "cparam02.dat", udp[], tcp[], ws[];
+    regescrt => "regescrt.dat", udp[], tcp[], ws[];
+    sdp01 => "sdp01.dat", udp[], tcp[], ws[];
+    inv2543 => "inv2543.dat", udp[], tcp[], ws[];
 }
 
 /// All 49 files, over UDP then TCP, into one gateway: it must survive them all
@@ -119,4 +127,18 @@ async fn gateway_survives_all_49_over_udp_and_tcp() {
             .await
             .unwrap();
     }
+}
+
+/// The same 49 messages over WebSocket (one message per frame, a fresh
+/// connection each): the gateway survives and still routes afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gateway_survives_all_49_over_websocket() {
+    let (sink, mut gw) = torture::setup().await.unwrap();
+    for file in torture::manifest_files().unwrap() {
+        torture::send_file(&gw, &sink, &file, "ws").await.unwrap();
+        if let Err(e) = gw.check_alive() {
+            panic!("gateway died after {file} over ws: {e}");
+        }
+    }
+    torture::assert_alive(&mut gw, &sink, "ws").await.unwrap();
 }
