@@ -1,8 +1,30 @@
 //! Plain micro-benchmark (no harness): parse + proxy edit of a typical
 //! REGISTER, the gateway's hot path. `cargo bench -p sipwake-sip`.
 
+use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
+
+/// Counts allocations: a deterministic cost measure, unlike wall time on a
+/// shared machine.
+struct Counting;
+static ALLOCS: AtomicU64 = AtomicU64::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: forwarded unchanged to the system allocator.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: forwarded unchanged to the system allocator.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
 
 use bytes::Bytes;
 use sipwake_sip::{Message, StreamFramer, validate_request};
@@ -35,6 +57,9 @@ fn bench(name: &str, iters: u32, mut f: impl FnMut()) {
     }
     // Best of several rounds: the minimum is the least disturbed by other
     // load on a shared machine.
+    let a0 = ALLOCS.load(Ordering::Relaxed);
+    f();
+    let allocs = ALLOCS.load(Ordering::Relaxed) - a0;
     let mut best = f64::MAX;
     for _ in 0..5 {
         let t = Instant::now();
@@ -43,7 +68,7 @@ fn bench(name: &str, iters: u32, mut f: impl FnMut()) {
         }
         best = best.min(t.elapsed().as_nanos() as f64 / f64::from(iters / 5));
     }
-    println!("{name:<44} {best:>8.0} ns/op (best of 5)");
+    println!("{name:<44} {best:>8.0} ns/op (best of 5), {allocs} allocations/op");
 }
 
 fn main() {

@@ -57,12 +57,30 @@ impl<'m> Edit<'m> {
     fn patch(&mut self, range: Range<usize>, f: impl FnOnce(&mut String)) -> &mut Self {
         let t0 = self.arena.len();
         f(&mut self.arena);
-        self.patches.push(Patch {
-            start: range.start,
-            end: range.end,
-            text: t0..self.arena.len(),
-        });
+        // Kept sorted by (start, insertion before replacement), stable for
+        // equal keys, so `build` walks them in order without sorting.
+        let key = (range.start, range.end != range.start);
+        let pos = self
+            .patches
+            .partition_point(|p| (p.start, p.end != p.start) <= key);
+        self.patches.insert(
+            pos,
+            Patch {
+                start: range.start,
+                end: range.end,
+                text: t0..self.arena.len(),
+            },
+        );
         self
+    }
+
+    /// The first list item of `name` (absolute range), without allocating.
+    fn first_item(&self, name: &str) -> Option<Range<usize>> {
+        let is = Message::matcher(name);
+        let f = self.msg.fields.iter().find(|f| is(self.msg, f))?;
+        let vs = f.value.start as usize;
+        let r = item_ranges(self.msg.str_at(f.value)).next()?;
+        Some(vs + r.start..vs + r.end)
     }
 
     fn insert_line(&mut self, at: usize, name: &str, value: &str) -> &mut Self {
@@ -148,7 +166,7 @@ impl<'m> Edit<'m> {
     /// `received` alone; `rport` is only written when the client asked for
     /// it with a bare `;rport`.
     pub fn set_via_received(&mut self, received: Option<&str>, rport: Option<u16>) -> &mut Self {
-        let Some((item, _)) = self.items("Via").into_iter().next() else {
+        let Some(item) = self.first_item("Via") else {
             return self;
         };
         let value = &self.msg.str_at(crate::message::Span {
@@ -160,10 +178,10 @@ impl<'m> Edit<'m> {
         };
         let params_at = value.len() - via.params.len();
         let head = &value[..params_at];
-        let params: Vec<_> = ParamIter::new(via.params).map_while(Result::ok).collect();
+        let params = ParamIter::new(via.params).map_while(Result::ok);
         self.patch(item, |s| {
             s.push_str(head);
-            for p in &params {
+            for p in params {
                 let is_received = p.name.eq_ignore_ascii_case("received");
                 if is_received && received.is_some() {
                     continue;
@@ -342,56 +360,49 @@ impl<'m> Edit<'m> {
         let msg = self.msg;
         let raw = msg.raw();
         let body = self.body.clone().unwrap_or_else(|| msg.body());
-        let mut patches = self.patches.clone();
         // Content-Length: rewrite the (first) field if the value differs, or
-        // add it — streams require it and it is cheap everywhere.
+        // add it (streams require it; it is cheap everywhere).
+        let mut digits_buf = [0u8; 20];
+        let digits = decimal(body.len(), &mut digits_buf);
         let is_cl = Message::matcher("Content-Length");
-        let mut len_buf = body.len().to_string();
-        match msg.fields.iter().find(|f| is_cl(msg, f)) {
-            Some(f) => {
-                if msg.str_at(f.value) != len_buf.as_str() {
-                    patches.push(Patch {
-                        start: f.value.start as usize,
-                        end: f.value.end as usize,
-                        text: 0..0,
-                    });
-                } else {
-                    len_buf.clear();
-                }
-            }
-            None => {
-                let at = msg.headers_end as usize;
-                patches.push(Patch {
-                    start: at,
-                    end: at,
-                    text: 0..0,
-                });
-                len_buf = format!("Content-Length: {}\r\n", body.len());
-            }
-        }
-        let cl_patch = if len_buf.is_empty() {
-            None
-        } else {
-            Some(patches.len() - 1)
+        let cl = match msg.fields.iter().find(|f| is_cl(msg, f)) {
+            Some(f) if msg.str_at(f.value).as_bytes() == digits => None,
+            Some(f) => Some((f.value.start as usize, f.value.end as usize, false)),
+            None => Some((msg.headers_end as usize, msg.headers_end as usize, true)),
         };
-        let mut order: Vec<usize> = (0..patches.len()).collect();
-        order.sort_by_key(|&i| (patches[i].start, patches[i].end != patches[i].start, i));
-        let extra: usize = patches.iter().map(|p| p.text.len()).sum::<usize>() + len_buf.len() + 2;
+        let extra: usize = self.patches.iter().map(|p| p.text.len()).sum::<usize>() + 40;
         let head_end = msg.body_start as usize;
         let mut out = BytesMut::with_capacity(head_end + extra + body.len());
         let mut cursor = 0;
-        for i in order {
-            let p = &patches[i];
-            if p.start < cursor {
-                continue; // overlaps an earlier edit of the same bytes
+        // Copies the untouched bytes up to `start`, then the replacement.
+        // A patch overlapping an earlier one is skipped.
+        let mut emit = |out: &mut BytesMut, start: usize, end: usize, parts: &[&[u8]]| {
+            if start < cursor {
+                return;
             }
-            out.put_slice(&raw[cursor..p.start]);
-            if Some(i) == cl_patch {
-                out.put_slice(len_buf.as_bytes());
-            } else {
-                out.put_slice(&self.arena.as_bytes()[p.text.clone()]);
+            out.put_slice(&raw[cursor..start]);
+            for p in parts {
+                out.put_slice(p);
             }
-            cursor = p.end;
+            cursor = end;
+        };
+        let mut cl = cl;
+        for p in &self.patches {
+            if let Some((s, e, line)) = cl
+                && (s, e != s) < (p.start, p.end != p.start)
+            {
+                emit_cl(&mut out, &mut emit, s, e, line, digits);
+                cl = None;
+            }
+            emit(
+                &mut out,
+                p.start,
+                p.end,
+                &[&self.arena.as_bytes()[p.text.clone()]],
+            );
+        }
+        if let Some((s, e, line)) = cl {
+            emit_cl(&mut out, &mut emit, s, e, line, digits);
         }
         out.put_slice(&raw[cursor.min(head_end)..head_end]);
         // A datagram whose header section lacked the empty line gets one.
@@ -401,4 +412,34 @@ impl<'m> Edit<'m> {
         out.put_slice(&body);
         out.freeze()
     }
+}
+
+/// Writes the Content-Length edit: a whole new field or just the value.
+fn emit_cl(
+    out: &mut BytesMut,
+    emit: &mut impl FnMut(&mut BytesMut, usize, usize, &[&[u8]]),
+    start: usize,
+    end: usize,
+    whole_line: bool,
+    digits: &[u8],
+) {
+    if whole_line {
+        emit(out, start, end, &[b"Content-Length: ", digits, b"\r\n"]);
+    } else {
+        emit(out, start, end, &[digits]);
+    }
+}
+
+/// `n` in decimal, formatted into `buf` without allocating.
+fn decimal(mut n: usize, buf: &mut [u8; 20]) -> &[u8] {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    &buf[i..]
 }
