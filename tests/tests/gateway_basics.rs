@@ -39,3 +39,33 @@ async fn tls_ws_and_wss_handshakes_complete() {
     let tls = SipClient::tls(gw.tls_addr(), "alice", realm).await;
     assert!(tls.is_ok(), "tls: {:?}\n{}", tls.err(), gw.failure("log"));
 }
+
+/// SIGTERM with clients connected: connections are closed and the process
+/// exits 0 within the bound.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_with_open_connections_closes_them_and_exits_zero() {
+    use sipwake_e2e::client::SipClient;
+    use std::time::Duration;
+    let mut gw = tokio::task::spawn_blocking(|| Gateway::start(Mode::Standalone).unwrap())
+        .await
+        .unwrap();
+    let realm = sipwake_e2e::REALM;
+    let mut tcp = SipClient::tcp(gw.sip_addr(), "alice", realm).await.unwrap();
+    let mut ws = SipClient::ws(gw.http_addr(), "/ws", false, "bob", realm)
+        .await
+        .unwrap();
+    let code = tokio::task::spawn_blocking(move || {
+        let code = gw.shutdown();
+        (code, gw)
+    });
+    assert!(
+        tcp.closed_within(Duration::from_secs(10)).await,
+        "TCP connection survived shutdown"
+    );
+    assert!(
+        ws.closed_within(Duration::from_secs(10)).await,
+        "WS connection survived shutdown"
+    );
+    let (code, gw) = code.await.unwrap();
+    assert_eq!(code, Some(0), "{}", gw.failure("exit after SIGTERM"));
+}
