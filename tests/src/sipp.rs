@@ -44,6 +44,7 @@ pub struct Sipp {
     user: Option<(String, String)>,
     domain: String,
     calls: u32,
+    rate: Option<u32>,
     timeout: Duration,
 }
 
@@ -67,6 +68,7 @@ impl Sipp {
             user: None,
             domain: REALM.to_string(),
             calls: 1,
+            rate: None,
             timeout: Duration::from_secs(20),
         }
     }
@@ -104,6 +106,12 @@ impl Sipp {
     /// Number of calls to run (`-m`).
     pub fn calls(mut self, n: u32) -> Self {
         self.calls = n;
+        self
+    }
+
+    /// New calls per second (`-r`; SIPp's default is 10).
+    pub fn rate(mut self, cps: u32) -> Self {
+        self.rate = Some(cps);
         self
     }
 
@@ -150,6 +158,9 @@ impl Sipp {
             .arg("-trace_screen")
             .arg("-screen_file")
             .arg(dir.path().join("screen.log"));
+        if let Some(r) = self.rate {
+            cmd.args(["-r", &r.to_string()]);
+        }
         if let Some(s) = &self.service {
             cmd.args(["-s", s]);
         }

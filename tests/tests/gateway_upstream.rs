@@ -178,3 +178,29 @@ fn call_from_tcp_caller_to_udp_callee_both_behind_gateway() {
         .unwrap();
     uas.wait().unwrap();
 }
+
+/// Bounded load: 100 calls at 25 calls/s from Kamailio through the gateway to
+/// one UAS (each challenged by Kamailio first); every call must complete.
+#[test]
+fn hundred_calls_through_gateway() {
+    let (k, gw) = setup("udp");
+    let port = util::free_port().unwrap();
+    Sipp::register(gw.sip_addr(), "bob", port, Transport::Udp).unwrap();
+    let uas = Sipp::uas("uas_call")
+        .port(port)
+        .calls(100)
+        .timeout(std::time::Duration::from_secs(40))
+        .spawn()
+        .unwrap();
+    let res = Sipp::uac("uac_call", k.addr())
+        .user("alice", password("alice"))
+        .callee("bob")
+        .calls(100)
+        .rate(25)
+        .timeout(std::time::Duration::from_secs(40))
+        .run();
+    res.map_err(|e| format!("{e}\n{}", gw.failure("log")))
+        .unwrap();
+    uas.wait().unwrap();
+    gw.http_get("/healthz").unwrap();
+}
