@@ -226,6 +226,17 @@ fn config_toml(mode: &Mode, p: Ports, dir: &Path, extra_sip: &str) -> Result<Str
     Ok(out)
 }
 
+impl Drop for Gateway {
+    /// A failing test keeps this peer's config and log for reading afterwards.
+    fn drop(&mut self) {
+        if std::thread::panicking()
+            && let Some(p) = util::keep_logs("sipwake", self.dir.path())
+        {
+            eprintln!("sipwake config and log kept in {}", p.display());
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -174,6 +174,17 @@ fn render_cfg(port: u16, users_file: &Path) -> Result<String, Error> {
     Ok(out)
 }
 
+impl Drop for Kamailio {
+    /// A failing test keeps this peer's config and log for reading afterwards.
+    fn drop(&mut self) {
+        if std::thread::panicking()
+            && let Some(p) = util::keep_logs("kamailio", self.dir.path())
+        {
+            eprintln!("kamailio config and log kept in {}", p.display());
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

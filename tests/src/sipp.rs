@@ -259,6 +259,10 @@ impl SippRun {
             util::tail(&read("messages.log"), 80),
             util::tail(&self.proc.log(), 10),
         );
+        let kept = util::keep_logs(&self.name, self.dir.path()).map_or_else(String::new, |p| {
+            format!("\n(all SIPp logs kept in {})", p.display())
+        });
+        let detail = detail + &kept;
         Error::Peer {
             name: self.name.clone(),
             detail,

@@ -228,3 +228,30 @@ pub fn temp_dir(prefix: &str) -> Result<tempfile::TempDir, Error> {
     }
     Ok(dir)
 }
+
+/// Copies every file of `dir` (not recursive) to a fresh
+/// `<target>/e2e-logs/<label>-<pid>-<n>/` that outlives the test, and returns
+/// that path. Used when a peer failed, so its logs can be read afterwards.
+pub fn keep_logs(label: &str, dir: &Path) -> Option<PathBuf> {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target"));
+    let safe: String = label
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    let dest = target.join("e2e-logs").join(format!(
+        "{safe}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::create_dir_all(&dest).ok()?;
+    for entry in std::fs::read_dir(dir).ok()?.flatten() {
+        if entry.file_type().is_ok_and(|t| t.is_file()) {
+            let _ = std::fs::copy(entry.path(), dest.join(entry.file_name()));
+        }
+    }
+    Some(dest)
+}
