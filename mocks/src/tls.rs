@@ -4,7 +4,10 @@
 
 use std::sync::Arc;
 
-use p12_keystore::{Certificate as P12Cert, KeyStore, KeyStoreEntry, PrivateKey, PrivateKeyChain};
+use p12_keystore::{
+    Certificate as P12Cert, EncryptionAlgorithm, KeyStore, KeyStoreEntry, MacAlgorithm, PrivateKey,
+    PrivateKeyChain,
+};
 use rcgen::{
     BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa,
     KeyPair, KeyUsagePurpose,
@@ -113,15 +116,28 @@ impl TestCa {
 impl ClientCert {
     /// The certificate and key as a password-protected PKCS#12 (`pushkit.p12`).
     pub fn p12(&self, password: &str) -> Result<Vec<u8>, MockError> {
+        self.p12_with(password, false)
+    }
+
+    /// The same with the legacy algorithms Keychain Access exports
+    /// (PBE-SHA1-3DES, HMAC-SHA1).
+    pub fn p12_legacy(&self, password: &str) -> Result<Vec<u8>, MockError> {
+        self.p12_with(password, true)
+    }
+
+    fn p12_with(&self, password: &str, legacy: bool) -> Result<Vec<u8>, MockError> {
         let cert = P12Cert::from_der(&self.cert_der).map_err(|e| MockError::Tls(e.to_string()))?;
         let key =
             PrivateKey::from_der(&self.key_pkcs8_der).map_err(|e| MockError::Tls(e.to_string()))?;
         let chain = PrivateKeyChain::new(b"sipwake".to_vec(), key, vec![cert]);
         let mut store = KeyStore::new();
         store.add_entry("voip", KeyStoreEntry::PrivateKeyChain(chain));
-        store
-            .writer(password)
-            .write()
-            .map_err(|e| MockError::Tls(e.to_string()))
+        let mut writer = store.writer(password);
+        if legacy {
+            writer = writer
+                .encryption_algorithm(EncryptionAlgorithm::PbeWithShaAnd3KeyTripleDesCbc)
+                .mac_algorithm(MacAlgorithm::HmacSha1);
+        }
+        writer.write().map_err(|e| MockError::Tls(e.to_string()))
     }
 }

@@ -284,6 +284,36 @@ async fn p12_with_pwd_file_and_pem_discovered() {
 }
 
 #[tokio::test]
+async fn legacy_default_p12_with_sslcertpassword() {
+    let mock = ApnsMock::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cert = mock.client_cert(BUNDLE).unwrap();
+    std::fs::write(
+        dir.path().join("pushkit.p12"),
+        cert.p12_legacy("legacy").unwrap(),
+    )
+    .unwrap();
+    let mut cfg = config(dir.path());
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, mock.ca_pem()).unwrap();
+    cfg.apns.production_url = mock.base_url();
+    cfg.apns.extra_ca_pem = Some(ca);
+    cfg.apns.key_dir = Some(dir.path().to_owned());
+    cfg.apns.cert_password = Some("legacy".into());
+    let d = Dispatcher::new(cfg).unwrap();
+    let out = d
+        .send(apns_request(
+            BUNDLE,
+            TOKEN,
+            NotificationKind::Call,
+            PushEnv::Default,
+        ))
+        .await;
+    assert!(matches!(out, PushOutcome::Delivered { .. }), "{out:?}");
+    assert_eq!(mock.received()[0].auth, ApnsAuth::Cert(BUNDLE.into()));
+}
+
+#[tokio::test]
 async fn p12_with_configured_password_and_topic_set() {
     let mock = ApnsMock::start().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
