@@ -69,3 +69,66 @@ async fn sigterm_with_open_connections_closes_them_and_exits_zero() {
     let (code, gw) = code.await.unwrap();
     assert_eq!(code, Some(0), "{}", gw.failure("exit after SIGTERM"));
 }
+
+/// `--help` documents the contract's flags.
+#[test]
+fn help_documents_flags() {
+    let bin = sipwake_e2e::gateway::binary().unwrap();
+    let out = std::process::Command::new(bin)
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    for flag in ["--config", "--data-dir"] {
+        assert!(text.contains(flag), "--help lacks {flag}:\n{text}");
+    }
+}
+
+/// An unknown config key is an error naming the key and its line; the
+/// process exits non-zero instead of running with a half-understood config.
+#[test]
+fn unknown_config_key_is_rejected_with_key_and_line() {
+    let dir = sipwake_e2e::util::temp_dir("badcfg").unwrap();
+    let cfg = dir.path().join("bad.toml");
+    std::fs::write(
+        &cfg,
+        "log = \"info\"\n\n[sip]\nudpp = [\"127.0.0.1:5999\"]\n",
+    )
+    .unwrap();
+    let bin = sipwake_e2e::gateway::binary().unwrap();
+    let mut child = std::process::Command::new(bin)
+        .arg("--config")
+        .arg(&cfg)
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Bounded: a gateway that wrongly starts is killed after 10 s.
+    let status = sipwake_e2e::util::wait_for(
+        "sipwake to reject the config",
+        std::time::Duration::from_secs(10),
+        || child.try_wait().ok().flatten(),
+    );
+    if status.is_err() {
+        let _ = child.kill();
+    }
+    let out = child.wait_with_output().unwrap();
+    let status = status.unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!status.success(), "accepted an unknown key:\n{text}");
+    assert!(
+        text.contains("udpp"),
+        "error does not name the key:\n{text}"
+    );
+    assert!(
+        text.contains("line 4"),
+        "error does not name the line:\n{text}"
+    );
+}
