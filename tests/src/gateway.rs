@@ -16,6 +16,9 @@ use crate::{Error, REALM, USERS};
 pub enum Mode {
     /// `[upstream] server = URI`.
     Upstream(String),
+    /// `[upstream] server = URI` plus extra `[upstream]` lines
+    /// (`contact_mode`, `client_selection`, `allow`).
+    UpstreamWith(String, String),
     /// Built-in registrar with the test users ([`USERS`]) and digest auth.
     Standalone,
 }
@@ -211,6 +214,9 @@ fn config_toml(mode: &Mode, p: Ports, dir: &Path, extra_sip: &str) -> Result<Str
     match mode {
         Mode::Upstream(uri) => {
             out.push_str(&format!("[upstream]\nserver = {}\n", q(uri)));
+        }
+        Mode::UpstreamWith(uri, extra) => {
+            out.push_str(&format!("[upstream]\nserver = {}\n{extra}\n", q(uri)));
         }
         Mode::Standalone => {
             let users = dir.join("users.txt");
