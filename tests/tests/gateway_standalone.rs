@@ -147,3 +147,144 @@ async fn call_to_unregistered_user_fails_cleanly() {
         .unwrap();
     assert!(matches!(resp.status(), Some(404 | 480)), "{resp:?}");
 }
+
+async fn standalone() -> Gateway {
+    tokio::task::spawn_blocking(|| Gateway::start(Mode::Standalone).unwrap())
+        .await
+        .unwrap()
+}
+
+/// bob on two devices (UDP and TCP): alice's INVITE is forked to both; the
+/// first answers, the other, still ringing, gets a CANCEL (answered 200, its
+/// INVITE 487, then ACKed).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invite_forks_to_every_binding_and_cancels_the_loser() {
+    let gw = standalone().await;
+    let mut phone = SipClient::udp(gw.sip_addr(), "bob", REALM).await.unwrap();
+    assert_eq!(
+        phone
+            .register(password("bob"), 600, &[])
+            .await
+            .unwrap()
+            .status(),
+        Some(200)
+    );
+    let mut tablet = SipClient::tcp(gw.sip_addr(), "bob", REALM).await.unwrap();
+    let ok = tablet.register(password("bob"), 600, &[]).await.unwrap();
+    assert_eq!(ok.status(), Some(200));
+    assert_eq!(
+        ok.header_all("Contact")
+            .iter()
+            .map(|c| c.split(',').count())
+            .sum::<usize>(),
+        2,
+        "{ok:?}"
+    );
+
+    let mut alice = SipClient::udp(gw.sip_addr(), "alice", REALM).await.unwrap();
+    assert_eq!(
+        alice
+            .register(password("alice"), 600, &[])
+            .await
+            .unwrap()
+            .status(),
+        Some(200)
+    );
+    let call = tokio::spawn(async move { alice.call("bob").await });
+
+    // The tablet rings and waits.
+    let invite = tablet
+        .recv_until("INVITE", |m| m.method() == Some("INVITE"))
+        .await
+        .unwrap();
+    let tag = "tablet-tag";
+    tablet
+        .send_raw(invite.response(180, "Ringing", Some(tag), &[]).as_bytes())
+        .await
+        .unwrap();
+    // The phone answers (and later gets the BYE).
+    let answered = tokio::spawn(async move { phone.answer_call().await });
+
+    let cancel = tablet
+        .recv_until("CANCEL", |m| m.method() == Some("CANCEL"))
+        .await
+        .map_err(|e| format!("{e}\n{}", gw.failure("log")))
+        .unwrap();
+    tablet
+        .send_raw(cancel.response(200, "OK", Some(tag), &[]).as_bytes())
+        .await
+        .unwrap();
+    tablet
+        .send_raw(
+            invite
+                .response(487, "Request Terminated", Some(tag), &[])
+                .as_bytes(),
+        )
+        .await
+        .unwrap();
+    tablet
+        .recv_until("ACK", |m| m.method() == Some("ACK"))
+        .await
+        .unwrap();
+
+    answered
+        .await
+        .unwrap()
+        .map_err(|e| format!("{e}\n{}", gw.failure("log")))
+        .unwrap();
+    let ok = call
+        .await
+        .unwrap()
+        .map_err(|e| format!("{e}\n{}", gw.failure("log")))
+        .unwrap();
+    assert_eq!(ok.status(), Some(200));
+}
+
+/// A registration whose connection is gone: requests for it get 480 (the
+/// push wake-up seam), not a hang.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registered_user_without_live_flow_gets_480() {
+    let gw = standalone().await;
+    let mut bob = SipClient::tcp(gw.sip_addr(), "bob", REALM).await.unwrap();
+    assert_eq!(
+        bob.register(password("bob"), 600, &[])
+            .await
+            .unwrap()
+            .status(),
+        Some(200)
+    );
+    drop(bob);
+    let mut alice = SipClient::udp(gw.sip_addr(), "alice", REALM).await.unwrap();
+    assert_eq!(
+        alice
+            .register(password("alice"), 600, &[])
+            .await
+            .unwrap()
+            .status(),
+        Some(200)
+    );
+    let ct = ["Content-Type: text/plain".to_string()];
+    // The close is noticed asynchronously: poll within a deadline.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let resp = alice
+            .send_request("MESSAGE", "bob", &ct, "wake up")
+            .await
+            .unwrap();
+        if resp.status() == Some(480) {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "still {resp:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Expires below `registrar.min_expires` (60): 423 with Min-Expires.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn too_short_expires_gets_423_with_min_expires() {
+    let gw = standalone().await;
+    let mut bob = SipClient::udp(gw.sip_addr(), "bob", REALM).await.unwrap();
+    let resp = bob.register(password("bob"), 10, &[]).await.unwrap();
+    assert_eq!(resp.status(), Some(423), "{resp:?}");
+    assert_eq!(resp.header("Min-Expires"), Some("60"), "{resp:?}");
+}
