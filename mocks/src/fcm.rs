@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 
 use crate::MockError;
 use crate::server::{ConnInfo, Server, header, json, now_secs};
+use crate::tls::TestCa;
 
 /// The scope sipwake asks for; the token endpoint insists on it.
 pub const FCM_SCOPE: &str = "https://www.googleapis.com/auth/firebase.messaging";
@@ -74,12 +75,26 @@ struct State {
 /// A running FCM mock; stops when dropped.
 pub struct FcmMock {
     server: Server,
+    /// With [`FcmMock::start_tls`]: the HTTPS (h2) server for sends; the
+    /// plain server then only matters for the token endpoint.
+    tls: Option<(Server, TestCa)>,
     state: Arc<Mutex<State>>,
 }
 
 impl FcmMock {
     /// Starts a mock for Firebase project `project_id`.
     pub async fn start(project_id: &str) -> Result<Self, MockError> {
+        Self::start_with(project_id, false).await
+    }
+
+    /// Like [`FcmMock::start`], but `base_url` is HTTPS (test CA, ALPN h2 and
+    /// http/1.1) as fcm.googleapis.com is. The token endpoint stays plain
+    /// HTTP, because gcp_auth trusts only the public roots.
+    pub async fn start_tls(project_id: &str) -> Result<Self, MockError> {
+        Self::start_with(project_id, true).await
+    }
+
+    async fn start_with(project_id: &str, tls: bool) -> Result<Self, MockError> {
         let state = Arc::new(Mutex::new(State {
             project_id: project_id.to_owned(),
             token_lifetime: 3600,
@@ -87,18 +102,32 @@ impl FcmMock {
         }));
         let decoding = DecodingKey::from_rsa_pem(PUBLIC_KEY.as_bytes())?;
         let st = state.clone();
-        let server = Server::start(
-            None,
-            Arc::new(move |_: &ConnInfo, req| handle(&st, &decoding, req)),
-        )
-        .await?;
+        let handler: crate::server::Handler =
+            Arc::new(move |_: &ConnInfo, req| handle(&st, &decoding, req));
+        let server = Server::start(None, handler.clone()).await?;
         lock(&state).token_uri = format!("http://{}/token", server.addr());
-        Ok(Self { server, state })
+        let tls = if tls {
+            let ca = TestCa::new()?;
+            let config = ca.server_config(&[b"h2", b"http/1.1"], false)?;
+            Some((Server::start(Some(config), handler).await?, ca))
+        } else {
+            None
+        };
+        Ok(Self { server, tls, state })
     }
 
-    /// Base URL for the FCM client (`http://127.0.0.1:port`).
+    /// Base URL for the FCM client: `http://127.0.0.1:port` (h2c), or
+    /// `https://…` with [`FcmMock::start_tls`].
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.server.addr())
+        match &self.tls {
+            Some((s, _)) => format!("https://{}", s.addr()),
+            None => format!("http://{}", self.server.addr()),
+        }
+    }
+
+    /// The CA of the HTTPS server ([`FcmMock::start_tls`] only).
+    pub fn ca_pem(&self) -> Option<String> {
+        self.tls.as_ref().map(|(_, ca)| ca.ca_pem())
     }
 
     /// A service-account key file, as downloaded from the Firebase console,
@@ -165,12 +194,12 @@ impl FcmMock {
 
     /// TCP connections accepted so far.
     pub fn connections(&self) -> usize {
-        self.server.connections()
+        self.server().connections() + self.tls.as_ref().map_or(0, |_| self.server.connections())
     }
 
-    /// The underlying server (response delay, concurrency gauge).
+    /// The server sends go to (response delay, concurrency gauge).
     pub fn server(&self) -> &Server {
-        &self.server
+        self.tls.as_ref().map_or(&self.server, |(s, _)| s)
     }
 }
 

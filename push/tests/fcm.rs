@@ -573,3 +573,64 @@ async fn a_bad_key_file_fails_at_startup() {
         .await;
     assert!(matches!(out, PushOutcome::Delivered { .. }), "{out:?}");
 }
+
+#[tokio::test]
+async fn https_endpoint_with_extra_ca() {
+    let mock = FcmMock::start_tls("sipwake-mock").await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("key.json");
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&key, mock.service_account_json()).unwrap();
+    std::fs::write(&ca, mock.ca_pem().unwrap()).unwrap();
+    let mut cfg = config(dir.path());
+    cfg.fcm.base_url = mock.base_url();
+    cfg.fcm.apps.insert(PKG.into(), key);
+    // Without the test CA the server is not trusted.
+    let untrusting = Dispatcher::new(cfg.clone()).unwrap();
+    let out = untrusting
+        .send(fcm_request(
+            Provider::AndroidFcm,
+            PKG,
+            "t",
+            NotificationKind::Call,
+        ))
+        .await;
+    assert!(
+        matches!(
+            out,
+            PushOutcome::Failed {
+                retryable: true,
+                ..
+            }
+        ),
+        "{out:?}"
+    );
+    assert!(mock.received().is_empty());
+    cfg.fcm.extra_ca_pem = Some(ca);
+    let d = Dispatcher::new(cfg).unwrap();
+    let tasks: Vec<_> = (0..10)
+        .map(|i| {
+            let d = d.clone();
+            tokio::spawn(async move {
+                d.send(fcm_request(
+                    Provider::AndroidFcm,
+                    PKG,
+                    &format!("t{i}"),
+                    NotificationKind::Call,
+                ))
+                .await
+            })
+        })
+        .collect();
+    for t in tasks {
+        assert!(matches!(t.await.unwrap(), PushOutcome::Delivered { .. }));
+    }
+    let got = mock.received();
+    assert_eq!(got.len(), 10);
+    assert!(got.iter().all(|r| r.http_version == http::Version::HTTP_2));
+    assert_eq!(
+        mock.server().connections(),
+        1 + 3,
+        "1 trusted h2 connection + 3 refused handshakes"
+    );
+}
