@@ -31,6 +31,14 @@ struct Branch {
     cancel_wanted: bool,
 }
 
+/// A push REGISTER's binding change, made durable when the upstream says
+/// 2xx and before that 2xx is relayed (with its Feature-Caps).
+pub struct PushCommit {
+    pub bindings: Arc<crate::bindings::PushBindings>,
+    pub capture: crate::bindings::Capture,
+    pub feature_caps: Option<String>,
+}
+
 /// What to do when the request succeeds (REGISTER through Path).
 pub enum OnSuccess {
     Nothing,
@@ -59,6 +67,7 @@ pub struct ResponseContext {
     /// contact_mode = "rewrite": (our URI, the client's) to swap back in
     /// REGISTER responses, so the client sees its own Contact.
     contact_restore: Option<(String, String)>,
+    push: Mutex<Option<PushCommit>>,
     inner: Mutex<Inner>,
 }
 
@@ -95,6 +104,7 @@ impl ResponseContext {
             stats,
             auth_uri,
             contact_restore,
+            push: Mutex::new(None),
             inner: Mutex::new(Inner {
                 branches: Vec::new(),
                 best: None,
@@ -102,6 +112,10 @@ impl ResponseContext {
                 on_success: Some(on_success),
             }),
         })
+    }
+
+    pub fn set_push_commit(&self, pc: PushCommit) {
+        *lock(&self.push) = Some(pc);
     }
 
     /// Starts a client transaction for one branch.
@@ -307,12 +321,28 @@ impl ResponseContext {
         if cancel_rest && self.server.is_invite {
             self.cancel_all();
         }
+        let mut push_caps = None;
         if let Some(OnSuccess::CommitPath(reg, pending)) = success
             && let Some(r) = &resp
         {
             reg.commit(&pending, r);
+            let pc = lock(&self.push).take();
+            if let Some(pc) = pc {
+                let call_id = self.server.call_id.clone();
+                // The binding is durable before the 200 OK is relayed.
+                if pc.bindings.commit(&pc.capture, &call_id).await.is_ok() {
+                    push_caps = pc.feature_caps;
+                }
+            }
         }
-        if let Act::Send(c, b) = act {
+        if let Act::Send(c, mut b) = act {
+            if let Some(fc) = push_caps
+                && let Ok(m) = Message::parse(b.clone())
+            {
+                let mut e = m.edit();
+                e.add_header("Feature-Caps", &fc);
+                b = e.build();
+            }
             self.stats.response_out(c);
             self.server.respond(c, b).await;
         }

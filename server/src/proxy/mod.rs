@@ -18,7 +18,7 @@ pub mod upstream;
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 use sipwake_sip::{Message, validate_response};
 use tokio::sync::{broadcast, mpsc};
@@ -70,6 +70,8 @@ pub struct Proxy {
     stats: Arc<Stats>,
     events: broadcast::Sender<RegistrarEvent>,
     queue: mpsc::Sender<Inbound>,
+    /// Push bindings (set once at startup by [`Proxy::attach_push`]).
+    push: OnceLock<Arc<crate::bindings::PushBindings>>,
     me: Weak<Proxy>,
 }
 
@@ -136,6 +138,7 @@ impl Proxy {
             stats: Arc::new(Stats::default()),
             events,
             queue,
+            push: OnceLock::new(),
             me: me.clone(),
         });
         tokio::spawn(worker(Arc::downgrade(&proxy), rx));
@@ -152,6 +155,13 @@ impl Proxy {
             });
         }
         Ok(proxy)
+    }
+
+    /// Turns on push binding capture on REGISTER. Call once, before traffic.
+    pub fn attach_push(&self, push: Arc<crate::bindings::PushBindings>) {
+        if self.push.set(push).is_err() {
+            warn!("push bindings attached twice; keeping the first");
+        }
     }
 
     pub fn stats(&self) -> &Stats {

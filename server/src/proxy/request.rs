@@ -146,6 +146,12 @@ impl Proxy {
                 if let Err(rej) = validate_register(&req) {
                     return self.answer(&tx, &req, rej.code, &rej.reason, &[]).await;
                 }
+                let push = self.push.get().map(|p| (p.clone(), p.read(&req, &call_id)));
+                if let Some((_, rp)) = &push
+                    && rp.reject_555
+                {
+                    return self.answer_555(&tx, &req, rp).await;
+                }
                 let reply = self.registrar.register(
                     &req,
                     Source {
@@ -155,13 +161,58 @@ impl Proxy {
                     },
                 );
                 info!(%call_id, code = reply.code, "REGISTER (standalone)");
-                let headers: Vec<(&str, String)> =
+                let mut headers: Vec<(&str, String)> =
                     reply.headers.iter().map(|(n, v)| (*n, v.clone())).collect();
+                if (200..300).contains(&reply.code)
+                    && let Some((bindings, rp)) = &push
+                {
+                    // Durable before the 200 OK goes out.
+                    if bindings.commit(&rp.capture, &call_id).await.is_ok()
+                        && let Some(fc) = &rp.feature_caps
+                    {
+                        headers.push(("Feature-Caps", fc.clone()));
+                    }
+                }
                 return self
                     .answer(&tx, &req, reply.code, reply.reason, &headers)
                     .await;
             }
             Decision::Forward(plan) => plan,
+        };
+        let mut plan = plan;
+        let push = match self.push.get() {
+            Some(p) if plan.path.is_some() && req.method() == Some("REGISTER") => {
+                let rp = p.read(&req, &call_id);
+                if rp.reject_555 {
+                    return self.answer_555(&tx, &req, &rp).await;
+                }
+                if rp.unregister && matches!(rp.capture, crate::bindings::Capture::Bind(_)) {
+                    // pushnotification_disableunreg: an unregister from a push
+                    // app keeps it reachable (2) or is not forwarded (1).
+                    match p.policy.disableunreg {
+                        1 => {
+                            info!(%call_id, "unregister of a push device not forwarded (disableunreg = 1)");
+                            return self.answer(&tx, &req, 200, "OK", &[]).await;
+                        }
+                        2 => {
+                            let expires = if p.policy.upperexpire > 0 {
+                                p.policy.upperexpire as u32
+                            } else {
+                                3600
+                            };
+                            info!(%call_id, expires, "unregister of a push device turned into a register (disableunreg = 2)");
+                            plan.expires_override = Some(expires);
+                        }
+                        _ => {}
+                    }
+                }
+                Some(crate::proxy::context::PushCommit {
+                    bindings: p.clone(),
+                    capture: rp.capture,
+                    feature_caps: rp.feature_caps,
+                })
+            }
+            _ => None,
         };
         // RFC 3261 §16.3 steps 3–5 (only when we are about to forward).
         if let Err(rej) = check_max_forwards(&req).and_then(|_| check_proxy_require(&req, &[])) {
@@ -196,6 +247,9 @@ impl Proxy {
                 .and_then(|p| Some((p.upstream_contact.clone()?, p.contact.clone()?))),
             on_success,
         );
+        if let Some(pc) = push {
+            ctx.set_push_commit(pc);
+        }
         let mut started = 0;
         for target in &plan.targets {
             let branch = format!("{BRANCH_PREFIX}{loop_hash}.{}", random_token(12));
@@ -231,6 +285,16 @@ impl Proxy {
         e.set_via_received(Some(&ip), Some(inb.remote.port()));
         if let Some(u) = target.ruri.as_ref().or(plan.ruri.as_ref()) {
             e.set_request_uri(u);
+        }
+        let contact_value;
+        if let Some(expires) = plan.expires_override {
+            e.set_header("Expires", &expires.to_string());
+            if let Some(c) = req.values("Contact").next() {
+                contact_value = replace_expires_param(c, expires);
+                if contact_value != c {
+                    e.set_header("Contact", &contact_value);
+                }
+            }
         }
         e.decrement_max_forwards();
         for _ in 0..plan.strip_routes {
@@ -279,6 +343,28 @@ impl Proxy {
             target.kind.via_name()
         ));
         Some(e.build())
+    }
+
+    /// RFC 8599 §5.2: the requested push service is not supported here.
+    async fn answer_555(
+        &self,
+        tx: &Arc<ServerTx>,
+        req: &Message,
+        rp: &crate::bindings::RegisterPush,
+    ) {
+        let headers: Vec<(&str, String)> = rp
+            .feature_caps
+            .iter()
+            .map(|fc| ("Feature-Caps", fc.clone()))
+            .collect();
+        self.answer(
+            tx,
+            req,
+            555,
+            "Push Notification Service Not Supported",
+            &headers,
+        )
+        .await
     }
 
     /// `<sip:user@host:port;transport=x;lr>` for our address on `kind`.
@@ -398,4 +484,39 @@ fn loop_hash(req: &Message) -> String {
     ]);
     // stateless_branch = cookie + "sl" + 32 hex; 10 hex digits are plenty.
     h.chars().rev().take(10).collect()
+}
+
+/// A Contact value with its `expires` header parameter set to `expires`
+/// (the part after the URI; the URI itself is untouched).
+fn replace_expires_param(contact: &str, expires: u32) -> String {
+    let uri_end = contact.rfind('>').map_or(0, |i| i + 1);
+    let (uri, params) = contact.split_at(uri_end);
+    let kept: Vec<&str> = params
+        .split(';')
+        .filter(|p| !p.trim().is_empty() && !p.trim().to_ascii_lowercase().starts_with("expires"))
+        .collect();
+    let mut out = String::from(uri);
+    for p in kept {
+        out.push(';');
+        out.push_str(p.trim());
+    }
+    out.push_str(&format!(";expires={expires}"));
+    out
+}
+
+#[cfg(test)]
+mod expires_tests {
+    use super::replace_expires_param;
+
+    #[test]
+    fn expires_param_is_replaced_after_the_uri_only() {
+        assert_eq!(
+            replace_expires_param("<sip:a@b;expires=0>;expires=0;q=1", 3600),
+            "<sip:a@b;expires=0>;q=1;expires=3600"
+        );
+        assert_eq!(
+            replace_expires_param("<sip:a@b>", 60),
+            "<sip:a@b>;expires=60"
+        );
+    }
 }

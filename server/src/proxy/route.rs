@@ -40,6 +40,8 @@ pub struct Plan {
     /// Request-URI rewrite for all branches (REGISTER to a client-named domain).
     pub ruri: Option<String>,
     pub remove_headers: Vec<&'static str>,
+    /// REGISTER: force this Expires upstream (pushnotification_disableunreg = 2).
+    pub expires_override: Option<u32>,
 }
 
 #[derive(Debug, Clone)]
