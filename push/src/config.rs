@@ -186,6 +186,10 @@ pub struct WebPushConfig {
     pub subject: String,
     /// Extra trusted root (PEM), for tests.
     pub extra_ca_pem: Option<PathBuf>,
+    /// Allow endpoints on loopback / private / link-local addresses and
+    /// `localhost`. Off: a client must not make the gateway POST to its
+    /// internal network (tests turn it on for the loopback mock).
+    pub allow_private_endpoints: bool,
 }
 
 impl Default for WebPushConfig {
@@ -194,6 +198,7 @@ impl Default for WebPushConfig {
             vapid_private_key: PathBuf::from("sipwake-data/vapid-private.key"),
             subject: "mailto:admin@localhost".into(),
             extra_ca_pem: None,
+            allow_private_endpoints: false,
         }
     }
 }

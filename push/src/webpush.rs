@@ -57,7 +57,38 @@ pub fn encode_subscription(sub: &Subscription) -> String {
     URL_SAFE_NO_PAD.encode(serde_json::to_vec(sub).unwrap_or_default())
 }
 
+/// True for `localhost` and IP literals a public push service never uses.
+pub(crate) fn is_private_host(host: &str) -> bool {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let lower = host.to_ascii_lowercase();
+    if lower == "localhost" || lower.ends_with(".localhost") {
+        return true;
+    }
+    match host.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V4(ip)) => {
+            ip.is_loopback()
+                || ip.is_private()
+                || ip.is_link_local()
+                || ip.is_unspecified()
+                || ip.is_broadcast()
+                || ip.octets()[0] == 100 && (64..128).contains(&ip.octets()[1])
+        }
+        Ok(std::net::IpAddr::V6(ip)) => {
+            let seg = ip.segments()[0];
+            ip.is_loopback()
+                || ip.is_unspecified()
+                || (seg & 0xfe00) == 0xfc00
+                || (seg & 0xffc0) == 0xfe80
+                || ip
+                    .to_ipv4_mapped()
+                    .is_some_and(|v4| is_private_host(&v4.to_string()))
+        }
+        Err(_) => false,
+    }
+}
+
 pub(crate) struct WebPush {
+    allow_private: bool,
     subject: String,
     key: ES256KeyPair,
     public_key: String,
@@ -79,6 +110,7 @@ impl WebPush {
             delivery,
         )?;
         Ok(Self {
+            allow_private: cfg.allow_private_endpoints,
             subject: cfg.subject.clone(),
             key,
             public_key,
@@ -100,6 +132,9 @@ impl WebPush {
     ) -> Result<String, Failure> {
         let bad = |what: &str| Failure::Remove(format!("Web Push subscription: {what}"));
         let uri: http::Uri = sub.endpoint.parse().map_err(|_| bad("bad endpoint"))?;
+        if !self.allow_private && uri.host().is_none_or(is_private_host) {
+            return Err(bad("endpoint on a private address"));
+        }
         let ua_public = URL_SAFE_NO_PAD
             .decode(sub.keys.p256dh.trim_end_matches('='))
             .ok()
@@ -234,6 +269,34 @@ mod tests {
             parse_subscription(r#"{"endpoint":"http://x","keys":{"p256dh":"a","auth":"b"}}"#),
             None
         );
+    }
+
+    #[test]
+    fn private_hosts() {
+        for h in [
+            "localhost",
+            "127.0.0.1",
+            "10.1.2.3",
+            "192.168.0.1",
+            "169.254.169.254",
+            "[::1]",
+            "[fd00::1]",
+            "[fe80::1]",
+            "[::ffff:10.0.0.1]",
+            "0.0.0.0",
+            "100.64.0.1",
+            "a.localhost",
+        ] {
+            assert!(is_private_host(h), "{h}");
+        }
+        for h in [
+            "fcm.googleapis.com",
+            "8.8.8.8",
+            "[2001:db8::1]",
+            "updates.push.services.mozilla.com",
+        ] {
+            assert!(!is_private_host(h), "{h}");
+        }
     }
 
     #[test]

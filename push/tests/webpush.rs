@@ -19,6 +19,7 @@ fn dispatcher(mock: &WebPushMock, dir: &Path) -> Dispatcher {
     std::fs::write(&ca, mock.ca_pem()).unwrap();
     cfg.webpush.extra_ca_pem = Some(ca);
     cfg.webpush.subject = "mailto:ops@sipwake.example".into();
+    cfg.webpush.allow_private_endpoints = true; // the mock is on loopback
     Dispatcher::new(cfg).unwrap()
 }
 
@@ -146,4 +147,19 @@ async fn vapid_key_survives_restarts() {
     assert_eq!(a.len(), 87, "base64url of a 65-byte uncompressed point");
     let other = tempfile::tempdir().unwrap();
     assert_ne!(dispatcher(&mock, other.path()).vapid_public_key(), a);
+}
+
+#[tokio::test]
+async fn private_endpoints_are_refused_by_default() {
+    let mock = WebPushMock::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path());
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, mock.ca_pem()).unwrap();
+    cfg.webpush.extra_ca_pem = Some(ca);
+    let d = Dispatcher::new(cfg).unwrap();
+    let sub = mock.subscribe();
+    let out = d.send(request(token_of(&sub), json!({"data": {}}))).await;
+    assert!(matches!(out, PushOutcome::RemoveBinding { .. }), "{out:?}");
+    assert_eq!(mock.connections(), 0, "never contacted");
 }
