@@ -62,30 +62,33 @@ impl Fcm {
         Ok(())
     }
 
-    fn key_path(&self, package: &str) -> Option<PathBuf> {
-        if let Some(p) = self.cfg.apps.get(package) {
-            return Some(p.clone());
-        }
-        let dir = self.cfg.key_dir.as_deref()?;
-        [format!("fcmkey.{package}.json"), "fcmkey.json".to_owned()]
-            .into_iter()
-            .map(|name| dir.join(name))
-            .find(|p| p.is_file())
+    /// A file in `key_dir`, if it exists.
+    fn discovered(&self, name: &str) -> Option<PathBuf> {
+        let path = self.cfg.key_dir.as_deref()?.join(name);
+        path.is_file().then_some(path)
     }
 
-    /// The app for an X-MPUSH package: its own key, a discovered
-    /// `fcmkey.<package>.json`, a configured key of that project id, or the
+    /// The app for an X-MPUSH package: its configured key, a discovered
+    /// `fcmkey.<package>.json`, an already loaded key of that project id
+    /// (the manual's sendpush takes the project id as package), or the
     /// default `fcmkey.json`.
     pub(crate) fn app(&self, package: &str) -> Result<Arc<FcmApp>, ConfigError> {
         let mut apps = self.apps.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(app) = apps.get(package) {
             return Ok(app.clone());
         }
-        let by_project = || apps.values().find(|a| a.project == package).cloned();
-        let app = match (self.cfg.apps.get(package), by_project()) {
+        let own = self
+            .cfg
+            .apps
+            .get(package)
+            .cloned()
+            .or_else(|| self.discovered(&format!("fcmkey.{package}.json")));
+        let same_project = || apps.values().find(|a| a.project == package).cloned();
+        let app = match (own, same_project()) {
+            (Some(path), _) => Arc::new(load(&path)?),
             (None, Some(app)) => app,
-            _ => {
-                let path = self.key_path(package).ok_or_else(|| {
+            (None, None) => {
+                let path = self.discovered("fcmkey.json").ok_or_else(|| {
                     ConfigError::Invalid(format!("no FCM key for package {package:?}"))
                 })?;
                 Arc::new(load(&path)?)
