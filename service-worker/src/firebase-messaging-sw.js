@@ -24,9 +24,13 @@ async function windows() {
   return self.clients.matchAll({ type: 'window', includeUncontrolled: true });
 }
 
+async function postAll(msg) {
+  for (const c of await windows()) c.postMessage(msg);
+}
+
 /** Tells open phone pages about the push (they may need to register or re-register). */
-async function tellPages(n) {
-  for (const c of await windows()) c.postMessage({ type: 'sipwake-push', notification: n });
+function tellPages(n) {
+  return postAll({ type: 'sipwake-push', notification: n });
 }
 
 async function handlePush(text) {
@@ -36,26 +40,32 @@ async function handlePush(text) {
     n = sdk.parsePush(text || '{}');
   } catch (e) {
     // Not a sipwake payload; a visible notification is still owed for a userVisibleOnly push.
-    await self.registration.showNotification('New notification', { body: String(e.message || e), tag: 'sipwake-unparsed' });
+    const error = String(e.message || e);
+    await self.registration.showNotification('New notification', { body: error, tag: 'sipwake-unparsed' });
+    await postAll({ type: 'sipwake-push', notification: null, error });
     return;
   }
-  await tellPages(n);
   if (n.kind === 2) {
     const tag = cancelTag(n);
     const open = await self.registration.getNotifications(tag ? { tag } : {});
     // Without a Call-ID, every call notification is stale.
     for (const x of open) if (tag || (x.data && x.data.kind === 0)) x.close();
-    return;
+  } else {
+    const shown = notificationFor(n);
+    if (shown) await self.registration.showNotification(shown.title, shown.options);
   }
-  const shown = notificationFor(n);
-  if (shown) await self.registration.showNotification(shown.title, shown.options);
+  // After the notification is up (or gone): open pages see the final state.
+  await tellPages(n);
 }
 
 // Registered before Firebase's own listener, and stops it: every push goes
 // through the SDK parser once, and Firebase does not show a second notification.
 self.addEventListener('push', (event) => {
   event.stopImmediatePropagation();
-  event.waitUntil(handlePush(event.data ? event.data.text() : ''));
+  event.waitUntil(handlePush(event.data ? event.data.text() : '').catch((e) => {
+    console.error('sipwake: push not handled:', e);
+    return postAll({ type: 'sipwake-push-error', error: String((e && e.message) || e) });
+  }));
 });
 
 self.addEventListener('notificationclick', (event) => {

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Web phone, service worker and the gateway's web hosting: the server's web
+# module unit tests, then browser end-to-end tests in headless Debian Chromium
+# (playwright-core): page over HTTPS + accessibility (axe-core) + screenshot,
+# service-worker notifications per ntype and clicks, two pages calling each
+# other through the standalone gateway, a phone registering through the
+# gateway to a real Kamailio upstream with an X-MPUSH binding.
+. "$(dirname "$0")/lib.sh"
+cd "$ROOT"
+
+# chromium: the browser; dbus-daemon + python3-dbus/gi: the desktop
+# notification server the tests click notifications on; kamailio: upstream.
+need_apt chromium dbus-daemon python3-dbus python3-gi \
+  kamailio kamailio-websocket-modules kamailio-tls-modules kamailio-extra-modules kamailio-utils-modules
+command -v node >/dev/null && command -v npm >/dev/null || need_apt nodejs npm
+
+passed=0
+failed=0
+out="$(mktemp)"
+trap 'rm -f "$out"' EXIT
+tally() {
+  local p f
+  p=$(grep -oE '^(test result: [a-zA-Z]+\. )?[0-9]+ passed[;,] [0-9]+ failed' "$out" | grep -oE '[0-9]+ passed' | awk '{s+=$1} END {print s+0}')
+  f=$(grep -oE '^(test result: [a-zA-Z]+\. )?[0-9]+ passed[;,] [0-9]+ failed' "$out" | grep -oE '[0-9]+ failed' | awk '{s+=$1} END {print s+0}')
+  passed=$((passed + p))
+  failed=$((failed + f))
+}
+
+log "server web module unit tests (cargo test -p sipwake --lib web::)"
+if cargo test -q -p sipwake --lib web:: 2>&1 | tee "$out"; then tally; else tally; failed=$((failed + 1)); fi
+
+log "WASM SDK (client-wasm/build.sh; toolchain as scripts/test-wasm.sh installs it)"
+need_apt rustc-web cargo-web rust-web-src rust-web-llvm lld-22
+need_cargo_bin wasm-bindgen wasm-bindgen-cli 0.2.130
+# Its own target dir (a different compiler), shared with scripts/test-wasm.sh.
+env -u CARGO_TARGET_DIR client-wasm/build.sh
+
+log "web demo + service worker bundles (esbuild)"
+need_npm web-demo
+node web-demo/build.mjs
+
+log "gateway binary (cargo build -p sipwake)"
+cargo build -q -p sipwake
+export SIPWAKE_BIN="${CARGO_TARGET_DIR:-$ROOT/target}/debug/sipwake"
+
+log "browser tests (node web-demo/tests/run.mjs)"
+if node web-demo/tests/run.mjs 2>&1 | tee "$out.all"; then rc=0; else rc=1; fi
+tail -n 1 "$out.all" > "$out"
+rm -f "$out.all"
+tally
+[ "$rc" = 0 ] || [ "$failed" -gt 0 ] || failed=$((failed + 1))
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
