@@ -6,8 +6,8 @@ use bytes::{BufMut, Bytes, BytesMut};
 use std::fmt::Write as _;
 use std::ops::Range;
 
-use crate::message::Message;
-use crate::name;
+use crate::message::{Key, Message};
+use crate::name::{self, Known};
 use crate::nameaddr::NameAddr;
 use crate::text::{ListIter, ParamIter};
 use crate::via::Via;
@@ -75,8 +75,8 @@ impl<'m> Edit<'m> {
     }
 
     /// The first list item of `name` (absolute range), without allocating.
-    fn first_item(&self, name: &str) -> Option<Range<usize>> {
-        let is = Message::matcher(name);
+    fn first_item(&self, key: Known) -> Option<Range<usize>> {
+        let is = Message::matcher(key);
         let f = self.msg.fields.iter().find(|f| is(self.msg, f))?;
         let vs = f.value.start as usize;
         let r = item_ranges(self.msg.str_at(f.value)).next()?;
@@ -98,8 +98,8 @@ impl<'m> Edit<'m> {
             .any(|p| p.start <= r.start && r.end <= p.end && p.start < p.end)
     }
 
-    fn first_line_of(&self, name: &str) -> Option<usize> {
-        let is = Message::matcher(name);
+    fn first_line_of<'a>(&self, key: impl Into<Key<'a>>) -> Option<usize> {
+        let is = Message::matcher(key);
         self.msg
             .fields
             .iter()
@@ -113,8 +113,8 @@ impl<'m> Edit<'m> {
 
     /// Absolute ranges of the list items of `name`, each with its field's
     /// line range.
-    fn items(&self, name: &str) -> Vec<(Range<usize>, Range<usize>)> {
-        let is = Message::matcher(name);
+    fn items(&self, key: Known) -> Vec<(Range<usize>, Range<usize>)> {
+        let is = Message::matcher(key);
         let mut out = Vec::new();
         for f in self.msg.fields.iter().filter(|f| is(self.msg, f)) {
             let vs = f.value.start as usize;
@@ -127,8 +127,8 @@ impl<'m> Edit<'m> {
 
     /// Removes the first not-yet-removed item of a list header: the whole
     /// field when no other item of it remains, else the item and its comma.
-    fn remove_first_item(&mut self, name: &str) -> &mut Self {
-        let items = self.items(name);
+    fn remove_first_item(&mut self, key: Known) -> &mut Self {
+        let items = self.items(key);
         let Some((item, line)) = items.iter().find(|(r, _)| !self.is_deleted(r)).cloned() else {
             return self;
         };
@@ -151,14 +151,14 @@ impl<'m> Edit<'m> {
     /// as a new field above the existing ones.
     pub fn push_via(&mut self, value: &str) -> &mut Self {
         let at = self
-            .first_line_of("Via")
+            .first_line_of(name::VIA)
             .unwrap_or(self.msg.headers_start as usize);
         self.insert_line(at, "Via", value)
     }
 
     /// Removes the topmost Via value (a proxy forwarding a response).
     pub fn remove_top_via(&mut self) -> &mut Self {
-        self.remove_first_item("Via")
+        self.remove_first_item(name::VIA)
     }
 
     /// Sets `received` and fills a valueless `rport` on the top Via
@@ -166,7 +166,7 @@ impl<'m> Edit<'m> {
     /// `received` alone; `rport` is only written when the client asked for
     /// it with a bare `;rport`.
     pub fn set_via_received(&mut self, received: Option<&str>, rport: Option<u16>) -> &mut Self {
-        let Some(item) = self.first_item("Via") else {
+        let Some(item) = self.first_item(name::VIA) else {
             return self;
         };
         let value = &self.msg.str_at(crate::message::Span {
@@ -208,7 +208,7 @@ impl<'m> Edit<'m> {
     /// Prepends a Record-Route value (e.g. `<sip:gw.example.com;lr>`).
     pub fn push_record_route(&mut self, value: &str) -> &mut Self {
         let at = self
-            .first_line_of("Record-Route")
+            .first_line_of(name::RECORD_ROUTE)
             .unwrap_or(self.msg.headers_start as usize);
         self.insert_line(at, "Record-Route", value)
     }
@@ -216,21 +216,23 @@ impl<'m> Edit<'m> {
     /// Prepends a Path value (RFC 3327, REGISTER through an edge proxy).
     pub fn push_path(&mut self, value: &str) -> &mut Self {
         let at = self
-            .first_line_of("Path")
+            .first_line_of(name::PATH)
             .unwrap_or(self.msg.headers_start as usize);
         self.insert_line(at, "Path", value)
     }
 
     /// Removes the topmost Route value (the proxy's own loose-route entry).
     pub fn remove_top_route(&mut self) -> &mut Self {
-        self.remove_first_item("Route")
+        self.remove_first_item(name::ROUTE)
     }
 
     /// Replaces the whole Route set with these values (top first); an empty
     /// slice just removes all Route fields.
     pub fn set_routes(&mut self, values: &[&str]) -> &mut Self {
-        let at = self.first_line_of("Route").unwrap_or(self.end_of_headers());
-        self.remove_all("Route");
+        let at = self
+            .first_line_of(name::ROUTE)
+            .unwrap_or(self.end_of_headers());
+        self.remove_all(name::ROUTE);
         if !values.is_empty() {
             self.patch(at..at, |s| {
                 s.push_str("Route: ");
@@ -249,7 +251,7 @@ impl<'m> Edit<'m> {
     /// Decrements Max-Forwards, or inserts `Max-Forwards: 70` when absent
     /// (RFC 3261 §16.6 step 3). Zero stays zero: check for 483 before.
     pub fn decrement_max_forwards(&mut self) -> &mut Self {
-        let is = Message::matcher("Max-Forwards");
+        let is = Message::matcher(name::MAX_FORWARDS);
         match self.msg.fields.iter().find(|f| is(self.msg, f)) {
             Some(f) => {
                 let n = self
@@ -283,7 +285,7 @@ impl<'m> Edit<'m> {
     /// display name and parameters. An addr-spec form gets `<>` so header
     /// parameters stay header parameters.
     pub fn set_contact_uri(&mut self, index: usize, uri: &str) -> &mut Self {
-        let Some((item, _)) = self.items("Contact").into_iter().nth(index) else {
+        let Some((item, _)) = self.items(name::CONTACT).into_iter().nth(index) else {
             return self;
         };
         let value = self.msg.str_at(crate::message::Span {
@@ -315,15 +317,15 @@ impl<'m> Edit<'m> {
     /// Removes every field with this name (Content-Length is ignored: it is
     /// managed by `build`).
     pub fn remove_header(&mut self, name: &str) -> &mut Self {
-        if name::known_index(name) == Some(name::CONTENT_LENGTH) {
+        if name::known_index(name) == Some(name::CONTENT_LENGTH.idx) {
             return self;
         }
         self.remove_all(name);
         self
     }
 
-    fn remove_all(&mut self, name: &str) {
-        let is = Message::matcher(name);
+    fn remove_all<'a>(&mut self, key: impl Into<Key<'a>>) {
+        let is = Message::matcher(key);
         let lines: Vec<_> = self
             .msg
             .fields
@@ -341,7 +343,7 @@ impl<'m> Edit<'m> {
     /// Replaces all fields of this name by one field with this value, where
     /// the first one was (or at the end).
     pub fn set_header(&mut self, name: &str, value: &str) -> &mut Self {
-        if name::known_index(name) == Some(name::CONTENT_LENGTH) {
+        if name::known_index(name) == Some(name::CONTENT_LENGTH.idx) {
             return self;
         }
         let at = self.first_line_of(name).unwrap_or(self.end_of_headers());
@@ -364,7 +366,7 @@ impl<'m> Edit<'m> {
         // add it (streams require it; it is cheap everywhere).
         let mut digits_buf = [0u8; 20];
         let digits = decimal(body.len(), &mut digits_buf);
-        let is_cl = Message::matcher("Content-Length");
+        let is_cl = Message::matcher(name::CONTENT_LENGTH);
         let cl = match msg.fields.iter().find(|f| is_cl(msg, f)) {
             Some(f) if msg.str_at(f.value).as_bytes() == digits => None,
             Some(f) => Some((f.value.start as usize, f.value.end as usize, false)),

@@ -95,6 +95,28 @@ pub enum StartLineIssue {
     WhitespaceInUri,
 }
 
+/// A header name for lookups: a known header's index or another name.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Key<'a> {
+    Known(u8),
+    Other(&'a str),
+}
+
+impl<'a> From<&'a str> for Key<'a> {
+    fn from(name: &'a str) -> Self {
+        match name::known_index(name) {
+            Some(i) => Key::Known(i),
+            None => Key::Other(name),
+        }
+    }
+}
+
+impl From<name::Known> for Key<'static> {
+    fn from(k: name::Known) -> Self {
+        Key::Known(k.idx)
+    }
+}
+
 /// One header field, borrowed from the message.
 #[derive(Debug, Clone, Copy)]
 pub struct Header<'a> {
@@ -274,7 +296,7 @@ impl Message {
         let mut body_end = b.len();
         let mut cl_fields = fields
             .iter()
-            .filter(|f| f.known == Some(name::CONTENT_LENGTH));
+            .filter(|f| f.known == Some(name::CONTENT_LENGTH.idx));
         if let Some(first) = cl_fields.next() {
             if cl_fields.next().is_some() {
                 body_issue = Some(BodyIssue::DuplicateContentLength);
@@ -428,11 +450,13 @@ impl Message {
         self.fields.len()
     }
 
-    pub(crate) fn matcher(name: &str) -> impl Fn(&Message, &Field) -> bool + '_ {
-        let known = name::known_index(name);
-        move |m: &Message, f: &Field| match known {
-            Some(k) => f.known == Some(k),
-            None => f.known.is_none() && m.str_at(f.name).eq_ignore_ascii_case(name),
+    /// A field predicate for a header name (resolved once) or a
+    /// compile-time [`name::Known`].
+    pub(crate) fn matcher<'a>(key: impl Into<Key<'a>>) -> impl Fn(&Message, &Field) -> bool + 'a {
+        let key = key.into();
+        move |m: &Message, f: &Field| match key {
+            Key::Known(k) => f.known == Some(k),
+            Key::Other(name) => f.known.is_none() && m.str_at(f.name).eq_ignore_ascii_case(name),
         }
     }
 
@@ -448,6 +472,24 @@ impl Message {
                 value: self.str_at(f.value),
                 index,
             })
+    }
+
+    /// Fields of a known header (compile-time resolved name).
+    pub(crate) fn known_fields(&self, k: name::Known) -> impl Iterator<Item = Header<'_>> + '_ {
+        self.fields
+            .iter()
+            .enumerate()
+            .filter(move |(_, f)| f.known == Some(k.idx))
+            .map(|(index, f)| Header {
+                name: self.str_at(f.name),
+                value: self.str_at(f.value),
+                index,
+            })
+    }
+
+    /// List items of a known header.
+    pub(crate) fn known_values(&self, k: name::Known) -> impl Iterator<Item = &str> + '_ {
+        self.known_fields(k).flat_map(|h| ListIter::new(h.value))
     }
 
     /// Value of the first field with this name, as written.

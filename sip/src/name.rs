@@ -55,8 +55,52 @@ pub fn canonical(name: &str) -> &str {
     }
 }
 
-// Indices into KNOWN for the headers the parser and editor look up often.
-pub(crate) const CONTENT_LENGTH: u8 = 10;
+/// A known header resolved at compile time, so the crate's own lookups
+/// compare one integer per field instead of resolving names at run time.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Known {
+    pub name: &'static str,
+    pub idx: u8,
+}
+
+impl Known {
+    /// Compile-time only: an unknown name fails the build.
+    const fn new(name: &'static str) -> Known {
+        let n = name.as_bytes();
+        let mut i = 0;
+        while i < KNOWN.len() {
+            let k = KNOWN[i].0.as_bytes();
+            if k.len() == n.len() {
+                let mut j = 0;
+                while j < k.len() && k[j].eq_ignore_ascii_case(&n[j]) {
+                    j += 1;
+                }
+                if j == k.len() {
+                    return Known {
+                        name: KNOWN[i].0,
+                        idx: i as u8,
+                    };
+                }
+            }
+            i += 1;
+        }
+        panic!("not a known header")
+    }
+}
+
+pub(crate) const VIA: Known = Known::new("Via");
+pub(crate) const FROM: Known = Known::new("From");
+pub(crate) const TO: Known = Known::new("To");
+pub(crate) const CALL_ID: Known = Known::new("Call-ID");
+pub(crate) const CSEQ: Known = Known::new("CSeq");
+pub(crate) const CONTACT: Known = Known::new("Contact");
+pub(crate) const MAX_FORWARDS: Known = Known::new("Max-Forwards");
+pub(crate) const ROUTE: Known = Known::new("Route");
+pub(crate) const RECORD_ROUTE: Known = Known::new("Record-Route");
+pub(crate) const PATH: Known = Known::new("Path");
+pub(crate) const EXPIRES: Known = Known::new("Expires");
+pub(crate) const SUPPORTED: Known = Known::new("Supported");
+pub(crate) const CONTENT_LENGTH: Known = Known::new("Content-Length");
 
 /// Index of a known header in the table (compact forms included), used to
 /// make header lookups one integer comparison.
@@ -160,6 +204,6 @@ mod tests {
         assert!(!same_header("m", "Max-Forwards"));
         assert!(same_header("X-Foo", "x-foo"));
         assert_eq!(known_index("v"), Some(0));
-        assert_eq!(known_index("content-length"), Some(CONTENT_LENGTH));
+        assert_eq!(known_index("content-length"), Some(CONTENT_LENGTH.idx));
     }
 }

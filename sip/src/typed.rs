@@ -3,6 +3,7 @@
 use crate::auth::AuthValue;
 use crate::error::HeaderError;
 use crate::message::Message;
+use crate::name::{self, Known};
 use crate::nameaddr::NameAddr;
 use crate::text::{is_lws, is_token, parse_decimal, trim_lws};
 use crate::uri::Uri;
@@ -41,18 +42,18 @@ pub enum Contacts<'a> {
 
 impl Message {
     /// The single value of a header that must occur exactly once.
-    fn single(&self, name: &'static str) -> Result<&str, HeaderError> {
-        let mut it = self.headers_named(name);
-        let first = it.next().ok_or(HeaderError::new(name, "missing"))?;
+    fn single(&self, k: Known) -> Result<&str, HeaderError> {
+        let mut it = self.known_fields(k);
+        let first = it.next().ok_or(HeaderError::new(k.name, "missing"))?;
         if it.next().is_some() {
-            return Err(HeaderError::new(name, "appears more than once"));
+            return Err(HeaderError::new(k.name, "appears more than once"));
         }
         Ok(first.value)
     }
 
     /// The single value of an optional header.
-    fn optional(&self, name: &'static str) -> Result<Option<&str>, HeaderError> {
-        match self.single(name) {
+    fn optional(&self, k: Known) -> Result<Option<&str>, HeaderError> {
+        match self.single(k) {
             Ok(v) => Ok(Some(v)),
             Err(e) if e.what == "missing" => Ok(None),
             Err(e) => Err(e),
@@ -61,7 +62,7 @@ impl Message {
 
     /// Call-ID (exactly one, non-empty, no whitespace).
     pub fn call_id(&self) -> Result<&str, HeaderError> {
-        let v = self.single("Call-ID")?;
+        let v = self.single(name::CALL_ID)?;
         if v.is_empty() || v.bytes().any(is_lws) {
             return Err(HeaderError::new("Call-ID", "invalid value"));
         }
@@ -69,45 +70,45 @@ impl Message {
     }
 
     pub fn cseq(&self) -> Result<CSeq<'_>, HeaderError> {
-        CSeq::parse(self.single("CSeq")?)
+        CSeq::parse(self.single(name::CSEQ)?)
     }
 
     pub fn from(&self) -> Result<NameAddr<'_>, HeaderError> {
-        NameAddr::parse(self.single("From")?, "From")
+        NameAddr::parse(self.single(name::FROM)?, "From")
     }
 
     pub fn to(&self) -> Result<NameAddr<'_>, HeaderError> {
-        NameAddr::parse(self.single("To")?, "To")
+        NameAddr::parse(self.single(name::TO)?, "To")
     }
 
     /// Max-Forwards; overlarge values saturate at `u32::MAX` (tolerated,
     /// RFC 4475 scalar02).
     pub fn max_forwards(&self) -> Result<Option<u32>, HeaderError> {
-        self.scalar("Max-Forwards")
+        self.scalar(name::MAX_FORWARDS)
     }
 
     /// Content-Length as declared.
     pub fn content_length(&self) -> Result<Option<u32>, HeaderError> {
-        self.scalar("Content-Length")
+        self.scalar(name::CONTENT_LENGTH)
     }
 
     /// Expires header; values above 2^32-1 saturate (RFC 3261 §20.19).
     pub fn expires(&self) -> Result<Option<u32>, HeaderError> {
-        self.scalar("Expires")
+        self.scalar(name::EXPIRES)
     }
 
-    fn scalar(&self, name: &'static str) -> Result<Option<u32>, HeaderError> {
-        match self.optional(name)? {
+    fn scalar(&self, k: Known) -> Result<Option<u32>, HeaderError> {
+        match self.optional(k)? {
             None => Ok(None),
             Some(v) => parse_decimal(v)
                 .map(|n| Some(u32::try_from(n).unwrap_or(u32::MAX)))
-                .ok_or(HeaderError::new(name, "not a number")),
+                .ok_or(HeaderError::new(k.name, "not a number")),
         }
     }
 
     /// All Via values, top first.
     pub fn vias(&self) -> impl Iterator<Item = Result<Via<'_>, HeaderError>> + '_ {
-        self.values("Via").map(Via::parse)
+        self.known_values(name::VIA).map(Via::parse)
     }
 
     pub fn top_via(&self) -> Result<Via<'_>, HeaderError> {
@@ -120,7 +121,7 @@ impl Message {
     pub fn contacts(&self) -> Result<Contacts<'_>, HeaderError> {
         let mut list = Vec::new();
         let mut star = false;
-        for v in self.values("Contact") {
+        for v in self.known_values(name::CONTACT) {
             if v == "*" {
                 star = true;
             } else {
@@ -134,22 +135,23 @@ impl Message {
         }
     }
 
-    fn name_addrs(&self, name: &'static str) -> Result<Vec<NameAddr<'_>>, HeaderError> {
-        self.values(name)
+    fn name_addrs(&self, k: Known) -> Result<Vec<NameAddr<'_>>, HeaderError> {
+        let name = k.name;
+        self.known_values(k)
             .map(|v| NameAddr::parse(v, name))
             .collect()
     }
 
     pub fn routes(&self) -> Result<Vec<NameAddr<'_>>, HeaderError> {
-        self.name_addrs("Route")
+        self.name_addrs(name::ROUTE)
     }
 
     pub fn record_routes(&self) -> Result<Vec<NameAddr<'_>>, HeaderError> {
-        self.name_addrs("Record-Route")
+        self.name_addrs(name::RECORD_ROUTE)
     }
 
     pub fn paths(&self) -> Result<Vec<NameAddr<'_>>, HeaderError> {
-        self.name_addrs("Path")
+        self.name_addrs(name::PATH)
     }
 
     /// Option tags of an option-tag list header (Require, Proxy-Require,
@@ -176,7 +178,8 @@ impl Message {
 
     /// Whether the message carries this option tag in `Supported` (or `k`).
     pub fn supports(&self, tag: &str) -> bool {
-        self.option_tags("Supported")
+        self.known_values(name::SUPPORTED)
+            .filter(|t| !t.is_empty())
             .any(|t| t.eq_ignore_ascii_case(tag))
     }
 }

@@ -79,9 +79,7 @@ pub fn validate_request(m: &Message) -> Result<(), Reject> {
     }
     m.max_forwards()?;
     check_vias(m)?;
-    if m.count("Contact") > 0 {
-        m.contacts()?;
-    }
+    m.contacts()?;
     m.routes()?;
     m.record_routes()?;
     if m.headers_unterminated() {
