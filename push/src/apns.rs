@@ -19,7 +19,7 @@ use sipwake_core::{NotificationKind, PushEnv};
 use crate::client::{self, ClientOptions, Identity};
 use crate::config::{ApnsAppConfig, ApnsConfig, ApnsEnv, DeliveryConfig};
 use crate::error::{ConfigError, Failure};
-use crate::retry::retry_after;
+use crate::retry::{retry_after, transport_failure};
 use crate::{Priority, PushRequest};
 
 /// A cached provider JWT.
@@ -271,10 +271,7 @@ impl Apns {
         if let Some(b) = &bearer {
             r = r.header(reqwest::header::AUTHORIZATION, format!("bearer {b}"));
         }
-        let resp = r.send().await.map_err(|e| Failure::Retry {
-            reason: format!("APNs: {}", e.without_url()),
-            retry_after: None,
-        })?;
+        let resp = r.send().await.map_err(|e| transport_failure("APNs", e))?;
         let status = resp.status().as_u16();
         let after = retry_after(resp.headers());
         let apns_id = resp

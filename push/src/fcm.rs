@@ -16,7 +16,7 @@ use crate::PushRequest;
 use crate::client::{self, ClientOptions};
 use crate::config::{DeliveryConfig, FcmConfig};
 use crate::error::{ConfigError, Failure};
-use crate::retry::retry_after;
+use crate::retry::{retry_after, transport_failure};
 
 pub(crate) const SCOPE: &str = "https://www.googleapis.com/auth/firebase.messaging";
 
@@ -135,10 +135,7 @@ impl Fcm {
             .json(&body)
             .send()
             .await
-            .map_err(|e| Failure::Retry {
-                reason: format!("FCM: {}", e.without_url()),
-                retry_after: None,
-            })?;
+            .map_err(|e| transport_failure("FCM", e))?;
         let status = resp.status().as_u16();
         let after = retry_after(resp.headers());
         let text = resp.text().await.unwrap_or_default();

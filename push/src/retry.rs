@@ -21,6 +21,22 @@ pub(crate) fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration
     Some(at.duration_since(now).unwrap_or(Duration::ZERO))
 }
 
+/// A request that could not be made or answered: a malformed request
+/// (e.g. a header value with a newline) is permanent, network trouble is
+/// worth a retry. The URL (device token, endpoint) stays out of the reason.
+pub(crate) fn transport_failure(who: &str, e: reqwest::Error) -> crate::error::Failure {
+    let builder = e.is_builder();
+    let reason = format!("{who}: {}", e.without_url());
+    if builder {
+        crate::error::Failure::Permanent(reason)
+    } else {
+        crate::error::Failure::Retry {
+            reason,
+            retry_after: None,
+        }
+    }
+}
+
 /// Delay before retry number `attempt` (1-based): base, 2×base, 4×base, …
 pub(crate) fn backoff(attempt: u32, base: Duration) -> Duration {
     base.saturating_mul(1u32 << attempt.saturating_sub(1).min(16))

@@ -17,7 +17,7 @@ use web_push_native::vapid::VapidSignature;
 use crate::client::{self, ClientOptions};
 use crate::config::{DeliveryConfig, WebPushConfig};
 use crate::error::{ConfigError, Failure};
-use crate::retry::retry_after;
+use crate::retry::{retry_after, transport_failure};
 use crate::{Priority, PushRequest};
 
 /// How long a VAPID JWT is valid (RFC 8292 allows up to 24 h).
@@ -175,10 +175,10 @@ impl WebPush {
         }) {
             r = r.header("Topic", topic);
         }
-        let resp = r.send().await.map_err(|e| Failure::Retry {
-            reason: format!("Web Push: {}", e.without_url()),
-            retry_after: None,
-        })?;
+        let resp = r
+            .send()
+            .await
+            .map_err(|e| transport_failure("Web Push", e))?;
         let status = resp.status().as_u16();
         let after = retry_after(resp.headers());
         let location = resp

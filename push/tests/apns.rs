@@ -448,6 +448,17 @@ async fn error_classes() {
         }
     ));
     assert_eq!(mock.attempts(&token(11)), 3);
+    // A header that cannot be sent is not retried.
+    let mut bad = apns_request(BUNDLE, &token(13), NotificationKind::Call, PushEnv::Default);
+    bad.collapse_id = Some("a\nb".into());
+    assert!(matches!(
+        d.send(bad).await,
+        PushOutcome::Failed {
+            retryable: false,
+            ..
+        }
+    ));
+    assert_eq!(mock.attempts(&token(13)), 0);
     // 403: loud, counted, kept.
     mock.fail(&token(12), [ApnsFailure::InvalidProviderToken]);
     assert!(matches!(
@@ -464,5 +475,5 @@ async fn error_classes() {
         .unwrap()
         .counters;
     assert_eq!((c.removed, c.auth_errors, c.sent, c.retries), (4, 1, 1, 3));
-    assert_eq!(c.failed, 2);
+    assert_eq!(c.failed, 3);
 }
