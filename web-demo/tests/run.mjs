@@ -12,6 +12,7 @@ import { Results } from './lib/results.mjs';
 import { startGateway } from './lib/gateway.mjs';
 import { pageSuite } from './page.mjs';
 import { swSuite } from './sw.mjs';
+import { sipSuite } from './sip.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, '..', '..');
@@ -41,6 +42,11 @@ if (want('page') || want('sw')) {
     if (want('page')) await pageSuite(t, { ...env, gw }).catch((e) => t.fatal('page', e));
     if (want('sw')) await swSuite(t, { ...env, gw }).catch((e) => t.fatal('service-worker', e));
   });
+}
+
+// Its last check stops the gateway: a gateway of its own.
+if (want('sip')) {
+  await withGateway('sip-standalone', { standalone: true }, (gw) => sipSuite(t, { ...env, gw }));
 }
 
 fs.rmSync(tmp, { recursive: true, force: true });
