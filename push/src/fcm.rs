@@ -123,11 +123,16 @@ impl Fcm {
             .await
             .map_err(|e| Failure::Auth(format!("FCM OAuth2 token for {}: {e}", app.project)))?;
         let body = message(&req.payload, &req.token);
-        let url = format!(
-            "{}/v1/projects/{}/messages:send",
-            self.cfg.base_url.trim_end_matches('/'),
-            app.project
-        );
+        // The manual's fcm_serverurl form names the project as PROJECTID.
+        let url = if self.cfg.base_url.contains("PROJECTID") {
+            self.cfg.base_url.replace("PROJECTID", &app.project)
+        } else {
+            format!(
+                "{}/v1/projects/{}/messages:send",
+                self.cfg.base_url.trim_end_matches('/'),
+                app.project
+            )
+        };
         let resp = self
             .client
             .post(url)

@@ -634,3 +634,22 @@ async fn https_endpoint_with_extra_ca() {
         "1 trusted h2 connection + 3 refused handshakes"
     );
 }
+
+#[tokio::test]
+async fn manual_style_server_url_with_projectid() {
+    let s = setup(|_| {}).await;
+    let mut cfg = config(s._dir.path());
+    cfg.fcm.base_url = format!("{}/v1/projects/PROJECTID/messages:send", s.mock.base_url());
+    cfg.fcm.apps.insert(PKG.into(), s.key.clone());
+    let d = Dispatcher::new(cfg).unwrap();
+    let out = d
+        .send(fcm_request(
+            Provider::AndroidFcm,
+            PKG,
+            "t",
+            NotificationKind::Call,
+        ))
+        .await;
+    assert!(matches!(out, PushOutcome::Delivered { .. }), "{out:?}");
+    assert_eq!(s.mock.received()[0].project, "sipwake-mock");
+}
