@@ -45,6 +45,8 @@ pub struct StreamFramer {
     pong_expected: bool,
     /// A lone CRLF was consumed and may be half of a ping.
     pending_crlf: bool,
+    /// Size of the message being received, once its header section is in.
+    pending_total: Option<usize>,
 }
 
 impl Default for StreamFramer {
@@ -66,6 +68,7 @@ impl StreamFramer {
             scanned: 0,
             pong_expected: false,
             pending_crlf: false,
+            pending_total: None,
         }
     }
 
@@ -134,27 +137,37 @@ impl StreamFramer {
         {
             return Err(FramingError::Garbage);
         }
-        let Some(head_len) = self.find_header_end() else {
-            if self.buf.len() > self.max_header {
-                return Err(FramingError::HeaderTooLarge(self.max_header));
+        let total = match self.pending_total {
+            Some(t) => t,
+            None => {
+                let Some(head_len) = self.find_header_end() else {
+                    if self.buf.len() > self.max_header {
+                        return Err(FramingError::HeaderTooLarge(self.max_header));
+                    }
+                    return Ok(None);
+                };
+                if head_len > self.max_header {
+                    return Err(FramingError::HeaderTooLarge(self.max_header));
+                }
+                let body_len = content_length(&self.buf[..head_len])?;
+                let total = head_len
+                    .checked_add(body_len)
+                    .ok_or(FramingError::MessageTooLarge(self.max_message))?;
+                if total > self.max_message {
+                    return Err(FramingError::MessageTooLarge(self.max_message));
+                }
+                total
             }
-            return Ok(None);
         };
-        if head_len > self.max_header {
-            return Err(FramingError::HeaderTooLarge(self.max_header));
-        }
-        let body_len = content_length(&self.buf[..head_len])?;
-        let total = head_len
-            .checked_add(body_len)
-            .ok_or(FramingError::MessageTooLarge(self.max_message))?;
-        if total > self.max_message {
-            return Err(FramingError::MessageTooLarge(self.max_message));
-        }
         if self.buf.len() < total {
+            // Remember the size so a body arriving in pieces is not
+            // re-scanned for its headers on every read.
+            self.pending_total = Some(total);
             self.buf.reserve(total - self.buf.len());
             return Ok(None);
         }
         self.scanned = 0;
+        self.pending_total = None;
         Ok(Some(Frame::Message(self.buf.split_to(total).freeze())))
     }
 
