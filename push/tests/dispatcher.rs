@@ -43,7 +43,7 @@ async fn fcm_setup(
 async fn in_flight_pushes_are_bounded() {
     let dir = tempfile::tempdir().unwrap();
     let (mock, d) = fcm_setup(dir.path(), |c| c.delivery.max_in_flight = 3).await;
-    mock.server().set_delay(Duration::from_millis(200));
+    mock.server().set_delay(Duration::from_millis(500));
     let tasks: Vec<_> = (0..12)
         .map(|i| {
             let d = d.clone();
@@ -61,7 +61,10 @@ async fn in_flight_pushes_are_bounded() {
     for t in tasks {
         assert!(matches!(t.await.unwrap(), PushOutcome::Delivered { .. }));
     }
-    assert_eq!(mock.server().max_in_flight(), 3);
+    // Never more than the bound (12 would be in flight without it); the
+    // range only tolerates a scheduler hiccup on a loaded machine.
+    let max = mock.server().max_in_flight();
+    assert!((2..=3).contains(&max), "max in flight {max}");
     assert_eq!(
         mock.connections(),
         2,
@@ -77,7 +80,7 @@ async fn slow_provider_times_out_as_retryable() {
         c.delivery.max_retries = 1;
     })
     .await;
-    mock.server().set_delay(Duration::from_secs(3));
+    mock.server().set_delay(Duration::from_secs(20));
     let start = Instant::now();
     let out = d
         .send(fcm_request(
