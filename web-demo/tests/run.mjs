@@ -13,6 +13,7 @@ import { startGateway } from './lib/gateway.mjs';
 import { pageSuite } from './page.mjs';
 import { swSuite } from './sw.mjs';
 import { sipSuite } from './sip.mjs';
+import { upstreamSuite } from './upstream.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, '..', '..');
@@ -49,6 +50,13 @@ if (want('sip')) {
   await withGateway('sip-standalone', { standalone: true }, (gw) => sipSuite(t, { ...env, gw }));
 }
 
+if (want('upstream')) {
+  await upstreamSuite(t, env).catch((e) => t.fatal('sip-upstream', e));
+}
+
 fs.rmSync(tmp, { recursive: true, force: true });
+if (t.skipped.length) {
+  console.log(`${t.skipped.length} check(s) DISABLED until the gateway supports them:\n  ${t.skipped.join('\n  ')}`);
+}
 console.log(`${t.passed} passed, ${t.failed} failed`);
 process.exit(t.failed === 0 ? 0 : 1);

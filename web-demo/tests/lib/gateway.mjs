@@ -8,7 +8,7 @@ import { freePort, startProcess, waitFor, tail } from './procs.mjs';
 export const REALM = 'sipwake.test';
 export const USERS = [['alice', 'alice-pw'], ['bob', 'bob-pw'], ['carol', 'carol-pw']];
 
-function binary(root) {
+export function gatewayBinary(root) {
   if (process.env.SIPWAKE_BIN) return process.env.SIPWAKE_BIN;
   const target = process.env.CARGO_TARGET_DIR || path.join(root, 'target');
   return path.join(target, 'debug', 'sipwake');
@@ -21,7 +21,7 @@ const q = (s) => JSON.stringify(String(s));
  * extraToml: appended verbatim (e.g. an [api] section).
  */
 export async function startGateway({ root, tmp, mode, extraToml = '' }) {
-  const bin = binary(root);
+  const bin = gatewayBinary(root);
   if (!fs.existsSync(bin)) throw new Error(`gateway binary ${bin} missing: run \`cargo build -p sipwake\` or set SIPWAKE_BIN`);
   const dir = fs.mkdtempSync(path.join(tmp, 'gateway-'));
   const ports = { sip: await freePort(), https: await freePort(), http: await freePort() };
