@@ -7,7 +7,9 @@ pub mod gateway;
 pub mod kamailio;
 pub mod sipmsg;
 pub mod sipp;
+pub mod tls;
 pub mod torture;
+pub mod ua;
 pub mod util;
 
 /// Why a harness step failed. Test bodies `unwrap()`/`?` these; the messages

@@ -18,31 +18,40 @@ pub const LOOPBACK: Ipv4Addr = Ipv4Addr::LOCALHOST;
 /// one even if the first has not bound it yet.
 static GIVEN: Mutex<Vec<u16>> = Mutex::new(Vec::new());
 
+/// Ports are picked below the kernel's ephemeral range (32768+ on Linux), so
+/// sockets that other tests bind to port 0 can never take a port between
+/// our check and the peer's own bind.
+const PORT_LO: u16 = 20000;
+const PORT_HI: u16 = 32000;
+
 /// A loopback port that is free for UDP and TCP at the same time (SIP listens
-/// on both with one number). The sockets are released before returning, so a
-/// tiny race with other processes remains; ports already handed out by this
-/// process are never returned twice.
+/// on both with one number). The check's sockets are released before
+/// returning; ports already handed out by this process are never returned
+/// twice, and the start point depends on the pid so parallel test processes
+/// spread out.
 pub fn free_port() -> Result<u16, Error> {
-    for _ in 0..200 {
-        let udp = UdpSocket::bind((LOOPBACK, 0)).map_err(|e| Error::io("bind udp :0", e))?;
-        let port = udp
-            .local_addr()
-            .map_err(|e| Error::io("local_addr", e))?
-            .port();
-        // The TCP bind must succeed on the same number while UDP is still held.
-        if TcpListener::bind((LOOPBACK, port)).is_err() {
-            continue;
-        }
+    static NEXT: Mutex<u32> = Mutex::new(0);
+    let span = u32::from(PORT_HI - PORT_LO);
+    let mut next = NEXT.lock().unwrap_or_else(|p| p.into_inner());
+    if *next == 0 {
+        *next = (std::process::id().wrapping_mul(7919)) % span + 1;
+    }
+    for _ in 0..span {
+        *next = *next % span + 1;
+        let port = PORT_LO + u16::try_from(*next - 1).unwrap_or(0);
         let mut given = GIVEN.lock().unwrap_or_else(|p| p.into_inner());
         if given.contains(&port) {
             continue;
         }
-        given.push(port);
-        return Ok(port);
+        let udp_ok = UdpSocket::bind((LOOPBACK, port)).is_ok();
+        if udp_ok && TcpListener::bind((LOOPBACK, port)).is_ok() {
+            given.push(port);
+            return Ok(port);
+        }
     }
-    Err(Error::Setup(
-        "no port free for both UDP and TCP after 200 tries".into(),
-    ))
+    Err(Error::Setup(format!(
+        "no port in {PORT_LO}..{PORT_HI} free for both UDP and TCP"
+    )))
 }
 
 /// `127.0.0.1:port`.
@@ -254,4 +263,40 @@ pub fn keep_logs(label: &str, dir: &Path) -> Option<PathBuf> {
         }
     }
     Some(dest)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn free_ports_are_distinct_bindable_and_outside_the_ephemeral_range() {
+        let ports: Vec<u16> = (0..20).map(|_| free_port().unwrap()).collect();
+        let mut sorted = ports.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(sorted.len(), ports.len());
+        for p in ports {
+            assert!((PORT_LO..PORT_HI).contains(&p));
+            let _u = UdpSocket::bind((LOOPBACK, p)).unwrap();
+            let _t = TcpListener::bind((LOOPBACK, p)).unwrap();
+        }
+    }
+
+    #[test]
+    fn wait_for_times_out_and_succeeds() {
+        let mut n = 0;
+        assert_eq!(
+            wait_for("n", Duration::from_secs(1), || {
+                n += 1;
+                (n > 3).then_some(n)
+            })
+            .unwrap(),
+            4
+        );
+        assert!(matches!(
+            wait_for("never", Duration::from_millis(50), || None::<()>),
+            Err(Error::Timeout(_))
+        ));
+    }
 }
