@@ -7,8 +7,8 @@ use std::time::Duration;
 use sipwake_e2e::client::SipClient;
 use sipwake_e2e::gateway::{Gateway, Mode};
 use sipwake_e2e::kamailio::Kamailio;
+use sipwake_e2e::sink::Sink;
 use sipwake_e2e::sipp::Sipp;
-use sipwake_e2e::torture::Sink;
 use sipwake_e2e::{REALM, password};
 
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
