@@ -220,6 +220,12 @@ mod tests {
         // The generated cert also works as an extra CA for our own client.
         config.sip.tls_ca = config.data_dir.join(SELF_SIGNED_CERT);
         client_config(&config).unwrap();
+        // And as a configured certificate + key.
+        config.sip.tls_cert = config.data_dir.join(SELF_SIGNED_CERT);
+        config.sip.tls_key = config.data_dir.join(SELF_SIGNED_KEY);
+        let configured = load_or_generate(&config, None).unwrap();
+        assert!(matches!(configured.source, CertSource::Configured(_)));
+        assert_eq!(configured.certs, first.certs);
         let _ = fs::remove_dir_all(&config.data_dir);
     }
 
