@@ -309,3 +309,27 @@ async fn http_connections_are_bounded_too() {
         assert!(tokio::time::Instant::now() < deadline, "slot never freed");
     }
 }
+
+#[tokio::test]
+async fn shutdown_closes_websockets_with_a_close_frame() {
+    let mut h = Harness::start(loopback_config("ws-shutdown")).await;
+    let addr = h.http.unwrap();
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    let mut ws = ws_connect(tcp, &addr.to_string(), Some("sip"))
+        .await
+        .unwrap();
+    ws.send(Message::binary(sip_request("bye", "")))
+        .await
+        .unwrap();
+    let flow = h.next_message_is("bye").await.flow;
+    let handle = h.handle.clone();
+    let stopping = tokio::spawn(async move { handle.shutdown(DEADLINE).await });
+    assert!(matches!(next_ws(&mut ws).await, Message::Close(_)));
+    drop(ws);
+    assert!(stopping.await.unwrap(), "tasks did not finish");
+    h.wait_closed(flow).await;
+    assert!(
+        TcpStream::connect(addr).await.is_err(),
+        "HTTP listener still open"
+    );
+}
