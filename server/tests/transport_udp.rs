@@ -163,3 +163,19 @@ async fn ipv6_loopback_listeners_work() {
         .unwrap();
     assert!(h.next_message_is("v6tcp").await.remote.is_ipv6());
 }
+
+#[tokio::test]
+async fn port_zero_gives_udp_and_tcp_the_same_port() {
+    let h = Harness::start(loopback_config("same-port")).await;
+    let udp = h.addr(TransportKind::Udp);
+    let tcp = h.addr(TransportKind::Tcp);
+    assert_ne!(udp.port(), 0);
+    // Pairing is best effort: differing ports are only allowed when some
+    // other listener holds the UDP port number on TCP.
+    if udp.port() != tcp.port() {
+        assert!(
+            std::net::TcpListener::bind(udp).is_err(),
+            "TCP did not take the free UDP port number"
+        );
+    }
+}

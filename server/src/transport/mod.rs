@@ -265,7 +265,7 @@ impl TransportHandle {
         }
         let mut tcp = Vec::new();
         for &addr in &s.tcp {
-            tcp.push(tcp::bind(TransportKind::Tcp, addr).await?);
+            tcp.push(bind_tcp_beside_udp(addr, &udp).await?);
         }
         let mut tls = Vec::new();
         if !s.tls.is_empty() {
@@ -577,6 +577,21 @@ impl Drop for ConnSlot {
             .counter(self.http)
             .fetch_sub(1, Ordering::AcqRel);
     }
+}
+
+/// Bind a TCP listener. With port 0 and a UDP listener on the same IP, try
+/// the UDP port first so SIP UDP and TCP share one number (as 5060 does).
+async fn bind_tcp_beside_udp(
+    addr: SocketAddr,
+    udp: &[(tokio::net::UdpSocket, SocketAddr)],
+) -> Result<(tokio::net::TcpListener, SocketAddr), BindError> {
+    if addr.port() == 0
+        && let Some((_, u)) = udp.iter().find(|(_, u)| u.ip() == addr.ip())
+        && let Ok(bound) = tcp::bind(TransportKind::Tcp, *u).await
+    {
+        return Ok(bound);
+    }
+    tcp::bind(TransportKind::Tcp, addr).await
 }
 
 /// The host to advertise for a listener bound to `ip` when `sip.advertise` is
