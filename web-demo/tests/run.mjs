@@ -14,6 +14,7 @@ import { pageSuite } from './page.mjs';
 import { swSuite } from './sw.mjs';
 import { sipSuite } from './sip.mjs';
 import { upstreamSuite } from './upstream.mjs';
+import { wakeSuite } from './wake.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, '..', '..');
@@ -52,6 +53,10 @@ if (want('sip')) {
 
 if (want('upstream')) {
   await upstreamSuite(t, env).catch((e) => t.fatal('sip-upstream', e));
+}
+
+if (want('wake')) {
+  await wakeSuite(t, env).catch((e) => t.fatal('push-wake', e));
 }
 
 fs.rmSync(tmp, { recursive: true, force: true });

@@ -29,7 +29,7 @@ function fakeSubscription() {
 }
 
 /** Runs in the page before its scripts: PushManager backed by the test's subscription. */
-function installFakePushService(sub) {
+export function installFakePushService(sub) {
   let current = null;
   PushManager.prototype.subscribe = async function (opts) {
     const key = opts && opts.applicationServerKey;
