@@ -168,6 +168,42 @@ export async function upstreamSuite(t, { root, tmp }) {
       const { waitFor } = await import('./lib/procs.mjs');
       await waitFor('binding removed', async () => (await bindings()).length === 0, 10_000);
     });
+
+    // RFC 8599 instead of headers: carol's pn-* go inside the Contact URI.
+    const cctx = await launch(tmp, 'up-carol');
+    ctxs.push(cctx);
+    await cctx.grantPermissions(['notifications'], { origin: gw.httpsOrigin });
+    const csub = fakeSubscription();
+    await cctx.addInitScript(installFakePushService, csub);
+    await cctx.route('**/api/v1/webconfig', async (route) => {
+      const resp = await route.fetch();
+      const body = await resp.json();
+      if (!body.vapidPublicKey) body.vapidPublicKey = fakeSubscription().keys.p256dh;
+      await route.fulfill({ response: resp, json: body });
+    });
+    const csent = [];
+    cctx.on('page', (p) => p.on('websocket', (ws) => ws.on('framesent', (f) => csent.push(String(f.payload)))));
+    const c = await openPhone(cctx, gw.httpsOrigin, 'up-carol', (m) => logs.push(m));
+    await c.getByLabel('Wake me with push notifications when this page is closed').check();
+    await waitText(c, 'push-status', /^Push is on/);
+    await fillAccount(c, { user: 'carol', password: 'carol-pw', domain: REALM, pushMode: 'rfc8599' });
+    await c.getByRole('button', { name: 'Register', exact: true }).click();
+    const ctoken = Buffer.from(JSON.stringify({ endpoint: csub.endpoint, keys: csub.keys })).toString('base64url');
+    await t.check(S, 'RFC 8599 mode: registered; pn-provider/pn-param/pn-prid inside the Contact URI, no X-MPUSH', async () => {
+      await waitText(c, 'reg-status', /^Registered as carol@sipwake\.test/);
+      const reg = csent.filter((m) => m.startsWith('REGISTER ')).at(-1);
+      const contact = header(reg, 'Contact')[0] || '';
+      const uri = contact.slice(contact.indexOf('<') + 1, contact.indexOf('>'));
+      return diff([uri.includes(`;pn-provider=webpush;pn-param=webpush;pn-prid=${ctoken}`), header(reg, 'X-MPUSH')], [true, []]) &&
+        `Contact: ${contact}`;
+    });
+    await apiCheck('RFC 8599 mode: the gateway stored carol\'s binding (provider w, her token)', async () => {
+      const r = await fetch(`${gw.httpOrigin}/api/v1/bindings?user=${encodeURIComponent('sip:carol@' + REALM)}`, {
+        headers: { authorization: `Bearer ${API_TOKEN}` },
+      });
+      const d = (await r.json()).devices || [];
+      return diff(d.map((x) => [x.provider, x.token]), [['w', ctoken]]);
+    });
     if (logs.length) console.log(logs.slice(0, 20).join('\n'));
   } finally {
     await Promise.all(ctxs.map((c) => c.close()));
