@@ -1,0 +1,77 @@
+//! Smoke runs of every benchmark with tiny counts (seconds), so the tools
+//! cannot rot: both proxies measured, non-zero registrations, zero failures,
+//! held clients receive calls, pushes delivered, the report renders.
+//! Needs Kamailio and the sipwake binary (scripts/test-bench.sh provides them).
+
+use sipwake_bench::agent::Transport;
+use sipwake_bench::compare::{self, Config};
+use sipwake_bench::report;
+use sipwake_bench::targets::Kind;
+
+// Ignored in the workspace-wide `cargo test` (no Kamailio there);
+// scripts/test-bench.sh runs it with `--include-ignored`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Kamailio and the sipwake binary: run scripts/test-bench.sh"]
+async fn compare_smoke_measures_both_proxies() {
+    let cfg = Config::smoke();
+    let o = compare::run(cfg.clone(), |l| eprintln!("{l}"))
+        .await
+        .expect("comparison runs");
+    assert_eq!(o.systems.len(), 2);
+    for sys in &o.systems {
+        let name = sys.kind.name();
+        assert_eq!(
+            sys.rates.len(),
+            cfg.transports.len() * cfg.concurrency.len(),
+            "{name}: one rate run per transport and concurrency"
+        );
+        for r in &sys.rates {
+            assert_eq!(
+                r.failures, 0,
+                "{name} {:?}: {:?}",
+                r.transport, r.first_error
+            );
+            assert_eq!(r.ok, cfg.registrations, "{name} {:?}", r.transport);
+            // Each registration is challenged once: two REGISTER requests.
+            assert_eq!(r.requests, 2 * r.ok);
+            assert_eq!(r.latency.len(), r.requests);
+            assert!(r.proxy_cpu_secs >= 0.0);
+        }
+        for h in &sys.holds {
+            assert_eq!(h.failures, 0, "{name} hold: {:?}", h.first_error);
+            assert_eq!(h.registered, h.clients, "{name} hold");
+            assert_eq!(h.reregistered, h.clients, "{name} re-register");
+            assert!(h.pss_after > 0, "{name}: memory read from /proc");
+            assert_eq!(
+                h.calls.answered, cfg.calls,
+                "{name}: calls reach held clients: {:?}",
+                h.calls.first_error
+            );
+        }
+    }
+    for p in &o.push {
+        assert_eq!(p.failures, 0, "{}: {:?}", p.provider, p.first_error);
+        assert_eq!(p.delivered, cfg.pushes);
+        assert!(p.connections >= 1);
+    }
+    let md = report::markdown(
+        &o,
+        "test machine",
+        "sipwake-bench compare",
+        "## Notes\n\nnone",
+    );
+    for t in [Transport::Udp, Transport::Ws] {
+        assert!(
+            md.contains(&format!(
+                "| {} registrations/s at zero failures |",
+                t.name()
+            )),
+            "{md}"
+        );
+    }
+    assert!(md.contains("| kamailio | UDP | 4 | 40 | 0 |"), "{md}");
+    assert!(md.contains("| sipwake | WS | 4 | 40 | 0 |"), "{md}");
+    assert!(md.ends_with("none\n"));
+    let k = o.systems.iter().find(|s| s.kind == Kind::Kamailio).unwrap();
+    assert!(report::summarize(k, Transport::Udp).unwrap().best_rate > 0.0);
+}
