@@ -43,6 +43,39 @@ pub struct Config {
     pub http: HttpConfig,
     pub upstream: UpstreamConfig,
     pub registrar: RegistrarConfig,
+    /// `[push]`: when to push, hold and remove (the manual's
+    /// `pushnotification_*` options; docs/push.md).
+    pub push: crate::policy::PushPolicy,
+    /// `[push_delivery]`: concurrency, timeouts and retries of push sends.
+    pub push_delivery: sipwake_push::config::DeliveryConfig,
+    /// `[fcm]`, `[apns]`, `[webpush]`: provider credentials
+    /// (docs/push-providers.md).
+    pub fcm: sipwake_push::config::FcmConfig,
+    pub apns: sipwake_push::config::ApnsConfig,
+    pub webpush: sipwake_push::config::WebPushConfig,
+    /// `[templates]`: the manual's fcmmessage.txt / pushkitmessage.txt.
+    pub templates: sipwake_push::config::TemplateConfig,
+    pub store: StoreConfig,
+    pub api: ApiConfig,
+}
+
+/// `[store]`: where push bindings live.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    /// SQLite file; empty = `<data_dir>/bindings.db`.
+    pub path: PathBuf,
+    /// X-PIID encryption key as 64 hex characters; empty = generated into
+    /// `<data_dir>/store.key` on first run.
+    pub key: String,
+}
+
+/// `[api]`: the operator HTTP API.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiConfig {
+    /// Bearer tokens accepted by `/api/v1/…`; none = the API answers 401.
+    pub tokens: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
@@ -135,6 +168,14 @@ impl Default for Config {
             http: HttpConfig::default(),
             upstream: UpstreamConfig::default(),
             registrar: RegistrarConfig::default(),
+            push: Default::default(),
+            push_delivery: Default::default(),
+            fcm: Default::default(),
+            apns: Default::default(),
+            webpush: Default::default(),
+            templates: Default::default(),
+            store: StoreConfig::default(),
+            api: ApiConfig::default(),
         }
     }
 }
@@ -281,6 +322,21 @@ impl Config {
         }
         if u.allow.iter().any(|h| h.trim().is_empty()) {
             return invalid("upstream.allow", "entries must not be empty");
+        }
+        if let Err(e) = self.push.validate() {
+            return Err(ConfigError::Invalid {
+                key: "push",
+                reason: e.to_string(),
+            });
+        }
+        if !self.store.key.is_empty()
+            && (self.store.key.len() != 64
+                || !self.store.key.bytes().all(|b| b.is_ascii_hexdigit()))
+        {
+            return invalid("store.key", "must be 64 hex characters (32 bytes)");
+        }
+        if self.api.tokens.iter().any(|t| t.len() < 16) {
+            return invalid("api.tokens", "each token must be at least 16 characters");
         }
         let r = &self.registrar;
         if r.realm.trim().is_empty() {

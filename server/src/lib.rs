@@ -7,6 +7,7 @@
 pub mod api;
 pub mod bindings;
 pub mod config;
+pub mod gateway;
 pub mod http;
 pub mod policy;
 pub mod proxy;

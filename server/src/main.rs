@@ -45,6 +45,8 @@ enum StartError {
     #[error(transparent)]
     Proxy(#[from] ProxyError),
     #[error(transparent)]
+    Push(#[from] sipwake::gateway::PushStartError),
+    #[error(transparent)]
     Bind(#[from] sipwake::transport::BindError),
     #[error("cannot start the async runtime: {0}")]
     Runtime(std::io::Error),
@@ -142,6 +144,7 @@ async fn serve(config: Arc<Config>) -> Result<(), StartError> {
 
     let transports = TransportHandle::new(&config, Some(tls::client_config(&config)?));
     let proxy = Proxy::new(config.clone(), transports.clone())?;
+    let push = sipwake::gateway::PushRuntime::start(&config, proxy.clone(), transports.clone())?;
     for l in transports.start(&config, sip_tls, proxy).await? {
         tracing::info!(transport = %l.kind.log_name(), addr = %l.addr, "listening");
     }
@@ -154,7 +157,11 @@ async fn serve(config: Arc<Config>) -> Result<(), StartError> {
     }
     let app = http::router(http::AppState {
         transports: transports.clone(),
-    });
+    })
+    .merge(sipwake::api::router(push.api_state(&config.api.tokens)));
+    if config.api.tokens.is_empty() {
+        tracing::info!("operator API disabled (no [api] tokens)");
+    }
     for l in http_listeners {
         let scheme = if l.kind().is_secure() {
             "https"

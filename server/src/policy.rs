@@ -91,6 +91,9 @@ pub struct PushPolicy {
     /// from the stored X-PIID even while the app is connected; 0 = pass
     /// them to the app.
     pub prefermd5xauth: u8,
+    /// `fcm_removenotification`: drop the FCM `notification` section.
+    /// -1 auto (= 1), 0 keep, 1 remove for calls only, 2 always remove.
+    pub fcm_removenotification: i64,
     /// Seconds a held INVITE waits for the device to wake (the manual:
     /// "up to 40 seconds").
     pub wake_timeout_secs: u64,
@@ -132,6 +135,7 @@ impl Default for PushPolicy {
             sound_chat: "default".into(),
             sound_other: "default".into(),
             prefermd5xauth: 1,
+            fcm_removenotification: -1,
             wake_timeout_secs: 40,
             ringing_on_push: false,
             hold_message_secs: 60,
@@ -183,6 +187,7 @@ impl PushPolicy {
         range("removeat_nopn", self.removeat_nopn.into(), 0, 1)?;
         range("removeat_noprid", self.removeat_noprid.into(), 0, 1)?;
         range("prefermd5xauth", self.prefermd5xauth.into(), 0, 1)?;
+        range("fcm_removenotification", self.fcm_removenotification, -1, 2)?;
         range("wake_timeout_secs", self.wake_timeout_secs as i64, 1, 600)?;
         if self.upperexpire != -1 {
             range("upperexpire", self.upperexpire, 60, 7 * 86400)?;

@@ -14,7 +14,7 @@ mod crypto;
 mod sqlite;
 
 pub use binding::{Binding, BindingSource, Piid, PushTarget, Upstream, UserSummary, device_key};
-pub use crypto::{PiidCipher, load_or_create_key};
+pub use crypto::{PiidCipher, load_or_create_key, parse_key};
 pub use sqlite::SqliteStore;
 
 /// Errors of a binding store.

@@ -1,0 +1,336 @@
+//! Push wiring: the binding store, the push dispatcher, binding capture on
+//! the proxy's REGISTER path, and the API's view of them. Built once at
+//! startup by `main`.
+
+use std::sync::Arc;
+
+use sipwake_core::mpush::{MpushBinding, Provider};
+use sipwake_core::payload::NotificationKind;
+use sipwake_core::template::PushFields;
+use sipwake_push::config::DispatcherConfig;
+use sipwake_push::{Dispatcher, PushOutcome};
+use sipwake_store::{BindingStore, PiidCipher, SqliteStore, StoreError, load_or_create_key};
+use tracing::{info, warn};
+
+use crate::api::{self, ApiState, BoxFuture, PushResult, SendPush, SendPushError};
+use crate::bindings::{CaptureOptions, PushBindings};
+use crate::config::Config;
+use crate::proxy::Proxy;
+use crate::transport::TransportHandle;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PushStartError {
+    #[error("[store]: {0}")]
+    Store(#[from] StoreError),
+    #[error("[store] key: {0}")]
+    Key(String),
+    #[error("push providers ([fcm]/[apns]/[webpush]/[templates]): {0}")]
+    Dispatcher(#[from] sipwake_push::ConfigError),
+    #[error("cannot create data_dir {path}: {source}")]
+    DataDir {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+/// Everything push, shared by the proxy and the API.
+pub struct PushRuntime {
+    pub bindings: Arc<PushBindings>,
+    pub dispatcher: Dispatcher,
+    transports: TransportHandle,
+    proxy: Arc<Proxy>,
+    max_connections: usize,
+}
+
+/// The providers that have credentials (X-MPUSH letters). Web Push needs
+/// none beyond the VAPID key, which is generated on first run.
+pub fn supported_providers(config: &Config) -> Vec<Provider> {
+    let mut out = Vec::new();
+    if !config.fcm.apps.is_empty() || config.fcm.key_dir.is_some() {
+        out.extend([Provider::AndroidFcm, Provider::IosFcm]);
+    }
+    if !config.apns.apps.is_empty() || config.apns.key_dir.is_some() {
+        out.push(Provider::Apns);
+    }
+    out.push(Provider::WebPush);
+    out
+}
+
+impl PushRuntime {
+    /// Opens the store, loads every provider credential (a bad one fails
+    /// startup, loudly) and turns on binding capture in the proxy.
+    pub fn start(
+        config: &Config,
+        proxy: Arc<Proxy>,
+        transports: TransportHandle,
+    ) -> Result<Arc<Self>, PushStartError> {
+        std::fs::create_dir_all(&config.data_dir).map_err(|source| PushStartError::DataDir {
+            path: config.data_dir.display().to_string(),
+            source,
+        })?;
+        let key = if config.store.key.is_empty() {
+            load_or_create_key(&config.data_dir.join("store.key"))?
+        } else {
+            sipwake_store::parse_key(&config.store.key).map_err(PushStartError::Key)?
+        };
+        let db = if config.store.path.as_os_str().is_empty() {
+            config.data_dir.join("bindings.db")
+        } else {
+            config.store.path.clone()
+        };
+        let store: Arc<dyn BindingStore> = Arc::new(SqliteStore::open(&db, PiidCipher::new(key))?);
+        let mut webpush = config.webpush.clone();
+        // The provider default is relative to the default data dir; follow
+        // the configured one.
+        if webpush.vapid_private_key
+            == sipwake_push::config::WebPushConfig::default().vapid_private_key
+        {
+            webpush.vapid_private_key = config.data_dir.join("vapid-private.key");
+        }
+        let dispatcher = Dispatcher::new(DispatcherConfig {
+            fcm: config.fcm.clone(),
+            apns: config.apns.clone(),
+            webpush,
+            delivery: config.push_delivery.clone(),
+            templates: config.templates.clone(),
+            payload: sipwake_push::config::PayloadConfig {
+                ttl: config.push.ttl,
+                sound_call: config.push.sound_call.clone(),
+                sound_chat: config.push.sound_chat.clone(),
+                sound_other: config.push.sound_other.clone(),
+                fcm_remove_notification: sipwake_core::template::RemoveNotification::from_setting(
+                    config.push.fcm_removenotification,
+                ),
+            },
+        })?;
+        let supported = supported_providers(config);
+        info!(store = %db.display(), providers = ?supported.iter().map(|p| p.letter()).collect::<String>(), "push bindings: store open, providers loaded");
+        let bindings = Arc::new(PushBindings {
+            store,
+            options: CaptureOptions {
+                supported,
+                send_555: config.push.send555,
+            },
+            policy: config.push.clone(),
+        });
+        proxy.attach_push(bindings.clone());
+        Ok(Arc::new(PushRuntime {
+            bindings,
+            dispatcher,
+            transports,
+            proxy,
+            max_connections: config.sip.max_connections,
+        }))
+    }
+
+    /// The API's state over this runtime.
+    pub fn api_state(self: &Arc<Self>, tokens: &[String]) -> ApiState {
+        ApiState {
+            tokens: Arc::new(tokens.to_vec()),
+            store: self.bindings.store.clone(),
+            gateway: self.clone(),
+        }
+    }
+
+    /// Sends one push to one binding and applies the failure policy
+    /// (`pushnotification_removeon_pushfail`: dead tokens lose their binding).
+    pub async fn push_to(
+        &self,
+        target: &MpushBinding,
+        fields: PushFields,
+        device: Option<(&str, &str)>,
+    ) -> PushResult {
+        let label = device.map_or_else(
+            || format!("token:{}", target.provider.letter()),
+            |(_, d)| d.to_string(),
+        );
+        let req = match self
+            .dispatcher
+            .build_request(target, fields.with_defaults())
+        {
+            Ok(r) => r,
+            Err(e) => {
+                return PushResult {
+                    device: label,
+                    outcome: "failed".into(),
+                    detail: Some(e.to_string()),
+                };
+            }
+        };
+        match self.dispatcher.send(req).await {
+            PushOutcome::Delivered { id, .. } => PushResult {
+                device: label,
+                outcome: "delivered".into(),
+                detail: Some(id),
+            },
+            PushOutcome::RemoveBinding { reason } => {
+                if let Some((aor, dev)) = device {
+                    let store = self.bindings.store.clone();
+                    let (aor, dev) = (aor.to_string(), dev.to_string());
+                    let removed =
+                        tokio::task::spawn_blocking(move || store.remove(&aor, &dev)).await;
+                    warn!(%reason, device = %label, removed = ?removed.ok().and_then(Result::ok), "push token is gone; binding removed");
+                }
+                PushResult {
+                    device: label,
+                    outcome: "removed".into(),
+                    detail: Some(reason),
+                }
+            }
+            PushOutcome::Failed { retryable, reason } => {
+                warn!(%reason, retryable, device = %label, "push failed");
+                PushResult {
+                    device: label,
+                    outcome: "failed".into(),
+                    detail: Some(reason),
+                }
+            }
+        }
+    }
+}
+
+fn kind_of(n: u8) -> NotificationKind {
+    NotificationKind::from_ntype(i64::from(n))
+}
+
+impl api::Gateway for PushRuntime {
+    fn send_push(&self, req: SendPush) -> BoxFuture<'_, Result<Vec<PushResult>, SendPushError>> {
+        Box::pin(async move {
+            let fields = |package: &str, token: &str, to: &str| PushFields {
+                package: package.to_string(),
+                token: token.to_string(),
+                to: to.to_string(),
+                to_username: to.to_string(),
+                kind: kind_of(req.kind),
+                from: req.from_user.clone().unwrap_or_default(),
+                from_username: req.from_user.clone().unwrap_or_default(),
+                msg: req.message.clone().unwrap_or_default(),
+                message: req.message.clone().unwrap_or_default(),
+                body: req.message.clone().unwrap_or_default(),
+                title: req.title.clone().unwrap_or_default(),
+                ..PushFields::default()
+            };
+            if let (Some(platform), Some(package), Some(token)) =
+                (&req.platform, &req.package, &req.to_token)
+            {
+                let raw = format!("{platform}:{package}:{token}");
+                let target = match sipwake_core::mpush::parse_mpush(&raw) {
+                    Ok(sipwake_core::mpush::Mpush::Bind(b)) => b,
+                    Ok(_) => {
+                        return Err(SendPushError::BadRequest(
+                            "to_token must not be null".into(),
+                        ));
+                    }
+                    Err(e) => return Err(SendPushError::BadRequest(e.to_string())),
+                };
+                let to = req.to_user.clone().unwrap_or_default();
+                return Ok(vec![
+                    self.push_to(&target, fields(package, token, &to), None)
+                        .await,
+                ]);
+            }
+            let user = req.to_user.clone().unwrap_or_default();
+            let aor = if user.starts_with("sip:") || user.starts_with("sips:") {
+                user.clone()
+            } else {
+                format!("sip:{user}")
+            };
+            let store = self.bindings.store.clone();
+            let lookup = aor.clone();
+            let devices = tokio::task::spawn_blocking(move || store.user(&lookup))
+                .await
+                .map_err(|e| SendPushError::Unavailable(e.to_string()))?
+                .map_err(|e| SendPushError::Unavailable(e.to_string()))?;
+            if devices.is_empty() {
+                return Err(SendPushError::NoBinding(user));
+            }
+            let to_user = aor
+                .trim_start_matches("sip:")
+                .split('@')
+                .next()
+                .unwrap_or("")
+                .to_string();
+            let mut results = Vec::new();
+            for b in devices {
+                let target = MpushBinding {
+                    env: b.push.env,
+                    provider: b.push.provider,
+                    package: b.push.package.clone(),
+                    token: b.push.token.clone(),
+                };
+                results.push(
+                    self.push_to(
+                        &target,
+                        fields(&b.push.package, &b.push.token, &to_user),
+                        Some((&b.aor, &b.device)),
+                    )
+                    .await,
+                );
+            }
+            Ok(results)
+        })
+    }
+
+    fn user_removed(&self, aor: &str) -> BoxFuture<'_, ()> {
+        let aor = aor.to_string();
+        Box::pin(async move {
+            // Kept upstream registrations come with the wake-up work; until
+            // then there is nothing to unregister upstream.
+            info!(%aor, "user removed by API");
+        })
+    }
+
+    fn stats(&self) -> serde_json::Value {
+        let sip = self.proxy.stats().snapshot();
+        serde_json::json!({
+            "push": self.dispatcher.stats(),
+            "sip": {
+                "requests_in": sip.requests_in,
+                "requests_out": sip.requests_out,
+                "responses_in": sip.responses_in,
+                "responses_out": sip.responses_out,
+                "responses_by_class": sip.responses_by_class,
+                "dropped": sip.dropped,
+            },
+            "flows": self.transports.flow_count(),
+        })
+    }
+
+    fn load(&self) -> u8 {
+        load_level(self.transports.flow_count(), self.max_connections)
+    }
+}
+
+/// The wsload 0..=4 scale from connection use: below 25 % low, then one
+/// step per quarter, 4 (extreme) at 95 % and above.
+pub fn load_level(flows: usize, max: usize) -> u8 {
+    let pct = flows.saturating_mul(100) / max.max(1);
+    match pct {
+        0..25 => 0,
+        25..50 => 1,
+        50..75 => 2,
+        75..95 => 3,
+        _ => 4,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn load_levels() {
+        assert_eq!(load_level(0, 100), 0);
+        assert_eq!(load_level(30, 100), 1);
+        assert_eq!(load_level(60, 100), 2);
+        assert_eq!(load_level(80, 100), 3);
+        assert_eq!(load_level(99, 100), 4);
+        assert_eq!(load_level(5, 0), 4);
+    }
+
+    #[test]
+    fn web_push_is_always_supported_others_need_credentials() {
+        let c = Config::default();
+        assert_eq!(supported_providers(&c), vec![Provider::WebPush]);
+    }
+}
