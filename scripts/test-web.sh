@@ -4,13 +4,15 @@
 # (playwright-core): page over HTTPS + accessibility (axe-core) + screenshot,
 # service-worker notifications per ntype and clicks, two pages calling each
 # other through the standalone gateway, a phone registering through the
-# gateway to a real Kamailio upstream with an X-MPUSH binding.
+# gateway to a real Kamailio upstream with an X-MPUSH binding, and the whole
+# web push path (API push -> Web Push -> worker -> click -> re-register).
 . "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 
 # chromium: the browser; dbus-daemon + python3-dbus/gi: the desktop
-# notification server the tests click notifications on; kamailio: upstream.
-need_apt chromium dbus-daemon python3-dbus python3-gi \
+# notification server the tests click notifications on; kamailio: upstream;
+# openssl: certificates of the loopback Web Push service.
+need_apt chromium dbus-daemon python3-dbus python3-gi openssl \
   kamailio kamailio-websocket-modules kamailio-tls-modules kamailio-extra-modules kamailio-utils-modules
 command -v node >/dev/null && command -v npm >/dev/null || need_apt nodejs npm
 
