@@ -82,4 +82,23 @@ export async function pageSuite(t, { gw, tmp, outDir }) {
   } finally {
     await ctx.close();
   }
+
+  // A browser where the user said no to notifications.
+  const denied = await launch(tmp, 'page-denied');
+  try {
+    const cdp = await denied.newCDPSession(await denied.newPage());
+    await cdp.send('Browser.setPermission', { permission: { name: 'notifications' }, setting: 'denied', origin: gw.httpsOrigin });
+    const page = await denied.newPage();
+    await page.goto(gw.httpsOrigin + '/');
+    await page.waitForFunction(() => document.body.dataset.ready === 'true');
+    await t.check(S, 'push toggle with notifications blocked: a clear error, toggle back off', async () => {
+      // click(), not check(): the page unticks it again at once.
+      await page.getByLabel('Wake me with push notifications when this page is closed').click();
+      const err = await page.getByRole('alert').textContent({ timeout: 10_000 });
+      await page.waitForFunction(() => !document.getElementById('push-toggle').checked && !document.getElementById('push-toggle').disabled);
+      return /notification permission denied: allow notifications for this site/.test(err) ? null : `error: ${err}`;
+    });
+  } finally {
+    await denied.close();
+  }
 }

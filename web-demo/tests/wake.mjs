@@ -16,6 +16,7 @@ import { openPhone, fillAccount, waitText } from './lib/phone.mjs';
 import { waitFor } from './lib/procs.mjs';
 import { diff } from './lib/results.mjs';
 import { installFakePushService } from './upstream.mjs';
+import { webpushBody } from './sw.mjs';
 
 const S = 'push-wake';
 
@@ -69,6 +70,9 @@ export async function wakeSuite(t, { root, tmp }) {
     });
     await cdp.send('ServiceWorker.enable');
 
+    // SIP sent by alice's pages (also the one a notification click opens).
+    const sent = [];
+    ctx.on('page', (p) => p.on('websocket', (ws) => ws.on('framesent', (f) => sent.push(String(f.payload)))));
     const phone = await openPhone(ctx, gw.httpsOrigin, 'wake-alice');
     await phone.getByLabel('Wake me with push notifications when this page is closed').check();
     await waitText(phone, 'push-status', /^Push is on/);
@@ -118,6 +122,14 @@ export async function wakeSuite(t, { root, tmp }) {
       woken = p;
     });
     if (!woken) return;
+    await t.check(S, 'ntype 4 (register refresh) makes the open phone send a new REGISTER', async () => {
+      const before = sent.filter((m) => m.startsWith('REGISTER ')).length;
+      await cdp.send('ServiceWorker.deliverPushMessage', {
+        origin: gw.httpsOrigin, registrationId, data: JSON.stringify(webpushBody(root, { kind: 4, toUsername: 'alice' })),
+      });
+      await waitFor('a new REGISTER', () => sent.filter((m) => m.startsWith('REGISTER ')).length > before, 10_000);
+      await waitText(woken, 'reg-status', /^Registered as alice@sipwake\.test with push$/);
+    });
 
     // A real call to the sleeping phone: the gateway must hold the INVITE,
     // push, and deliver it once the woken page registers.
