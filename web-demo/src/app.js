@@ -39,9 +39,10 @@ async function loadWebconfig() {
 }
 
 async function loadSdk() {
-  // A runtime URL (not bundled): the gateway serves the SDK build it ships with.
+  // A runtime URL (a variable, so the bundler leaves it alone): the gateway
+  // serves the SDK build it ships with.
   const url = SDK_JS;
-  const mod = await import(/* @vite-ignore */ url);
+  const mod = await import(url);
   await mod.default({ module_or_path: SDK_WASM });
   return mod;
 }
@@ -327,7 +328,7 @@ async function main() {
 
   // Opened from a push notification (or push was on before): come back with push and register.
   const wake = new URLSearchParams(location.search).get('wake');
-  if (saved && saved.push && sdk && Notification.permission === 'granted') {
+  if (saved && saved.push && sdk && 'Notification' in window && Notification.permission === 'granted') {
     try {
       await registerWorker(webconfig);
       state.push = await enablePush(webconfig);
