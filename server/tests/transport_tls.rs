@@ -115,3 +115,33 @@ async fn tls_handshake_must_finish_within_read_timeout() {
     read_until_closed(&mut tcp).await;
     assert_eq!(h.handle.flow_count(), 0);
 }
+
+#[tokio::test]
+async fn outgoing_tls_verifies_the_configured_host_name() {
+    let mut config = loopback_config("tls-name");
+    std::fs::create_dir_all(&config.data_dir).unwrap();
+    config.sip.tls_ca = config.data_dir.join(sipwake::tls::SELF_SIGNED_CERT);
+    sipwake::tls::install_crypto_provider();
+    sipwake::tls::load_or_generate(&config, None).unwrap();
+    let mut h = Harness::start(config).await;
+    let addr = h.addr(TransportKind::Tls);
+    let dest = Destination::Addr {
+        kind: TransportKind::Tls,
+        addr,
+    };
+    // A name the certificate does not carry fails verification…
+    h.handle.set_tls_name(addr, "pbx.example.org");
+    let err = h
+        .handle
+        .send(dest.clone(), Bytes::from_static(b"x"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, SendError::TlsHandshake { .. }), "{err}");
+    // …and one it carries (SAN localhost) succeeds.
+    h.handle.set_tls_name(addr, "localhost");
+    h.handle
+        .send(dest, Bytes::from(sip_request("named", "")))
+        .await
+        .unwrap();
+    h.next_message_is("named").await;
+}

@@ -219,6 +219,8 @@ pub(crate) struct Shared {
     advertised: RwLock<HashMap<TransportKind, (String, u16)>>,
     advertise_override: Option<(String, Option<u16>)>,
     pub(crate) tls_client: Option<Arc<rustls::ClientConfig>>,
+    /// Host names to verify outgoing TLS peers against, by address.
+    tls_names: RwLock<HashMap<SocketAddr, String>>,
     pub(crate) shutdown: CancellationToken,
     pub(crate) tasks: TaskTracker,
     ready: AtomicBool,
@@ -240,6 +242,7 @@ impl TransportHandle {
                 advertised: RwLock::new(HashMap::new()),
                 advertise_override: config.advertise(),
                 tls_client,
+                tls_names: RwLock::new(HashMap::new()),
                 shutdown: CancellationToken::new(),
                 tasks: TaskTracker::new(),
                 ready: AtomicBool::new(false),
@@ -395,6 +398,21 @@ impl TransportHandle {
         }
     }
 
+    /// Verify an outgoing TLS connection to `addr` against `host` (the name
+    /// the proxy resolved, e.g. from `sips:pbx.example.org`) instead of the
+    /// IP address. Applies to connections opened afterwards.
+    pub fn set_tls_name(&self, addr: SocketAddr, host: &str) {
+        let mut names = self
+            .shared
+            .tls_names
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
+        // Bounded: a gateway talks to a handful of upstreams.
+        if names.len() < 1024 || names.contains_key(&addr) {
+            names.insert(addr, host.to_string());
+        }
+    }
+
     /// The kind and addresses of an open flow; `None` once it closed.
     pub fn flow(&self, id: FlowId) -> Option<FlowInfo> {
         self.shared.flows.info(id)
@@ -502,6 +520,14 @@ impl Shared {
         if self.flows.remove(id) {
             self.notify_closed(id);
         }
+    }
+
+    pub(crate) fn tls_name(&self, addr: SocketAddr) -> Option<String> {
+        self.tls_names
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&addr)
+            .cloned()
     }
 
     /// Tell the sink a flow (already removed from the table) is gone.

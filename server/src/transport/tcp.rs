@@ -121,8 +121,15 @@ pub(crate) async fn connect(
     Ok(match connector {
         None => stream::spawn(shared, sock, kind, local, addr, slot),
         Some(connector) => {
-            // We dial addresses, so the certificate must name the IP.
-            let name = ServerName::IpAddress(addr.ip().into());
+            // The certificate must name the host the proxy resolved to this
+            // address (see `TransportHandle::set_tls_name`), else the IP.
+            let name = match shared.tls_name(addr) {
+                Some(host) => ServerName::try_from(host).map_err(|e| SendError::TlsHandshake {
+                    addr,
+                    source: std::io::Error::new(std::io::ErrorKind::InvalidInput, e),
+                })?,
+                None => ServerName::IpAddress(addr.ip().into()),
+            };
             let tls = timeout(connect_timeout, connector.connect(name, sock))
                 .await
                 .map_err(|_| timed_out())
