@@ -7,6 +7,7 @@
 //! Files are read from disk per request (they are small and change when the
 //! operator rebuilds them); there is no cache beyond ETag revalidation.
 
+use std::collections::BTreeMap;
 use std::io;
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
@@ -17,7 +18,7 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::http::ConnMeta;
 
@@ -57,6 +58,81 @@ impl Default for WebConfig {
             firebase_vapid_key: None,
             vapid_public_key: None,
             domain: None,
+        }
+    }
+}
+
+/// The `[web]` config section, ready for `config.rs` (every key optional):
+/// `pub web: crate::web::WebSection`, then
+/// `web::router(WebConfig::from_section(&config.web, Some(vapid_public_key)))`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebSection {
+    pub demo_dir: PathBuf,
+    pub service_worker: PathBuf,
+    pub sdk_dir: PathBuf,
+    /// Firebase web app config (`apiKey`, `projectId`, `messagingSenderId`,
+    /// `appId`, …); empty = standard Web Push only.
+    pub firebase: BTreeMap<String, String>,
+    /// Firebase's "Web Push certificate" public key; empty = Firebase's default.
+    pub firebase_vapid_key: String,
+    /// SIP domain the page pre-fills; empty = the page's host name.
+    pub domain: String,
+}
+
+impl Default for WebSection {
+    fn default() -> Self {
+        let d = WebConfig::default();
+        WebSection {
+            demo_dir: d.demo_dir,
+            service_worker: d.service_worker,
+            sdk_dir: d.sdk_dir,
+            firebase: BTreeMap::new(),
+            firebase_vapid_key: String::new(),
+            domain: String::new(),
+        }
+    }
+}
+
+/// Keys Firebase Messaging cannot start without.
+const FIREBASE_REQUIRED: [&str; 4] = ["apiKey", "projectId", "messagingSenderId", "appId"];
+
+impl WebSection {
+    /// `Err((key, reason))` for a config error, e.g. an incomplete Firebase config.
+    pub fn validate(&self) -> Result<(), (&'static str, String)> {
+        if !self.firebase.is_empty() {
+            let missing: Vec<&str> = FIREBASE_REQUIRED
+                .into_iter()
+                .filter(|k| self.firebase.get(*k).is_none_or(|v| v.trim().is_empty()))
+                .collect();
+            if !missing.is_empty() {
+                return Err(("web.firebase", format!("missing {}", missing.join(", "))));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl WebConfig {
+    /// From the `[web]` section plus the gateway's VAPID public key (from the
+    /// push dispatcher, when Web Push is available).
+    pub fn from_section(s: &WebSection, vapid_public_key: Option<String>) -> WebConfig {
+        let opt = |v: &str| (!v.trim().is_empty()).then(|| v.trim().to_string());
+        WebConfig {
+            demo_dir: s.demo_dir.clone(),
+            service_worker: s.service_worker.clone(),
+            sdk_dir: s.sdk_dir.clone(),
+            firebase: (!s.firebase.is_empty()).then(|| {
+                serde_json::Value::Object(
+                    s.firebase
+                        .iter()
+                        .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+                        .collect(),
+                )
+            }),
+            firebase_vapid_key: opt(&s.firebase_vapid_key),
+            vapid_public_key,
+            domain: opt(&s.domain),
         }
     }
 }
@@ -638,6 +714,40 @@ mod tests {
         let (_, _, body) = get(&cfg, "/api/v1/webconfig", &[("host", "evil\"host")]).await;
         let v: serde_json::Value = serde_json::from_slice(&body).expect("json");
         assert_eq!(v["wsUrl"], serde_json::Value::Null);
+    }
+
+    #[test]
+    fn web_section_from_toml() {
+        let s: WebSection = toml::from_str(
+            "demo_dir = \"/srv/demo\"\ndomain = \"example.com\"\n\
+             firebase = { apiKey = \"k\", projectId = \"p\", messagingSenderId = \"1\", appId = \"a\" }\n",
+        )
+        .expect("toml");
+        assert_eq!(s.validate(), Ok(()));
+        let cfg = WebConfig::from_section(&s, Some("BOr".into()));
+        assert_eq!(cfg.demo_dir, PathBuf::from("/srv/demo"));
+        assert_eq!(cfg.sdk_dir, PathBuf::from("client-wasm/pkg"));
+        assert_eq!(cfg.domain.as_deref(), Some("example.com"));
+        assert_eq!(cfg.firebase_vapid_key, None);
+        assert_eq!(cfg.vapid_public_key.as_deref(), Some("BOr"));
+        assert_eq!(
+            cfg.firebase,
+            Some(
+                serde_json::json!({"apiKey": "k", "projectId": "p", "messagingSenderId": "1", "appId": "a"})
+            )
+        );
+        let empty: WebSection = toml::from_str("").expect("toml");
+        assert_eq!(empty, WebSection::default());
+        assert_eq!(WebConfig::from_section(&empty, None), WebConfig::default());
+        let partial: WebSection = toml::from_str("firebase = { projectId = \"p\" }").expect("toml");
+        assert_eq!(
+            partial.validate(),
+            Err((
+                "web.firebase",
+                "missing apiKey, messagingSenderId, appId".to_string()
+            ))
+        );
+        assert!(toml::from_str::<WebSection>("demo_dri = \"x\"").is_err());
     }
 
     #[test]
