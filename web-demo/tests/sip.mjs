@@ -68,6 +68,24 @@ export async function sipSuite(t, { gw, tmp }) {
       await waitText(b, 'chat-log', /alice: hello bob ✓/);
       await waitText(a, 'chat-log', /me → bob: hello bob ✓/);
     });
+    await t.check(S, 'microphone blocked: calling shows "microphone access was denied"', async () => {
+      // No auto-accepting media prompt in this profile, and the microphone blocked.
+      const mctx = await launch(tmp, 'carol-nomic', { without: ['--use-fake-ui-for-media-stream'] });
+      try {
+        const c = await openPhone(mctx, gw.httpsOrigin, 'carol-nomic', sink);
+        const cdp = await mctx.newCDPSession(c);
+        await cdp.send('Browser.setPermission', { permission: { name: 'microphone' }, setting: 'denied', origin: gw.httpsOrigin });
+        await fillAccount(c, { user: 'carol', password: 'carol-pw', domain: REALM });
+        await c.getByRole('button', { name: 'Register', exact: true }).click();
+        await waitText(c, 'reg-status', /^Registered as carol@sipwake\.test/);
+        await c.getByLabel('Number or SIP address').fill('bob');
+        await c.getByRole('button', { name: 'Call', exact: true }).click();
+        await waitText(c, 'error', /Call failed: microphone access was denied/);
+        return (await b.locator('#incoming').isHidden()) ? null : 'bob was rung anyway';
+      } finally {
+        await mctx.close();
+      }
+    });
     await t.check(S, 'the gateway going away shows "WebSocket … closed"', async () => {
       await gw.stop();
       await waitText(a, 'error', /Connection lost: the WebSocket to the gateway closed/);

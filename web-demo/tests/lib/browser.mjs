@@ -20,12 +20,12 @@ const BASE_ARGS = [
   '--disable-features=WebRtcHideLocalIpsWithMdns',
 ];
 
-export async function launch(tmp, name, { args = [], env } = {}) {
+export async function launch(tmp, name, { args = [], env, without = [] } = {}) {
   const userDataDir = fs.mkdtempSync(path.join(tmp, `chromium-${name}-`));
   const context = await chromium.launchPersistentContext(userDataDir, {
     executablePath: CHROMIUM,
     headless: true,
-    args: [...BASE_ARGS, ...args],
+    args: [...BASE_ARGS.filter((a) => !without.includes(a)), ...args],
     ignoreHTTPSErrors: true,
     timeout: TIMEOUT_MS,
     env: env ? { ...process.env, ...env } : undefined,
