@@ -29,7 +29,7 @@ struct Cli {
     #[arg(long, value_name = "DIR")]
     data_dir: Option<PathBuf>,
 
-    /// Check the configuration, print the effective settings and exit
+    /// Check the configuration, print a summary of the effective settings (no secrets) and exit
     #[arg(long)]
     check: bool,
 }
@@ -76,6 +76,44 @@ fn load_config(cli: &Cli) -> Result<Config, StartError> {
     Ok(config)
 }
 
+/// What `--check` prints: the effective settings that matter for operation,
+/// never secrets (API tokens, store key and provider credentials stay out).
+fn check_summary(config: &Config) -> String {
+    let addrs = |v: &[std::net::SocketAddr]| {
+        v.iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let opt = |a: Option<std::net::SocketAddr>| a.map_or("off".to_string(), |a| a.to_string());
+    let mode = if config.is_standalone() {
+        "standalone registrar".to_string()
+    } else {
+        format!("upstream {}", config.upstream.server)
+    };
+    let s = &config.sip;
+    format!(
+        "config ok\nmode: {mode}\ndata_dir: {}\nlog: {} ({:?})\n\
+         sip udp: {}\nsip tcp: {}\nsip tls: {}\nhttps: {}\nhttp: {}\n\
+         limits: max_message_bytes={} max_headers={} max_connections={} idle_timeout_secs={} read_timeout_secs={}\n\
+         api tokens: {}\n",
+        config.data_dir.display(),
+        config.log,
+        config.log_format,
+        addrs(&s.udp),
+        addrs(&s.tcp),
+        addrs(&s.tls),
+        opt(config.http.https),
+        opt(config.http.http),
+        s.max_message_bytes,
+        s.max_headers,
+        s.max_connections,
+        s.idle_timeout_secs,
+        s.read_timeout_secs,
+        config.api.tokens.len(),
+    )
+}
+
 fn init_logging(filter: &str, format: LogFormat) -> Result<(), StartError> {
     use std::io::IsTerminal;
     use tracing_subscriber::EnvFilter;
@@ -98,7 +136,7 @@ fn init_logging(filter: &str, format: LogFormat) -> Result<(), StartError> {
 fn run(cli: Cli) -> Result<(), StartError> {
     let config = load_config(&cli)?;
     if cli.check {
-        println!("{config:#?}");
+        print!("{}", check_summary(&config));
         return Ok(());
     }
     init_logging(&config.log, config.log_format)?;

@@ -229,7 +229,31 @@ fn help_and_check() {
         .output()
         .unwrap();
     assert!(out.status.success());
-    assert!(String::from_utf8_lossy(&out.stdout).contains("\"debug\""));
+    let summary = String::from_utf8_lossy(&out.stdout);
+    assert!(summary.starts_with("config ok\n"), "{summary}");
+    assert!(summary.contains("log: debug"), "{summary}");
+    assert!(summary.contains("sip udp: 127.0.0.1:0"), "{summary}");
+
+    // Secrets never appear in the summary.
+    let config = write_config(
+        &dir,
+        "[api]\ntokens = [\"s3cret-token-0123456789\"]\n[store]\nkey = \"00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\"",
+    );
+    let out = Command::new(BIN)
+        .args(["--config", config.to_str().unwrap(), "--check"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary = String::from_utf8_lossy(&out.stdout);
+    assert!(summary.contains("api tokens: 1"), "{summary}");
+    assert!(
+        !summary.contains("s3cret") && !summary.contains("00112233"),
+        "{summary}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
