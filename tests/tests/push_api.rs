@@ -1,0 +1,316 @@
+//! The operator API of the real gateway binary: bearer auth on every route,
+//! the OpenAPI document, wsload, and pushes through FCM / APNs / Web Push
+//! mocks to bindings made by REGISTERs through the gateway at a real
+//! Kamailio (and to raw tokens); dead tokens remove bindings; stats move.
+
+use serde_json::{Value, json};
+use sipwake_e2e::client::SipClient;
+use sipwake_e2e::password;
+use sipwake_e2e::push::{self, API_TOKEN, APP, Options, PushGateway};
+use sipwake_mocks::apns::{ApnsAuth, ApnsFailure};
+use sipwake_mocks::fcm::FcmFailure;
+
+/// Every route of `server/src/api/routes.rs`: (method, path as in OpenAPI,
+/// a concrete path to call).
+const ROUTES: &[(&str, &str, &str)] = &[
+    ("POST", "/api/v1/push", "/api/v1/push"),
+    ("GET", "/api/v1/bindings", "/api/v1/bindings"),
+    (
+        "DELETE",
+        "/api/v1/bindings/{user}",
+        "/api/v1/bindings/alice@sipwake.test",
+    ),
+    ("GET", "/api/v1/stats", "/api/v1/stats"),
+    ("GET", "/api/v1/load", "/api/v1/load"),
+    ("GET", "/api/v1/openapi.json", "/api/v1/openapi.json"),
+];
+
+async fn start(apns: bool) -> PushGateway {
+    PushGateway::start(Options {
+        apns,
+        ..Options::default()
+    })
+    .await
+    .unwrap()
+}
+
+/// Registers `user` through the gateway (401 → 200) with `X-MPUSH: value`.
+async fn register_push(env: &PushGateway, user: &str, value: &str) -> SipClient {
+    let mut c = env.client(user).await.unwrap();
+    let ok = c
+        .register(password(user), 600, &[format!("X-MPUSH: {value}")])
+        .await
+        .unwrap();
+    assert_eq!(
+        ok.status(),
+        Some(200),
+        "{}\n{}",
+        ok.start,
+        env.gw.failure("log")
+    );
+    assert!(ok.header("Feature-Caps").is_some(), "{}", ok.start);
+    c
+}
+
+/// The `push` stats entry of (provider, app), if any.
+async fn push_stat(env: &PushGateway, provider: &str, app: &str) -> Option<Value> {
+    let stats = env.api.json("GET", "/api/v1/stats", None).await.unwrap();
+    stats["push"]
+        .as_array()
+        .unwrap_or_else(|| panic!("stats without push array: {stats}"))
+        .iter()
+        .find(|e| e["provider"] == provider && e["app"] == app)
+        .cloned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_route_needs_the_bearer_token() {
+    let env = start(false).await;
+    let body = json!({"to_user": "alice@sipwake.test"});
+    for (method, _, path) in ROUTES {
+        let b = (*method == "POST").then_some(&body);
+        for token in [
+            None,
+            Some("wrong-token"),
+            Some(&API_TOKEN[..API_TOKEN.len() - 1]),
+        ] {
+            let (status, text) = env.api.call(method, path, token, b).await.unwrap();
+            assert_eq!(status, 401, "{method} {path} with {token:?}: {text}");
+        }
+        // The right token gets past auth (404 = no binding for alice, a real answer).
+        let (status, text) = env
+            .api
+            .call(method, path, Some(API_TOKEN), b)
+            .await
+            .unwrap();
+        assert_ne!(
+            status, 401,
+            "{method} {path} refused the right token: {text}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openapi_is_openapi3_and_matches_the_routes() {
+    let env = start(false).await;
+    let (status, text) = env
+        .api
+        .call("GET", "/api/v1/openapi.json", Some(API_TOKEN), None)
+        .await
+        .unwrap();
+    assert_eq!(status, 200);
+    let doc: openapiv3::OpenAPI = serde_json::from_str(&text).expect("not an OpenAPI 3 document");
+    assert!(doc.openapi.starts_with("3."), "version {}", doc.openapi);
+    let mut documented: Vec<(String, String)> = Vec::new();
+    for (path, item) in &doc.paths.paths {
+        let item = item.as_item().expect("no $ref path items");
+        for (method, op) in item.iter() {
+            assert!(
+                !op.responses.responses.is_empty(),
+                "{method} {path} has no responses"
+            );
+            documented.push((method.to_ascii_uppercase(), path.clone()));
+        }
+    }
+    documented.sort();
+    let mut routes: Vec<(String, String)> = ROUTES
+        .iter()
+        .map(|(m, p, _)| (m.to_string(), p.to_string()))
+        .collect();
+    routes.sort();
+    assert_eq!(documented, routes);
+    // Every documented route is served (not 404/405 from the router).
+    for (method, _, path) in ROUTES {
+        let (status, _) = env
+            .api
+            .call(method, path, Some(API_TOKEN), None)
+            .await
+            .unwrap();
+        assert!(status != 405, "{method} {path}: 405");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn load_answers_the_wsload_text() {
+    let env = start(false).await;
+    let (status, text) = env
+        .api
+        .call("GET", "/api/v1/load", Some(API_TOKEN), None)
+        .await
+        .unwrap();
+    assert_eq!(status, 200);
+    let level = text
+        .strip_prefix("OK: WS Load: ")
+        .and_then(|r| r.chars().next())
+        .unwrap_or_else(|| panic!("not a wsload answer: {text:?}"));
+    assert!(('0'..='4').contains(&level), "{text:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn push_to_a_user_and_to_a_raw_token_via_fcm() {
+    let env = start(false).await;
+    let _alice = register_push(&env, "alice", &format!("a:{APP}:fcm-user-tok")).await;
+    assert_eq!(
+        push_stat(&env, "fcm", APP).await.map(|s| s["sent"].clone()),
+        None
+    );
+
+    let results = env
+        .api
+        .push(&json!({
+            "type": 1, "from_user": "bob", "to_user": "alice@sipwake.test", "message": "hello alice"
+        }))
+        .await
+        .unwrap();
+    assert_eq!(results.len(), 1, "{results:?}");
+    assert_eq!(results[0]["outcome"], "delivered", "{results:?}");
+    let got = env.fcm.received();
+    assert_eq!(got.len(), 1, "exactly one FCM message: {got:?}");
+    let msg = &got[0].body["message"];
+    assert_eq!(got[0].project, push::FCM_PROJECT);
+    assert_eq!(msg["token"], "fcm-user-tok");
+    let data = &msg["data"];
+    assert_eq!(data["ntype"], "1", "{msg}");
+    assert_eq!(data["nfrom"], "bob", "{msg}");
+    assert_eq!(data["nmsg"], "hello alice", "{msg}");
+    assert_eq!(data["ntousr"], "alice", "{msg}");
+    // The send needed a bearer token, which came from the mock's OAuth endpoint.
+    assert!(env.fcm.token_requests() >= 1);
+    assert_eq!(env.fcm.token_rejections(), 0);
+
+    // Raw target: no binding needed.
+    let results = env
+        .api
+        .push(&json!({
+            "type": 3, "platform": "a", "package": APP, "to_token": "raw-fcm-tok", "message": "raw"
+        }))
+        .await
+        .unwrap();
+    assert_eq!(results[0]["outcome"], "delivered", "{results:?}");
+    let got = env.fcm.received();
+    assert_eq!(got.len(), 2);
+    assert_eq!(got[1].body["message"]["token"], "raw-fcm-tok");
+    assert_eq!(got[1].body["message"]["data"]["nmsg"], "raw");
+
+    let stat = push_stat(&env, "fcm", APP)
+        .await
+        .expect("no fcm stats entry");
+    assert_eq!(stat["sent"], 2, "{stat}");
+    assert_eq!(stat["failed"], 0, "{stat}");
+
+    // A user without binding: 404, nothing sent.
+    let (status, _) = env
+        .api
+        .call(
+            "POST",
+            "/api/v1/push",
+            Some(API_TOKEN),
+            Some(&json!({"to_user": "bob@sipwake.test"})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, 404);
+    assert_eq!(env.fcm.received().len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apns_call_and_chat_pushes() {
+    let env = start(true).await;
+    let apns = env.apns.as_ref().unwrap();
+    let tok = push::apns_token("apns-api");
+    let _bob = register_push(&env, "bob", &format!("p:i:{APP}:{tok}")).await;
+
+    let call = env
+        .api
+        .push(&json!({"type": 0, "from_user": "alice", "to_user": "bob@sipwake.test"}))
+        .await
+        .unwrap();
+    assert_eq!(call[0]["outcome"], "delivered", "{call:?}");
+    let chat = env
+        .api
+        .push(&json!({"type": 1, "from_user": "alice", "to_user": "bob@sipwake.test", "message": "hi"}))
+        .await
+        .unwrap();
+    assert_eq!(chat[0]["outcome"], "delivered", "{chat:?}");
+
+    let got = apns.received();
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert!(got.iter().all(|r| r.device_token == tok));
+    assert!(
+        matches!(got[0].auth, ApnsAuth::Jwt(_)),
+        "token auth expected"
+    );
+    assert_eq!(got[0].headers["apns-push-type"], "voip");
+    assert_eq!(got[0].headers["apns-topic"], format!("{APP}.voip"));
+    assert_eq!(got[1].headers["apns-push-type"], "alert");
+    assert_eq!(got[1].headers["apns-topic"], APP);
+    let stat = push_stat(&env, "apns", APP)
+        .await
+        .expect("no apns stats entry");
+    assert_eq!(stat["sent"], 2, "{stat}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn web_push_is_encrypted_to_the_subscription() {
+    let env = start(false).await;
+    let sub = env.webpush.subscribe();
+    let token = push::subscription_token(&sub);
+    let _carol = register_push(&env, "carol", &format!("w:webpush:{token}")).await;
+    let results = env
+        .api
+        .push(&json!({"type": 1, "from_user": "dave", "to_user": "carol@sipwake.test", "message": "web hello"}))
+        .await
+        .unwrap();
+    assert_eq!(results[0]["outcome"], "delivered", "{results:?}");
+    let got = env.webpush.received();
+    assert_eq!(got.len(), 1, "rejected: {}", env.webpush.rejected());
+    assert!(sub.endpoint.ends_with(&got[0].endpoint_id));
+    let plain: Value = serde_json::from_slice(&got[0].plaintext).expect("decrypted JSON");
+    assert_eq!(plain["data"]["nmsg"], "web hello", "{plain}");
+    assert_eq!(plain["data"]["nfrom"], "dave", "{plain}");
+    assert_eq!(plain["data"]["ntype"], "1", "{plain}");
+    assert!(!got[0].vapid_key.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dead_tokens_remove_the_binding() {
+    let env = start(true).await;
+    let apns = env.apns.as_ref().unwrap();
+    let _a = register_push(&env, "alice", &format!("a:{APP}:fcm-dead-tok")).await;
+    let apns_tok = push::apns_token("apns-dead");
+    let _b = register_push(&env, "bob", &format!("i:{APP}:{apns_tok}")).await;
+    let sub = env.webpush.subscribe();
+    let _c = register_push(
+        &env,
+        "carol",
+        &format!("w:webpush:{}", push::subscription_token(&sub)),
+    )
+    .await;
+    env.fcm.fail("fcm-dead-tok", [FcmFailure::Unregistered]);
+    apns.fail(&apns_tok, [ApnsFailure::Unregistered]);
+    env.webpush.expire(&sub);
+
+    for user in ["alice", "bob", "carol"] {
+        let aor = format!("{user}@sipwake.test");
+        assert_eq!(env.api.devices(&aor).await.unwrap().len(), 1, "{user}");
+        let results = env
+            .api
+            .push(&json!({"type": 1, "from_user": "dave", "to_user": aor, "message": "x"}))
+            .await
+            .unwrap();
+        assert_eq!(results[0]["outcome"], "removed", "{user}: {results:?}");
+        assert!(
+            env.api.devices(&aor).await.unwrap().is_empty(),
+            "{user}'s binding survived a dead token"
+        );
+    }
+    assert_eq!(
+        env.fcm.attempts("fcm-dead-tok"),
+        1,
+        "no retry of a dead token"
+    );
+    assert_eq!(apns.attempts(&apns_tok), 1, "no retry of a dead token");
+    let stat = push_stat(&env, "fcm", APP).await.expect("fcm stats");
+    assert_eq!(stat["removed"], 1, "{stat}");
+    assert!(env.gw.log().contains("binding removed"));
+}
