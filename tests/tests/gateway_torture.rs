@@ -55,17 +55,17 @@ macro_rules! torture_tests {
     };
 }
 
-// Per file: extra attributes for the UDP, TCP and WebSocket tests (known gateway
-// failures are ignored with the reason; see the lead's report).
+// Per file: extra attributes for the UDP, TCP and WebSocket tests (e.g.
+// `#[ignore = "why"]` for a known gateway failure).
 torture_tests! {
     wsinv => "wsinv.dat", udp[], tcp[], ws[];
-    intmeth => "intmeth.dat", udp[#[ignore = "gateway drops intmeth.dat over UDP silently (no log line, no answer, not forwarded; over TCP it is forwarded)"]], tcp[], ws[#[ignore = "gateway drops intmeth.dat in a WebSocket frame silently (no log line, no answer, not forwarded), as over UDP"]];
+    intmeth => "intmeth.dat", udp[], tcp[], ws[];
     esc01 => "esc01.dat", udp[], tcp[], ws[];
     escnull => "escnull.dat", udp[], tcp[], ws[];
     esc02 => "esc02.dat", udp[], tcp[], ws[];
     lwsdisp => "lwsdisp.dat", udp[], tcp[], ws[];
     longreq => "longreq.dat", udp[], tcp[], ws[];
-    dblreq => "dblreq.dat", udp[], tcp[#[ignore = "gateway closes the TCP connection on the trailing unframeable INVITE and drops the complete REGISTER before it (not forwarded)"]], ws[];
+    dblreq => "dblreq.dat", udp[], tcp[], ws[];
     semiuri => "semiuri.dat", udp[], tcp[], ws[];
     transports => "transports.dat", udp[], tcp[], ws[];
     mpart01 => "mpart01.dat", udp[], tcp[], ws[];
