@@ -128,6 +128,24 @@ impl Gateway {
         self.proc.terminate(Duration::from_secs(10))
     }
 
+    /// Stops the process (SIGTERM, must exit 0) and starts it again with
+    /// the same config file, data_dir and ports (state kept on disk must
+    /// survive). The new run logs to `sipwake.restarted.log`.
+    pub fn restart(&mut self) -> Result<(), Error> {
+        let code = self.shutdown();
+        if code != Some(0) {
+            return Err(self.failure(&format!("exit code {code:?} on SIGTERM before restart")));
+        }
+        let mut cmd = Command::new(binary()?);
+        cmd.arg("--config")
+            .arg(self.dir.path().join("sipwake.toml"))
+            .current_dir(self.dir.path());
+        cmd.env_remove("RUST_LOG");
+        let log = self.dir.path().join("sipwake.restarted.log");
+        self.proc = ProcGuard::spawn("sipwake", cmd, &log)?;
+        self.wait_healthy(Duration::from_secs(30))
+    }
+
     pub fn failure(&self, what: &str) -> Error {
         Error::Peer {
             name: "sipwake".into(),

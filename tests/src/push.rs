@@ -96,6 +96,9 @@ pub fn webpush_section(mock: &WebPushMock, dir: &Path) -> Result<String, Error> 
 pub struct Options {
     /// Configure APNs (token auth) against the mock; off = `i` unsupported.
     pub apns: bool,
+    /// `[store]` at `dir/bindings.db` with [`STORE_KEY`]; off = the
+    /// defaults (`<data_dir>/bindings.db`, key generated in `data_dir`).
+    pub store: bool,
     /// More TOML (whole sections, e.g. `[push]\nsend555 = true`).
     pub extra: String,
 }
@@ -109,10 +112,8 @@ pub struct PushGateway {
     pub fcm: FcmMock,
     pub apns: Option<ApnsMock>,
     pub webpush: WebPushMock,
-    /// Key files and the SQLite store live here, outside the gateway's own
-    /// temp dir, so a restarted gateway reads the same store.
+    /// Key files (and the store with [`Options::store`]) live here.
     pub dir: tempfile::TempDir,
-    config: String,
 }
 
 fn mock_err(e: sipwake_mocks::MockError) -> Error {
@@ -133,7 +134,9 @@ impl PushGateway {
         };
         let dir = crate::util::temp_dir("push")?;
         let mut config = api_section();
-        config.push_str(&store_section(&dir.path().join("bindings.db")));
+        if opts.store {
+            config.push_str(&store_section(&dir.path().join("bindings.db")));
+        }
         config.push_str(&fcm_section(&fcm, dir.path())?);
         config.push_str(&webpush_section(&webpush, dir.path())?);
         if let Some(a) = &apns {
@@ -141,7 +144,7 @@ impl PushGateway {
         }
         config.push_str(&opts.extra);
         let kamailio = Kamailio::start()?;
-        let gw = Gateway::start(Mode::UpstreamWith(kamailio.uri("udp"), config.clone()))?;
+        let gw = Gateway::start(Mode::UpstreamWith(kamailio.uri("udp"), config))?;
         let api = Api::new(gw.http_addr());
         Ok(Self {
             kamailio,
@@ -151,23 +154,12 @@ impl PushGateway {
             apns,
             webpush,
             dir,
-            config,
         })
     }
 
-    /// Stops the gateway (SIGTERM, must exit 0) and starts a new one with
-    /// the same configuration and store.
+    /// Restarts the gateway process: same config, data_dir and ports.
     pub fn restart(&mut self) -> Result<(), Error> {
-        let code = self.gw.shutdown();
-        if code != Some(0) {
-            return Err(self.gw.failure(&format!("shutdown exit code {code:?}")));
-        }
-        self.gw = Gateway::start(Mode::UpstreamWith(
-            self.kamailio.uri("udp"),
-            self.config.clone(),
-        ))?;
-        self.api = Api::new(self.gw.http_addr());
-        Ok(())
+        self.gw.restart()
     }
 
     /// A UDP client of `user` towards the gateway.

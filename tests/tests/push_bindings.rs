@@ -351,7 +351,34 @@ async fn binding_survives_a_gateway_restart() {
     ] {
         assert_eq!(before[0][k], after[0][k], "{k} changed over restart");
     }
+    // The X-PIID is encrypted with the key generated into data_dir on the
+    // first run; the second run must have reused it.
     assert_eq!(after[0]["has_piid"], true, "X-PIID lost over restart");
+    assert!(env.gw.dir().join("data/store.key").is_file());
+    assert!(env.gw.dir().join("data/bindings.db").is_file());
+}
+
+/// `[store] path` and `key` are honoured: the bindings live in the
+/// configured file, not in data_dir.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn store_section_places_the_database() {
+    let env = PushGateway::start(Options {
+        store: true,
+        ..Options::default()
+    })
+    .await
+    .unwrap();
+    let mut c = env.client("alice").await.unwrap();
+    register(&env, &mut c, &[format!("X-MPUSH: a:{APP}:tok-store")]).await;
+    assert_eq!(env.api.devices(AOR_ALICE).await.unwrap().len(), 1);
+    let db = env.dir.path().join("bindings.db");
+    let size = std::fs::metadata(&db).map(|m| m.len()).unwrap_or(0);
+    assert!(size > 0, "{} empty or missing", db.display());
+    assert!(!env.gw.dir().join("data/bindings.db").exists());
+    assert!(
+        !env.gw.dir().join("data/store.key").exists(),
+        "key configured, none generated"
+    );
 }
 
 /// X-PIID is a credential hash: the API only says whether one is kept, and
