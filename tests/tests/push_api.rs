@@ -315,3 +315,42 @@ async fn dead_tokens_remove_the_binding() {
     assert_eq!(stat["removed"], 1, "{stat}");
     assert!(env.gw.log().contains("binding removed"));
 }
+
+/// upperunreg: `DELETE /api/v1/bindings/{user}` removes every device of the
+/// user and nothing else; a second call is 404.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delete_user_removes_all_its_devices() {
+    let env = start(false).await;
+    let _a1 = register_push(&env, "alice", &format!("a:{APP}:del-tok-1")).await;
+    let _a2 = register_push(&env, "alice", &format!("a:{APP}:del-tok-2")).await;
+    let _b = register_push(&env, "bob", &format!("a:{APP}:keep-tok")).await;
+    assert_eq!(
+        env.api.devices("alice@sipwake.test").await.unwrap().len(),
+        2
+    );
+    let v = env
+        .api
+        .json("DELETE", "/api/v1/bindings/alice@sipwake.test", None)
+        .await
+        .unwrap();
+    assert_eq!(v["removed"], 2, "{v}");
+    assert!(
+        env.api
+            .devices("alice@sipwake.test")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(env.api.devices("bob@sipwake.test").await.unwrap().len(), 1);
+    let (status, _) = env
+        .api
+        .call(
+            "DELETE",
+            "/api/v1/bindings/alice@sipwake.test",
+            Some(API_TOKEN),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, 404);
+}

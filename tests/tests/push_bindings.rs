@@ -247,7 +247,9 @@ async fn rfc8599_and_legacy_contact_params() {
     for (params, provider, package, token, pns) in &forms {
         let mut c = env.client("alice").await.unwrap();
         let contact = format!("Contact: <sip:alice@{};transport=udp;{params}>", c.local);
-        let ok = register_headers(&env, &mut c, &[contact, "Expires: 600".into()]).await;
+        // A valid X-PIID goes with RFC 8599 too (the manual's "Keep push binding").
+        let piid = format!("X-PIID: {}", push::piid("alice", REALM, password("alice")));
+        let ok = register_headers(&env, &mut c, &[contact, "Expires: 600".into(), piid]).await;
         assert_eq!(
             feature_caps(&ok),
             format!("*;+sip.pns=\"{pns}\""),
@@ -258,6 +260,7 @@ async fn rfc8599_and_legacy_contact_params() {
         assert_eq!(d["provider"], provider.to_string(), "{params}: {d}");
         assert_eq!(d["package"], *package, "{params}: {d}");
         assert_eq!(d["source"], "rfc8599", "{params}: {d}");
+        assert_eq!(d["has_piid"], true, "{params}: {d}");
     }
     assert_eq!(env.api.devices(AOR_ALICE).await.unwrap().len(), forms.len());
 }
