@@ -83,6 +83,25 @@ pub fn apns_section(mock: &ApnsMock, dir: &Path) -> Result<String, Error> {
     ))
 }
 
+/// `[apns]` with certificate auth: a password-protected .p12 for bundle
+/// [`APP`] issued by the mock's CA (the topic is left to the certificate).
+pub fn apns_p12_section(mock: &ApnsMock, dir: &Path) -> Result<String, Error> {
+    let ca = write(&dir.join("apns-ca.pem"), &mock.ca_pem())?;
+    let p12 = mock
+        .client_cert(APP)
+        .and_then(|c| c.p12("e2e-p12-pw"))
+        .map_err(mock_err)?;
+    let path = dir.join("pushkit.p12");
+    std::fs::write(&path, p12).map_err(|e| Error::io("write pushkit.p12", e))?;
+    let url = q(&mock.base_url());
+    Ok(format!(
+        "\n[apns]\nproduction_url = {url}\nsandbox_url = {url}\nextra_ca_pem = {ca}\n\
+         [apns.apps.{app}]\np12 = {p12}\npassword = \"e2e-p12-pw\"\n",
+        app = q(APP),
+        p12 = q(&path.display().to_string()),
+    ))
+}
+
 /// `[webpush]` trusting the mock's CA and allowing its loopback endpoint.
 pub fn webpush_section(mock: &WebPushMock, dir: &Path) -> Result<String, Error> {
     let ca = write(&dir.join("webpush-ca.pem"), &mock.ca_pem())?;
@@ -96,6 +115,9 @@ pub fn webpush_section(mock: &WebPushMock, dir: &Path) -> Result<String, Error> 
 pub struct Options {
     /// Configure APNs (token auth) against the mock; off = `i` unsupported.
     pub apns: bool,
+    /// With `apns`: certificate auth (the .p12 Apple hands out) instead of
+    /// the .p8 token key.
+    pub apns_p12: bool,
     /// `[store]` at `dir/bindings.db` with [`STORE_KEY`]; off = the
     /// defaults (`<data_dir>/bindings.db`, key generated in `data_dir`).
     pub store: bool,
@@ -139,8 +161,10 @@ impl PushGateway {
         }
         config.push_str(&fcm_section(&fcm, dir.path())?);
         config.push_str(&webpush_section(&webpush, dir.path())?);
-        if let Some(a) = &apns {
-            config.push_str(&apns_section(a, dir.path())?);
+        match &apns {
+            Some(a) if opts.apns_p12 => config.push_str(&apns_p12_section(a, dir.path())?),
+            Some(a) => config.push_str(&apns_section(a, dir.path())?),
+            None => {}
         }
         config.push_str(&opts.extra);
         let kamailio = Kamailio::start()?;

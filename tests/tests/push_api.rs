@@ -354,3 +354,30 @@ async fn delete_user_removes_all_its_devices() {
         .unwrap();
     assert_eq!(status, 404);
 }
+
+/// Certificate auth (.p12): the mock sees the client certificate's bundle;
+/// a call is a voip push.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apns_push_with_a_p12_certificate() {
+    let env = PushGateway::start(Options {
+        apns: true,
+        apns_p12: true,
+        ..Options::default()
+    })
+    .await
+    .unwrap();
+    let apns = env.apns.as_ref().unwrap();
+    let tok = push::apns_token("apns-p12");
+    let _bob = register_push(&env, "bob", &format!("s:i:{APP}:{tok}")).await;
+    let call = env
+        .api
+        .push(&json!({"type": 0, "from_user": "alice", "to_user": "bob@sipwake.test"}))
+        .await
+        .unwrap();
+    assert_eq!(call[0]["outcome"], "delivered", "{call:?}");
+    let got = apns.received();
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0].auth, ApnsAuth::Cert(APP.to_string()));
+    assert_eq!(got[0].device_token, tok);
+    assert_eq!(got[0].headers["apns-push-type"], "voip");
+}
