@@ -433,3 +433,29 @@ async fn x_piid_is_never_shown() {
         "gateway log contains the X-PIID"
     );
 }
+
+/// The browser case: a WebSocket client (`/ws` on the HTTP listener) with a
+/// Web Push subscription as its X-MPUSH `w` token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn web_push_binding_from_a_websocket_client() {
+    let env = start(false).await;
+    let sub = env.webpush.subscribe();
+    let token = push::subscription_token(&sub);
+    let mut c = SipClient::ws(env.gw.http_addr(), "/ws", false, "carol", REALM)
+        .await
+        .unwrap();
+    let ok = register(&env, &mut c, &[format!("X-MPUSH: w:webpush:{token}")]).await;
+    assert_eq!(feature_caps(&ok), "*;+sip.pns=\"webpush\"");
+    let devices = env.api.devices("carol@sipwake.test").await.unwrap();
+    assert_eq!(devices.len(), 1, "{devices:#?}");
+    assert_eq!(devices[0]["provider"], "w");
+    assert_eq!(devices[0]["token"], token.as_str());
+    assert!(
+        devices[0]["contact"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("transport=ws"),
+        "{}",
+        devices[0]
+    );
+}
