@@ -114,13 +114,16 @@ impl PushRuntime {
             policy: config.push.clone(),
         });
         proxy.attach_push(bindings.clone());
-        Ok(Arc::new(PushRuntime {
+        let rt = Arc::new(PushRuntime {
             bindings,
             dispatcher,
             transports,
-            proxy,
+            proxy: proxy.clone(),
             max_connections: config.sip.max_connections,
-        }))
+        });
+        // Weak: the proxy outlives nothing it points to strongly.
+        proxy.attach_wake(Arc::new(WakeSender(Arc::downgrade(&rt))));
+        Ok(rt)
     }
 
     /// The API's state over this runtime.
@@ -186,6 +189,36 @@ impl PushRuntime {
                 }
             }
         }
+    }
+}
+
+/// Wake-up pushes go through the runtime (dispatcher + removal policy).
+struct WakeSender(std::sync::Weak<PushRuntime>);
+
+impl crate::wake::PushSender for WakeSender {
+    fn push<'a>(
+        &'a self,
+        b: &'a sipwake_store::Binding,
+        fields: PushFields,
+    ) -> crate::wake::PushFuture<'a> {
+        Box::pin(async move {
+            let Some(rt) = self.0.upgrade() else {
+                return crate::wake::PushStatus::Failed("gateway shutting down".into());
+            };
+            let target = MpushBinding {
+                env: b.push.env,
+                provider: b.push.provider,
+                package: b.push.package.clone(),
+                token: b.push.token.clone(),
+            };
+            let r = rt.push_to(&target, fields, Some((&b.aor, &b.device))).await;
+            let detail = r.detail.unwrap_or_default();
+            match r.outcome.as_str() {
+                "delivered" => crate::wake::PushStatus::Sent,
+                "removed" => crate::wake::PushStatus::Removed(detail),
+                _ => crate::wake::PushStatus::Failed(detail),
+            }
+        })
     }
 }
 
@@ -293,6 +326,7 @@ impl api::Gateway for PushRuntime {
                 "dropped": sip.dropped,
             },
             "flows": self.transports.flow_count(),
+            "wake": self.proxy.wake_stats(),
         })
     }
 

@@ -15,4 +15,5 @@ pub mod registrar;
 pub mod tls;
 pub mod transaction;
 pub mod transport;
+pub mod wake;
 pub mod web;

@@ -51,7 +51,15 @@ struct Inner {
     best: Option<(u16, Bytes)>,
     final_sent: bool,
     on_success: Option<OnSuccess>,
+    /// Branches promised to sleeping devices (push wake-up) and not yet
+    /// started: the best final waits for them too.
+    held: usize,
+    /// `Reason` for our CANCELs (RFC 3326), once a 2xx ended the call.
+    cancel_reason: Option<&'static str>,
 }
+
+/// RFC 3326 `Reason` on the CANCELs sent because another branch answered.
+pub const REASON_ELSEWHERE: &str = "SIP;cause=200;text=\"Call completed elsewhere\"";
 
 pub struct ResponseContext {
     server: Arc<ServerTx>,
@@ -110,6 +118,8 @@ impl ResponseContext {
                 best: None,
                 final_sent: false,
                 on_success: Some(on_success),
+                held: 0,
+                cancel_reason: None,
             }),
         })
     }
@@ -147,6 +157,93 @@ impl ResponseContext {
             self.server.call_id.clone(),
             handler,
         );
+    }
+
+    /// Promises `n` more branches (held for sleeping devices): no best final
+    /// is chosen while any of them may still start.
+    pub fn hold_branches(&self, n: usize) {
+        lock(&self.inner).held += n;
+    }
+
+    /// A held branch starts now (the device woke up); `false` (and nothing
+    /// sent) when a final response already went out.
+    /// `after_final`: deliver even then (a MESSAGE answered 202 on hold).
+    pub fn deliver_held(
+        self: &Arc<Self>,
+        request: Message,
+        dest: Destination,
+        reliable: bool,
+        after_final: bool,
+    ) -> bool {
+        if !after_final && lock(&self.inner).final_sent {
+            self.release_one();
+            return false;
+        }
+        // Add first, release after: the new Waiting branch keeps the
+        // context from choosing a final in between.
+        self.add_branch(request, dest, reliable);
+        self.release_one();
+        true
+    }
+
+    fn release_one(&self) {
+        let mut inner = lock(&self.inner);
+        inner.held = inner.held.saturating_sub(1);
+    }
+
+    /// A held branch will never start (timeout, CANCEL): it counts as a
+    /// `code` answer, and may complete the context.
+    pub async fn drop_held(&self, code: u16, reason: &str) {
+        let bytes = response_to(&self.original, code, reason).build();
+        let send = {
+            let mut inner = lock(&self.inner);
+            inner.held = inner.held.saturating_sub(1);
+            if inner.final_sent {
+                None
+            } else {
+                if inner
+                    .best
+                    .as_ref()
+                    .is_none_or(|(c, _)| rank(code) < rank(*c))
+                {
+                    inner.best = Some((code, bytes));
+                }
+                Self::take_final_if_done(&mut inner)
+            }
+        };
+        if let Some((c, b)) = send {
+            self.stats.response_out(c);
+            self.server.respond(c, b).await;
+        }
+    }
+
+    /// Whether a final response was sent (no more branches are useful).
+    pub fn is_final_sent(&self) -> bool {
+        lock(&self.inner).final_sent
+    }
+
+    /// Sends a provisional response of our own (e.g. 180 while a device
+    /// wakes) unless a final already went out.
+    pub async fn provisional(&self, code: u16, reason: &str, to_tag: &str) {
+        if self.is_final_sent() {
+            return;
+        }
+        let bytes = response_to(&self.original, code, reason)
+            .to_tag(to_tag)
+            .build();
+        self.stats.response_out(code);
+        self.server.respond(code, bytes).await;
+    }
+
+    /// When every branch is done and none is held: the best final, taken.
+    fn take_final_if_done(inner: &mut Inner) -> Option<(u16, Bytes)> {
+        let all_done =
+            inner.held == 0 && inner.branches.iter().all(|b| b.state == BranchState::Done);
+        if !all_done {
+            return None;
+        }
+        inner.final_sent = true;
+        inner.best.take()
     }
 
     /// No branch could be created: answer with this final right away.
@@ -196,9 +293,18 @@ impl ResponseContext {
     }
 
     fn send_cancel(&self, req: &Message, dest: Destination, reliable: bool) {
-        let Ok(cancel) = Message::parse(build_cancel(req)) else {
+        let Ok(mut cancel) = Message::parse(build_cancel(req)) else {
             return;
         };
+        let reason = lock(&self.inner).cancel_reason;
+        if let Some(r) = reason {
+            let mut e = cancel.edit();
+            e.add_header("Reason", r);
+            match Message::parse(e.build()) {
+                Ok(m) => cancel = m,
+                Err(_) => return,
+            }
+        }
         debug!(call_id = %self.server.call_id, "sending CANCEL");
         let noop: EventHandler = Arc::new(|_| -> EventFuture { Box::pin(async {}) });
         Stats::inc(&self.stats.requests_out);
@@ -297,6 +403,9 @@ impl ResponseContext {
                     None
                 };
                 inner.final_sent = true;
+                if first {
+                    inner.cancel_reason = Some(REASON_ELSEWHERE);
+                }
                 (Act::Send(code, bytes), first, success)
             } else if !first || inner.final_sent {
                 (Act::Nothing, false, None)
@@ -308,13 +417,10 @@ impl ResponseContext {
                 {
                     inner.best = Some((code, bytes));
                 }
-                let all_done = inner.branches.iter().all(|b| b.state == BranchState::Done);
-                if all_done {
-                    inner.final_sent = true;
-                    let (c, b) = inner.best.take().unwrap_or((code, Bytes::new()));
-                    (Act::Send(c, b), false, None)
-                } else {
-                    (Act::Nothing, code >= 600, None)
+                match Self::take_final_if_done(&mut inner) {
+                    Some((c, b)) => (Act::Send(c, b), false, None),
+                    None if inner.final_sent => (Act::Nothing, false, None),
+                    None => (Act::Nothing, code >= 600, None),
                 }
             }
         };

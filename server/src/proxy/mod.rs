@@ -72,6 +72,8 @@ pub struct Proxy {
     queue: mpsc::Sender<Inbound>,
     /// Push bindings (set once at startup by [`Proxy::attach_push`]).
     push: OnceLock<Arc<crate::bindings::PushBindings>>,
+    /// Push wake-up (set once at startup by [`Proxy::attach_wake`]).
+    wake: OnceLock<Arc<crate::wake::Waker>>,
     me: Weak<Proxy>,
 }
 
@@ -139,6 +141,7 @@ impl Proxy {
             events,
             queue,
             push: OnceLock::new(),
+            wake: OnceLock::new(),
             me: me.clone(),
         });
         tokio::spawn(worker(Arc::downgrade(&proxy), rx));
@@ -162,6 +165,27 @@ impl Proxy {
         if self.push.set(push).is_err() {
             warn!("push bindings attached twice; keeping the first");
         }
+    }
+
+    /// Turns on push wake-up: requests for sleeping devices are held, the
+    /// devices pushed, and the request delivered when they register again.
+    /// Needs [`Proxy::attach_push`] first (the bindings and the policy).
+    pub fn attach_wake(&self, sender: Arc<dyn crate::wake::PushSender>) {
+        let Some(push) = self.push.get() else {
+            warn!("push wake-up needs push bindings attached first; not enabled");
+            return;
+        };
+        let waker = crate::wake::Waker::new(push.clone(), sender);
+        if self.wake.set(waker.clone()).is_err() {
+            warn!("push wake-up attached twice; keeping the first");
+            return;
+        }
+        waker.listen(self.me.clone(), self.events.subscribe());
+    }
+
+    /// Wake-up counters as JSON (`None` without push wake-up).
+    pub fn wake_stats(&self) -> Option<serde_json::Value> {
+        self.wake.get().map(|w| w.stats_json())
     }
 
     pub fn stats(&self) -> &Stats {

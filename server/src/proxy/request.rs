@@ -122,11 +122,18 @@ impl Proxy {
                 info!(%call_id, code, reason, "request refused");
                 return self.answer(&tx, &req, code, reason, &[]).await;
             }
-            Decision::Offline { aor, instances } => {
-                info!(%call_id, %aor, devices = instances.len(), "user offline (no live flow)");
-                return self
-                    .answer(&tx, &req, 480, "Temporarily Unavailable", &[])
-                    .await;
+            Decision::Offline {
+                aor,
+                instances,
+                plan,
+            } => {
+                if self.wake.get().is_some() && crate::wake::wakes_for(&req) {
+                    // Push wake-up may hold it: decided below, once the
+                    // sleeping devices are known.
+                    plan
+                } else {
+                    return self.answer_offline(&tx, &req, &aor, &instances).await;
+                }
             }
             Decision::OptionsHere => {
                 return self
@@ -230,6 +237,29 @@ impl Proxy {
         if self.is_looping(&req, &loop_hash) {
             return self.answer(&tx, &req, 482, "Loop Detected", &[]).await;
         }
+        let waker = self.wake.get().cloned();
+        let sleepers = match (&waker, &plan.wake) {
+            (Some(w), Some(route)) if crate::wake::wakes_for(&req) => {
+                w.sleepers(&req, route, !plan.targets.is_empty()).await
+            }
+            _ => Vec::new(),
+        };
+        if plan.targets.is_empty() && sleepers.is_empty() {
+            let (aor, instances) = match &plan.wake {
+                Some(w) => (w.reg_aor.clone(), w.live.clone()),
+                None => (String::new(), Vec::new()),
+            };
+            let known = plan.wake.as_ref().is_none_or(|w| w.path.is_some())
+                || self.registrar.knows_user(&aor)
+                || matches!(
+                    self.registrar.lookup(&aor),
+                    crate::registrar::Lookup::Bindings(_)
+                );
+            if !known {
+                return self.answer(&tx, &req, 404, "Not Found", &[]).await;
+            }
+            return self.answer_offline(&tx, &req, &aor, &instances).await;
+        }
         let on_success = match &plan.path {
             Some(p) => OnSuccess::CommitPath(self.paths.clone(), Box::new(p.clone())),
             None => OnSuccess::Nothing,
@@ -250,6 +280,18 @@ impl Proxy {
         if let Some(pc) = push {
             ctx.set_push_commit(pc);
         }
+        // Held branches are promised before any live branch starts, so a
+        // quick final from a live device cannot end the call early.
+        let held = match waker {
+            Some(w) if !sleepers.is_empty() => {
+                let id = w
+                    .clone()
+                    .hold(&inb, &req, &ctx, &plan, &loop_hash, sleepers)
+                    .await;
+                Some((w, id))
+            }
+            _ => None,
+        };
         let mut started = 0;
         for target in &plan.targets {
             let branch = format!("{BRANCH_PREFIX}{loop_hash}.{}", random_token(12));
@@ -263,15 +305,33 @@ impl Proxy {
             ctx.add_branch(out, target.dest.clone(), target.kind.is_reliable());
             started += 1;
         }
-        if started == 0 {
+        if started == 0 && held.is_none() {
             return ctx.fail(500, "No Route").await;
         }
         let c = ctx.clone();
-        tx.on_cancel(Box::new(move || c.cancel_all()));
+        tx.on_cancel(Box::new(move || {
+            c.cancel_all();
+            if let Some((w, id)) = held {
+                w.cancel(id);
+            }
+        }));
+    }
+
+    /// The user is known but no device can be reached (and none is held).
+    async fn answer_offline(
+        &self,
+        tx: &Arc<ServerTx>,
+        req: &Message,
+        aor: &str,
+        instances: &[String],
+    ) {
+        info!(call_id = %tx.call_id, %aor, devices = instances.len(), "user offline (no live flow)");
+        self.answer(tx, req, 480, "Temporarily Unavailable", &[])
+            .await
     }
 
     /// Builds the request for one branch (RFC 3261 §16.6).
-    fn build_forward(
+    pub(crate) fn build_forward(
         &self,
         inb: &Inbound,
         req: &Message,
@@ -459,7 +519,7 @@ fn is_param_char(b: u8) -> bool {
 }
 
 /// Hash over the fields a looping request repeats (RFC 3261 §16.6 step 8).
-fn loop_hash(req: &Message) -> String {
+pub(crate) fn loop_hash(req: &Message) -> String {
     let to_tag = req
         .to()
         .ok()

@@ -42,6 +42,33 @@ pub struct Plan {
     pub remove_headers: Vec<&'static str>,
     /// REGISTER: force this Expires upstream (pushnotification_disableunreg = 2).
     pub expires_override: Option<u32>,
+    /// The request is for a user's devices: who they are, so push wake-up
+    /// can find the sleeping ones (see `crate::wake`).
+    pub wake: Option<WakeRoute>,
+}
+
+/// The user a request is routed to, in the keys push wake-up needs.
+#[derive(Debug, Clone, Default)]
+pub struct WakeRoute {
+    /// The AOR as the registrar's events name it (standalone: the user
+    /// part; upstream: `user@host` of the Path registration).
+    pub reg_aor: String,
+    /// Canonical push-binding AORs to try, in order (`sip:user@host`).
+    pub push_aors: Vec<String>,
+    /// Instances and Contact URIs of the devices reached at once (live).
+    pub live: Vec<String>,
+    /// Upstream mode: the one Path registration the request is for.
+    pub path: Option<PathWake>,
+}
+
+/// The Path registration an upstream request targets.
+#[derive(Debug, Clone)]
+pub struct PathWake {
+    pub token: String,
+    pub instance: String,
+    pub contact: String,
+    /// The Request-URI named us: rewrite it to the device's Contact.
+    pub rewrite_ruri: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -49,12 +76,12 @@ pub enum Decision {
     Reject(u16, &'static str),
     /// A REGISTER for the standalone registrar.
     Register,
-    /// The user exists but none of its devices has a live flow. Today: 480.
-    /// Push wake-up hooks in here: hold the request, wake `instances`, and
-    /// deliver when one registers again (a `RegistrarEvent::Registered`).
+    /// The user exists but none of its devices has a live flow: 480, unless
+    /// push wake-up holds the request (`plan.wake` says for whom).
     Offline {
         aor: String,
         instances: Vec<String>,
+        plan: Box<Plan>,
     },
     /// OPTIONS addressed to the gateway itself.
     OptionsHere,
@@ -199,6 +226,17 @@ impl Proxy {
             if reg.expires_at.is_none() {
                 return Decision::Reject(404, "Not Found");
             }
+            plan.wake = Some(WakeRoute {
+                reg_aor: reg.aor.clone(),
+                push_aors: vec![format!("sip:{}", reg.aor)],
+                live: Vec::new(),
+                path: Some(PathWake {
+                    token: tok.clone(),
+                    instance: reg.instance.clone(),
+                    contact: reg.contact.clone(),
+                    rewrite_ruri: ruri_ours,
+                }),
+            });
             return match self.flow_dest(reg.flow, reg.kind, reg.remote) {
                 Some((dest, kind)) => {
                     let ruri = ruri_ours.then(|| reg.contact.clone());
@@ -213,6 +251,7 @@ impl Proxy {
                 None => Decision::Offline {
                     aor: reg.aor.clone(),
                     instances: vec![reg.instance.clone()],
+                    plan: Box::new(plan),
                 },
             };
         }
@@ -247,11 +286,30 @@ impl Proxy {
         let Some(user) = ruri.user.filter(|u| !u.is_empty()) else {
             return Decision::Reject(404, "Not Found");
         };
+        let mut push_aors: Vec<String> = Vec::new();
+        for a in [ruri.aor(), req.to().ok().and_then(|t| t.uri.aor())]
+            .into_iter()
+            .flatten()
+        {
+            if !push_aors.contains(&a) {
+                push_aors.push(a);
+            }
+        }
+        let mut wake = WakeRoute {
+            reg_aor: crate::registrar::aor_key(user),
+            push_aors,
+            live: Vec::new(),
+            path: None,
+        };
         let bindings = match self.registrar.lookup(user) {
-            Lookup::Unknown if self.registrar.knows_user(user) => {
+            // Known from the users file, or maybe only from its push
+            // bindings: wake-up decides between holding and 480/404.
+            Lookup::Unknown if self.registrar.knows_user(user) || self.push.get().is_some() => {
+                plan.wake = Some(wake);
                 return Decision::Offline {
                     aor: user.to_owned(),
                     instances: Vec::new(),
+                    plan: Box::new(plan),
                 };
             }
             Lookup::Unknown => return Decision::Reject(404, "Not Found"),
@@ -260,6 +318,8 @@ impl Proxy {
         let instances: Vec<String> = bindings.iter().map(|b| b.instance.clone()).collect();
         for b in bindings {
             if let Some((dest, kind)) = self.flow_dest(b.flow, b.kind, b.remote) {
+                wake.live.push(b.instance.clone());
+                wake.live.push(b.uri.clone());
                 plan.targets.push(Target {
                     dest,
                     kind,
@@ -268,10 +328,12 @@ impl Proxy {
                 });
             }
         }
+        plan.wake = Some(wake);
         if plan.targets.is_empty() {
             return Decision::Offline {
                 aor: user.to_owned(),
                 instances,
+                plan: Box::new(plan),
             };
         }
         Decision::Forward(Box::new(plan))

@@ -1,0 +1,127 @@
+//! Which stored push binding is which registered device: the keys differ
+//! (`instance:<urn>` in the store, the raw `+sip.instance` value or the
+//! Contact URI in registrar events), so matching normalises both.
+
+use sipwake_store::Binding;
+use tokio::time::Instant;
+
+/// `"<urn:uuid:x>"` → `urn:uuid:x` (quotes and angle brackets off).
+pub fn normalize_instance(raw: &str) -> String {
+    let v = raw.trim().trim_matches('"');
+    v.strip_prefix('<')
+        .and_then(|v| v.strip_suffix('>'))
+        .unwrap_or(v)
+        .to_owned()
+}
+
+/// The instance inside a store device key (`instance:<i>[;reg-id=N]`);
+/// `None` for token-keyed devices.
+pub fn instance_of_device(device: &str) -> Option<String> {
+    let rest = device.strip_prefix("instance:")?;
+    let inst = rest.rsplit_once(";reg-id=").map_or(rest, |(i, _)| i);
+    Some(inst.to_owned())
+}
+
+/// Whether a registrar identity (instance value or Contact URI) names no
+/// instance: the registrar then uses the Contact URI.
+fn is_contact_uri(identity: &str) -> bool {
+    let n = normalize_instance(identity).to_ascii_lowercase();
+    n.starts_with("sip:") || n.starts_with("sips:")
+}
+
+/// Whether this binding is one of the devices reached at once (`live`
+/// holds their instances and Contact URIs).
+pub fn is_live(b: &Binding, live: &[String]) -> bool {
+    let inst = instance_of_device(&b.device);
+    live.iter()
+        .any(|l| inst.as_deref() == Some(normalize_instance(l).as_str()) || *l == b.contact)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DevState {
+    /// Pushed (or being pushed); the request waits for a registration.
+    Waiting,
+    Delivered,
+    /// Timed out, cancelled, or the push failed: never delivered.
+    Dropped,
+}
+
+/// One sleeping device of a held request.
+#[derive(Debug, Clone)]
+pub struct Sleeper {
+    pub binding: Binding,
+    /// Normalised instance from the device key.
+    pub instance: Option<String>,
+    /// Upstream mode: the Path registration's exact instance.
+    pub path_instance: Option<String>,
+    pub state: DevState,
+    pub pushed_at: Option<Instant>,
+    /// Registrar identities already matched to this device (refreshes of a
+    /// token-keyed device after it woke).
+    pub seen: Vec<String>,
+}
+
+impl Sleeper {
+    pub fn new(binding: Binding, path_instance: Option<String>) -> Sleeper {
+        Sleeper {
+            instance: instance_of_device(&binding.device),
+            binding,
+            path_instance,
+            state: DevState::Waiting,
+            pushed_at: None,
+            seen: Vec::new(),
+        }
+    }
+
+    /// An exact match: same Path registration, same instance, same Contact,
+    /// or an identity matched before.
+    fn is(&self, identity: &str) -> bool {
+        if let Some(p) = &self.path_instance {
+            return p == identity;
+        }
+        self.seen.iter().any(|s| s == identity)
+            || self.binding.contact == identity
+            || self.instance.as_deref() == Some(normalize_instance(identity).as_str())
+    }
+}
+
+/// The device a registration (by its registrar identity) wakes, if any.
+/// An exact match wins, whatever its state (a refresh of a device that
+/// already got the request matches it and nothing else). Without one, a
+/// registration that names no instance wakes the only waiting token-keyed
+/// device — its Contact may have changed with its address.
+pub fn match_device(sleepers: &[Sleeper], identity: &str) -> Option<usize> {
+    if let Some(i) = sleepers.iter().position(|s| s.is(identity)) {
+        return Some(i);
+    }
+    if !is_contact_uri(identity) {
+        return None;
+    }
+    let mut candidates = sleepers.iter().enumerate().filter(|(_, s)| {
+        s.state == DevState::Waiting && s.instance.is_none() && s.path_instance.is_none()
+    });
+    match (candidates.next(), candidates.next()) {
+        (Some((i, _)), None) => Some(i),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn device_keys_and_registrar_identities_meet() {
+        assert_eq!(
+            normalize_instance("\"<urn:uuid:0001>\""),
+            "urn:uuid:0001".to_owned()
+        );
+        assert_eq!(
+            instance_of_device("instance:urn:uuid:0001;reg-id=1").as_deref(),
+            Some("urn:uuid:0001")
+        );
+        assert_eq!(instance_of_device("token:a:xyz"), None);
+        assert!(is_contact_uri("sip:a@127.0.0.1:5060"));
+        assert!(!is_contact_uri("\"<urn:uuid:1>\""));
+    }
+}
