@@ -5,6 +5,7 @@
 
 mod proxy_support;
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -26,13 +27,19 @@ const INST2: &str = "urn:uuid:00000000-0000-0000-0000-000000000002";
 #[derive(Default)]
 struct FakePush {
     sent: Mutex<Vec<(String, PushFields)>>,
+    /// Answer every push as a provider error.
+    fail: AtomicBool,
 }
 
 impl PushSender for FakePush {
     fn push<'a>(&'a self, b: &'a Binding, fields: PushFields) -> PushFuture<'a> {
         Box::pin(async move {
             self.sent.lock().unwrap().push((b.device.clone(), fields));
-            PushStatus::Sent
+            if self.fail.load(Ordering::Relaxed) {
+                PushStatus::Failed("provider said 500".into())
+            } else {
+                PushStatus::Sent
+            }
         })
     }
 }
@@ -554,4 +561,54 @@ async fn unknown_users_still_get_404_and_offline_users_without_push_480() {
     assert_eq!(h.next().await.status(), Some(100));
     assert_eq!(h.next().await.status(), Some(480));
     assert!(push.all().is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn ringing_on_push_sends_180_once_the_push_is_out() {
+    let mut h = Harness::upstream(UPSTREAM, false, &[]);
+    let policy = PushPolicy {
+        ringing_on_push: true,
+        ..PushPolicy::default()
+    };
+    let (_store, push) = wake_on(&h, policy);
+    let (a, up, path) = up_registered(&mut h, 40001, 1).await;
+    h.net.close(a);
+    h.inject(up, &up_invite(&path, "z9hG4bKwr1", "call-r"))
+        .await;
+    assert_eq!(h.next().await.status(), Some(100));
+    let ringing = h.next().await;
+    assert_eq!(
+        (ringing.status(), ringing.dest.clone()),
+        (Some(180), Destination::Flow(up))
+    );
+    assert!(
+        ringing.msg.to().unwrap().tag().is_some(),
+        "180 carries a To tag"
+    );
+    assert_eq!(push.all().len(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_push_ends_the_held_branch_at_once() {
+    let mut h = Harness::upstream(UPSTREAM, false, &[]);
+    let (_store, push) = wake_on(&h, PushPolicy::default());
+    push.fail.store(true, Ordering::Relaxed);
+    let (a, up, path) = up_registered(&mut h, 40001, 1).await;
+    h.net.close(a);
+    let start = tokio::time::Instant::now();
+    h.inject(up, &up_invite(&path, "z9hG4bKwf1", "call-x"))
+        .await;
+    assert_eq!(h.next().await.status(), Some(100));
+    let fin = h.next().await;
+    assert_eq!(fin.status(), Some(480));
+    assert!(
+        start.elapsed() < Duration::from_secs(1),
+        "no wait for a device that cannot be woken"
+    );
+    let stats = h.proxy.wake_stats().unwrap();
+    assert_eq!(
+        (stats["push_failed"].as_u64(), stats["holding"].as_u64()),
+        (Some(1), Some(0)),
+        "{stats}"
+    );
 }

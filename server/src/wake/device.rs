@@ -124,4 +124,70 @@ mod tests {
         assert!(is_contact_uri("sip:a@127.0.0.1:5060"));
         assert!(!is_contact_uri("\"<urn:uuid:1>\""));
     }
+
+    fn binding(device: &str, contact: &str) -> Binding {
+        use sipwake_core::mpush::{Provider, PushEnv};
+        Binding {
+            aor: "sip:a@h".into(),
+            device: device.into(),
+            push: sipwake_store::PushTarget {
+                provider: Provider::AndroidFcm,
+                env: PushEnv::default(),
+                package: "p".into(),
+                token: "t".into(),
+            },
+            source: sipwake_store::BindingSource::Mpush,
+            contact: contact.into(),
+            auth_user: None,
+            piid: None,
+            upstream: Default::default(),
+            user_agent: None,
+            created_at: 0,
+            last_seen: 0,
+            upstream_expires_at: None,
+            push_failures: 0,
+        }
+    }
+
+    #[test]
+    fn a_registration_matches_one_device_and_refreshes_match_it_again() {
+        let mut s = vec![
+            Sleeper::new(binding("instance:urn:uuid:1", "sip:a@1.1.1.1"), None),
+            Sleeper::new(binding("token:a:t2", "sip:a@2.2.2.2"), None),
+        ];
+        assert_eq!(match_device(&s, "\"<urn:uuid:1>\""), Some(0));
+        assert_eq!(match_device(&s, "\"<urn:uuid:9>\""), None);
+        // No instance, new Contact: the only waiting token device.
+        assert_eq!(match_device(&s, "sip:a@3.3.3.3"), Some(1));
+        s[1].state = DevState::Delivered;
+        s[1].seen.push("sip:a@3.3.3.3".into());
+        assert_eq!(
+            match_device(&s, "sip:a@3.3.3.3"),
+            Some(1),
+            "the same device again"
+        );
+        assert_eq!(
+            match_device(&s, "sip:a@4.4.4.4"),
+            None,
+            "no waiting token device left"
+        );
+        // Two waiting token devices: an unknown Contact is ambiguous.
+        let t = vec![
+            Sleeper::new(binding("token:a:x", "sip:a@5.5.5.5"), None),
+            Sleeper::new(binding("token:a:y", "sip:a@6.6.6.6"), None),
+        ];
+        assert_eq!(match_device(&t, "sip:a@7.7.7.7"), None);
+        assert_eq!(match_device(&t, "sip:a@6.6.6.6"), Some(1));
+    }
+
+    #[test]
+    fn live_devices_are_recognised_by_instance_or_contact() {
+        let b = binding("instance:urn:uuid:1;reg-id=1", "sip:a@1.1.1.1");
+        assert!(is_live(&b, &["\"<urn:uuid:1>\"".into()]));
+        assert!(is_live(&b, &["sip:a@1.1.1.1".into()]));
+        assert!(!is_live(
+            &b,
+            &["\"<urn:uuid:2>\"".into(), "sip:a@9.9.9.9".into()]
+        ));
+    }
 }
