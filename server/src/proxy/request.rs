@@ -286,7 +286,7 @@ impl Proxy {
             Some(w) if !sleepers.is_empty() => {
                 let id = w
                     .clone()
-                    .hold(&inb, &req, &ctx, &plan, &loop_hash, sleepers)
+                    .hold(&self, &inb, &req, &ctx, &plan, &loop_hash, sleepers)
                     .await;
                 Some((w, id))
             }

@@ -199,6 +199,7 @@ impl Waker {
     #[allow(clippy::too_many_arguments)]
     pub async fn hold(
         self: Arc<Self>,
+        proxy: &Proxy,
         inb: &Inbound,
         req: &Message,
         ctx: &Arc<ResponseContext>,
@@ -236,6 +237,7 @@ impl Waker {
             // Accepted for delivery, not delivered: the sender learns no more.
             ctx.fail(202, "Accepted").await;
         }
+        self.recheck(proxy, &route).await;
         let policy = &self.bindings.policy;
         let timeout = Duration::from_secs(if invite {
             policy.wake_timeout_secs
@@ -259,6 +261,9 @@ impl Waker {
             };
             let mut any_sent = false;
             for b in &targets {
+                if !me.is_waiting(id, &b.device) {
+                    continue; // woke (or was dropped) before its push
+                }
                 let status = me.sender.push(b, push::fields_for(&req, b, kind)).await;
                 any_sent |= me.pushed(id, &b.device, &status).await;
             }
@@ -267,6 +272,44 @@ impl Waker {
             }
         });
         id
+    }
+
+    /// A device may have registered between the routing decision and the
+    /// hold (its event then found nothing held): look at the registrations
+    /// once more. Delivery is idempotent, so a late event changes nothing.
+    async fn recheck(&self, proxy: &Proxy, route: &WakeRoute) {
+        let found: Vec<(String, FlowId)> = match &route.path {
+            Some(p) => proxy
+                .paths()
+                .get(&p.token)
+                .filter(|r| {
+                    r.expires_at.is_some() && proxy.flow_dest(r.flow, r.kind, r.remote).is_some()
+                })
+                .map(|r| vec![(r.instance, r.flow)])
+                .unwrap_or_default(),
+            None => match proxy.registrar().lookup(&route.reg_aor) {
+                Lookup::Bindings(list) => list
+                    .into_iter()
+                    // Devices that got the request at once are not sleepers.
+                    .filter(|b| !route.live.contains(&b.instance))
+                    .filter(|b| proxy.flow_dest(b.flow, b.kind, b.remote).is_some())
+                    .map(|b| (b.instance, b.flow))
+                    .collect(),
+                Lookup::Unknown => Vec::new(),
+            },
+        };
+        for (identity, flow) in found {
+            self.on_registered(proxy, &route.reg_aor, &identity, flow)
+                .await;
+        }
+    }
+
+    fn is_waiting(&self, id: u64, device: &str) -> bool {
+        lock(&self.calls).get(&id).is_some_and(|c| {
+            c.sleepers
+                .iter()
+                .any(|s| s.binding.device == device && s.state == DevState::Waiting)
+        })
     }
 
     /// Records a push outcome; a device that cannot be pushed is dropped
