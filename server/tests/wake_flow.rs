@@ -612,3 +612,115 @@ async fn a_failed_push_ends_the_held_branch_at_once() {
         "{stats}"
     );
 }
+
+fn sa_invite(call_id: &str, branch: &str) -> String {
+    request(
+        "INVITE",
+        "sip:alice@127.0.0.1",
+        &format!("SIP/2.0/UDP 127.0.0.3:5060;branch={branch};rport"),
+        "<sip:bob@127.0.0.1>;tag=bt",
+        "<sip:alice@127.0.0.1>",
+        call_id,
+        1,
+        "Contact: <sip:bob@127.0.0.3:5060>\n",
+    )
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_busy_live_device_does_not_end_the_call_while_another_wakes() {
+    let mut h = Harness::standalone();
+    let (_store, push) = wake_on(&h, PushPolicy::default());
+    let d1 = sa_registered(&mut h, 41001, INST1, "tok-1", 1).await;
+    let d2 = sa_registered(&mut h, 41002, INST2, "tok-2", 1).await;
+    h.net.close(d2);
+    let bob = h.flow(TransportKind::Udp, "127.0.0.3:5060");
+    h.inject(bob, &sa_invite("call-b", "z9hG4bKsb1")).await;
+    assert_eq!(h.next().await.status(), Some(100));
+    let to_d1 = h.next().await;
+    assert_eq!(to_d1.dest, Destination::Flow(d1));
+    push.wait_for(1).await;
+    h.inject(d1, &reply(&to_d1.msg, 486, "Busy Here", Some("d1"), ""))
+        .await;
+    let out = h.drain(Duration::from_secs(2)).await;
+    assert_eq!(
+        count(&out, |m| m.dest == Destination::Flow(bob)),
+        0,
+        "486 held back while device 2 may wake: {out:?}"
+    );
+
+    let d2b = h.flow(TransportKind::Tcp, "127.0.0.2:41003");
+    h.inject(d2b, &sa_register(41003, INST2, "tok-2", 2)).await;
+    let out = h.drain(Duration::from_secs(1)).await;
+    let inv = out
+        .iter()
+        .find(|m| m.method() == Some("INVITE"))
+        .expect("INVITE delivered")
+        .msg
+        .clone();
+    h.inject(
+        d2b,
+        &reply(
+            &inv,
+            200,
+            "OK",
+            Some("d2"),
+            "Contact: <sip:alice@127.0.0.2:41003;transport=tcp>\n",
+        ),
+    )
+    .await;
+    let ok = h.next().await;
+    assert_eq!(
+        (ok.status(), ok.dest.clone()),
+        (Some(200), Destination::Flow(bob))
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_device_without_instance_is_woken_at_its_new_address() {
+    let mut h = Harness::standalone();
+    let (store, push) = wake_on(&h, PushPolicy::default());
+    let reg = |port: u16, cseq: u32| {
+        request(
+            "REGISTER",
+            "sip:127.0.0.1",
+            &format!("SIP/2.0/TCP 127.0.0.2:{port};branch=z9hG4bKtr{cseq}"),
+            &format!("<sip:alice@127.0.0.1>;tag=r{cseq}"),
+            "<sip:alice@127.0.0.1>",
+            "reg-token-dev",
+            cseq,
+            &format!(
+                "Contact: <sip:alice@127.0.0.2:{port};transport=tcp>\nExpires: 600\n{}",
+                mpush("tok-plain")
+            ),
+        )
+    };
+    let a = h.flow(TransportKind::Tcp, "127.0.0.2:41001");
+    h.inject(a, &reg(41001, 1)).await;
+    assert_eq!(h.next().await.status(), Some(200));
+    assert_eq!(
+        store.user("sip:alice@127.0.0.1").unwrap()[0].device,
+        "token:a:tok-plain"
+    );
+    h.net.close(a);
+    let bob = h.flow(TransportKind::Udp, "127.0.0.3:5060");
+    h.inject(bob, &sa_invite("call-tok", "z9hG4bKst1")).await;
+    assert_eq!(h.next().await.status(), Some(100));
+    assert_eq!(push.wait_for(1).await[0].0, "token:a:tok-plain");
+
+    // New address, new Contact, no instance: still the same device.
+    let b = h.flow(TransportKind::Tcp, "127.0.0.2:41005");
+    for cseq in [2, 3] {
+        h.inject(b, &reg(41005, cseq)).await;
+    }
+    let out = h.drain(Duration::from_secs(2)).await;
+    let invites: Vec<&Sent> = out
+        .iter()
+        .filter(|m| m.method() == Some("INVITE"))
+        .collect();
+    assert_eq!(invites.len(), 1, "{out:?}");
+    assert_eq!(invites[0].dest, Destination::Flow(b));
+    assert_eq!(
+        invites[0].msg.request_uri(),
+        Some("sip:alice@127.0.0.2:41005;transport=tcp")
+    );
+}
