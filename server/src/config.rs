@@ -57,6 +57,8 @@ pub struct Config {
     pub templates: sipwake_push::config::TemplateConfig,
     pub store: StoreConfig,
     pub api: ApiConfig,
+    /// `[web]`: the web demo, service worker and SDK files, Firebase web config.
+    pub web: crate::web::WebSection,
 }
 
 /// `[store]`: where push bindings live.
@@ -176,6 +178,7 @@ impl Default for Config {
             templates: Default::default(),
             store: StoreConfig::default(),
             api: ApiConfig::default(),
+            web: crate::web::WebSection::default(),
         }
     }
 }
@@ -322,6 +325,9 @@ impl Config {
         }
         if u.allow.iter().any(|h| h.trim().is_empty()) {
             return invalid("upstream.allow", "entries must not be empty");
+        }
+        if let Err((key, reason)) = self.web.validate() {
+            return Err(ConfigError::Invalid { key, reason });
         }
         if let Err(e) = self.push.validate() {
             return Err(ConfigError::Invalid {

@@ -126,6 +126,21 @@ impl PushRuntime {
         Ok(rt)
     }
 
+    /// Re-reads templates, keys and certificates (SIGHUP, `POST
+    /// /api/v1/reload`); on error the previous set stays.
+    pub fn reload(&self) -> Result<(), sipwake_push::ConfigError> {
+        self.dispatcher.reload()
+    }
+
+    /// SIP counters of the proxy (for /metrics).
+    pub fn sip_stats(&self) -> crate::proxy::stats::StatsSnapshot {
+        self.proxy.stats().snapshot()
+    }
+
+    pub fn flow_count(&self) -> usize {
+        self.transports.flow_count()
+    }
+
     /// The API's state over this runtime.
     pub fn api_state(self: &Arc<Self>, tokens: &[String]) -> ApiState {
         ApiState {
@@ -332,6 +347,10 @@ impl api::Gateway for PushRuntime {
 
     fn load(&self) -> u8 {
         load_level(self.transports.flow_count(), self.max_connections)
+    }
+
+    fn reload(&self) -> Result<(), String> {
+        PushRuntime::reload(self).map_err(|e| e.to_string())
     }
 }
 

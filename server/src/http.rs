@@ -28,6 +28,8 @@ use crate::transport::{self, BindError, TransportHandle, TransportKind};
 #[derive(Clone)]
 pub struct AppState {
     pub transports: TransportHandle,
+    /// Static web hosting and `/api/v1/webconfig`.
+    pub web: crate::web::WebConfig,
 }
 
 /// Per-connection facts, inserted into each request's extensions.
@@ -43,10 +45,8 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/ws", get(ws_upgrade))
         .route("/healthz", get(healthz))
-        // Later: .nest("/api/v1", api::router()), .route("/metrics", …).
-        // Web demo, service worker, /sdk/, /api/v1/webconfig (paths relative
-        // to the working directory until a [web] config section exists).
-        .merge(crate::web::router(crate::web::WebConfig::default()))
+        // Web demo, service worker, /sdk/, /api/v1/webconfig ([web] section).
+        .merge(crate::web::router(state.web.clone()))
         .with_state(state)
 }
 

@@ -193,10 +193,17 @@ async fn serve(config: Arc<Config>) -> Result<(), StartError> {
     if let Some(addr) = config.http.http {
         http_listeners.push(http::bind(&transports, addr, None).await?);
     }
+    let web = sipwake::web::WebConfig::from_section(
+        &config.web,
+        Some(push.dispatcher.vapid_public_key().to_string()),
+    );
     let app = http::router(http::AppState {
         transports: transports.clone(),
+        web,
     })
-    .merge(sipwake::api::router(push.api_state(&config.api.tokens)));
+    .merge(sipwake::api::router(push.api_state(&config.api.tokens)))
+    .merge(sipwake::metrics::router(push.clone(), &config.api.tokens));
+    reload_on_sighup(push.clone());
     if config.api.tokens.is_empty() {
         tracing::info!("operator API disabled (no [api] tokens)");
     }
@@ -274,4 +281,25 @@ impl StopSignals {
         }
         let _ = tokio::signal::ctrl_c().await;
     }
+}
+
+/// SIGHUP re-reads push templates, keys and certificates (the manual's
+/// reloadfcm / pushkitrst); a broken file keeps the previous set.
+fn reload_on_sighup(push: Arc<sipwake::gateway::PushRuntime>) {
+    #[cfg(unix)]
+    tokio::spawn(async move {
+        use tokio::signal::unix::{SignalKind, signal};
+        let Ok(mut hup) = signal(SignalKind::hangup()) else {
+            tracing::warn!("cannot listen for SIGHUP; reload with POST /api/v1/reload");
+            return;
+        };
+        while hup.recv().await.is_some() {
+            match push.reload() {
+                Ok(()) => tracing::info!("SIGHUP: push templates, keys and certificates reloaded"),
+                Err(e) => {
+                    tracing::error!(error = %e, "SIGHUP: reload failed; keeping the previous configuration")
+                }
+            }
+        }
+    });
 }

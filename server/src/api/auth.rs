@@ -16,13 +16,9 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-pub(super) async fn require_bearer(
-    State(state): State<ApiState>,
-    req: Request,
-    next: Next,
-) -> Response {
-    let presented = req
-        .headers()
+/// Whether the request carries one of `tokens` as a bearer token.
+pub(crate) fn bearer_ok(headers: &axum::http::HeaderMap, tokens: &[String]) -> bool {
+    let presented = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| {
@@ -30,12 +26,20 @@ pub(super) async fn require_bearer(
                 .or_else(|| v.strip_prefix("bearer "))
         })
         .map(str::trim);
-    let ok = presented.is_some_and(|p| {
+    presented.is_some_and(|p| {
         // Check every token so the time taken does not depend on which one matched.
-        state.tokens.iter().fold(false, |hit, t| {
+        tokens.iter().fold(false, |hit, t| {
             constant_time_eq(p.as_bytes(), t.as_bytes()) | hit
         })
-    });
+    })
+}
+
+pub(super) async fn require_bearer(
+    State(state): State<ApiState>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let ok = bearer_ok(req.headers(), &state.tokens);
     if ok {
         next.run(req).await
     } else {

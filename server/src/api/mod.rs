@@ -5,7 +5,7 @@
 //! configured `[api] tokens`; with none configured the API answers 401 to
 //! everything (it is never open by accident).
 
-mod auth;
+pub(crate) mod auth;
 mod routes;
 
 use std::future::Future;
@@ -83,6 +83,9 @@ pub trait Gateway: Send + Sync {
     fn stats(&self) -> serde_json::Value;
     /// `wsload`: 0 low, 1 normal, 2 high, 3 very high, 4 extreme.
     fn load(&self) -> u8;
+    /// Re-read push templates, keys and certificates (the manual's
+    /// reloadfcm / pushkitrst). `Err` = nothing changed.
+    fn reload(&self) -> Result<(), String>;
 }
 
 /// Shared state of the API routes.

@@ -21,6 +21,7 @@ pub(super) fn router(state: ApiState) -> Router {
         .route("/api/v1/stats", get(stats))
         .route("/api/v1/load", get(load))
         .route("/api/v1/openapi.json", get(openapi))
+        .route("/api/v1/reload", post(reload))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             auth::require_bearer,
@@ -175,6 +176,19 @@ async fn load(State(state): State<ApiState>) -> Response {
         format!("OK: WS Load: {x} type {word}"),
     )
         .into_response()
+}
+
+async fn reload(State(state): State<ApiState>) -> Response {
+    match state.gateway.reload() {
+        Ok(()) => {
+            tracing::info!("push templates, keys and certificates reloaded by API");
+            Json(json!({ "reloaded": true })).into_response()
+        }
+        Err(e) => error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("reload failed, previous configuration kept: {e}"),
+        ),
+    }
 }
 
 async fn openapi() -> Response {

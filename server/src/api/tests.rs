@@ -43,6 +43,9 @@ impl Gateway for FakeGateway {
     fn load(&self) -> u8 {
         1
     }
+    fn reload(&self) -> Result<(), String> {
+        Err("bad template".into())
+    }
 }
 
 fn binding(aor: &str, token: &str) -> Binding {
@@ -213,6 +216,17 @@ async fn sendpush_validates_parameters() {
 }
 
 #[tokio::test]
+async fn reload_reports_failure_and_keeps_the_old_set() {
+    let (app, _, _) = setup(&["t"]);
+    let (s, body) = call(&app, "POST", "/api/v1/reload", Some("t"), None).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        body.contains("bad template") && body.contains("previous configuration kept"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
 async fn load_and_stats_follow_the_manual_contracts() {
     let (app, _, _) = setup(&["t"]);
     let (s, body) = call(&app, "GET", "/api/v1/load", Some("t"), None).await;
@@ -240,7 +254,7 @@ fn routes_in_openapi() -> Vec<(String, String)> {
 async fn openapi_document_matches_the_routes() {
     let (app, _, _) = setup(&["t"]);
     let routes = routes_in_openapi();
-    assert_eq!(routes.len(), 6);
+    assert_eq!(routes.len(), 7);
     for (m, u) in routes {
         let uri = u.replace("{user}", "nobody@example.com");
         let body = (m == "POST").then_some(r#"{"to_user":"x"}"#);

@@ -88,6 +88,7 @@ impl Harness {
             .expect("bind");
         let app = http::router(http::AppState {
             transports: handle.clone(),
+            web: sipwake::web::WebConfig::default(),
         });
         let mut https = None;
         if let Some(addr) = config.http.https {

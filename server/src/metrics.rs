@@ -1,0 +1,157 @@
+//! `GET /metrics`: Prometheus text exposition of the SIP and push counters.
+//! It needs the same bearer token as the API (Prometheus: `authorization:
+//! { credentials: … }`), because it shares the public HTTPS port.
+
+use std::fmt::Write;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+
+use crate::gateway::PushRuntime;
+
+#[derive(Clone)]
+struct MetricsState {
+    push: Arc<PushRuntime>,
+    tokens: Arc<Vec<String>>,
+}
+
+pub fn router<S: Clone + Send + Sync + 'static>(
+    push: Arc<PushRuntime>,
+    tokens: &[String],
+) -> Router<S> {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .with_state(MetricsState {
+            push,
+            tokens: Arc::new(tokens.to_vec()),
+        })
+}
+
+async fn metrics(State(m): State<MetricsState>, headers: HeaderMap) -> Response {
+    if !crate::api::auth::bearer_ok(&headers, &m.tokens) {
+        return (
+            StatusCode::UNAUTHORIZED,
+            [(header::WWW_AUTHENTICATE, "Bearer")],
+            "bearer token required\n",
+        )
+            .into_response();
+    }
+    let body = render(&m.push);
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        body,
+    )
+        .into_response()
+}
+
+fn render(push: &PushRuntime) -> String {
+    let sip = push.sip_stats();
+    let mut out = String::new();
+    let mut counter = |name: &str, help: &str, rows: &[(&str, u64)]| {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+        for (labels, v) in rows {
+            let _ = writeln!(out, "{name}{labels} {v}");
+        }
+    };
+    counter(
+        "sipwake_sip_requests_in_total",
+        "SIP requests received.",
+        &[("", sip.requests_in)],
+    );
+    counter(
+        "sipwake_sip_requests_out_total",
+        "SIP requests sent.",
+        &[("", sip.requests_out)],
+    );
+    counter(
+        "sipwake_sip_responses_in_total",
+        "SIP responses received.",
+        &[("", sip.responses_in)],
+    );
+    let classes: Vec<(String, u64)> = sip
+        .responses_by_class
+        .iter()
+        .enumerate()
+        .map(|(i, v)| (format!("{{class=\"{}xx\"}}", i + 1), *v))
+        .collect();
+    let classes: Vec<(&str, u64)> = classes.iter().map(|(l, v)| (l.as_str(), *v)).collect();
+    counter(
+        "sipwake_sip_responses_out_total",
+        "SIP responses sent or relayed, by class.",
+        &classes,
+    );
+    counter(
+        "sipwake_sip_dropped_total",
+        "SIP messages dropped (unparsable, stray, queue full).",
+        &[("", sip.dropped)],
+    );
+    let stats = push.dispatcher.stats();
+    let rows: Vec<(String, &sipwake_push::StatsEntry)> = stats
+        .iter()
+        .map(|e| {
+            (
+                format!("{{provider=\"{}\",app=\"{}\"}}", e.provider, escape(&e.app)),
+                e,
+            )
+        })
+        .collect();
+    for (name, help, f) in [
+        (
+            "sipwake_push_sent_total",
+            "Pushes accepted by the provider.",
+            (|c: &sipwake_push::Counters| c.sent) as fn(&sipwake_push::Counters) -> u64,
+        ),
+        ("sipwake_push_failed_total", "Pushes not delivered.", |c| {
+            c.failed
+        }),
+        (
+            "sipwake_push_removed_total",
+            "Bindings removed because the provider said the token is gone.",
+            |c| c.removed,
+        ),
+        (
+            "sipwake_push_auth_errors_total",
+            "Provider authentication errors (bad key or certificate).",
+            |c| c.auth_errors,
+        ),
+        (
+            "sipwake_push_retries_total",
+            "Push retries after 429/5xx/network errors.",
+            |c| c.retries,
+        ),
+    ] {
+        let r: Vec<(&str, u64)> = rows
+            .iter()
+            .map(|(l, e)| (l.as_str(), f(&e.counters)))
+            .collect();
+        counter(name, help, &r);
+    }
+    let _ = writeln!(
+        out,
+        "# HELP sipwake_flows Open SIP flows (connections and UDP peers).\n# TYPE sipwake_flows gauge\nsipwake_flows {}",
+        push.flow_count()
+    );
+    out
+}
+
+/// Label values escape `\`, `"` and newlines.
+fn escape(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn label_escaping() {
+        assert_eq!(super::escape("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+    }
+}
