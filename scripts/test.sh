@@ -6,7 +6,7 @@
 cd "$ROOT"
 
 all_areas=(rust)
-for a in wasm android ios e2e bench; do
+for a in wasm android ios e2e web bench; do
   [ -x "scripts/test-$a.sh" ] && all_areas+=("$a")
 done
 areas=("${@:-${all_areas[@]}}")
