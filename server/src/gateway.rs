@@ -114,6 +114,7 @@ impl PushRuntime {
             policy: config.push.clone(),
         });
         proxy.attach_push(bindings.clone());
+        spawn_expiry(bindings.clone());
         let rt = Arc::new(PushRuntime {
             bindings,
             dispatcher,
@@ -235,6 +236,32 @@ impl crate::wake::PushSender for WakeSender {
             }
         })
     }
+}
+
+/// How often inactive bindings are looked for.
+const EXPIRY_INTERVAL: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Drops bindings of devices silent for `pushnotification_clientmaxoffline`
+/// days: at startup, then hourly.
+fn spawn_expiry(bindings: Arc<PushBindings>) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(EXPIRY_INTERVAL);
+        loop {
+            tick.tick().await;
+            let store = bindings.store.clone();
+            let max = bindings.policy.max_offline_secs();
+            let now = crate::bindings::unix_now();
+            match tokio::task::spawn_blocking(move || store.expire_inactive(now, max)).await {
+                Ok(Ok(gone)) => {
+                    for b in &gone {
+                        info!(aor = %b.aor, device = %b.device, last_seen = b.last_seen, "push binding expired (clientmaxoffline)");
+                    }
+                }
+                Ok(Err(e)) => warn!(error = %e, "binding expiry failed"),
+                Err(e) => warn!(error = %e, "binding expiry task failed"),
+            }
+        }
+    });
 }
 
 fn kind_of(n: u8) -> NotificationKind {
@@ -379,6 +406,47 @@ mod tests {
         assert_eq!(load_level(80, 100), 3);
         assert_eq!(load_level(99, 100), 4);
         assert_eq!(load_level(5, 0), 4);
+    }
+
+    #[tokio::test]
+    async fn silent_devices_expire_at_startup() {
+        use sipwake_store::{Binding, BindingSource, PushTarget, Upstream};
+        let store = Arc::new(SqliteStore::in_memory(PiidCipher::new([2; 32])).unwrap());
+        let now = crate::bindings::unix_now();
+        let mk = |aor: &str, last_seen: i64| Binding {
+            aor: aor.into(),
+            device: "token:a:t".into(),
+            push: PushTarget {
+                provider: Provider::AndroidFcm,
+                env: sipwake_core::mpush::PushEnv::Default,
+                package: "p".into(),
+                token: "t".into(),
+            },
+            source: BindingSource::Mpush,
+            contact: String::new(),
+            auth_user: None,
+            piid: None,
+            upstream: Upstream::default(),
+            user_agent: None,
+            created_at: last_seen,
+            last_seen,
+            upstream_expires_at: None,
+            push_failures: 0,
+        };
+        store.upsert(&mk("sip:old@d", now - 31 * 86_400)).unwrap();
+        store.upsert(&mk("sip:new@d", now - 29 * 86_400)).unwrap();
+        let bindings = Arc::new(PushBindings {
+            store: store.clone(),
+            options: CaptureOptions::default(),
+            policy: crate::policy::PushPolicy::default(),
+        });
+        spawn_expiry(bindings);
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        while store.users().unwrap().len() != 1 {
+            assert!(tokio::time::Instant::now() < deadline, "expiry did not run");
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        assert_eq!(store.users().unwrap()[0].aor, "sip:new@d");
     }
 
     #[test]
