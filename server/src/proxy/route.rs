@@ -304,7 +304,7 @@ impl Proxy {
         let bindings = match self.registrar.lookup(user) {
             // Known from the users file, or maybe only from its push
             // bindings: wake-up decides between holding and 480/404.
-            Lookup::Unknown if self.registrar.knows_user(user) || self.push.get().is_some() => {
+            Lookup::Unknown if self.registrar.knows_user(user) || self.wake.get().is_some() => {
                 plan.wake = Some(wake);
                 return Decision::Offline {
                     aor: user.to_owned(),
