@@ -12,6 +12,7 @@ use tokio::net::{TcpSocket, TcpStream, UdpSocket};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 use crate::{Error, REALM};
 
@@ -86,7 +87,17 @@ impl Agent {
         );
         let (ws, _) = tokio::time::timeout(
             Duration::from_secs(10),
-            tokio_tungstenite::client_async(req, tcp),
+            // Small buffers: tens of thousands of held clients share this
+            // process (tungstenite's default is 128 KiB each way).
+            tokio_tungstenite::client_async_with_config(
+                req,
+                tcp,
+                Some(
+                    WebSocketConfig::default()
+                        .read_buffer_size(8192)
+                        .write_buffer_size(0),
+                ),
+            ),
         )
         .await
         .map_err(|_| Error::Timeout(format!("websocket handshake with {peer}")))?

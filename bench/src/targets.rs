@@ -114,9 +114,9 @@ fn start_kamailio(upstream_port: u16) -> Result<Front, Error> {
     let cfg_path = dir.path().join("front.cfg");
     std::fs::write(&cfg_path, cfg).map_err(|e| Error::io("write front.cfg", e))?;
     let mut cmd = Command::new(util::find_exe("kamailio")?);
-    // Shared memory sized for 50k held WebSocket connections (each has its
-    // connection state and read buffer there).
-    cmd.args(["-DD", "-E", "-m", "1536", "-M", "16", "-f"])
+    // Shared memory for many held WebSocket connections: each costs about
+    // 90-100 kB there (measured), so 1.5 GB ran out near 16k connections.
+    cmd.args(["-DD", "-E", "-m", "4096", "-M", "16", "-f"])
         .arg(&cfg_path)
         .arg("-Y")
         .arg(dir.path())
