@@ -61,6 +61,9 @@ async fn healthz(State(app): State<AppState>) -> Response {
 /// RFC 7118 §4: the client must offer the `sip` subprotocol.
 const NO_SIP_SUBPROTOCOL: &str = "WebSocket subprotocol \"sip\" required (RFC 7118)\n";
 
+/// Read chunk of a WebSocket connection.
+const WS_READ_BUFFER: usize = 4096;
+
 async fn ws_upgrade(
     State(app): State<AppState>,
     Extension(meta): Extension<ConnMeta>,
@@ -89,6 +92,12 @@ async fn ws_upgrade(
     upgrade
         .max_message_size(max)
         .max_frame_size(max)
+        // tungstenite's defaults allocate 128 KiB read (and up to 128 KiB
+        // write) buffers per connection; SIP messages are a few KiB and an
+        // idle phone must cost little (bench/RESULTS.md measured ~155 kB per
+        // held client with the defaults). Larger messages still assemble.
+        .read_buffer_size(WS_READ_BUFFER)
+        .write_buffer_size(0)
         .on_failed_upgrade(
             move |e| tracing::info!(remote = %meta.remote, error = %e, "websocket upgrade failed"),
         )
