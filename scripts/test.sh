@@ -19,8 +19,8 @@ for area in "${areas[@]}"; do
     rust)
       cargo fmt --all -- --check
       cargo clippy --workspace --all-targets --quiet -- -D warnings
-      # The e2e crate needs Kamailio, SIPp and browsers: it runs in the e2e area.
-      cargo test --workspace --exclude sipwake-e2e --quiet
+      # The e2e and bench crates need Kamailio and SIPp: they run in their own areas.
+      cargo test --workspace --exclude sipwake-e2e --exclude sipwake-bench --quiet
       ;;
     *) "scripts/test-$area.sh" ;;
   esac
