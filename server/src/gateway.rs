@@ -305,11 +305,7 @@ impl api::Gateway for PushRuntime {
                 ]);
             }
             let user = req.to_user.clone().unwrap_or_default();
-            let aor = if user.starts_with("sip:") || user.starts_with("sips:") {
-                user.clone()
-            } else {
-                format!("sip:{user}")
-            };
+            let aor = crate::api::aor_key(&user);
             let store = self.bindings.store.clone();
             let lookup = aor.clone();
             let devices = tokio::task::spawn_blocking(move || store.user(&lookup))

@@ -16,7 +16,7 @@ use axum::Router;
 use serde::{Deserialize, Serialize};
 use sipwake_store::BindingStore;
 
-pub use routes::OPENAPI_JSON;
+pub use routes::{OPENAPI_JSON, aor_key};
 
 /// A boxed future, so the seams below stay object-safe.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;

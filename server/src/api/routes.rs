@@ -31,7 +31,7 @@ pub(super) fn router(state: ApiState) -> Router {
 
 /// Users are keyed by canonical AOR (`sip:user@host`); the API also takes
 /// the bare `user@host` operators usually type.
-fn aor_key(user: &str) -> String {
+pub fn aor_key(user: &str) -> String {
     if user.starts_with("sip:") || user.starts_with("sips:") {
         user.to_string()
     } else {
