@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite. Installs every tool it needs and starts every server
 # its tests use. Usage: scripts/test.sh [area...]   (default: all areas)
-# Areas run in this order; each is scripts/test-<area>.sh.
+# Areas run in this order; each is scripts/test-<area>.sh. Every area runs
+# even when an earlier one failed; the end of the output lists the failed
+# areas with the panics/assertions they printed (CI shows the tail first).
 . "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 
@@ -11,19 +13,53 @@ for a in wasm android ios e2e web bench; do
 done
 areas=("${@:-${all_areas[@]}}")
 
-start=$(date +%s)
-for area in "${areas[@]}"; do
-  t0=$(date +%s)
-  log "area $area"
-  case "$area" in
+# Backtraces bury the assertion message; the e2e harness prints the logs instead.
+export RUST_BACKTRACE=0
+logs="$ROOT/target/test-logs"
+mkdir -p "$logs"
+
+run_area() {
+  case "$1" in
     rust)
       cargo fmt --all -- --check
       cargo clippy --workspace --all-targets --quiet -- -D warnings
       # The e2e and bench crates need Kamailio and SIPp: they run in their own areas.
       cargo test --workspace --exclude sipwake-e2e --exclude sipwake-bench --quiet
       ;;
-    *) "scripts/test-$area.sh" ;;
+    *) "scripts/test-$1.sh" ;;
   esac
-  log "area $area passed in $(( $(date +%s) - t0 ))s"
+}
+
+start=$(date +%s)
+failed=()
+summary=()
+for area in "${areas[@]}"; do
+  t0=$(date +%s)
+  log "area $area"
+  set +e
+  (set -e; run_area "$area") 2>&1 | tee "$logs/$area.log"
+  rc=${PIPESTATUS[0]}
+  set -e
+  secs=$(( $(date +%s) - t0 ))
+  if [ "$rc" -eq 0 ]; then
+    summary+=("$area: passed in ${secs}s")
+  else
+    failed+=("$area")
+    summary+=("$area: FAILED (exit $rc) after ${secs}s")
+  fi
+  log "area $area: ${summary[-1]#*: }"
 done
+
+for area in "${failed[@]}"; do
+  log "what area $area printed about its failures (full log: target/test-logs/$area.log)"
+  # Panic messages, failing test names, assertion lines and script errors.
+  grep -n -A40 -E "panicked at|^---- .* ----$|FAILED|^error(\[|:)|failed, | failed$" \
+    "$logs/$area.log" | grep -v -E "^\S*-?\s+at /|^\S*-?\s+[0-9]+: " | head -200 >&2 || true
+done
+log "summary"
+printf '  %s\n' "${summary[@]}" >&2
+if [ ${#failed[@]} -gt 0 ]; then
+  log "failed areas: ${failed[*]} ($(( $(date +%s) - start ))s)"
+  exit 1
+fi
 log "all areas (${areas[*]}) passed in $(( $(date +%s) - start ))s"
