@@ -55,6 +55,8 @@ pub struct Agent {
     cseq: u32,
     /// Requests answered while waiting (INVITEs, OPTIONS …).
     pub answered: u64,
+    /// When the last INVITE arrived (wake runs time its delivery).
+    pub last_invite_at: Option<Instant>,
     pub timeout: Duration,
 }
 
@@ -112,6 +114,7 @@ impl Agent {
             host: format!("{name}.invalid"),
             cseq: 0,
             answered: 0,
+            last_invite_at: None,
             timeout: Duration::from_secs(5),
         }
     }
@@ -174,9 +177,12 @@ impl Agent {
     pub async fn answer(&mut self, req: &Message) -> Result<(), Error> {
         let resp = match req.method() {
             Some("ACK") | None => return Ok(()),
-            Some("INVITE") => response_to(req, 486, "Busy Here")
-                .to_tag(&sipwake_sip::new_tag())
-                .build(),
+            Some("INVITE") => {
+                self.last_invite_at = Some(Instant::now());
+                response_to(req, 486, "Busy Here")
+                    .to_tag(&sipwake_sip::new_tag())
+                    .build()
+            }
             Some(_) => response_to(req, 200, "OK").build(),
         };
         self.answered += 1;

@@ -8,6 +8,7 @@ use crate::agent::Transport;
 use crate::load::{self, Hold, HoldResult, RateResult};
 use crate::push::{self, PushResult};
 use crate::targets::{self, Front, Kind};
+use crate::wake::{self, WakeResult};
 
 /// How big the run is. `smoke()` takes seconds; `full()` is the manual run.
 #[derive(Debug, Clone)]
@@ -27,6 +28,12 @@ pub struct Config {
     pub calls: usize,
     pub pushes: usize,
     pub push_concurrency: usize,
+    /// Sleeping apps called in the wake run (sipwake only), and how many
+    /// calls are in flight.
+    pub wakes: usize,
+    pub wake_concurrency: usize,
+    /// Pushes through sipwake's `POST /api/v1/push` (sipwake only).
+    pub api_pushes: usize,
     /// Upper bound of each phase.
     pub phase_time: Duration,
 }
@@ -43,6 +50,9 @@ impl Config {
             calls: 3,
             pushes: 200,
             push_concurrency: 32,
+            wakes: 4,
+            wake_concurrency: 2,
+            api_pushes: 100,
             phase_time: Duration::from_secs(20),
         }
     }
@@ -58,6 +68,9 @@ impl Config {
             calls: 200,
             pushes: 50_000,
             push_concurrency: 256,
+            wakes: 500,
+            wake_concurrency: 8,
+            api_pushes: 20_000,
             phase_time: Duration::from_secs(180),
         }
     }
@@ -76,6 +89,8 @@ pub struct Outcome {
     pub config: Config,
     pub systems: Vec<SystemResult>,
     pub push: Vec<PushResult>,
+    pub wake: Option<WakeResult>,
+    pub api_push: Option<PushResult>,
     pub elapsed: Duration,
     pub loadavg_before: String,
     pub loadavg_after: String,
@@ -173,6 +188,59 @@ pub async fn run(cfg: Config, progress: impl Fn(&str)) -> Result<Outcome, Error>
         }
         systems.push(sys);
     }
+    // Wake-up and API pushes: sipwake only (Kamailio has no push).
+    load::clear_bindings(up_addr, cfg.users).await?;
+    let wake = if cfg.wakes > 0 {
+        let w = wake::run(
+            upstream.port,
+            cfg.wakes.min(cfg.users),
+            cfg.wake_concurrency,
+            cfg.phase_time,
+        )
+        .await?;
+        progress(&format!(
+            "sipwake wake {}: {} pushed, {} delivered, {} answered, {} duplicates; re-REGISTER → INVITE p50 {:.2} ms p99 {:.2} ms; push → INVITE p99 {:.2} ms{}",
+            w.calls,
+            w.pushed,
+            w.delivered,
+            w.answered,
+            w.duplicates,
+            w.register_to_invite.ms(50.0),
+            w.register_to_invite.ms(99.0),
+            w.push_to_invite.ms(99.0),
+            w.first_error
+                .as_deref()
+                .map(|e| format!(" (first error: {e})"))
+                .unwrap_or_default()
+        ));
+        Some(w)
+    } else {
+        None
+    };
+    let api_push = if cfg.api_pushes > 0 {
+        let p = push::through_api(
+            upstream.port,
+            cfg.api_pushes,
+            cfg.push_concurrency,
+            cfg.phase_time,
+        )
+        .await?;
+        progress(&format!(
+            "sipwake POST /api/v1/push: {} delivered, {} failed, {:.0} pushes/s, p50 {:.2} ms p99 {:.2} ms{}",
+            p.delivered,
+            p.failures,
+            p.per_sec(),
+            p.latency.ms(50.0),
+            p.latency.ms(99.0),
+            p.first_error
+                .as_deref()
+                .map(|e| format!(" (first error: {e})"))
+                .unwrap_or_default()
+        ));
+        Some(p)
+    } else {
+        None
+    };
     drop(upstream);
     let push = push::run(cfg.pushes, cfg.push_concurrency, cfg.phase_time).await?;
     for p in &push {
@@ -191,6 +259,8 @@ pub async fn run(cfg: Config, progress: impl Fn(&str)) -> Result<Outcome, Error>
         config: cfg,
         systems,
         push,
+        wake,
+        api_push,
         elapsed: started.elapsed(),
         loadavg_before,
         loadavg_after: loadavg(),

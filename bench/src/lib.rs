@@ -11,6 +11,7 @@ pub mod push;
 pub mod report;
 pub mod stats;
 pub mod targets;
+pub mod wake;
 
 /// Why a benchmark step failed (setup, I/O, or a peer misbehaving).
 #[derive(Debug, thiserror::Error)]

@@ -417,7 +417,11 @@ pub async fn calls(
     Ok(res)
 }
 
-async fn final_response(sock: &UdpSocket, branch: &str, until: Instant) -> Option<Message> {
+pub(crate) async fn final_response(
+    sock: &UdpSocket,
+    branch: &str,
+    until: Instant,
+) -> Option<Message> {
     let mut buf = vec![0u8; 65536];
     loop {
         let (n, _) = tokio::time::timeout_at(until.into(), sock.recv_from(&mut buf))
@@ -438,7 +442,12 @@ async fn final_response(sock: &UdpSocket, branch: &str, until: Instant) -> Optio
     }
 }
 
-async fn ack(sock: &UdpSocket, upstream: SocketAddr, invite: &bytes::Bytes, resp: &Message) {
+pub(crate) async fn ack(
+    sock: &UdpSocket,
+    upstream: SocketAddr,
+    invite: &bytes::Bytes,
+    resp: &Message,
+) {
     if let Ok(inv) = Message::parse(invite.clone())
         && let Some(ack) = sipwake_sip::ack_for_non2xx(&inv, resp)
     {

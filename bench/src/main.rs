@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use sipwake_bench::agent::Transport;
-use sipwake_bench::{Error, compare, load, push, report};
+use sipwake_bench::{Error, compare, load, push, report, wake};
 
 #[derive(Parser)]
 #[command(about = "Load tool for sipwake and the side-by-side comparison with Kamailio")]
@@ -50,6 +50,12 @@ enum Cmd {
         /// Override: pushes per provider.
         #[arg(long)]
         pushes: Option<usize>,
+        /// Override: sleeping apps called in the wake run (0 = skip).
+        #[arg(long)]
+        wakes: Option<usize>,
+        /// Override: pushes through sipwake's POST /api/v1/push (0 = skip).
+        #[arg(long)]
+        api_pushes: Option<usize>,
         /// Markdown appended to the report (the closing analysis).
         #[arg(long)]
         notes: Option<PathBuf>,
@@ -70,6 +76,15 @@ enum Cmd {
         #[arg(long, default_value_t = 100)]
         users: usize,
         #[arg(long, default_value_t = 60)]
+        max_secs: u64,
+    },
+    /// Sleeping WebSocket apps called through sipwake (own upstream and FCM mock).
+    Wake {
+        #[arg(long, default_value_t = 100)]
+        n: usize,
+        #[arg(long, default_value_t = 8)]
+        concurrency: usize,
+        #[arg(long, default_value_t = 120)]
         max_secs: u64,
     },
     /// Pushes through the sipwake-push dispatcher to the local FCM/APNs mocks.
@@ -113,6 +128,8 @@ async fn run(cmd: Cmd) -> Result<bool, Error> {
             holds,
             concurrency,
             pushes,
+            wakes,
+            api_pushes,
             notes,
             commands,
         } => {
@@ -132,6 +149,12 @@ async fn run(cmd: Cmd) -> Result<bool, Error> {
             if let Some(p) = pushes {
                 cfg.pushes = p;
             }
+            if let Some(w) = wakes {
+                cfg.wakes = w;
+            }
+            if let Some(a) = api_pushes {
+                cfg.api_pushes = a;
+            }
             let o = compare::run(cfg, |line| eprintln!("{line}")).await?;
             let notes = match notes {
                 Some(p) => std::fs::read_to_string(&p)
@@ -149,7 +172,11 @@ async fn run(cmd: Cmd) -> Result<bool, Error> {
                     && s.holds
                         .iter()
                         .all(|h| h.failures == 0 && h.rereg_failures == 0)
-            }) && o.push.iter().all(|p| p.failures == 0);
+            }) && o.push.iter().all(|p| p.failures == 0)
+                && o.api_push
+                    .as_ref()
+                    .is_none_or(|p| p.failures == 0 && p.first_error.is_none())
+                && o.wake.as_ref().is_none_or(wake_clean);
             Ok(clean)
         }
         Cmd::Rate {
@@ -188,6 +215,44 @@ async fn run(cmd: Cmd) -> Result<bool, Error> {
             );
             Ok(r.failures == 0)
         }
+        Cmd::Wake {
+            n,
+            concurrency,
+            max_secs,
+        } => {
+            let upstream = sipwake_bench::targets::start_upstream(n.clamp(1, 2000))?;
+            let w = wake::run(
+                upstream.port,
+                n.min(2000),
+                concurrency,
+                Duration::from_secs(max_secs),
+            )
+            .await?;
+            println!(
+                "{} calls: {} pushed, {} delivered, {} answered, {} duplicates; \
+                 INVITE → push p50 {:.2} ms p99 {:.2} ms; re-REGISTER → INVITE p50 {:.2} ms p99 {:.2} ms; \
+                 push → INVITE p50 {:.2} ms p99 {:.2} ms{}",
+                w.calls,
+                w.pushed,
+                w.delivered,
+                w.answered,
+                w.duplicates,
+                w.invite_to_push.ms(50.0),
+                w.invite_to_push.ms(99.0),
+                w.register_to_invite.ms(50.0),
+                w.register_to_invite.ms(99.0),
+                w.push_to_invite.ms(50.0),
+                w.push_to_invite.ms(99.0),
+                w.first_error
+                    .as_deref()
+                    .map(|e| format!(", first error: {e}"))
+                    .unwrap_or_default()
+            );
+            if let Some(s) = &w.server_wake_stats {
+                println!("sipwake /api/v1/stats wake: {s}");
+            }
+            Ok(wake_clean(&w))
+        }
         Cmd::Push {
             n,
             concurrency,
@@ -209,6 +274,11 @@ async fn run(cmd: Cmd) -> Result<bool, Error> {
             Ok(rs.iter().all(|r| r.failures == 0))
         }
     }
+}
+
+/// Every call answered by its woken app, exactly once.
+fn wake_clean(w: &wake::WakeResult) -> bool {
+    w.calls > 0 && w.answered == w.calls && w.duplicates == 0
 }
 
 /// The network rule: load only ever goes to this machine's loopback.

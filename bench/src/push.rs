@@ -1,8 +1,7 @@
 //! Push mode: `n` pushes through the `sipwake-push` Dispatcher (the gateway's
-//! push path) to the local HTTP/2 FCM and APNs mocks. The gateway's
-//! `POST /api/v1/push` is not mounted on its HTTP listener yet, so the
-//! dispatcher is driven directly; the HTTP/2 client, payload rendering, auth
-//! tokens and connection reuse measured are the ones the gateway uses.
+//! push path) to the local HTTP/2 FCM and APNs mocks — the provider side
+//! alone — and [`through_api`]: the same pushes through the running
+//! gateway's `POST /api/v1/push` (API, JSON, templates, dispatcher).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -180,4 +179,126 @@ async fn one_provider(
     }
     r.elapsed = started.elapsed();
     Ok(r)
+}
+
+/// `n` pushes through sipwake's own `POST /api/v1/push` (raw FCM tokens,
+/// type 0) to the FCM mock, `concurrency` requests in flight over
+/// keep-alive HTTP/1.1 connections: the whole gateway path (API auth, JSON,
+/// template rendering, dispatcher, HTTP/2 to the mock). `upstream_port` is
+/// only where sipwake's config points; no SIP is sent.
+pub async fn through_api(
+    upstream_port: u16,
+    n: usize,
+    concurrency: usize,
+    max_time: Duration,
+) -> Result<PushResult, Error> {
+    let dir = tempfile::Builder::new()
+        .prefix("sipwake-bench-apipush-")
+        .tempdir()
+        .map_err(|e| Error::io("temp dir", e))?;
+    let fcm = FcmMock::start("bench-api")
+        .await
+        .map_err(|e| Error::Push(format!("fcm mock: {e}")))?;
+    let front = crate::targets::Front::sipwake_with(
+        upstream_port,
+        &crate::wake::push_config(&fcm, dir.path())?,
+    )?;
+    let url = format!("http://{}/api/v1/push", front.ws);
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(concurrency.max(1))
+        .timeout(Duration::from_secs(20))
+        .build()
+        .map_err(|e| Error::Push(format!("http client: {e}")))?;
+    let gate = Arc::new(Semaphore::new(concurrency.max(1)));
+    let deadline = Instant::now() + max_time;
+    let started = Instant::now();
+    let mut tasks = Vec::with_capacity(n);
+    for i in 0..n {
+        if Instant::now() >= deadline {
+            break;
+        }
+        let permit = gate
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| Error::Push("semaphore closed".into()))?;
+        let (http, url) = (http.clone(), url.clone());
+        let body = serde_json::json!({
+            "type": 0,
+            "from_user": "1111",
+            "platform": "a",
+            "package": crate::wake::PACKAGE,
+            "to_token": format!("api-{i}"),
+        });
+        tasks.push(tokio::spawn(async move {
+            let t0 = Instant::now();
+            let outcome = api_push_once(&http, &url, &body).await;
+            drop(permit);
+            (t0.elapsed(), outcome)
+        }));
+    }
+    let mut r = PushResult {
+        provider: "fcm via POST /api/v1/push",
+        sent: tasks.len(),
+        delivered: 0,
+        failures: 0,
+        first_error: None,
+        elapsed: Duration::ZERO,
+        latency: Latencies::default(),
+        connections: 0,
+    };
+    for t in tasks {
+        let (lat, outcome) = t.await.map_err(|e| Error::Push(format!("task: {e}")))?;
+        match outcome {
+            Ok(()) => {
+                r.delivered += 1;
+                r.latency.push(lat);
+            }
+            Err(e) => {
+                r.failures += 1;
+                r.first_error.get_or_insert(e);
+            }
+        }
+    }
+    r.elapsed = started.elapsed();
+    r.connections = fcm.connections();
+    // The mock must have every push the API called delivered.
+    let at_mock = fcm.received().len();
+    if at_mock != r.delivered {
+        r.first_error.get_or_insert_with(|| {
+            format!(
+                "the API said {} delivered, the mock has {at_mock}",
+                r.delivered
+            )
+        });
+    }
+    drop(front);
+    Ok(r)
+}
+
+/// One API push; Ok only when the gateway answered 200 with one
+/// `delivered` result.
+async fn api_push_once(
+    http: &reqwest::Client,
+    url: &str,
+    body: &serde_json::Value,
+) -> Result<(), String> {
+    let resp = http
+        .post(url)
+        .bearer_auth(sipwake_e2e::push::API_TOKEN)
+        .json(body)
+        .send()
+        .await
+        .map_err(|e| format!("POST /api/v1/push: {e}"))?;
+    let status = resp.status();
+    let v: serde_json::Value = resp
+        .json()
+        .await
+        .map_err(|e| format!("POST /api/v1/push answered {status}, not JSON: {e}"))?;
+    let outcome = v["results"][0]["outcome"].as_str().unwrap_or("");
+    if status == reqwest::StatusCode::OK && outcome == "delivered" {
+        Ok(())
+    } else {
+        Err(format!("POST /api/v1/push answered {status}: {v}"))
+    }
 }

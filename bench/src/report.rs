@@ -179,6 +179,71 @@ pub fn markdown(o: &Outcome, machine: &str, commands: &str, notes: &str) -> Stri
         );
     }
 
+    if let Some(p) = &o.api_push {
+        let _ = writeln!(
+            s,
+            "\nThrough the gateway: `POST /api/v1/push` (raw FCM tokens, {} requests in flight over keep-alive HTTP/1.1) → FCM mock: {} sent, {} delivered, {} failed, **{:.0} pushes/s**, p50 {:.2} ms, p99 {:.2} ms, {} HTTP/2 connection(s) to the mock{}.",
+            o.config.push_concurrency,
+            p.sent,
+            p.delivered,
+            p.failures,
+            p.per_sec(),
+            p.latency.ms(50.0),
+            p.latency.ms(99.0),
+            p.connections,
+            p.first_error
+                .as_deref()
+                .map(|e| format!(" (first error: {e})"))
+                .unwrap_or_default()
+        );
+    }
+
+    if let Some(w) = &o.wake {
+        let _ = writeln!(
+            s,
+            "\n## Wake-up of sleeping WebSocket apps (sipwake only)\n\n\
+             Each app registered through sipwake with an X-MPUSH FCM binding and closed its \
+             WebSocket. A caller at the upstream INVITEs it ({} calls in flight); sipwake holds the \
+             INVITE and pushes; when the push is at the FCM mock the app opens a new WebSocket, \
+             registers (401 → 200 at the upstream) and must get the held INVITE exactly once.\n",
+            o.config.wake_concurrency
+        );
+        let _ = writeln!(
+            s,
+            "| calls | pushed | delivered | answered | duplicates | INVITE before the REGISTER's 200 | success |\n|---|---|---|---|---|---|---|\n| {} | {} | {} | {} | {} | {} | {:.1}% |\n",
+            w.calls,
+            w.pushed,
+            w.delivered,
+            w.answered,
+            w.duplicates,
+            w.invite_before_200,
+            100.0 * w.success_rate()
+        );
+        let _ = writeln!(s, "| latency | p50 ms | p99 ms |\n|---|---|---|");
+        for (name, l) in [
+            ("caller's INVITE sent → push at the mock", &w.invite_to_push),
+            (
+                "app's authenticated REGISTER sent → held INVITE received",
+                &w.register_to_invite,
+            ),
+            (
+                "push at the mock → INVITE received (reconnect + 2 REGISTERs)",
+                &w.push_to_invite,
+            ),
+        ] {
+            let _ = writeln!(s, "| {name} | {:.2} | {:.2} |", l.ms(50.0), l.ms(99.0));
+        }
+        if let Some(e) = &w.first_error {
+            let _ = writeln!(s, "\nFirst error: {e}");
+        }
+        if let Some(st) = &w.server_wake_stats {
+            let _ = writeln!(
+                s,
+                "\nsipwake's own `/api/v1/stats` `wake` after the run: `{st}`"
+            );
+        }
+    }
+
     let _ = writeln!(s, "\n## Ratios (sipwake / Kamailio) and targets\n");
     let _ = writeln!(
         s,
@@ -238,10 +303,29 @@ pub fn markdown(o: &Outcome, machine: &str, commands: &str, notes: &str) -> Stri
             p.per_sec()
         );
     }
-    let _ = writeln!(
-        s,
-        "| re-REGISTER → held INVITE forwarded p99 | — | not measured | — | ≤ 5 ms (wake-up not built yet) |\n"
-    );
+    if let Some(p) = &o.api_push {
+        let _ = writeln!(
+            s,
+            "| pushes/s through POST /api/v1/push | — | {:.0} | — | ≥ 10,000/s |",
+            p.per_sec()
+        );
+    }
+    match &o.wake {
+        Some(w) => {
+            let _ = writeln!(
+                s,
+                "| re-REGISTER → held INVITE forwarded p99 | — | {:.2} ms | — | ≤ 5 ms |\n| wake success (calls answered by the woken app) | — | {:.1}% | — | |\n",
+                w.register_to_invite.ms(99.0),
+                100.0 * w.success_rate()
+            );
+        }
+        None => {
+            let _ = writeln!(
+                s,
+                "| re-REGISTER → held INVITE forwarded p99 | — | not run | — | ≤ 5 ms |\n"
+            );
+        }
+    }
     if !notes.trim().is_empty() {
         let _ = writeln!(s, "{}", notes.trim_end());
     }

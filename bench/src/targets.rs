@@ -60,8 +60,14 @@ impl Front {
     pub fn start(kind: Kind, upstream_port: u16) -> Result<Self, Error> {
         match kind {
             Kind::Kamailio => start_kamailio(upstream_port),
-            Kind::Sipwake => start_sipwake(upstream_port),
+            Kind::Sipwake => start_sipwake(upstream_port, ""),
         }
+    }
+
+    /// sipwake with `extra` appended to its config (push providers, store,
+    /// API tokens: what the wake and API-push runs need).
+    pub fn sipwake_with(upstream_port: u16, extra: &str) -> Result<Self, Error> {
+        start_sipwake(upstream_port, extra)
     }
 
     pub fn pgid(&self) -> u32 {
@@ -134,7 +140,7 @@ fn start_kamailio(upstream_port: u16) -> Result<Front, Error> {
     })
 }
 
-fn start_sipwake(upstream_port: u16) -> Result<Front, Error> {
+fn start_sipwake(upstream_port: u16, extra: &str) -> Result<Front, Error> {
     let dir = util::temp_dir("bench-sipwake")?;
     let sip = util::free_port()?;
     let http = util::free_port()?;
@@ -146,7 +152,7 @@ fn start_sipwake(upstream_port: u16) -> Result<Front, Error> {
         "data_dir = \"{data}\"\nlog = \"warn\"\n\n[sip]\nudp = [\"127.0.0.1:{sip}\"]\n\
          tcp = [\"127.0.0.1:{sip}\"]\ntls = [\"127.0.0.1:{tls}\"]\nadvertise = \"127.0.0.1\"\n\
          max_connections = {MAX_CONNECTIONS}\n\n[http]\nhttps = \"127.0.0.1:{https}\"\n\
-         http = \"127.0.0.1:{http}\"\n\n[upstream]\nserver = \"sip:127.0.0.1:{upstream_port};transport=udp\"\n",
+         http = \"127.0.0.1:{http}\"\n\n[upstream]\nserver = \"sip:127.0.0.1:{upstream_port};transport=udp\"\n{extra}",
         data = dir.path().join("data").display(),
     );
     let cfg_path = dir.path().join("sipwake.toml");

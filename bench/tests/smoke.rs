@@ -54,6 +54,20 @@ async fn compare_smoke_measures_both_proxies() {
         assert_eq!(p.delivered, cfg.pushes);
         assert!(p.connections >= 1);
     }
+    let w = o.wake.as_ref().expect("wake run");
+    assert_eq!(w.calls, cfg.wakes, "{:?}", w.first_error);
+    assert_eq!(w.pushed, w.calls, "one push per call: {:?}", w.first_error);
+    assert_eq!(
+        w.answered, w.calls,
+        "woken apps answer: {:?}",
+        w.first_error
+    );
+    assert_eq!(w.duplicates, 0, "exactly once per device");
+    assert_eq!(w.register_to_invite.len(), w.calls);
+    let api = o.api_push.as_ref().expect("API push run");
+    assert_eq!(api.failures, 0, "{:?}", api.first_error);
+    assert_eq!(api.delivered, cfg.api_pushes, "{:?}", api.first_error);
+    assert!(api.first_error.is_none(), "{:?}", api.first_error);
     let md = report::markdown(
         &o,
         "test machine",
@@ -71,6 +85,12 @@ async fn compare_smoke_measures_both_proxies() {
     }
     assert!(md.contains("| kamailio | UDP | 4 | 40 | 0 |"), "{md}");
     assert!(md.contains("| sipwake | WS | 4 | 40 | 0 |"), "{md}");
+    assert!(md.contains("## Wake-up of sleeping WebSocket apps"), "{md}");
+    assert!(
+        md.contains("| re-REGISTER → held INVITE forwarded p99 | — | "),
+        "{md}"
+    );
+    assert!(md.contains("pushes/s through POST /api/v1/push"), "{md}");
     assert!(md.ends_with("none\n"));
     let k = o.systems.iter().find(|s| s.kind == Kind::Kamailio).unwrap();
     assert!(report::summarize(k, Transport::Udp).unwrap().best_rate > 0.0);
