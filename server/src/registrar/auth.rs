@@ -6,9 +6,8 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use hmac::{Hmac, Mac};
-use md5::{Digest, Md5};
 use sha2::Sha256;
-use sipwake_sip::Message;
+use sipwake_sip::{Message, digest};
 
 pub const NONCE_TTL_SECS: u64 = 300;
 
@@ -33,10 +32,6 @@ impl std::fmt::Debug for Users {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "Users({} entries)", self.ha1.len())
     }
-}
-
-pub fn md5_hex(s: &str) -> String {
-    hex::encode(Md5::digest(s.as_bytes()))
 }
 
 impl Users {
@@ -67,7 +62,7 @@ impl Users {
                     h.to_ascii_lowercase()
                 }
                 Some(_) => return Err(err("ha1 must be 32 hex digits")),
-                None => md5_hex(&format!("{user}:{realm}:{rest}")),
+                None => digest::ha1(user, realm, rest),
             };
             ha1.insert(user.to_owned(), h);
         }
@@ -146,119 +141,35 @@ impl DigestAuth {
         )
     }
 
-    /// Checks the request's `Authorization` fields for our realm.
+    /// Checks the request's `Authorization` fields for our realm (parsing
+    /// and the constant-time check are sipwake-sip's digest module).
     pub fn check(&self, req: &Message, now_secs: u64) -> AuthOutcome {
         let method = req.method().unwrap_or("");
         let mut stale = false;
         for value in req.headers_named("Authorization").map(|h| h.value) {
-            let Some(p) = DigestParams::parse(value) else {
+            // Not Digest, a field missing, or an algorithm other than MD5.
+            let Ok(creds) = digest::Credentials::parse(value) else {
                 continue;
             };
-            if p.get("realm") != Some(self.realm.as_str()) {
-                continue;
-            }
-            let (Some(user), Some(nonce), Some(uri), Some(response)) = (
-                p.get("username"),
-                p.get("nonce"),
-                p.get("uri"),
-                p.get("response"),
-            ) else {
-                continue;
-            };
-            if p.get("algorithm")
-                .is_some_and(|a| !a.eq_ignore_ascii_case("md5"))
-            {
+            if creds.realm != self.realm {
                 continue;
             }
-            let Some(ha1) = self.users.ha1.get(user) else {
+            let Some(ha1) = self.users.ha1.get(&creds.username) else {
                 continue;
             };
-            let fresh = match self.nonce_state(nonce, now_secs) {
-                Some(f) => f,
-                None => continue,
+            let Some(fresh) = self.nonce_state(&creds.nonce, now_secs) else {
+                continue;
             };
-            let ha2 = md5_hex(&format!("{method}:{uri}"));
-            let expected = match p.get("qop") {
-                Some(q) if q.eq_ignore_ascii_case("auth") => {
-                    let (Some(nc), Some(cnonce)) = (p.get("nc"), p.get("cnonce")) else {
-                        continue;
-                    };
-                    md5_hex(&format!("{ha1}:{nonce}:{nc}:{cnonce}:auth:{ha2}"))
-                }
-                Some(_) => continue,
-                None => md5_hex(&format!("{ha1}:{nonce}:{ha2}")),
-            };
-            if !expected.eq_ignore_ascii_case(response) {
+            if !digest::verify(&creds, ha1, method) {
                 continue;
             }
             if !fresh {
                 stale = true;
                 continue;
             }
-            return AuthOutcome::Ok(user.to_owned());
+            return AuthOutcome::Ok(creds.username);
         }
         AuthOutcome::Challenge { stale }
-    }
-}
-
-/// `Digest k=v, k="v"` parameters (quoted values unescaped).
-#[derive(Debug, Default)]
-pub struct DigestParams {
-    params: Vec<(String, String)>,
-}
-
-impl DigestParams {
-    pub fn parse(value: &str) -> Option<DigestParams> {
-        let v = value.trim();
-        let (scheme, mut rest) = v.split_once(|c: char| c.is_ascii_whitespace())?;
-        if !scheme.eq_ignore_ascii_case("digest") {
-            return None;
-        }
-        let mut params = Vec::new();
-        loop {
-            rest = rest.trim_start_matches(|c: char| c.is_ascii_whitespace() || c == ',');
-            if rest.is_empty() {
-                break;
-            }
-            let eq = rest.find('=')?;
-            let name = rest[..eq].trim().to_ascii_lowercase();
-            rest = rest[eq + 1..].trim_start();
-            let val;
-            if let Some(q) = rest.strip_prefix('"') {
-                let mut out = String::new();
-                let mut chars = q.char_indices();
-                let mut end = None;
-                while let Some((i, c)) = chars.next() {
-                    match c {
-                        '\\' => {
-                            if let Some((_, n)) = chars.next() {
-                                out.push(n);
-                            }
-                        }
-                        '"' => {
-                            end = Some(i);
-                            break;
-                        }
-                        c => out.push(c),
-                    }
-                }
-                rest = &q[end? + 1..];
-                val = out;
-            } else {
-                let end = rest.find(',').unwrap_or(rest.len());
-                val = rest[..end].trim().to_owned();
-                rest = &rest[end..];
-            }
-            params.push((name, val));
-        }
-        Some(DigestParams { params })
-    }
-
-    pub fn get(&self, name: &str) -> Option<&str> {
-        self.params
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -274,7 +185,13 @@ mod tests {
         .unwrap()
     }
 
-    /// What a UA computes (RFC 2617 §3.2.2).
+    fn md5_hex(s: &str) -> String {
+        use md5::{Digest, Md5};
+        hex::encode(Md5::digest(s.as_bytes()))
+    }
+
+    /// What a UA computes (RFC 2617 §3.2.2), spelled out independently of
+    /// sipwake-sip's digest module so the check is not circular.
     pub(crate) fn answer(user: &str, pass: &str, realm: &str, nonce: &str, uri: &str) -> String {
         let ha1 = md5_hex(&format!("{user}:{realm}:{pass}"));
         let ha2 = md5_hex(&format!("REGISTER:{uri}"));
@@ -335,15 +252,5 @@ mod tests {
             auth.check(&forged, now),
             AuthOutcome::Challenge { stale: false }
         );
-    }
-
-    #[test]
-    fn digest_params_parse_quotes() {
-        let p = DigestParams::parse("Digest username=\"a\\\"b\", realm=r, nc=01").unwrap();
-        assert_eq!(p.get("username"), Some("a\"b"));
-        assert_eq!(p.get("realm"), Some("r"));
-        assert_eq!(p.get("nc"), Some("01"));
-        assert!(DigestParams::parse("Basic abc").is_none());
-        assert!(DigestParams::parse("Digest a=\"unterminated").is_none());
     }
 }
