@@ -138,6 +138,11 @@ impl PushRuntime {
         self.proxy.stats().snapshot()
     }
 
+    /// `sipwake_wake_*` metrics (empty without push wake-up).
+    pub fn wake_metrics(&self) -> String {
+        self.proxy.wake_prometheus().unwrap_or_default()
+    }
+
     pub fn flow_count(&self) -> usize {
         self.transports.flow_count()
     }

@@ -138,6 +138,7 @@ fn render(push: &PushRuntime) -> String {
         "# HELP sipwake_flows Open SIP flows (connections and UDP peers).\n# TYPE sipwake_flows gauge\nsipwake_flows {}",
         push.flow_count()
     );
+    out.push_str(&push.wake_metrics());
     out
 }
 

@@ -188,6 +188,11 @@ impl Proxy {
         self.wake.get().map(|w| w.stats_json())
     }
 
+    /// Wake-up metrics in Prometheus text (`None` without push wake-up).
+    pub fn wake_prometheus(&self) -> Option<String> {
+        self.wake.get().map(|w| w.prometheus())
+    }
+
     pub fn stats(&self) -> &Stats {
         &self.stats
     }

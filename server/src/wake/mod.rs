@@ -100,6 +100,11 @@ impl Waker {
         v
     }
 
+    /// The `sipwake_wake_*` metrics (Prometheus text).
+    pub fn prometheus(&self) -> String {
+        self.stats.prometheus(lock(&self.calls).len())
+    }
+
     /// Delivers held requests on registrations until the proxy is gone.
     pub fn listen(
         self: &Arc<Self>,
@@ -378,7 +383,9 @@ impl Waker {
                 s.state = DevState::Delivered;
                 inc(&self.stats.woken);
                 if let Some(t) = s.pushed_at {
-                    self.stats.wake_latency(at.saturating_duration_since(t));
+                    self.stats
+                        .wake_latency
+                        .record(at.saturating_duration_since(t));
                 }
                 info!(call_id = %call.call_id, device = %s.binding.device, %flow, "held device registered again");
                 deliveries.push(Delivery {
@@ -428,7 +435,7 @@ impl Waker {
             !d.invite,
         ) {
             inc(&self.stats.delivered);
-            self.stats.deliver_latency(at.elapsed());
+            self.stats.deliver_latency.record(at.elapsed());
             info!(call_id = %d.call_id, device = %d.device, dest = ?target.dest, "held request delivered");
         } else {
             inc(&self.stats.too_late);
