@@ -16,8 +16,8 @@ use super::route::{Decision, Plan, Target};
 use super::stats::Stats;
 use super::{BRANCH_PREFIX, Proxy};
 use crate::registrar::Source;
+use crate::transaction::ServerTx;
 use crate::transaction::server::lock;
-use crate::transaction::{ServerKey, ServerTx};
 
 /// Methods the gateway accepts (for Allow in OPTIONS answers).
 const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, MESSAGE, SUBSCRIBE, NOTIFY, REFER, INFO, UPDATE, PRACK";
@@ -43,7 +43,7 @@ impl Proxy {
             }
             return;
         }
-        let Some(key) = ServerKey::of(&req) else {
+        let Ok(key) = sipwake_sip::txn::server_key(&req) else {
             return;
         };
         debug!(%call_id, %method, flow = %inb.flow, "request");
@@ -73,7 +73,9 @@ impl Proxy {
             call_id.clone(),
         );
         if method == "CANCEL" {
-            let invite = lock(&self.servers).get(&key.with_method("INVITE")).cloned();
+            let invite = sipwake_sip::txn::cancel_target(&req)
+                .ok()
+                .and_then(|k| lock(&self.servers).get(&k).cloned());
             match invite {
                 Some(inv) => {
                     self.answer(&tx, &req, 200, "OK", &[]).await;

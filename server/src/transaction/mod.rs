@@ -12,14 +12,15 @@
 //! `tokio::time::pause()`.
 
 pub mod client;
-pub mod key;
 pub mod server;
 
 use std::time::Duration;
 
 pub use client::{ClientEvent, ClientTable, ClientTx, build_cancel};
-pub use key::ServerKey;
 pub use server::{ServerTable, ServerTx};
+/// Server transactions are keyed by sipwake-sip's RFC 3261 §17.2.3 key
+/// (RFC 2543 fallback included; ACK folded into its INVITE).
+pub use sipwake_sip::txn::TxnKey as ServerKey;
 
 /// The RFC 3261 base timer values (§17.1.1.1, table 4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

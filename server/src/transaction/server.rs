@@ -61,7 +61,11 @@ impl ServerTx {
         call_id: String,
     ) -> Arc<ServerTx> {
         let tx = Arc::new(ServerTx {
-            is_invite: key.method == "INVITE",
+            is_invite: matches!(
+                &key,
+                ServerKey::Rfc3261 { method, .. } | ServerKey::Rfc2543 { method, .. }
+                    if method == "INVITE"
+            ),
             key: key.clone(),
             reliable,
             reply_to,
