@@ -13,7 +13,7 @@ use super::stats::Stats;
 use crate::registrar::paths::{PathRegistry, Pending};
 use crate::transaction::client::{ClientEvent, EventFuture, EventHandler};
 use crate::transaction::server::lock;
-use crate::transaction::{ClientTable, ClientTx, ServerTx, Timers, build_cancel};
+use crate::transaction::{ClientTable, ClientTx, ServerTx, Timers};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum BranchState {
@@ -293,7 +293,7 @@ impl ResponseContext {
     }
 
     fn send_cancel(&self, req: &Message, dest: Destination, reliable: bool) {
-        let Ok(mut cancel) = Message::parse(build_cancel(req)) else {
+        let Some(Ok(mut cancel)) = sipwake_sip::cancel_for(req).map(Message::parse) else {
             return;
         };
         let reason = lock(&self.inner).cancel_reason;

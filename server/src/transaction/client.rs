@@ -174,9 +174,13 @@ impl Run {
                             (self.on_event)(ClientEvent::Response(resp)).await;
                         }
                         (true, State::Calling | State::Proceeding, 300..) => {
-                            let a = build_ack(&self.request, &resp);
-                            self.send(a.clone()).await;
-                            ack = Some(a);
+                            // RFC 3261 §17.1.1.3; an INVITE we built always
+                            // has what the ACK copies.
+                            let a = sipwake_sip::ack_for_non2xx(&self.request, &resp);
+                            if let Some(a) = &a {
+                                self.send(a.clone()).await;
+                            }
+                            ack = a;
                             state = State::Completed;
                             next_retx = None;
                             deadline = Instant::now() + t.d(self.reliable);
@@ -214,80 +218,5 @@ impl Run {
                 }
             }
         }
-    }
-}
-
-/// The hop-by-hop ACK for a non-2xx final (RFC 3261 §17.1.1.3).
-pub fn build_ack(req: &Message, resp: &Message) -> Bytes {
-    let to = resp.header("To").or(req.header("To")).unwrap_or("");
-    build_like(req, "ACK", to)
-}
-
-/// A CANCEL for a pending request (RFC 3261 §9.1): same Request-URI, top
-/// Via, Route set, From, To, Call-ID and CSeq number.
-pub fn build_cancel(req: &Message) -> Bytes {
-    build_like(req, "CANCEL", req.header("To").unwrap_or(""))
-}
-
-fn build_like(req: &Message, method: &str, to: &str) -> Bytes {
-    let mut s = String::with_capacity(512);
-    s.push_str(method);
-    s.push(' ');
-    s.push_str(req.request_uri().unwrap_or(""));
-    s.push_str(" SIP/2.0\r\n");
-    if let Some(v) = req.values("Via").next() {
-        s.push_str("Via: ");
-        s.push_str(v);
-        s.push_str("\r\n");
-    }
-    let routes: Vec<&str> = req.values("Route").collect();
-    if !routes.is_empty() {
-        s.push_str("Route: ");
-        s.push_str(&routes.join(", "));
-        s.push_str("\r\n");
-    }
-    s.push_str("Max-Forwards: 70\r\n");
-    for (name, value) in [
-        ("From", req.header("From").unwrap_or("")),
-        ("To", to),
-        ("Call-ID", req.header("Call-ID").unwrap_or("")),
-    ] {
-        s.push_str(name);
-        s.push_str(": ");
-        s.push_str(value);
-        s.push_str("\r\n");
-    }
-    let seq = req.cseq().map(|c| c.seq).unwrap_or(0);
-    s.push_str(&format!(
-        "CSeq: {seq} {method}\r\nContent-Length: 0\r\n\r\n"
-    ));
-    Bytes::from(s)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ack_and_cancel_copy_the_right_fields() {
-        let req = Message::parse(Bytes::from_static(
-            b"INVITE sip:b@h SIP/2.0\r\nVia: SIP/2.0/UDP gw;branch=z9hG4bKx, SIP/2.0/UDP a;branch=z9hG4bKy\r\nRoute: <sip:p1;lr>\r\nFrom: <sip:a@h>;tag=1\r\nTo: <sip:b@h>\r\nCall-ID: cid\r\nCSeq: 7 INVITE\r\nContent-Length: 0\r\n\r\n",
-        ))
-        .unwrap();
-        let resp = Message::parse(Bytes::from_static(
-            b"SIP/2.0 486 Busy\r\nVia: SIP/2.0/UDP gw;branch=z9hG4bKx\r\nFrom: <sip:a@h>;tag=1\r\nTo: <sip:b@h>;tag=9\r\nCall-ID: cid\r\nCSeq: 7 INVITE\r\nContent-Length: 0\r\n\r\n",
-        ))
-        .unwrap();
-        let ack = Message::parse(build_ack(&req, &resp)).unwrap();
-        assert_eq!(ack.method(), Some("ACK"));
-        assert_eq!(ack.request_uri(), Some("sip:b@h"));
-        assert_eq!(ack.count("Via"), 1);
-        assert_eq!(ack.top_via().unwrap().branch(), Some("z9hG4bKx"));
-        assert_eq!(ack.header("To"), Some("<sip:b@h>;tag=9"));
-        assert_eq!(ack.header("Route"), Some("<sip:p1;lr>"));
-        assert_eq!(ack.cseq().unwrap().seq, 7);
-        let cancel = Message::parse(build_cancel(&req)).unwrap();
-        assert_eq!(cancel.cseq().unwrap().method, "CANCEL");
-        assert_eq!(cancel.header("To"), Some("<sip:b@h>"));
     }
 }
