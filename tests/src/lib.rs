@@ -13,6 +13,7 @@ pub mod tls;
 pub mod torture;
 pub mod ua;
 pub mod util;
+pub mod wake;
 
 /// Why a harness step failed. Test bodies `unwrap()`/`?` these; the messages
 /// carry the peer's log tail so a failure explains itself.

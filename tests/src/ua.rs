@@ -151,7 +151,7 @@ impl SipClient {
         Ok(resp)
     }
 
-    fn in_dialog(
+    pub(crate) fn in_dialog(
         &self,
         method: &str,
         target: &str,
@@ -228,11 +228,11 @@ impl SipClient {
 }
 
 /// Minimal audio offer/answer (no media flows in these tests).
-const SDP: &str = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 40000 RTP/AVP 0\r\n";
+pub(crate) const SDP: &str = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 40000 RTP/AVP 0\r\n";
 
 /// ACK for a non-2xx final response: same Via (branch), From, Call-ID and
 /// R-URI as the INVITE, the response's To (with its tag).
-fn ack_non_2xx(invite: &Msg, resp: &Msg) -> String {
+pub(crate) fn ack_non_2xx(invite: &Msg, resp: &Msg) -> String {
     let ruri = invite.start.split(' ').nth(1).unwrap_or_default();
     let cseq = invite
         .header("CSeq")
