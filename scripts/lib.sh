@@ -36,3 +36,24 @@ need_npm() {
     touch "$dir/node_modules"
   fi
 }
+
+# The Debian toolchain the cross builds use (rustc-web + build-std: WASM SDK,
+# Android/iOS compile checks), see TOOLCHAIN.md.
+RUST_WEB_PKGS=(rustc-web cargo-web rust-web-src rust-web-llvm lld-22)
+
+# need_wasm_toolchain : what client-wasm/build.sh needs.
+need_wasm_toolchain() {
+  need_apt "${RUST_WEB_PKGS[@]}"
+  need_cargo_bin wasm-bindgen wasm-bindgen-cli 0.2.130
+}
+
+# tally FILE : adds the counts of every `N passed, M failed` and
+# `test result: ok. N passed; M failed` line in FILE to $passed / $failed.
+tally() {
+  local lines p f
+  lines=$(grep -oE '^(test result: [a-zA-Z]+\. )?[0-9]+ passed[;,] [0-9]+ failed' "$1" || true)
+  p=$({ grep -oE '[0-9]+ passed' <<<"$lines" || true; } | awk '{s+=$1} END {print s+0}')
+  f=$({ grep -oE '[0-9]+ failed' <<<"$lines" || true; } | awk '{s+=$1} END {print s+0}')
+  passed=$((passed + p))
+  failed=$((failed + f))
+}

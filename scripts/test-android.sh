@@ -5,7 +5,7 @@
 . "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 
-need_apt default-jdk-headless libgoogle-gson-java rustc-web cargo-web rust-web-src rust-web-llvm lld-22
+need_apt default-jdk-headless libgoogle-gson-java "${RUST_WEB_PKGS[@]}"
 # npm only provides kotlinc; a Node.js that ships its own npm is fine too.
 command -v node >/dev/null && command -v npm >/dev/null || need_apt nodejs npm
 

@@ -6,7 +6,7 @@
 . "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 
-need_apt gcc g++ libc6-dev valgrind python3 rustc-web cargo-web rust-web-src rust-web-llvm lld-22
+need_apt gcc g++ libc6-dev valgrind python3 "${RUST_WEB_PKGS[@]}"
 need_cargo_bin cbindgen cbindgen 0.29.4 --locked
 
 export CARGO_TARGET_DIR="$ROOT/target-sdk"

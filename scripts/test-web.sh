@@ -20,20 +20,12 @@ passed=0
 failed=0
 out="$(mktemp)"
 trap 'rm -f "$out"' EXIT
-tally() {
-  local p f
-  p=$(grep -oE '^(test result: [a-zA-Z]+\. )?[0-9]+ passed[;,] [0-9]+ failed' "$out" | grep -oE '[0-9]+ passed' | awk '{s+=$1} END {print s+0}')
-  f=$(grep -oE '^(test result: [a-zA-Z]+\. )?[0-9]+ passed[;,] [0-9]+ failed' "$out" | grep -oE '[0-9]+ failed' | awk '{s+=$1} END {print s+0}')
-  passed=$((passed + p))
-  failed=$((failed + f))
-}
 
 log "server web module unit tests (cargo test -p sipwake --lib web::)"
-if cargo test -q -p sipwake --lib web:: 2>&1 | tee "$out"; then tally; else tally; failed=$((failed + 1)); fi
+if cargo test -q -p sipwake --lib web:: 2>&1 | tee "$out"; then tally "$out"; else tally "$out"; failed=$((failed + 1)); fi
 
 log "WASM SDK (client-wasm/build.sh; toolchain as scripts/test-wasm.sh installs it)"
-need_apt rustc-web cargo-web rust-web-src rust-web-llvm lld-22
-need_cargo_bin wasm-bindgen wasm-bindgen-cli 0.2.130
+need_wasm_toolchain
 # Its own target dir (a different compiler), shared with scripts/test-wasm.sh.
 env -u CARGO_TARGET_DIR client-wasm/build.sh
 
@@ -49,7 +41,7 @@ log "browser tests (node web-demo/tests/run.mjs)"
 if node web-demo/tests/run.mjs 2>&1 | tee "$out.all"; then rc=0; else rc=1; fi
 tail -n 1 "$out.all" > "$out"
 rm -f "$out.all"
-tally
+tally "$out"
 [ "$rc" = 0 ] || [ "$failed" -gt 0 ] || failed=$((failed + 1))
 
 echo "$passed passed, $failed failed"
