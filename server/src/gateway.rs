@@ -40,6 +40,8 @@ pub struct PushRuntime {
     transports: TransportHandle,
     proxy: Arc<Proxy>,
     max_connections: usize,
+    /// Upstream mode: keeps sleeping apps' upstream registrations.
+    keeper: std::sync::OnceLock<Arc<crate::keeper::Keeper>>,
 }
 
 /// The providers that have credentials (X-MPUSH letters). Web Push needs
@@ -121,9 +123,18 @@ impl PushRuntime {
             transports,
             proxy: proxy.clone(),
             max_connections: config.sip.max_connections,
+            keeper: std::sync::OnceLock::new(),
         });
         // Weak: the proxy outlives nothing it points to strongly.
         proxy.attach_wake(Arc::new(WakeSender(Arc::downgrade(&rt))));
+        if !config.is_standalone() {
+            let keeper = crate::keeper::Keeper::start(
+                proxy.clone(),
+                rt.bindings.clone(),
+                Arc::new(WakeSender(Arc::downgrade(&rt))),
+            );
+            let _ = rt.keeper.set(keeper);
+        }
         Ok(rt)
     }
 
@@ -141,6 +152,11 @@ impl PushRuntime {
     /// `sipwake_wake_*` metrics (empty without push wake-up).
     pub fn wake_metrics(&self) -> String {
         self.proxy.wake_prometheus().unwrap_or_default()
+    }
+
+    /// The upstream keeper (upstream mode only).
+    pub fn keeper(&self) -> Option<&Arc<crate::keeper::Keeper>> {
+        self.keeper.get()
     }
 
     pub fn flow_count(&self) -> usize {
@@ -347,12 +363,13 @@ impl api::Gateway for PushRuntime {
         })
     }
 
-    fn user_removed(&self, aor: &str) -> BoxFuture<'_, ()> {
+    fn user_removed(&self, aor: &str, removed: Vec<sipwake_store::Binding>) -> BoxFuture<'_, ()> {
         let aor = aor.to_string();
         Box::pin(async move {
-            // Kept upstream registrations come with the wake-up work; until
-            // then there is nothing to unregister upstream.
-            info!(%aor, "user removed by API");
+            match self.keeper.get() {
+                Some(k) => k.user_removed(&removed).await,
+                None => info!(%aor, "user removed by API (no upstream keeper)"),
+            }
         })
     }
 
@@ -370,6 +387,7 @@ impl api::Gateway for PushRuntime {
             },
             "flows": self.transports.flow_count(),
             "wake": self.proxy.wake_stats(),
+            "keeper": self.keeper.get().map(|k| k.stats_json()),
         })
     }
 

@@ -9,6 +9,7 @@ pub mod bindings;
 pub mod config;
 pub mod gateway;
 pub mod http;
+pub mod keeper;
 pub mod metrics;
 pub mod policy;
 pub mod proxy;

@@ -133,6 +133,19 @@ fn render(push: &PushRuntime) -> String {
             .collect();
         counter(name, help, &r);
     }
+    if let Some(k) = push.keeper() {
+        let _ = writeln!(
+            out,
+            "# HELP sipwake_keeper_kept Upstream registrations the keeper watches.\n# TYPE sipwake_keeper_kept gauge\nsipwake_keeper_kept {}",
+            k.kept()
+        );
+        for (name, help, v) in k.stats().rows() {
+            let _ = writeln!(
+                out,
+                "# HELP sipwake_keeper_{name}_total {help}\n# TYPE sipwake_keeper_{name}_total counter\nsipwake_keeper_{name}_total {v}"
+            );
+        }
+    }
     let _ = writeln!(
         out,
         "# HELP sipwake_flows Open SIP flows (connections and UDP peers).\n# TYPE sipwake_flows gauge\nsipwake_flows {}",

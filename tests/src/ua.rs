@@ -73,16 +73,26 @@ impl SipClient {
     /// answered, its ACK sent), 200, ACK and BYE along the Record-Route set to
     /// the callee's Contact, 200 for the BYE. Returns the 200 for the INVITE.
     pub async fn call(&mut self, callee: &str) -> Result<Msg, Error> {
+        self.call_with(callee, false).await
+    }
+
+    /// Like [`SipClient::call`], but a non-2xx final answer (e.g. 480 from
+    /// a gateway whose device did not wake) is ACKed and returned as `Ok`.
+    pub async fn call_outcome(&mut self, callee: &str) -> Result<Msg, Error> {
+        self.call_with(callee, true).await
+    }
+
+    async fn call_with(&mut self, callee: &str, failure_ok: bool) -> Result<Msg, Error> {
         // A call is its own dialog: fresh Call-ID and From tag.
         let saved = (self.call_id.clone(), self.from_tag.clone());
         self.call_id = sipmsg::token("call");
         self.from_tag = sipmsg::token("tag");
-        let res = self.call_inner(callee).await;
+        let res = self.call_inner(callee, failure_ok).await;
         (self.call_id, self.from_tag) = saved;
         res
     }
 
-    async fn call_inner(&mut self, callee: &str) -> Result<Msg, Error> {
+    async fn call_inner(&mut self, callee: &str, failure_ok: bool) -> Result<Msg, Error> {
         let ruri = format!("sip:{callee}@{}", self.domain);
         let to = format!("<{ruri}>");
         let mut headers = vec![
@@ -97,6 +107,13 @@ impl SipClient {
             let (hdr, auth_hdr) = match resp.status() {
                 Some(401) => ("WWW-Authenticate", "Authorization"),
                 Some(407) => ("Proxy-Authenticate", "Proxy-Authorization"),
+                Some(200) => break,
+                _ if failure_ok => {
+                    let invite = Msg::parse(invite.as_bytes())?;
+                    self.send_raw(ack_non_2xx(&invite, &resp).as_bytes())
+                        .await?;
+                    return Ok(resp);
+                }
                 _ => break,
             };
             // A non-2xx final response is ACKed within its transaction.

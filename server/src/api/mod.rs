@@ -76,9 +76,9 @@ pub enum SendPushError {
 /// elsewhere (push dispatcher, upstream keeper); the API only calls them.
 pub trait Gateway: Send + Sync {
     fn send_push(&self, req: SendPush) -> BoxFuture<'_, Result<Vec<PushResult>, SendPushError>>;
-    /// Called after a user's bindings were removed (upperunreg): unregister
-    /// upstream where the gateway kept the registration alive.
-    fn user_removed(&self, aor: &str) -> BoxFuture<'_, ()>;
+    /// Called after a user's bindings (`removed`) were removed (upperunreg):
+    /// unregister upstream where the gateway kept the registration alive.
+    fn user_removed(&self, aor: &str, removed: Vec<sipwake_store::Binding>) -> BoxFuture<'_, ()>;
     /// `pushstat`: counters as JSON.
     fn stats(&self) -> serde_json::Value;
     /// `wsload`: 0 low, 1 normal, 2 high, 3 very high, 4 extreme.

@@ -158,9 +158,10 @@ async fn remove_user(State(state): State<ApiState>, Path(user): Path<String>) ->
             format!("user {user} has no push binding"),
         );
     }
-    tracing::info!(user = %user, devices = removed.len(), "push bindings removed by API (upperunreg)");
-    state.gateway.user_removed(&user).await;
-    Json(json!({ "user": user, "removed": removed.len() })).into_response()
+    let count = removed.len();
+    tracing::info!(user = %user, devices = count, "push bindings removed by API (upperunreg)");
+    state.gateway.user_removed(&user, removed).await;
+    Json(json!({ "user": user, "removed": count })).into_response()
 }
 
 async fn stats(State(state): State<ApiState>) -> Response {

@@ -33,7 +33,7 @@ impl Gateway for FakeGateway {
             }])
         })
     }
-    fn user_removed(&self, aor: &str) -> BoxFuture<'_, ()> {
+    fn user_removed(&self, aor: &str, _removed: Vec<sipwake_store::Binding>) -> BoxFuture<'_, ()> {
         let aor = aor.to_string();
         Box::pin(async move { self.removed.lock().unwrap().push(aor) })
     }

@@ -221,6 +221,38 @@ impl Proxy {
         &self.paths
     }
 
+    /// Upstream mode: how upstream servers are chosen.
+    pub fn upstream_policy(&self) -> Option<&UpstreamPolicy> {
+        self.upstream.as_ref()
+    }
+
+    /// Sends a request the gateway makes itself (the upstream keeper's
+    /// REGISTERs) in a client transaction: UDP retransmissions, timer F,
+    /// responses matched on the top Via branch (which must start with
+    /// [`BRANCH_PREFIX`]).
+    pub(crate) fn originate(
+        &self,
+        request: Message,
+        dest: net::Destination,
+        reliable: bool,
+        on_event: crate::transaction::client::EventHandler,
+    ) {
+        if let net::Destination::Addr { addr, .. } = &dest {
+            crate::transaction::server::lock(&self.upstream_addrs).insert(*addr);
+        }
+        let call_id = request.call_id().unwrap_or("").to_owned();
+        ClientTx::start(
+            &self.clients,
+            self.net.clone(),
+            self.timers,
+            request,
+            dest,
+            reliable,
+            call_id,
+            on_event,
+        );
+    }
+
     /// Processes one message (the worker calls this; tests may too).
     pub async fn handle(&self, inb: Inbound) {
         let msg = match Message::parse(inb.bytes.clone()) {

@@ -91,14 +91,16 @@ impl PathRegistry {
             Contacts::Star => None,
         };
         let contact = first.as_ref().map(|c| c.uri.raw.to_owned());
+        // Normalised (quotes and `<>` off) like the push store's device
+        // key, so the keeper derives the same token from a stored binding.
         let instance = first
             .as_ref()
-            .and_then(|c| c.param("+sip.instance").flatten().map(str::to_owned))
+            .and_then(|c| c.sip_instance().map(str::to_owned))
             .or_else(|| contact.clone())
             // A fetch or remove-all names no contact: key by Call-ID, which
             // a UA keeps for all its registrations (RFC 3261 §10.2).
             .unwrap_or_else(|| req.call_id().unwrap_or("").to_owned());
-        let token = self.key.registration_token(&aor, &instance);
+        let token = self.token_for(&aor, &instance);
         Some(Pending {
             token,
             aor,
@@ -182,6 +184,49 @@ impl PathRegistry {
             },
         };
         let _ = self.events.send(event);
+    }
+
+    /// The Path token of a registration (`aor` = `user@host`, `instance` =
+    /// normalised `+sip.instance`, else the Contact URI).
+    pub fn token_for(&self, aor: &str, instance: &str) -> String {
+        self.key.registration_token(aor, instance)
+    }
+
+    /// Puts back a registration known from the push store (after a
+    /// restart): its flow is gone, so requests for it go to push wake-up.
+    /// An entry already there (the device registered meanwhile) wins.
+    pub fn restore(&self, token: &str, reg: PathRegistration) -> bool {
+        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        if map.contains_key(token) || map.len() >= MAX_REGISTRATIONS {
+            return false;
+        }
+        map.insert(token.to_owned(), reg);
+        true
+    }
+
+    /// The upstream accepted a refresh the gateway sent itself (the keeper).
+    pub fn refreshed(&self, token: &str, expires_at: Instant) {
+        if let Some(r) = self
+            .map
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get_mut(token)
+        {
+            r.expires_at = Some(expires_at);
+        }
+    }
+
+    /// The registration is gone upstream (unregistered or its binding
+    /// removed): requests naming the token get 404.
+    pub fn unregistered(&self, token: &str) {
+        if let Some(r) = self
+            .map
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get_mut(token)
+        {
+            r.expires_at = None;
+        }
     }
 
     pub fn get(&self, token: &str) -> Option<PathRegistration> {

@@ -1,0 +1,585 @@
+//! The upstream registration keeper (gateway mode, docs/wake.md "Keeping
+//! upstream registrations"): while a push app sleeps, the gateway refreshes
+//! its upstream registration itself — same Contact, our Path — answering
+//! digest challenges from the stored HA1 (X-PIID), or pushes ntype 4 so the
+//! app refreshes it (`regrefresh`). Rejections remove the push binding per
+//! `removeon_regfail` / `removeon_reject`.
+//!
+//! Every successful app REGISTER (the registry's `Registered` event) re-arms
+//! one task per registration that sleeps until shortly before the upstream
+//! binding expires; an app that refreshes itself keeps pushing it back.
+
+pub mod register;
+pub mod restore;
+pub mod stats;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use sipwake_core::payload::NotificationKind;
+use sipwake_core::template::PushFields;
+use sipwake_sip::Message;
+use sipwake_sip::ids::random_token;
+use sipwake_store::Binding;
+use tokio::sync::{broadcast, mpsc};
+use tokio::task::AbortHandle;
+use tokio::time::Instant;
+use tracing::{debug, info, warn};
+
+use crate::bindings::PushBindings;
+use crate::policy::PushPolicy;
+use crate::proxy::net::{Destination, TransportKind};
+use crate::proxy::{BRANCH_PREFIX, Proxy};
+use crate::registrar::RegistrarEvent;
+use crate::registrar::paths::MAX_REGISTRATIONS;
+use crate::transaction::ClientEvent;
+use crate::wake::PushSender;
+use crate::wake::device::instance_of_device;
+use register::{RegisterSpec, answer, granted_expires};
+use stats::{KeeperStats, inc};
+
+/// How a sleeping device's upstream registration is kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Not at all: it expires unless the app refreshes it.
+    None,
+    /// The gateway re-REGISTERs (with the X-PIID when challenged).
+    Register,
+    /// Push ntype 4 so the app re-registers itself.
+    Push,
+}
+
+/// `keepupperreg` × `regrefresh` for a device with or without X-PIID.
+pub fn mode_for(p: &PushPolicy, has_piid: bool) -> Mode {
+    let keep = match p.keepupperreg {
+        1 => has_piid,
+        2 => true,
+        _ => false,
+    };
+    match p.regrefresh {
+        1 | 2 => Mode::Push,
+        // Auto: push only for apps that gave no credentials, unless the
+        // operator asked to keep registrations always.
+        -1 if !has_piid && !keep => Mode::Push,
+        _ if keep => Mode::Register,
+        _ => Mode::None,
+    }
+}
+
+/// When to refresh a binding granted for `secs`: at ~90 %, but at least
+/// a few seconds (half the interval for very short ones) before expiry.
+pub fn refresh_delay(secs: u32) -> Duration {
+    let total = Duration::from_secs(u64::from(secs));
+    let lead = (total / 10).max(Duration::from_secs(3).min(total / 2));
+    total - lead
+}
+
+/// Retry delay after `failures` consecutive failed refreshes.
+pub fn retry_delay(failures: u32) -> Duration {
+    Duration::from_secs(30u64.saturating_mul(1 << failures.min(5)).min(900))
+}
+
+/// Expires asked upstream when neither `upperexpire` nor the app says.
+const DEFAULT_EXPIRES: u32 = 3600;
+/// With `regrefresh = 2`: how long past the expiry the app may take to
+/// re-register after the ntype 4 push before its binding is removed.
+const REGREFRESH_GRACE: Duration = Duration::from_secs(30);
+
+/// What the keeper registers for one Path registration.
+#[derive(Debug, Clone)]
+pub struct Reg {
+    pub token: String,
+    /// `user@host` (the registry's and the REGISTER's AOR).
+    pub aor: String,
+    /// Normalised instance, or the Contact URI for devices without one.
+    pub identity: String,
+    pub contact: String,
+    pub upstream: Destination,
+    pub expires_at: Instant,
+    /// Seconds the upstream last granted.
+    pub interval: u32,
+}
+
+struct Entry {
+    reg: Reg,
+    call_id: String,
+    from_tag: String,
+    cseq: u32,
+    failures: u32,
+    task: Option<AbortHandle>,
+}
+
+/// Why a refresh did not succeed.
+#[derive(Debug, thiserror::Error)]
+enum Failure {
+    #[error("upstream rejected the user ({0})")]
+    Rejected(u16),
+    #[error("upstream refused the credentials ({0} after our answer)")]
+    AuthRejected(u16),
+    #[error("cannot answer the challenge: {0}")]
+    Auth(#[from] register::AnswerError),
+    #[error("upstream answered {0}")]
+    Final(u16),
+    #[error("no answer from the upstream")]
+    Timeout,
+    #[error("cannot send: {0}")]
+    Transport(String),
+}
+
+pub struct Keeper {
+    proxy: Arc<Proxy>,
+    bindings: Arc<PushBindings>,
+    pusher: Arc<dyn PushSender>,
+    entries: Mutex<HashMap<String, Entry>>,
+    stats: KeeperStats,
+    me: Weak<Keeper>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Keeper {
+    /// The keeper over the proxy's registrations: listens to registration
+    /// events, restores registrations from the store (`persists`) and
+    /// rescans every `rebuildregclients` seconds.
+    pub fn start(
+        proxy: Arc<Proxy>,
+        bindings: Arc<PushBindings>,
+        pusher: Arc<dyn PushSender>,
+    ) -> Arc<Keeper> {
+        let events = proxy.subscribe();
+        let keeper = Arc::new_cyclic(|me| Keeper {
+            proxy,
+            bindings,
+            pusher,
+            entries: Mutex::new(HashMap::new()),
+            stats: KeeperStats::default(),
+            me: me.clone(),
+        });
+        tokio::spawn(listen(Arc::downgrade(&keeper), events));
+        restore::spawn(Arc::downgrade(&keeper));
+        keeper
+    }
+
+    pub fn policy(&self) -> &PushPolicy {
+        &self.bindings.policy
+    }
+
+    /// Registrations being kept now.
+    pub fn kept(&self) -> usize {
+        lock(&self.entries).len()
+    }
+
+    pub fn stats(&self) -> &KeeperStats {
+        &self.stats
+    }
+
+    pub fn stats_json(&self) -> serde_json::Value {
+        self.stats.json(self.kept())
+    }
+
+    fn is_kept(&self, token: &str) -> bool {
+        lock(&self.entries).contains_key(token)
+    }
+
+    /// The app registered (or refreshed) through us: watch its new expiry.
+    fn app_registered(&self, aor: &str, identity: &str) {
+        let token = self.proxy.paths().token_for(aor, identity);
+        let Some(r) = self.proxy.paths().get(&token) else {
+            return;
+        };
+        let Some(expires_at) = r.expires_at else {
+            return;
+        };
+        let now = Instant::now();
+        let interval = u32::try_from(expires_at.saturating_duration_since(now).as_secs())
+            .unwrap_or(u32::MAX)
+            .max(1);
+        let at = now + refresh_delay(interval);
+        self.arm(
+            Reg {
+                token,
+                aor: r.aor,
+                identity: r.instance,
+                contact: r.contact,
+                upstream: r.upstream,
+                expires_at,
+                interval,
+            },
+            at,
+        );
+    }
+
+    /// (Re)starts the task of one registration, to refresh at `at`.
+    fn arm(&self, reg: Reg, at: Instant) {
+        let Some(me) = self.me.upgrade() else { return };
+        let token = reg.token.clone();
+        let mut entries = lock(&self.entries);
+        if !entries.contains_key(&token) && entries.len() >= MAX_REGISTRATIONS {
+            warn!(aor = %reg.aor, "keeper table full; registration not kept");
+            return;
+        }
+        let entry = entries.entry(token.clone()).or_insert_with(|| Entry {
+            reg: reg.clone(),
+            call_id: format!("kp-{}", random_token(20)),
+            from_tag: random_token(10),
+            cseq: 0,
+            failures: 0,
+            task: None,
+        });
+        if let Some(t) = entry.task.take() {
+            t.abort();
+        }
+        entry.reg = reg;
+        entry.failures = 0;
+        let task = tokio::spawn(async move { me.run(token, at).await });
+        entry.task = Some(task.abort_handle());
+    }
+
+    /// Stops keeping a registration.
+    fn forget(&self, token: &str) -> Option<Reg> {
+        let e = lock(&self.entries).remove(token)?;
+        if let Some(t) = e.task {
+            // Never called from the task itself (it returns instead).
+            t.abort();
+        }
+        Some(e.reg)
+    }
+
+    async fn run(self: Arc<Self>, token: String, mut at: Instant) {
+        loop {
+            tokio::time::sleep_until(at).await;
+            match self.refresh_once(&token).await {
+                Some(next) => at = next,
+                None => return,
+            }
+        }
+    }
+
+    /// One due refresh; the next due time, or `None` when done.
+    async fn refresh_once(&self, token: &str) -> Option<Instant> {
+        let reg = lock(&self.entries).get(token)?.reg.clone();
+        let Some(binding) = self.binding_of(&reg).await else {
+            // Not a push device (or its binding is gone): nothing to keep.
+            debug!(aor = %reg.aor, "registration without push binding; not kept");
+            lock(&self.entries).remove(token);
+            return None;
+        };
+        match mode_for(self.policy(), binding.piid.is_some()) {
+            Mode::None => {
+                lock(&self.entries).remove(token);
+                None
+            }
+            Mode::Push => {
+                self.regrefresh_push(&reg, &binding).await;
+                if self.policy().regrefresh == 2 {
+                    // The app's own REGISTER re-arms (aborts) this task;
+                    // reaching the end of the sleep means it never came.
+                    tokio::time::sleep_until(reg.expires_at + REGREFRESH_GRACE).await;
+                    self.remove_binding(
+                        &reg,
+                        &binding,
+                        "registration timed out after a register-refresh push",
+                    )
+                    .await;
+                }
+                lock(&self.entries).remove(token);
+                None
+            }
+            Mode::Register => self.keep_registered(&reg, &binding).await,
+        }
+    }
+
+    async fn keep_registered(&self, reg: &Reg, binding: &Binding) -> Option<Instant> {
+        let p = self.policy();
+        let expires = if p.upperexpire > 0 {
+            u32::try_from(p.upperexpire).unwrap_or(DEFAULT_EXPIRES)
+        } else {
+            reg.interval
+        };
+        match self.register(reg, binding, expires).await {
+            Ok(granted) if granted > 0 => {
+                inc(&self.stats.refreshes_ok);
+                let now = Instant::now();
+                let expires_at = now + Duration::from_secs(u64::from(granted));
+                self.proxy.paths().refreshed(&reg.token, expires_at);
+                if let Some(e) = lock(&self.entries).get_mut(&reg.token) {
+                    e.reg.expires_at = expires_at;
+                    e.reg.interval = granted;
+                    e.failures = 0;
+                }
+                self.store_expiry(binding, granted).await;
+                info!(aor = %reg.aor, expires = granted, "upstream registration refreshed by the keeper");
+                Some(now + refresh_delay(granted))
+            }
+            result => {
+                let failure = result.err().unwrap_or(Failure::Final(200));
+                inc(&self.stats.refreshes_failed);
+                warn!(aor = %reg.aor, reason = %failure, "upstream registration refresh failed");
+                let remove = match &failure {
+                    Failure::Rejected(_) => p.removeon_reject == 1,
+                    Failure::Timeout | Failure::Transport(_) => p.removeon_regfail == 2,
+                    _ => p.removeon_regfail >= 1,
+                };
+                if remove {
+                    self.remove_binding(reg, binding, &failure.to_string())
+                        .await;
+                    lock(&self.entries).remove(&reg.token);
+                    return None;
+                }
+                let mut entries = lock(&self.entries);
+                let e = entries.get_mut(&reg.token)?;
+                e.failures = e.failures.saturating_add(1);
+                Some(Instant::now() + retry_delay(e.failures - 1))
+            }
+        }
+    }
+
+    /// REGISTER (answering one challenge); the seconds granted.
+    async fn register(&self, reg: &Reg, binding: &Binding, expires: u32) -> Result<u32, Failure> {
+        let mut auth = None;
+        for round in 0..2 {
+            let resp = self
+                .send_register(reg, binding, expires, auth.take())
+                .await?;
+            let code = resp.status().unwrap_or(0);
+            match code {
+                200..=299 => return Ok(granted_expires(&resp, &reg.contact, expires)),
+                401 | 407 if round == 0 => {
+                    let user = auth_user(binding, &reg.aor);
+                    let ha1 = binding.piid.as_ref().map(|p| p.expose());
+                    let cnonce = random_token(16);
+                    let a = answer(&resp, &user, ha1, &ruri_of(reg, binding), &cnonce)?;
+                    inc(&self.stats.auth_answered);
+                    auth = Some(a);
+                }
+                401 | 407 => return Err(Failure::AuthRejected(code)),
+                403 | 404 => return Err(Failure::Rejected(code)),
+                _ => return Err(Failure::Final(code)),
+            }
+        }
+        Err(Failure::Final(0))
+    }
+
+    /// One REGISTER in a client transaction; its final response.
+    async fn send_register(
+        &self,
+        reg: &Reg,
+        binding: &Binding,
+        expires: u32,
+        auth: Option<(&'static str, String)>,
+    ) -> Result<Message, Failure> {
+        let kind = match &reg.upstream {
+            Destination::Addr { kind, .. } => *kind,
+            Destination::Flow(_) => TransportKind::Udp,
+        };
+        let (host, port) = self
+            .proxy
+            .advertised(kind)
+            .ok_or_else(|| Failure::Transport("no local address for the upstream".into()))?;
+        let path = self
+            .proxy
+            .our_uri(kind, &reg.token)
+            .ok_or_else(|| Failure::Transport("no local address for the Path".into()))?;
+        let (call_id, from_tag, cseq) = {
+            let mut entries = lock(&self.entries);
+            match entries.get_mut(&reg.token) {
+                Some(e) => {
+                    e.cseq += 1;
+                    (e.call_id.clone(), e.from_tag.clone(), e.cseq)
+                }
+                // Unregistering a device no task keeps (API removal).
+                None => (format!("kp-{}", random_token(20)), random_token(10), 1),
+            }
+        };
+        let device = &binding.device;
+        let spec = RegisterSpec {
+            aor: reg.aor.clone(),
+            ruri: ruri_of(reg, binding),
+            contact: reg.contact.clone(),
+            instance: instance_of_device(device),
+            reg_id: device
+                .rsplit_once(";reg-id=")
+                .and_then(|(_, r)| r.parse().ok()),
+            path,
+            expires,
+            call_id,
+            from_tag,
+            cseq,
+            via: format!(
+                "SIP/2.0/{} {host}:{port};branch={BRANCH_PREFIX}k{};rport",
+                kind.via_name(),
+                random_token(16)
+            ),
+            auth,
+        };
+        let msg = Message::parse(bytes::Bytes::from(spec.build()))
+            .map_err(|e| Failure::Transport(format!("built an unparsable REGISTER: {e}")))?;
+        let (tx, mut rx) = mpsc::channel::<ClientEvent>(8);
+        let handler: crate::transaction::client::EventHandler = Arc::new(move |ev| {
+            let tx = tx.clone();
+            Box::pin(async move {
+                let _ = tx.send(ev).await;
+            })
+        });
+        self.proxy
+            .originate(msg, reg.upstream.clone(), kind.is_reliable(), handler);
+        while let Some(ev) = rx.recv().await {
+            match ev {
+                ClientEvent::Response(r) if r.status().is_some_and(|c| c >= 200) => return Ok(r),
+                ClientEvent::Response(_) => {}
+                ClientEvent::Timeout => return Err(Failure::Timeout),
+                ClientEvent::TransportError(e) => return Err(Failure::Transport(e)),
+            }
+        }
+        Err(Failure::Timeout)
+    }
+
+    /// The stored binding of a registration (instance, else Contact).
+    async fn binding_of(&self, reg: &Reg) -> Option<Binding> {
+        let store = self.bindings.store.clone();
+        let aor = format!("sip:{}", reg.aor);
+        let list = tokio::task::spawn_blocking(move || store.user(&aor))
+            .await
+            .ok()?
+            .inspect_err(|e| warn!(aor = %reg.aor, error = %e, "keeper: store read failed"))
+            .ok()?;
+        list.into_iter().find(|b| matches_reg(b, &reg.identity))
+    }
+
+    async fn store_expiry(&self, binding: &Binding, granted: u32) {
+        let store = self.bindings.store.clone();
+        let (aor, device) = (binding.aor.clone(), binding.device.clone());
+        let until = crate::bindings::unix_now() + i64::from(granted);
+        let r = tokio::task::spawn_blocking(move || {
+            // Re-read: the app may have changed its binding meanwhile.
+            let Some(mut b) = store.get(&aor, &device)? else {
+                return Ok(false);
+            };
+            b.upstream_expires_at = Some(until);
+            store.upsert(&b)
+        })
+        .await;
+        if let Ok(Err(e)) = r {
+            warn!(aor = %binding.aor, error = %e, "keeper: upstream expiry not stored");
+        }
+    }
+
+    async fn remove_binding(&self, reg: &Reg, binding: &Binding, reason: &str) {
+        let store = self.bindings.store.clone();
+        let (aor, device) = (binding.aor.clone(), binding.device.clone());
+        let removed = tokio::task::spawn_blocking(move || store.remove(&aor, &device)).await;
+        self.proxy.paths().unregistered(&reg.token);
+        inc(&self.stats.removed);
+        warn!(aor = %binding.aor, device = %binding.device, %reason, removed = ?removed.ok().and_then(Result::ok), "push binding removed (upstream registration failed)");
+    }
+
+    async fn regrefresh_push(&self, reg: &Reg, binding: &Binding) {
+        let user = reg.aor.split('@').next().unwrap_or("").to_owned();
+        let fields = PushFields {
+            package: binding.push.package.clone(),
+            token: binding.push.token.clone(),
+            to: user.clone(),
+            to_username: user,
+            kind: NotificationKind::RegisterRefresh,
+            ..PushFields::default()
+        };
+        let status = self.pusher.push(binding, fields).await;
+        inc(&self.stats.regrefresh_pushes);
+        info!(aor = %reg.aor, device = %binding.device, ?status, "register-refresh push (ntype 4) sent");
+    }
+
+    /// `DELETE /api/v1/bindings/{user}`: unregister each removed device
+    /// upstream (Expires 0, authenticated) and stop keeping it.
+    pub async fn user_removed(&self, removed: &[Binding]) {
+        for b in removed {
+            let Some(identity) = identity_of(b) else {
+                continue;
+            };
+            let aor = b.aor.trim_start_matches("sip:").to_owned();
+            let token = self.proxy.paths().token_for(&aor, &identity);
+            let kept = self.forget(&token);
+            let reg = match kept {
+                Some(r) => r,
+                None => match self.proxy.paths().get(&token) {
+                    Some(r) if r.expires_at.is_some() => Reg {
+                        token: token.clone(),
+                        aor: r.aor,
+                        identity: r.instance,
+                        contact: r.contact,
+                        upstream: r.upstream,
+                        expires_at: Instant::now(),
+                        interval: 0,
+                    },
+                    _ => continue,
+                },
+            };
+            self.proxy.paths().unregistered(&token);
+            match self.register(&reg, b, 0).await {
+                Ok(_) => {
+                    inc(&self.stats.unregistered);
+                    info!(aor = %b.aor, device = %b.device, "unregistered upstream (binding removed by API)");
+                }
+                Err(e) => {
+                    warn!(aor = %b.aor, device = %b.device, reason = %e, "upstream unregister failed")
+                }
+            }
+        }
+    }
+}
+
+/// Digest username: the stored one, else the AOR's user part.
+fn auth_user(b: &Binding, aor: &str) -> String {
+    b.auth_user
+        .clone()
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| aor.split('@').next().unwrap_or("").to_owned())
+}
+
+/// Request-URI: the domain the app selected (X-Sy.Uppersrvd), else the
+/// AOR's host.
+fn ruri_of(reg: &Reg, b: &Binding) -> String {
+    let domain = b
+        .upstream
+        .domain
+        .clone()
+        .unwrap_or_else(|| reg.aor.rsplit('@').next().unwrap_or("").to_owned());
+    format!("sip:{domain}")
+}
+
+/// The registry identity of a stored device: its instance, else Contact.
+pub fn identity_of(b: &Binding) -> Option<String> {
+    instance_of_device(&b.device).or_else(|| (!b.contact.is_empty()).then(|| b.contact.clone()))
+}
+
+fn matches_reg(b: &Binding, identity: &str) -> bool {
+    identity_of(b).as_deref() == Some(identity)
+}
+
+async fn listen(keeper: Weak<Keeper>, mut events: broadcast::Receiver<RegistrarEvent>) {
+    loop {
+        let ev = match events.recv().await {
+            Ok(ev) => ev,
+            Err(broadcast::error::RecvError::Lagged(n)) => {
+                // Missed refreshes only delay a keeper: the rebuild scan
+                // and the next app REGISTER catch up.
+                warn!(missed = n, "keeper lagged behind registration events");
+                continue;
+            }
+            Err(broadcast::error::RecvError::Closed) => return,
+        };
+        let Some(k) = keeper.upgrade() else { return };
+        match ev {
+            RegistrarEvent::Registered { aor, instance, .. } => k.app_registered(&aor, &instance),
+            RegistrarEvent::Unregistered { aor, instance } => {
+                let token = k.proxy.paths().token_for(&aor, &instance);
+                k.forget(&token);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

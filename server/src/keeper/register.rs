@@ -1,0 +1,246 @@
+//! The keeper's own REGISTER: built from what the app last registered, and
+//! the digest answer computed from the stored HA1 (X-PIID).
+
+use sipwake_sip::digest::{self, Challenge, DigestError};
+use sipwake_sip::{Contacts, Message};
+
+/// What one REGISTER of the keeper says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegisterSpec {
+    /// `user@host` (the AOR, To and From).
+    pub aor: String,
+    /// Request-URI: `sip:<domain>`.
+    pub ruri: String,
+    /// The app's Contact URI.
+    pub contact: String,
+    /// Normalised `+sip.instance` (none for token-keyed devices).
+    pub instance: Option<String>,
+    pub reg_id: Option<u32>,
+    /// `<sip:TOKEN@gateway;lr>`: our Path for this registration.
+    pub path: String,
+    pub expires: u32,
+    pub call_id: String,
+    pub from_tag: String,
+    pub cseq: u32,
+    /// `SIP/2.0/UDP host:port;branch=…;rport`.
+    pub via: String,
+    /// `(header name, value)`: Authorization or Proxy-Authorization.
+    pub auth: Option<(&'static str, String)>,
+}
+
+impl RegisterSpec {
+    /// The request text.
+    pub fn build(&self) -> String {
+        let mut contact = format!("<{}>", self.contact);
+        if let Some(i) = &self.instance {
+            contact.push_str(&format!(";+sip.instance=\"<{i}>\""));
+        }
+        if let Some(r) = self.reg_id {
+            contact.push_str(&format!(";reg-id={r}"));
+        }
+        let mut s = format!(
+            "REGISTER {ruri} SIP/2.0\r\nVia: {via}\r\nMax-Forwards: 70\r\n\
+             From: <sip:{aor}>;tag={tag}\r\nTo: <sip:{aor}>\r\nCall-ID: {cid}\r\n\
+             CSeq: {cseq} REGISTER\r\nContact: {contact}\r\nPath: {path}\r\n\
+             Supported: path\r\nExpires: {exp}\r\nUser-Agent: sipwake-keeper\r\n",
+            ruri = self.ruri,
+            via = self.via,
+            aor = self.aor,
+            tag = self.from_tag,
+            cid = self.call_id,
+            cseq = self.cseq,
+            path = self.path,
+            exp = self.expires,
+        );
+        if let Some((name, value)) = &self.auth {
+            s.push_str(&format!("{name}: {value}\r\n"));
+        }
+        s.push_str("Content-Length: 0\r\n\r\n");
+        s
+    }
+}
+
+/// Why a challenge could not be answered.
+#[derive(Debug, thiserror::Error)]
+pub enum AnswerError {
+    #[error("no usable credentials stored (no X-PIID)")]
+    NoCredentials,
+    #[error("{0} without a challenge header")]
+    NoChallenge(u16),
+    #[error("challenge: {0}")]
+    Digest(#[from] DigestError),
+}
+
+/// The Authorization (401) or Proxy-Authorization (407) header answering
+/// `resp`, computed from the HA1. MD5 only: qop=auth with `nc` and
+/// `cnonce` when offered, else the RFC 2069 form.
+pub fn answer(
+    resp: &Message,
+    user: &str,
+    ha1: Option<&str>,
+    ruri: &str,
+    cnonce: &str,
+) -> Result<(&'static str, String), AnswerError> {
+    let code = resp.status().unwrap_or(0);
+    let (challenge_hdr, auth_hdr) = if code == 407 {
+        ("Proxy-Authenticate", "Proxy-Authorization")
+    } else {
+        ("WWW-Authenticate", "Authorization")
+    };
+    let ha1 = ha1.ok_or(AnswerError::NoCredentials)?;
+    // Several challenges (e.g. one per algorithm): the first MD5 one.
+    let mut last_err = None;
+    for h in resp.headers_named(challenge_hdr) {
+        match Challenge::parse(&h.unfolded()) {
+            Ok(ch) => {
+                let creds = digest::answer(&ch, user, ha1, "REGISTER", ruri, cnonce, 1)?;
+                return Ok((auth_hdr, creds.to_header_value()));
+            }
+            Err(e) => last_err = Some(e),
+        }
+    }
+    Err(last_err.map_or(AnswerError::NoChallenge(code), AnswerError::Digest))
+}
+
+/// Seconds the upstream granted our Contact in a 2xx: its `expires`
+/// param, else the Expires header, else what we asked.
+pub fn granted_expires(resp: &Message, contact: &str, asked: u32) -> u32 {
+    let header = resp.expires().ok().flatten();
+    let from_contact = match resp.contacts() {
+        Ok(Contacts::List(list)) => list
+            .iter()
+            .find(|c| c.uri.raw == contact)
+            .and_then(|c| c.expires()),
+        _ => None,
+    };
+    from_contact.or(header).unwrap_or(asked)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+    use sipwake_sip::digest::{Credentials, verify};
+
+    fn spec() -> RegisterSpec {
+        RegisterSpec {
+            aor: "alice@example.com".into(),
+            ruri: "sip:example.com".into(),
+            contact: "sip:alice@10.0.0.1:5060;transport=tcp".into(),
+            instance: Some("urn:uuid:00000000-0000-0000-0000-000000000001".into()),
+            reg_id: Some(1),
+            path: "<sip:swrabc@127.0.0.1:5060;lr>".into(),
+            expires: 3600,
+            call_id: "kp-1@gw".into(),
+            from_tag: "t1".into(),
+            cseq: 7,
+            via: "SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKswk1;rport".into(),
+            auth: None,
+        }
+    }
+
+    fn parse(s: &str) -> Message {
+        Message::parse(Bytes::from(s.to_owned())).unwrap()
+    }
+
+    #[test]
+    fn register_names_the_app_contact_with_instance_and_our_path() {
+        let m = parse(&spec().build());
+        assert_eq!(m.method(), Some("REGISTER"));
+        assert_eq!(m.request_uri(), Some("sip:example.com"));
+        assert_eq!(m.cseq().unwrap().seq, 7);
+        assert_eq!(m.call_id().unwrap(), "kp-1@gw");
+        assert_eq!(m.from().unwrap().tag(), Some("t1"));
+        assert_eq!(m.to().unwrap().uri.raw, "sip:alice@example.com");
+        let Contacts::List(c) = m.contacts().unwrap() else {
+            panic!("star")
+        };
+        assert_eq!(c[0].uri.raw, "sip:alice@10.0.0.1:5060;transport=tcp");
+        assert_eq!(
+            c[0].sip_instance(),
+            Some("urn:uuid:00000000-0000-0000-0000-000000000001")
+        );
+        assert_eq!(c[0].reg_id(), Some(1));
+        assert_eq!(m.header("Path"), Some("<sip:swrabc@127.0.0.1:5060;lr>"));
+        assert_eq!(m.expires().unwrap(), Some(3600));
+        assert_eq!(m.top_via().unwrap().branch(), Some("z9hG4bKswk1"));
+        assert!(m.header("Authorization").is_none());
+    }
+
+    fn challenge(code: u16, hdr: &str, value: &str) -> Message {
+        parse(&format!(
+            "SIP/2.0 {code} Unauthorized\r\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKswk1\r\n\
+             From: <sip:alice@example.com>;tag=t1\r\nTo: <sip:alice@example.com>;tag=x\r\n\
+             Call-ID: kp-1@gw\r\nCSeq: 7 REGISTER\r\n{hdr}: {value}\r\nContent-Length: 0\r\n\r\n"
+        ))
+    }
+
+    #[test]
+    fn qop_auth_answer_verifies_against_the_ha1() {
+        let ha1 = digest::ha1("alice", "example.com", "secret");
+        let resp = challenge(
+            401,
+            "WWW-Authenticate",
+            r#"Digest realm="example.com", nonce="n0nce", qop="auth,auth-int", algorithm=MD5, opaque="op""#,
+        );
+        let (name, value) = answer(&resp, "alice", Some(&ha1), "sip:example.com", "cn1").unwrap();
+        assert_eq!(name, "Authorization");
+        let creds = Credentials::parse(&value).unwrap();
+        assert_eq!(creds.qop.as_deref(), Some("auth"));
+        assert_eq!(creds.nc.as_deref(), Some("00000001"));
+        assert_eq!(creds.cnonce.as_deref(), Some("cn1"));
+        assert_eq!(creds.opaque.as_deref(), Some("op"));
+        assert_eq!(creds.uri, "sip:example.com");
+        assert!(verify(&creds, &ha1, "REGISTER"));
+        // The right HA1 matters: another password does not verify.
+        assert!(!verify(
+            &creds,
+            &digest::ha1("alice", "example.com", "other"),
+            "REGISTER"
+        ));
+    }
+
+    #[test]
+    fn rfc2069_answer_and_proxy_challenge() {
+        let ha1 = digest::ha1("bob", "r", "pw");
+        let resp = challenge(
+            407,
+            "Proxy-Authenticate",
+            r#"Digest realm="r", nonce="abc""#,
+        );
+        let (name, value) = answer(&resp, "bob", Some(&ha1), "sip:r", "cn").unwrap();
+        assert_eq!(name, "Proxy-Authorization");
+        let creds = Credentials::parse(&value).unwrap();
+        assert_eq!(creds.qop, None);
+        assert_eq!(creds.cnonce, None);
+        assert!(verify(&creds, &ha1, "REGISTER"));
+    }
+
+    #[test]
+    fn other_algorithms_and_missing_credentials_fail() {
+        let resp = challenge(
+            401,
+            "WWW-Authenticate",
+            r#"Digest realm="r", nonce="abc", algorithm=SHA-256"#,
+        );
+        let err = answer(&resp, "bob", Some("00"), "sip:r", "cn").unwrap_err();
+        assert!(err.to_string().contains("SHA-256"), "{err}");
+        let ok = challenge(401, "WWW-Authenticate", r#"Digest realm="r", nonce="abc""#);
+        assert!(matches!(
+            answer(&ok, "bob", None, "sip:r", "cn"),
+            Err(AnswerError::NoCredentials)
+        ));
+    }
+
+    #[test]
+    fn granted_expires_prefers_our_contact_param() {
+        let resp = parse(
+            "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP gw;branch=z9hG4bKswk1\r\nFrom: <sip:a@h>;tag=1\r\n\
+             To: <sip:a@h>;tag=2\r\nCall-ID: c\r\nCSeq: 1 REGISTER\r\n\
+             Contact: <sip:other@1.1.1.1>;expires=99, <sip:a@10.0.0.1>;expires=42\r\nExpires: 77\r\n\
+             Content-Length: 0\r\n\r\n",
+        );
+        assert_eq!(granted_expires(&resp, "sip:a@10.0.0.1", 3600), 42);
+        assert_eq!(granted_expires(&resp, "sip:zz@1.1.1.1", 3600), 77);
+    }
+}

@@ -1,0 +1,239 @@
+//! The upstream registration keeper against a real Kamailio: an app
+//! registers through the gateway with X-MPUSH + X-PIID and a short expiry,
+//! then goes away. The gateway must keep it registered (authenticated
+//! refreshes from the stored HA1), across a gateway restart, so calls to
+//! it still reach the gateway and push; an API removal unregisters it
+//! upstream; wrong credentials get the binding removed (`removeon_regfail`).
+
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use sipwake_e2e::client::SipClient;
+use sipwake_e2e::push::{self, APP, Options, PushGateway};
+use sipwake_e2e::sipmsg::Msg;
+use sipwake_e2e::{REALM, password};
+
+/// What the app asks for (and, with `upperexpire = -1`, what the keeper
+/// keeps asking for): short, so refreshes come every few seconds.
+const APP_EXPIRES: u64 = 6;
+/// Generous: a loaded 2-core CI machine.
+const DEADLINE: Duration = Duration::from_secs(60);
+
+async fn start() -> PushGateway {
+    PushGateway::start(Options {
+        store: true,
+        extra: "\n[push]\nupperexpire = -1\nwake_timeout_secs = 3\n".into(),
+        ..Options::default()
+    })
+    .await
+    .unwrap()
+}
+
+/// The app: REGISTER over TCP with push data and the given X-PIID; the
+/// 401 is answered with the real password, so Kamailio must say 200.
+async fn app_register(env: &PushGateway, token: &str, piid: &str) -> SipClient {
+    let mut app = SipClient::tcp(env.gw.sip_addr(), "alice", REALM)
+        .await
+        .unwrap();
+    let contact = format!(
+        "Contact: <sip:alice@{};transport=tcp>;+sip.instance=\"<urn:uuid:6b1f0c2e-0000-4000-8000-00000000a11c>\"",
+        app.local
+    );
+    let headers = vec![
+        contact,
+        format!("Expires: {APP_EXPIRES}"),
+        "Supported: path".into(),
+        format!("X-MPUSH: a:{APP}:{token}"),
+        format!("X-PIID: {piid}"),
+    ];
+    let (first, last) = push::register_custom(&mut app, password("alice"), &headers)
+        .await
+        .unwrap();
+    assert_eq!(first.status(), Some(401), "{}", first.start);
+    assert_eq!(
+        last.status(),
+        Some(200),
+        "{}\n{}",
+        last.start,
+        env.gw.failure("log")
+    );
+    app
+}
+
+async fn keeper_stats(env: &PushGateway) -> Value {
+    let v = env.api.json("GET", "/api/v1/stats", None).await.unwrap();
+    v["keeper"].clone()
+}
+
+/// Polls the keeper counters until `pred` holds.
+async fn wait_keeper(env: &PushGateway, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        let k = keeper_stats(env).await;
+        if pred(&k) {
+            return k;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "keeper never reached: {what}; stats {k}\n{}",
+            env.gw.failure("log")
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn n(v: &Value, key: &str) -> u64 {
+    v[key].as_u64().unwrap_or(0)
+}
+
+/// FCM messages of type `ntype` sent to `token`.
+fn pushes(env: &PushGateway, token: &str, ntype: &str) -> usize {
+    env.fcm
+        .received()
+        .iter()
+        .filter(|r| {
+            let m = &r.body["message"];
+            m["token"] == token && m["data"]["ntype"] == ntype
+        })
+        .count()
+}
+
+/// Waits until the upstream binding the app itself created would have
+/// expired (elapsed time is the point here: only the keeper's refreshes
+/// can still be holding it).
+async fn outlive(since: Instant, secs: u64) {
+    let until = since + Duration::from_secs(secs);
+    while Instant::now() < until {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// bob (directly at Kamailio, authenticated) calls alice; the final answer.
+async fn bob_calls_alice(env: &PushGateway) -> Msg {
+    let mut bob = SipClient::udp(env.kamailio.addr(), "bob", REALM)
+        .await
+        .unwrap();
+    bob.password = Some(password("bob").into());
+    bob.call_outcome("alice").await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keeper_holds_the_registration_across_refreshes_and_restart_until_removed() {
+    let mut env = start().await;
+    let token = "fcm-keeper-tok";
+    let piid = push::piid("alice", REALM, password("alice"));
+    let app = app_register(&env, token, &piid).await;
+    let registered = Instant::now();
+    assert_eq!(
+        env.api.devices("alice@sipwake.test").await.unwrap().len(),
+        1
+    );
+    // The app goes away (closed connection: its flow is dead).
+    drop(app);
+
+    // (a) Authenticated refreshes, at least two, beyond two app expiries.
+    let k = wait_keeper(&env, "two authenticated refreshes", |k| {
+        n(k, "refreshes_ok") >= 2 && n(k, "auth_answered") >= 2
+    })
+    .await;
+    assert_eq!(n(&k, "refreshes_failed"), 0, "{k}");
+    assert_eq!(n(&k, "kept"), 1, "{k}");
+    outlive(registered, 2 * APP_EXPIRES + 1).await;
+    let k = keeper_stats(&env).await;
+    assert!(n(&k, "refreshes_ok") >= 3, "refreshes must go on: {k}");
+    let resp = bob_calls_alice(&env).await;
+    // Kamailio still routes to alice via our Path; nobody wakes (no app),
+    // so the held call ends 480 after wake_timeout_secs.
+    assert_eq!(resp.status(), Some(480), "{}", resp.start);
+    assert_eq!(
+        pushes(&env, token, "0"),
+        1,
+        "exactly one call push: {:?}\n{}",
+        env.fcm.received(),
+        env.gw.failure("log")
+    );
+    assert_eq!(pushes(&env, token, "4"), 0, "X-PIID devices get no ntype 4");
+
+    // (b) Restart: the registration is rebuilt from the store and kept.
+    env.restart().unwrap();
+    let restarted = Instant::now();
+    let k = wait_keeper(&env, "re-registration after restart", |k| {
+        n(k, "refreshes_ok") >= 1 && n(k, "restored") >= 1
+    })
+    .await;
+    assert_eq!(n(&k, "kept"), 1, "{k}");
+    outlive(restarted, APP_EXPIRES + 1).await;
+    let resp = bob_calls_alice(&env).await;
+    assert_eq!(resp.status(), Some(480), "{}", resp.start);
+    assert_eq!(
+        pushes(&env, token, "0"),
+        2,
+        "the call after the restart pushed again: {:?}\n{}",
+        env.fcm.received(),
+        env.gw.failure("log")
+    );
+
+    // (c) API removal: unregistered upstream; calls fail at Kamailio, no push.
+    let v = env
+        .api
+        .json("DELETE", "/api/v1/bindings/alice@sipwake.test", None)
+        .await
+        .unwrap();
+    assert_eq!(v["removed"], 1, "{v}");
+    let k = keeper_stats(&env).await;
+    assert_eq!(n(&k, "unregistered"), 1, "{k}\n{}", env.gw.failure("log"));
+    assert_eq!(n(&k, "kept"), 0, "{k}");
+    let resp = bob_calls_alice(&env).await;
+    assert!(
+        matches!(resp.status(), Some(404 | 480)),
+        "Kamailio must not know alice any more: {}",
+        resp.start
+    );
+    assert_eq!(pushes(&env, token, "0"), 2, "no push after removal");
+
+    // The HA1 never shows up in the logs.
+    let logs = format!(
+        "{}{}",
+        sipwake_e2e::util::read_lossy(&env.gw.dir().join("sipwake.log")),
+        sipwake_e2e::util::read_lossy(&env.gw.dir().join("sipwake.restarted.log"))
+    );
+    assert!(!logs.contains(&piid), "X-PIID leaked into the log");
+    assert!(logs.contains("upstream registration refreshed by the keeper"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_piid_gets_the_binding_removed() {
+    let env = start().await;
+    let wrong = push::piid("alice", REALM, "not-the-password");
+    let app = app_register(&env, "fcm-wrong-piid", &wrong).await;
+    assert_eq!(
+        env.api.devices("alice@sipwake.test").await.unwrap().len(),
+        1
+    );
+    drop(app);
+    // Kamailio challenges the keeper again after its (wrong) answer:
+    // removeon_regfail = 1 removes the binding.
+    let k = wait_keeper(&env, "removal after rejected credentials", |k| {
+        n(k, "removed") >= 1
+    })
+    .await;
+    assert!(n(&k, "refreshes_failed") >= 1, "{k}");
+    assert_eq!(n(&k, "refreshes_ok"), 0, "{k}");
+    assert_eq!(n(&k, "kept"), 0, "{k}");
+    assert!(
+        env.api
+            .devices("alice@sipwake.test")
+            .await
+            .unwrap()
+            .is_empty(),
+        "binding must be gone"
+    );
+    let log = env.gw.log();
+    assert!(
+        log.contains("push binding removed (upstream registration failed)")
+            && log.contains("alice@sipwake.test"),
+        "{}",
+        env.gw.failure("log")
+    );
+    assert!(!log.contains(&wrong), "X-PIID leaked into the log");
+}
