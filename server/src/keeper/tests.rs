@@ -49,3 +49,57 @@ fn persists_filters_by_last_seen() {
     assert!(persists_allows(2, 100, 100 + 86_400));
     assert!(!persists_allows(2, 100, 100 + 3 * 86_400));
 }
+
+/// The token the app's REGISTER produced (quoted, bracketed instance) and
+/// the one the keeper derives from the stored binding after a restart.
+#[tokio::test]
+async fn path_token_from_the_store_equals_the_registers() {
+    use crate::bindings::{Capture, CaptureOptions, capture};
+    use crate::proxy::net::FlowId;
+    use crate::proxy::token::TokenKey;
+    use crate::registrar::paths::PathRegistry;
+    use sipwake_core::mpush::Provider;
+
+    let key = TokenKey::from_bytes([9; 32]);
+    let paths = PathRegistry::new(key.clone(), tokio::sync::broadcast::channel(4).0);
+    let after_restart = PathRegistry::new(key, tokio::sync::broadcast::channel(4).0);
+    let opts = CaptureOptions {
+        supported: vec![Provider::AndroidFcm],
+        send_555: false,
+    };
+    for contact in [
+        "<sip:alice@10.0.0.1:5060;transport=tcp>;+sip.instance=\"<urn:uuid:1234>\";reg-id=1",
+        "<sip:alice@10.0.0.1:5060;transport=tcp>",
+    ] {
+        let req = Message::parse(bytes::Bytes::from(format!(
+            "REGISTER sip:example.com SIP/2.0\r\nVia: SIP/2.0/TCP 10.0.0.1;branch=z9hG4bK1\r\n\
+             From: <sip:alice@Example.com>;tag=1\r\nTo: <sip:alice@Example.com>\r\nCall-ID: c\r\n\
+             CSeq: 1 REGISTER\r\nContact: {contact}\r\nX-MPUSH: a:com.example:tok\r\n\
+             Content-Length: 0\r\n\r\n"
+        )))
+        .unwrap();
+        let dest = Destination::Addr {
+            kind: TransportKind::Udp,
+            addr: "127.0.0.1:5070".parse().unwrap(),
+        };
+        let pending = paths
+            .prepare(
+                &req,
+                FlowId(1),
+                TransportKind::Tcp,
+                "10.0.0.1:5060".parse().unwrap(),
+                dest,
+            )
+            .unwrap();
+        let Capture::Bind(b) = capture(&req, 0, &opts).capture else {
+            panic!("no binding from {contact}")
+        };
+        let identity = identity_of(&b).unwrap();
+        let aor = b.aor.trim_start_matches("sip:");
+        assert_eq!(
+            after_restart.token_for(aor, &identity),
+            pending.token,
+            "{contact}"
+        );
+    }
+}
