@@ -267,6 +267,31 @@ async fn sleeping_device_is_pushed_once_and_gets_the_invite_once_after_a_401_rou
     assert_eq!(stats["holding"].as_u64(), Some(0));
 }
 
+/// A push device whose Path flow is live gets the upstream's INVITE once,
+/// at once: it is not also held and pushed (found by the Kamailio e2e
+/// fork test, where the live device got the INVITE twice).
+#[tokio::test(start_paused = true)]
+async fn a_live_push_device_gets_the_invite_once_and_no_push() {
+    let mut h = Harness::upstream(UPSTREAM, false, &[]);
+    let (store, push) = wake_on(&h, PushPolicy::default());
+    let (a, up, path) = up_registered(&mut h, 40001, 1).await;
+    assert_eq!(store.user("sip:alice@example.com").unwrap().len(), 1);
+
+    h.inject(up, &up_invite(&path, "z9hG4bKlive1", "call-live"))
+        .await;
+    let out = h.drain(Duration::from_secs(2)).await;
+    let invites: Vec<&Sent> = out
+        .iter()
+        .filter(|m| m.method() == Some("INVITE"))
+        .collect();
+    assert_eq!(invites.len(), 1, "{out:?}");
+    assert_eq!(invites[0].dest, Destination::Flow(a));
+    assert!(push.all().is_empty(), "a live device is not pushed");
+    let stats = h.proxy.wake_stats().unwrap();
+    assert_eq!(stats["held"].as_u64(), Some(0), "{stats}");
+    assert_eq!(stats["holding"].as_u64(), Some(0), "{stats}");
+}
+
 #[tokio::test(start_paused = true)]
 async fn nobody_wakes_480_after_the_wake_timeout() {
     let mut h = Harness::upstream(UPSTREAM, false, &[]);

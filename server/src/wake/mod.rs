@@ -149,6 +149,12 @@ impl Waker {
         if !invite && (has_live || !policy.chat_enabled()) {
             return Vec::new();
         }
+        // Upstream mode: the request is for one Path registration; when its
+        // flow is live it is forwarded there, so there is nobody to wake
+        // (holding it too would deliver the INVITE to that device twice).
+        if route.path.is_some() && has_live {
+            return Vec::new();
+        }
         if lock(&self.calls).len() >= MAX_HELD {
             warn!(
                 call_id = req.call_id().unwrap_or(""),
