@@ -204,6 +204,48 @@ async fn a_device_re_registering_on_a_new_connection_keeps_its_path() {
     assert_eq!(inv.dest, Destination::Flow(new));
 }
 
+/// The upstream CANCELs a forked branch because another device answered:
+/// the CANCEL we send to the client carries the upstream's RFC 3326
+/// `Reason` (found by the Kamailio e2e fork test).
+#[tokio::test(start_paused = true)]
+async fn upstream_cancel_reason_reaches_the_client() {
+    let mut h = Harness::upstream("sip:127.0.0.9:5070", false, &[]);
+    let (a, up, path) = registered(&mut h, 40001, 1).await;
+    h.inject(up, &upstream_invite(&path, 40001, "z9hG4bKuc1", "in-c"))
+        .await;
+    assert_eq!(h.next().await.status(), Some(100));
+    let inv = h.next().await;
+    assert_eq!(inv.dest, Destination::Flow(a));
+    h.inject(a, &reply(&inv.msg, 180, "Ringing", Some("at"), ""))
+        .await;
+    assert_eq!(h.next().await.status(), Some(180));
+
+    let reason = "SIP;cause=200;text=\"Call completed elsewhere\"";
+    let cancel = request(
+        "CANCEL",
+        "sip:alice@127.0.0.2:40001;transport=tcp",
+        "SIP/2.0/UDP 127.0.0.9:5070;branch=z9hG4bKuc1",
+        "<sip:bob@example.com>;tag=bb",
+        "<sip:alice@example.com>",
+        "in-c",
+        1,
+        &format!("Route: {path}\nReason: {reason}\n"),
+    );
+    h.inject(up, &cancel).await;
+    let out = h.drain(Duration::from_secs(1)).await;
+    let ok = out
+        .iter()
+        .find(|m| m.status() == Some(200))
+        .expect("200 for the CANCEL");
+    assert_eq!(ok.dest, Destination::Flow(up));
+    let fwd = out
+        .iter()
+        .find(|m| m.method() == Some("CANCEL"))
+        .unwrap_or_else(|| panic!("no CANCEL to the client: {out:?}"));
+    assert_eq!(fwd.dest, Destination::Flow(a));
+    assert_eq!(fwd.msg.header("Reason"), Some(reason));
+}
+
 #[tokio::test(start_paused = true)]
 async fn client_calls_go_upstream_with_record_route_and_come_back() {
     let mut h = Harness::upstream("sip:127.0.0.9:5070", false, &[]);

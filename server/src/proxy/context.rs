@@ -55,7 +55,7 @@ struct Inner {
     /// started: the best final waits for them too.
     held: usize,
     /// `Reason` for our CANCELs (RFC 3326), once a 2xx ended the call.
-    cancel_reason: Option<&'static str>,
+    cancel_reason: Option<String>,
 }
 
 /// RFC 3326 `Reason` on the CANCELs sent because another branch answered.
@@ -254,11 +254,15 @@ impl ResponseContext {
         self.server.respond(code, bytes).await;
     }
 
-    /// CANCEL every branch still without a final (RFC 3261 §16.10).
-    pub fn cancel_all(self: &Arc<Self>) {
+    /// CANCEL every branch still without a final (RFC 3261 §16.10), with
+    /// `reason` (the caller's CANCEL's `Reason`) unless a 2xx set ours.
+    pub fn cancel_all(self: &Arc<Self>, reason: Option<String>) {
         let mut to_send = Vec::new();
         {
             let mut inner = lock(&self.inner);
+            if inner.cancel_reason.is_none() {
+                inner.cancel_reason = reason;
+            }
             for b in inner.branches.iter_mut() {
                 match b.state {
                     BranchState::Provisional if !b.cancel_wanted => {
@@ -296,10 +300,10 @@ impl ResponseContext {
         let Some(Ok(mut cancel)) = sipwake_sip::cancel_for(req).map(Message::parse) else {
             return;
         };
-        let reason = lock(&self.inner).cancel_reason;
+        let reason = lock(&self.inner).cancel_reason.clone();
         if let Some(r) = reason {
             let mut e = cancel.edit();
-            e.add_header("Reason", r);
+            e.add_header("Reason", &r);
             match Message::parse(e.build()) {
                 Ok(m) => cancel = m,
                 Err(_) => return,
@@ -404,7 +408,7 @@ impl ResponseContext {
                 };
                 inner.final_sent = true;
                 if first {
-                    inner.cancel_reason = Some(REASON_ELSEWHERE);
+                    inner.cancel_reason = Some(REASON_ELSEWHERE.to_owned());
                 }
                 (Act::Send(code, bytes), first, success)
             } else if !first || inner.final_sent {
@@ -425,7 +429,7 @@ impl ResponseContext {
             }
         };
         if cancel_rest && self.server.is_invite {
-            self.cancel_all();
+            self.cancel_all(None);
         }
         let mut push_caps = None;
         if let Some(OnSuccess::CommitPath(reg, pending)) = success

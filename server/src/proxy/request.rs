@@ -80,7 +80,7 @@ impl Proxy {
                 Some(inv) => {
                     self.answer(&tx, &req, 200, "OK", &[]).await;
                     info!(%call_id, "CANCEL matched; cancelling branches");
-                    inv.cancel();
+                    inv.cancel(cancel_reason(&req));
                 }
                 None => {
                     self.answer(&tx, &req, 481, "Call/Transaction Does Not Exist", &[])
@@ -311,8 +311,8 @@ impl Proxy {
             return ctx.fail(500, "No Route").await;
         }
         let c = ctx.clone();
-        tx.on_cancel(Box::new(move || {
-            c.cancel_all();
+        tx.on_cancel(Box::new(move |reason| {
+            c.cancel_all(reason);
             if let Some((w, id)) = held {
                 w.cancel(id);
             }
@@ -512,6 +512,19 @@ impl Proxy {
             }
         }
     }
+}
+
+/// The `Reason` values (RFC 3326) of a CANCEL, to pass on in the CANCELs
+/// we send for it (e.g. the upstream's "Call completed elsewhere" when
+/// another device answered). Values with control characters or over 256
+/// bytes are not passed on.
+fn cancel_reason(cancel: &Message) -> Option<String> {
+    let ok: Vec<&str> = cancel
+        .values("Reason")
+        .map(str::trim)
+        .filter(|v| !v.is_empty() && v.len() <= 256 && !v.bytes().any(|b| b.is_ascii_control()))
+        .collect();
+    (!ok.is_empty()).then(|| ok.join(", "))
 }
 
 /// Characters safe in a URI parameter value without escaping (tags are

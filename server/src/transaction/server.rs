@@ -30,8 +30,14 @@ struct Inner {
     last: Option<Bytes>,
     /// A CANCEL arrived; the proxy reads this when it sets up forwarding.
     cancelled: bool,
-    cancel_hook: Option<Box<dyn FnOnce() + Send>>,
+    /// RFC 3326 `Reason` of the CANCEL (checked), for the hook.
+    cancel_reason: Option<String>,
+    cancel_hook: Option<CancelHook>,
 }
+
+/// What the proxy does on CANCEL; gets the CANCEL's `Reason` value so the
+/// CANCELs it sends downstream can carry it.
+pub type CancelHook = Box<dyn FnOnce(Option<String>) + Send>;
 
 /// One server transaction. Responses go back on the flow the request came
 /// from (RFC 3261 §18.2.2 for reliable transports; for UDP the flow is the
@@ -77,6 +83,7 @@ impl ServerTx {
                 state: State::Pending,
                 last: None,
                 cancelled: false,
+                cancel_reason: None,
                 cancel_hook: None,
             }),
             acked: Notify::new(),
@@ -190,32 +197,31 @@ impl ServerTx {
         }
     }
 
-    /// Marks the transaction cancelled and runs the hook the proxy left.
-    pub fn cancel(&self) {
+    /// Marks the transaction cancelled and runs the hook the proxy left
+    /// (`reason`: the CANCEL's `Reason` header value, if any).
+    pub fn cancel(&self, reason: Option<String>) {
         let hook = {
             let mut inner = lock(&self.inner);
             inner.cancelled = true;
+            inner.cancel_reason = reason.clone();
             inner.cancel_hook.take()
         };
         if let Some(h) = hook {
-            h();
+            h(reason);
         }
     }
 
     /// Installs what to do on CANCEL; runs it at once if a CANCEL already came.
-    pub fn on_cancel(&self, hook: Box<dyn FnOnce() + Send>) {
-        let run_now = {
+    pub fn on_cancel(&self, hook: CancelHook) {
+        let reason = {
             let mut inner = lock(&self.inner);
-            if inner.cancelled {
-                true
-            } else {
+            if !inner.cancelled {
                 inner.cancel_hook = Some(hook);
                 return;
             }
+            inner.cancel_reason.clone()
         };
-        if run_now {
-            hook();
-        }
+        hook(reason);
     }
 
     pub fn is_cancelled(&self) -> bool {
