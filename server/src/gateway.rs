@@ -127,7 +127,11 @@ impl PushRuntime {
         });
         // Weak: the proxy outlives nothing it points to strongly.
         proxy.attach_wake(Arc::new(WakeSender(Arc::downgrade(&rt))));
-        if !config.is_standalone() {
+        // The keeper registers the app's Contact with our Path; with
+        // contact rewriting the upstream knows another Contact.
+        if !config.is_standalone()
+            && config.upstream.contact_mode == crate::config::ContactMode::Path
+        {
             let keeper = crate::keeper::Keeper::start(
                 proxy.clone(),
                 rt.bindings.clone(),
