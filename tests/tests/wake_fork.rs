@@ -1,5 +1,5 @@
 //! Two devices of one user (two `+sip.instance`s) behind the gateway, one
-//! live (its WebSocket open) and one sleeping (FCM binding, connection
+//! live (its TCP or WebSocket connection open) and one sleeping (FCM binding, connection
 //! closed). Kamailio forks the caller's INVITE to both registrations: the
 //! live one rings at once, the sleeping one is pushed. The first answer
 //! wins; the other device is CANCELled, and a device that wakes after the
@@ -9,13 +9,13 @@ use sipwake_e2e::client::SipClient;
 use sipwake_e2e::push::PushGateway;
 use sipwake_e2e::wake::{self, App, Caller, Edge, GRACE, WAIT};
 
-/// Starts the gateway, registers alice's live device (kept connected) and
-/// her sleeping device (connection closed), and places bob's call.
-async fn two_devices() -> (PushGateway, App, SipClient, App, Caller) {
+/// Starts the gateway, registers alice's live device (kept connected over
+/// `live_edge`) and her sleeping device (WS, closed), and places bob's call.
+async fn two_devices(live_edge: Edge) -> (PushGateway, App, SipClient, App, Caller) {
     let env = wake::start(false, "wake_timeout_secs = 25").await.unwrap();
     let live_app = App::new("alice", &wake::fcm_mpush("fcm-live-tok"));
     let sleep_app = App::new("alice", &wake::fcm_mpush("fcm-sleep-tok"));
-    let mut live = wake::connect(&env.gw, Edge::Ws, "alice").await.unwrap();
+    let mut live = wake::connect(&env.gw, live_edge, "alice").await.unwrap();
     live_app.register(&mut live).await.unwrap();
     let mut s = wake::connect(&env.gw, Edge::Ws, "alice").await.unwrap();
     sleep_app.register(&mut s).await.unwrap();
@@ -51,11 +51,11 @@ async fn both_ring(env: &PushGateway, live: &mut SipClient, caller: &Caller) -> 
     ringing
 }
 
-/// The live device answers first; the held branch is cancelled; the
-/// sleeping device that wakes afterwards gets no INVITE.
+/// The live device (on TCP) answers first; the held branch is cancelled;
+/// the sleeping device that wakes afterwards gets no INVITE.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn live_device_answers_first_and_the_late_sleeper_gets_no_call() {
-    let (env, _live_app, mut live, sleep_app, mut caller) = two_devices().await;
+    let (env, _live_app, mut live, sleep_app, mut caller) = two_devices(Edge::Tcp).await;
     let fail = |e: sipwake_e2e::Error| env.gw.failure(&e.to_string()).to_string();
     let ringing = both_ring(&env, &mut live, &caller).await;
 
@@ -95,11 +95,11 @@ async fn live_device_answers_first_and_the_late_sleeper_gets_no_call() {
     assert_eq!(stats["delivered"], 0, "{stats}");
 }
 
-/// The sleeping device wakes and answers first; the live one, still
+/// The sleeping device wakes and answers first; the live one (on WS), still
 /// ringing, gets a CANCEL saying the call was completed elsewhere.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn woken_device_answers_first_and_the_live_one_is_cancelled() {
-    let (env, _live_app, mut live, sleep_app, mut caller) = two_devices().await;
+    let (env, _live_app, mut live, sleep_app, mut caller) = two_devices(Edge::Ws).await;
     let fail = |e: sipwake_e2e::Error| env.gw.failure(&e.to_string()).to_string();
     let ringing = both_ring(&env, &mut live, &caller).await;
 

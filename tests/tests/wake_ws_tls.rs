@@ -3,11 +3,15 @@
 //! a caller at Kamailio calls it; the FCM mock gets exactly one call push;
 //! the app opens a NEW connection, registers (401 → 200) and gets the
 //! INVITE exactly once; the call completes (200/ACK/BYE). The TLS case is
-//! Flexisip #257 (a woken device on a new TLS connection).
+//! Flexisip #257 (a woken device on a new TLS connection). A SIPp caller
+//! reaches a sleeping Web Push (`w`) app the same way.
 
 use std::time::Instant;
 
-use sipwake_e2e::push::PushGateway;
+use serde_json::Value;
+use sipwake_e2e::password;
+use sipwake_e2e::push::{self, PushGateway};
+use sipwake_e2e::sipp::Sipp;
 use sipwake_e2e::wake::{self, App, Caller, Edge, GRACE, WAIT};
 
 async fn setup() -> PushGateway {
@@ -131,4 +135,80 @@ async fn sleeping_wss_app_wakes_on_a_new_secure_websocket() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sleeping_tcp_app_wakes_on_a_new_tcp_connection() {
     wake_and_answer(Edge::Tcp).await;
+}
+
+/// A Web Push app (X-MPUSH `w`) called by a SIPp UAC at Kamailio: the Web
+/// Push mock decrypts exactly one call push naming the caller and the
+/// Call-ID the woken app then receives, once; SIPp's call completes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sipp_caller_reaches_a_sleeping_web_push_app() {
+    let env = setup().await;
+    let gw = &env.gw;
+    let fail = |e: sipwake_e2e::Error| gw.failure(&e.to_string()).to_string();
+    let sub = env.webpush.subscribe();
+    let app = App::new(
+        "alice",
+        &format!("w:webpush:{}", push::subscription_token(&sub)),
+    );
+    let mut c = wake::connect(gw, Edge::Ws, "alice").await.unwrap();
+    app.register(&mut c).await.unwrap();
+    wake::fall_asleep(gw, c).await.unwrap();
+
+    let kaddr = env.kamailio.addr();
+    let caller = tokio::task::spawn_blocking(move || {
+        Sipp::uac("uac_call", kaddr)
+            .user("bob", password("bob"))
+            .callee("alice")
+            .spawn()
+    })
+    .await
+    .unwrap()
+    .unwrap();
+
+    let pushed = wake::until("a Web Push call push", WAIT, || {
+        let got = env.webpush.received();
+        async move { (!got.is_empty()).then_some(got) }
+    })
+    .await
+    .map_err(fail)
+    .unwrap();
+    assert_eq!(pushed.len(), 1, "rejected: {}", env.webpush.rejected());
+    assert!(sub.endpoint.ends_with(&pushed[0].endpoint_id));
+    let plain: Value = serde_json::from_slice(&pushed[0].plaintext).expect("decrypted JSON");
+    assert_eq!(plain["data"]["ntype"], "0", "{plain}");
+    assert_eq!(plain["data"]["nfrom"], "bob", "{plain}");
+
+    let mut c = wake::connect(gw, Edge::Ws, "alice").await.unwrap();
+    let (ok, during) = {
+        let (challenge, early) = app.register_unauthenticated(&mut c).await.unwrap();
+        assert!(early.is_empty(), "{early:?}");
+        app.register_authenticated(&mut c, &challenge)
+            .await
+            .unwrap()
+    };
+    assert_eq!(ok.status(), Some(200), "{}", ok.start);
+    let invite = match during.into_iter().find(|m| m.method() == Some("INVITE")) {
+        Some(i) => i,
+        None => wake::expect_invite(&mut c, WAIT)
+            .await
+            .map_err(fail)
+            .unwrap(),
+    };
+    assert_eq!(
+        invite.header("Call-ID"),
+        plain["data"]["ncallid"].as_str(),
+        "the push names the call that arrives"
+    );
+    let ringing = wake::ring(&mut c, invite).await.unwrap();
+    wake::accept(&mut c, &ringing).await.unwrap();
+    wake::expect_ack(&mut c).await.map_err(fail).unwrap();
+    wake::answer_bye(&mut c).await.map_err(fail).unwrap();
+    tokio::task::spawn_blocking(move || caller.wait())
+        .await
+        .unwrap()
+        .map_err(fail)
+        .unwrap();
+    let again = wake::no_request(&mut c, "INVITE", GRACE).await.unwrap();
+    assert!(again.is_none(), "second INVITE: {again:?}");
+    assert_eq!(env.webpush.received().len(), 1, "one push for one call");
 }
