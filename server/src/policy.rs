@@ -103,6 +103,10 @@ pub struct PushPolicy {
     pub ringing_on_push: bool,
     /// Seconds a MESSAGE for a sleeping device is held for delivery.
     pub hold_message_secs: u64,
+    /// A UDP push device gets the request at its last known address at
+    /// once; if nothing (not even 100 Trying) comes back within this many
+    /// milliseconds, it is pushed and the request held for it.
+    pub udp_wake_after_ms: u64,
 }
 
 impl Default for PushPolicy {
@@ -139,6 +143,7 @@ impl Default for PushPolicy {
             wake_timeout_secs: 40,
             ringing_on_push: false,
             hold_message_secs: 60,
+            udp_wake_after_ms: 1200,
         }
     }
 }
@@ -189,6 +194,13 @@ impl PushPolicy {
         range("prefermd5xauth", self.prefermd5xauth.into(), 0, 1)?;
         range("fcm_removenotification", self.fcm_removenotification, -1, 2)?;
         range("wake_timeout_secs", self.wake_timeout_secs as i64, 1, 600)?;
+        range("hold_message_secs", self.hold_message_secs as i64, 1, 3600)?;
+        range(
+            "udp_wake_after_ms",
+            self.udp_wake_after_ms as i64,
+            0,
+            30_000,
+        )?;
         if self.upperexpire != -1 {
             range("upperexpire", self.upperexpire, 60, 7 * 86400)?;
         }
@@ -212,6 +224,23 @@ impl PushPolicy {
     /// Chat pushes (`chat` -1 auto means yes on a gateway).
     pub fn chat_enabled(&self) -> bool {
         self.chat != 0
+    }
+
+    /// Chat push also to devices with a live connection (`chat_when` 2).
+    /// -1 (auto), 0 and 1 push on no answer only: every device behind the
+    /// gateway is a client endpoint, so 0 and 1 are the same here.
+    pub fn chat_push_live_devices(&self) -> bool {
+        self.chat_when == 2
+    }
+
+    /// Push devices with a live flow too: `level` 3 for calls, `chat_when`
+    /// 2 for chats.
+    pub fn push_live(&self, invite: bool) -> bool {
+        if invite {
+            self.push_live_devices()
+        } else {
+            self.chat_push_live_devices()
+        }
     }
 
     /// Cancel pushes for a call that was pushed; `device_answered` is

@@ -13,7 +13,7 @@ use super::stats::Stats;
 use crate::registrar::paths::{PathRegistry, Pending};
 use crate::transaction::client::{ClientEvent, EventFuture, EventHandler};
 use crate::transaction::server::lock;
-use crate::transaction::{ClientTable, ClientTx, ServerTx, Timers};
+use crate::transaction::{ClientTable, ClientTx, ServerTx, Stretch, Timers, TxHandle};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum BranchState {
@@ -29,7 +29,27 @@ struct Branch {
     reliable: bool,
     state: BranchState,
     cancel_wanted: bool,
+    /// Set once its transaction started.
+    handle: Option<TxHandle>,
+    /// Resent on a stretched schedule (a UDP push device that may sleep).
+    stretched: bool,
+    /// Given up before any response ([`ResponseContext::take_branch`]):
+    /// nothing it says is relayed or counted.
+    taken: bool,
+    hook: Option<BranchHook>,
 }
+
+/// What a branch hook hears (outside the context's lock).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BranchNote {
+    /// The first response of any kind (100 included).
+    Responded,
+    /// The branch's final: a received code, 408 for a timeout, 503 when
+    /// the request could not be sent.
+    Final(u16),
+}
+
+pub type BranchHook = Arc<dyn Fn(BranchNote) + Send + Sync>;
 
 /// A push REGISTER's binding change, made durable when the upstream says
 /// 2xx and before that 2xx is relayed (with its Feature-Caps).
@@ -130,6 +150,21 @@ impl ResponseContext {
 
     /// Starts a client transaction for one branch.
     pub fn add_branch(self: &Arc<Self>, request: Message, dest: Destination, reliable: bool) {
+        self.add_branch_with(request, dest, reliable, None, None);
+    }
+
+    /// [`Self::add_branch`] with a stretched UDP schedule and a hook that
+    /// hears the branch's first response and its final. Returns its index.
+    pub fn add_branch_with(
+        self: &Arc<Self>,
+        request: Message,
+        dest: Destination,
+        reliable: bool,
+        stretch: Option<Stretch>,
+        hook: Option<BranchHook>,
+    ) -> usize {
+        // The branch is listed before its transaction starts (a response
+        // must find it), so the handle is filled in just after.
         let idx = {
             let mut inner = lock(&self.inner);
             inner.branches.push(Branch {
@@ -138,6 +173,10 @@ impl ResponseContext {
                 reliable,
                 state: BranchState::Waiting,
                 cancel_wanted: false,
+                handle: None,
+                stretched: stretch.is_some(),
+                taken: false,
+                hook,
             });
             inner.branches.len() - 1
         };
@@ -147,7 +186,7 @@ impl ResponseContext {
             Box::pin(async move { ctx.on_event(idx, ev).await })
         });
         Stats::inc(&self.stats.requests_out);
-        ClientTx::start(
+        let handle = ClientTx::start_with(
             &self.clients,
             self.net.clone(),
             self.timers,
@@ -156,7 +195,54 @@ impl ResponseContext {
             reliable,
             self.server.call_id.clone(),
             handler,
+            stretch,
         );
+        if let Some(b) = lock(&self.inner).branches.get_mut(idx) {
+            if b.taken {
+                handle.stop();
+            }
+            b.handle = Some(handle);
+        }
+        idx
+    }
+
+    /// Gives a branch up if it got no response yet: its transaction stops
+    /// silently (RFC 3261 §9.1: no CANCEL without a provisional) and it
+    /// never counts in the best-response choice. `false` when it already
+    /// answered (or is unknown).
+    pub fn take_branch(&self, idx: usize) -> bool {
+        let mut inner = lock(&self.inner);
+        match inner.branches.get_mut(idx) {
+            Some(b) if b.state == BranchState::Waiting && !b.taken => {
+                b.taken = true;
+                b.state = BranchState::Done;
+                if let Some(h) = &b.handle {
+                    h.stop();
+                }
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Makes a branch that got no response yet send its request again now
+    /// (the device just showed up at the same address).
+    pub fn resend_branch(&self, idx: usize) {
+        let inner = lock(&self.inner);
+        if let Some(b) = inner.branches.get(idx)
+            && b.state == BranchState::Waiting
+            && let Some(h) = &b.handle
+        {
+            h.resend_now();
+        }
+    }
+
+    /// Whether the branch got no response yet.
+    pub fn branch_waiting(&self, idx: usize) -> bool {
+        lock(&self.inner)
+            .branches
+            .get(idx)
+            .is_some_and(|b| b.state == BranchState::Waiting && !b.taken)
     }
 
     /// Promises `n` more branches (held for sleeping devices): no best final
@@ -175,13 +261,25 @@ impl ResponseContext {
         reliable: bool,
         after_final: bool,
     ) -> bool {
+        self.deliver_held_with(request, dest, reliable, after_final, None)
+    }
+
+    /// [`Self::deliver_held`] with a hook on the new branch.
+    pub fn deliver_held_with(
+        self: &Arc<Self>,
+        request: Message,
+        dest: Destination,
+        reliable: bool,
+        after_final: bool,
+        hook: Option<BranchHook>,
+    ) -> bool {
         if !after_final && lock(&self.inner).final_sent {
             self.release_one();
             return false;
         }
         // Add first, release after: the new Waiting branch keeps the
         // context from choosing a final in between.
-        self.add_branch(request, dest, reliable);
+        self.add_branch_with(request, dest, reliable, None, hook);
         self.release_one();
         true
     }
@@ -189,6 +287,41 @@ impl ResponseContext {
     fn release_one(&self) {
         let mut inner = lock(&self.inner);
         inner.held = inner.held.saturating_sub(1);
+    }
+
+    /// A held branch is settled without a new branch (the device answered
+    /// on a branch that already runs): the promise goes, and the context
+    /// may complete.
+    pub async fn release_held(&self) {
+        let send = {
+            let mut inner = lock(&self.inner);
+            inner.held = inner.held.saturating_sub(1);
+            if inner.final_sent {
+                None
+            } else {
+                Self::take_final_if_done(&mut inner)
+            }
+        };
+        if let Some((c, b)) = send {
+            self.stats.response_out(c);
+            self.server.respond(c, b).await;
+        }
+    }
+
+    /// Answers `code` now unless a final went out already (a MESSAGE
+    /// accepted for later delivery). Returns whether it was sent.
+    pub async fn accept_if_pending(&self, code: u16, reason: &str) -> bool {
+        {
+            let mut inner = lock(&self.inner);
+            if inner.final_sent {
+                return false;
+            }
+            inner.final_sent = true;
+        }
+        let bytes = response_to(&self.original, code, reason).build();
+        self.stats.response_out(code);
+        self.server.respond(code, bytes).await;
+        true
     }
 
     /// A held branch will never start (timeout, CANCEL): it counts as a
@@ -236,6 +369,7 @@ impl ResponseContext {
     }
 
     /// When every branch is done and none is held: the best final, taken.
+    /// (Only taken branches and nothing else: no answer at all, 480.)
     fn take_final_if_done(inner: &mut Inner) -> Option<(u16, Bytes)> {
         let all_done =
             inner.held == 0 && inner.branches.iter().all(|b| b.state == BranchState::Done);
@@ -263,11 +397,21 @@ impl ResponseContext {
             if inner.cancel_reason.is_none() {
                 inner.cancel_reason = reason;
             }
+            let inner_final = inner.final_sent;
             for b in inner.branches.iter_mut() {
                 match b.state {
                     BranchState::Provisional if !b.cancel_wanted => {
                         b.cancel_wanted = true;
                         to_send.push((b.request.clone(), b.dest.clone(), b.reliable));
+                    }
+                    // A stretched resend to a maybe-sleeping device ends
+                    // with the call: nothing was received, nothing to cancel.
+                    BranchState::Waiting if b.stretched && inner_final => {
+                        b.taken = true;
+                        b.state = BranchState::Done;
+                        if let Some(h) = &b.handle {
+                            h.stop();
+                        }
                     }
                     // §9.1: no CANCEL before a provisional; sent when one comes.
                     BranchState::Waiting => b.cancel_wanted = true,
@@ -325,6 +469,29 @@ impl ResponseContext {
     }
 
     async fn on_event(self: Arc<Self>, idx: usize, ev: ClientEvent) {
+        let (taken, first, hook) = {
+            let inner = lock(&self.inner);
+            match inner.branches.get(idx) {
+                Some(b) => (b.taken, b.state == BranchState::Waiting, b.hook.clone()),
+                None => return,
+            }
+        };
+        if taken {
+            // Given up, yet the device answered after all: it must not
+            // ring on (or keep) a call it gets elsewhere.
+            if let ClientEvent::Response(m) = &ev
+                && m.status().is_some_and(|c| c < 200)
+            {
+                self.cancel_taken(idx);
+            }
+            return;
+        }
+        if first
+            && matches!(ev, ClientEvent::Response(_))
+            && let Some(h) = &hook
+        {
+            h(BranchNote::Responded);
+        }
         let (code, resp) = match ev {
             ClientEvent::Response(m) => (m.status().unwrap_or(500), Some(m)),
             ClientEvent::Timeout => {
@@ -342,6 +509,25 @@ impl ResponseContext {
             self.on_provisional(idx, code, resp).await;
         } else {
             self.on_final(idx, code, resp).await;
+            if let Some(h) = &hook {
+                h(BranchNote::Final(code));
+            }
+        }
+    }
+
+    fn cancel_taken(&self, idx: usize) {
+        let req = {
+            let mut inner = lock(&self.inner);
+            match inner.branches.get_mut(idx) {
+                Some(b) if !b.cancel_wanted => {
+                    b.cancel_wanted = true;
+                    Some((b.request.clone(), b.dest.clone(), b.reliable))
+                }
+                _ => None,
+            }
+        };
+        if let Some((r, d, rel)) = req {
+            self.send_cancel(&r, d, rel);
         }
     }
 
@@ -349,7 +535,8 @@ impl ResponseContext {
         let (cancel, forward) = {
             let mut inner = lock(&self.inner);
             let final_sent = inner.final_sent;
-            let Some(b) = inner.branches.get_mut(idx) else {
+            // Taken meanwhile: nothing it says counts (see `take_branch`).
+            let Some(b) = inner.branches.get_mut(idx).filter(|b| !b.taken) else {
                 return;
             };
             let was_waiting = b.state == BranchState::Waiting;
@@ -394,7 +581,8 @@ impl ResponseContext {
         }
         let (act, cancel_rest, success) = {
             let mut inner = lock(&self.inner);
-            let Some(b) = inner.branches.get_mut(idx) else {
+            // Taken meanwhile: nothing it says counts (see `take_branch`).
+            let Some(b) = inner.branches.get_mut(idx).filter(|b| !b.taken) else {
                 return;
             };
             let first = b.state != BranchState::Done;

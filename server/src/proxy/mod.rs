@@ -307,6 +307,11 @@ impl Proxy {
         })
     }
 
+    /// A flow's transport and peer (for comparing destinations).
+    pub(crate) fn flow_info(&self, flow: FlowId) -> Option<net::FlowInfo> {
+        self.net.flow(flow)
+    }
+
     fn arc(&self) -> Option<Arc<Proxy>> {
         self.me.upgrade()
     }

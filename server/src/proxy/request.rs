@@ -241,9 +241,7 @@ impl Proxy {
         }
         let waker = self.wake.get().cloned();
         let sleepers = match (&waker, &plan.wake) {
-            (Some(w), Some(route)) if crate::wake::wakes_for(&req) => {
-                w.sleepers(&req, route, !plan.targets.is_empty()).await
-            }
+            (Some(w), Some(route)) if crate::wake::wakes_for(&req) => w.sleepers(&req, route).await,
             _ => Vec::new(),
         };
         if plan.targets.is_empty() && sleepers.is_empty() {
@@ -295,7 +293,7 @@ impl Proxy {
             _ => None,
         };
         let mut started = 0;
-        for target in &plan.targets {
+        for (i, target) in plan.targets.iter().enumerate() {
             let branch = format!("{BRANCH_PREFIX}{loop_hash}.{}", random_token(12));
             let Some(bytes) = self.build_forward(&inb, &req, &plan, target, &branch) else {
                 continue;
@@ -304,7 +302,16 @@ impl Proxy {
                 continue;
             };
             info!(%call_id, method = req.method().unwrap_or(""), dest = ?target.dest, "forwarding");
-            ctx.add_branch(out, target.dest.clone(), target.kind.is_reliable());
+            let (dest, reliable) = (target.dest.clone(), target.kind.is_reliable());
+            match &held {
+                // A UDP push device: resent longer, watched for silence.
+                Some((w, id)) if matches!(w.reach_of(*id, i), Some(crate::wake::Reach::Udp(_))) => {
+                    w.start_probe(*id, i, &ctx, out, dest, reliable, self.timers)
+                }
+                _ => {
+                    ctx.add_branch(out, dest, reliable);
+                }
+            }
             started += 1;
         }
         if started == 0 && held.is_none() {

@@ -57,8 +57,23 @@ pub struct WakeRoute {
     pub push_aors: Vec<String>,
     /// Instances and Contact URIs of the devices reached at once (live).
     pub live: Vec<String>,
+    /// The same devices, each with the target that reaches it.
+    pub live_devices: Vec<LiveDevice>,
     /// Upstream mode: the one Path registration the request is for.
     pub path: Option<PathWake>,
+}
+
+/// A device the request goes to at once.
+#[derive(Debug, Clone)]
+pub struct LiveDevice {
+    /// Index in `Plan::targets`.
+    pub target: usize,
+    /// Registrar identity (`+sip.instance` value, else the Contact URI).
+    pub instance: String,
+    pub contact: String,
+    /// Reached over UDP: "live" only means its last known address, which a
+    /// sleeping app no longer reads (see `crate::wake`).
+    pub udp: bool,
 }
 
 /// The Path registration an upstream request targets.
@@ -230,6 +245,7 @@ impl Proxy {
                 reg_aor: reg.aor.clone(),
                 push_aors: vec![format!("sip:{}", reg.aor)],
                 live: Vec::new(),
+                live_devices: Vec::new(),
                 path: Some(PathWake {
                     token: tok.clone(),
                     instance: reg.instance.clone(),
@@ -240,6 +256,14 @@ impl Proxy {
             return match self.flow_dest(reg.flow, reg.kind, reg.remote) {
                 Some((dest, kind)) => {
                     let ruri = ruri_ours.then(|| reg.contact.clone());
+                    if let Some(w) = plan.wake.as_mut() {
+                        w.live_devices.push(LiveDevice {
+                            target: 0,
+                            instance: reg.instance.clone(),
+                            contact: reg.contact.clone(),
+                            udp: kind == TransportKind::Udp,
+                        });
+                    }
                     plan.targets.push(Target {
                         dest,
                         kind,
@@ -299,6 +323,7 @@ impl Proxy {
             reg_aor: crate::registrar::aor_key(user),
             push_aors,
             live: Vec::new(),
+            live_devices: Vec::new(),
             path: None,
         };
         let bindings = match self.registrar.lookup(user) {
@@ -320,6 +345,12 @@ impl Proxy {
             if let Some((dest, kind)) = self.flow_dest(b.flow, b.kind, b.remote) {
                 wake.live.push(b.instance.clone());
                 wake.live.push(b.uri.clone());
+                wake.live_devices.push(LiveDevice {
+                    target: plan.targets.len(),
+                    instance: b.instance.clone(),
+                    contact: b.uri.clone(),
+                    udp: kind == TransportKind::Udp,
+                });
                 plan.targets.push(Target {
                     dest,
                     kind,

@@ -39,6 +39,41 @@ const QUEUE: usize = 32;
 
 pub struct ClientTx;
 
+/// A longer UDP resend schedule for a device that may be asleep (`[push]
+/// inviteretry`): resends paced T1 doubling up to T2 (also for INVITE, so
+/// they keep coming while the device wakes), for at most `resend_for` and
+/// `max_sends` sends in all, and no timer B / F before `lifetime`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stretch {
+    pub resend_for: Duration,
+    pub max_sends: u32,
+    pub lifetime: Duration,
+}
+
+/// Steers a running client transaction (see [`ClientTx::start_with`]).
+#[derive(Debug)]
+enum Ctl {
+    /// End silently: no more sends, no event (RFC 3261 §9.1: nothing was
+    /// received, so no CANCEL is due either).
+    Stop,
+    /// Send the request once more now, if nothing was received yet.
+    Resend,
+}
+
+/// Control of one client transaction; dropping it changes nothing.
+#[derive(Debug, Clone)]
+pub struct TxHandle(mpsc::Sender<Ctl>);
+
+impl TxHandle {
+    pub fn stop(&self) {
+        let _ = self.0.try_send(Ctl::Stop);
+    }
+
+    pub fn resend_now(&self) {
+        let _ = self.0.try_send(Ctl::Resend);
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
     Calling,
@@ -61,6 +96,26 @@ impl ClientTx {
         call_id: String,
         on_event: EventHandler,
     ) {
+        Self::start_with(
+            table, net, timers, request, dest, reliable, call_id, on_event, None,
+        );
+    }
+
+    /// [`ClientTx::start`] with an optional stretched UDP schedule; returns
+    /// a handle that can stop the transaction or make it resend now.
+    #[allow(clippy::too_many_arguments)]
+    pub fn start_with(
+        table: &ClientTable,
+        net: Arc<dyn Network>,
+        timers: Timers,
+        request: Message,
+        dest: Destination,
+        reliable: bool,
+        call_id: String,
+        on_event: EventHandler,
+        stretch: Option<Stretch>,
+    ) -> TxHandle {
+        let (ctl_tx, ctl_rx) = mpsc::channel(4);
         let branch = request
             .top_via()
             .ok()
@@ -81,10 +136,12 @@ impl ClientTx {
                 reliable,
                 call_id,
                 on_event,
+                stretch: stretch.filter(|_| !reliable),
             };
-            run.run(rx).await;
+            run.run(rx, ctl_rx).await;
             lock(&table).remove(&key);
         });
+        TxHandle(ctl_tx)
     }
 
     /// Routes a response to its transaction; `false` if none matches.
@@ -115,6 +172,14 @@ struct Run {
     reliable: bool,
     call_id: String,
     on_event: EventHandler,
+    stretch: Option<Stretch>,
+}
+
+async fn next_ctl(rx: &mut Option<mpsc::Receiver<Ctl>>) -> Option<Ctl> {
+    match rx {
+        Some(r) => r.recv().await,
+        None => std::future::pending().await,
+    }
 }
 
 impl Run {
@@ -128,8 +193,11 @@ impl Run {
         }
     }
 
-    async fn run(self, mut rx: mpsc::Receiver<Message>) {
+    async fn run(self, mut rx: mpsc::Receiver<Message>, ctl: mpsc::Receiver<Ctl>) {
+        let mut ctl = Some(ctl);
         let t = self.timers;
+        let started = Instant::now();
+        let mut sends: u32 = 1;
         let invite = self.request.method() == Some("INVITE");
         if let Err(e) = self
             .net
@@ -141,7 +209,7 @@ impl Run {
         }
         let mut state = State::Calling;
         // Timer B / F; later reused for C, D, K, M.
-        let mut deadline = Instant::now() + t.t64();
+        let mut deadline = started + self.stretch.map_or(t.t64(), |s| s.lifetime);
         // Timer A / E: retransmission over UDP only.
         let mut interval = t.t1;
         let mut next_retx = (!self.reliable).then(|| Instant::now() + interval);
@@ -203,12 +271,36 @@ impl Run {
                 }
                 _ = tokio::time::sleep_until(retx_at), if next_retx.is_some() => {
                     self.send(self.request.raw().clone()).await;
-                    interval = if invite { interval * 2 } else { (interval * 2).min(t.t2) };
+                    sends += 1;
+                    interval = if invite && self.stretch.is_none() {
+                        interval * 2
+                    } else {
+                        (interval * 2).min(t.t2)
+                    };
                     if !invite && state == State::Proceeding {
                         interval = t.t2;
                     }
-                    next_retx = Some(Instant::now() + interval);
+                    let next = Instant::now() + interval;
+                    next_retx = match self.stretch {
+                        Some(s) if sends >= s.max_sends || next > started + s.resend_for => None,
+                        _ => Some(next),
+                    };
                 }
+                c = next_ctl(&mut ctl) => match c {
+                    Some(Ctl::Stop) => {
+                        if state == State::Calling {
+                            debug!(call_id = %self.call_id, sends, "client transaction stopped before any response");
+                            return;
+                        }
+                    }
+                    Some(Ctl::Resend) => {
+                        if state == State::Calling {
+                            self.send(self.request.raw().clone()).await;
+                            sends += 1;
+                        }
+                    }
+                    None => ctl = None,
+                },
                 _ = tokio::time::sleep_until(deadline) => {
                     if matches!(state, State::Calling | State::Proceeding) {
                         debug!(call_id = %self.call_id, "client transaction timed out");

@@ -16,7 +16,7 @@ pub mod server;
 
 use std::time::Duration;
 
-pub use client::{ClientEvent, ClientTable, ClientTx};
+pub use client::{ClientEvent, ClientTable, ClientTx, Stretch, TxHandle};
 pub use server::{ServerTable, ServerTx};
 /// Server transactions are keyed by sipwake-sip's RFC 3261 §17.2.3 key
 /// (RFC 2543 fallback included; ACK folded into its INVITE).

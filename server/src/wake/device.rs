@@ -2,8 +2,13 @@
 //! (`instance:<urn>` in the store, the raw `+sip.instance` value or the
 //! Contact URI in registrar events), so matching normalises both.
 
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
 use sipwake_store::Binding;
 use tokio::time::Instant;
+
+use crate::proxy::net::Destination;
 
 /// `"<urn:uuid:x>"` → `urn:uuid:x` (quotes and angle brackets off).
 pub fn normalize_instance(raw: &str) -> String {
@@ -39,6 +44,9 @@ pub fn is_live(b: &Binding, live: &[String]) -> bool {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DevState {
+    /// A UDP device got the request at its last known address; pushed
+    /// only if it does not answer within the no-answer window.
+    Probing,
     /// Pushed (or being pushed); the request waits for a registration.
     Waiting,
     Delivered,
@@ -46,7 +54,31 @@ pub enum DevState {
     Dropped,
 }
 
-/// One sleeping device of a held request.
+/// How the request reaches a push device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reach {
+    /// No usable flow: pushed and held until it registers again.
+    Held,
+    /// UDP: sent at once to plan target `n`, pushed and held if it stays
+    /// silent (see `wake::udp`).
+    Udp(usize),
+    /// A live connection (plan target `n`) that is pushed anyway
+    /// (`level = 3`, `chat_when = 2`); never held.
+    Live(usize),
+}
+
+/// The branch that still resends to a UDP device's last address.
+#[derive(Debug, Clone)]
+pub struct OldBranch {
+    /// Index in the request's `ResponseContext`.
+    pub idx: usize,
+    pub dest: Destination,
+    /// Set when the device answered there after its push (for
+    /// `removeon_subscallfail` on that branch's final).
+    pub woke: Arc<AtomicBool>,
+}
+
+/// One push device of a held request.
 #[derive(Debug, Clone)]
 pub struct Sleeper {
     pub binding: Binding,
@@ -59,18 +91,41 @@ pub struct Sleeper {
     /// Registrar identities already matched to this device (refreshes of a
     /// token-keyed device after it woke).
     pub seen: Vec<String>,
+    pub reach: Reach,
+    /// Counted in the context's held branches (`hold_branches`): exactly
+    /// one of deliver / drop / release settles it.
+    pub promised: bool,
+    pub old: Option<OldBranch>,
 }
 
 impl Sleeper {
+    /// A device without a usable flow: held (and promised) from the start.
     pub fn new(binding: Binding, path_instance: Option<String>) -> Sleeper {
+        Sleeper::reached(binding, path_instance, Reach::Held)
+    }
+
+    pub fn reached(binding: Binding, path_instance: Option<String>, reach: Reach) -> Sleeper {
         Sleeper {
             instance: instance_of_device(&binding.device),
             binding,
             path_instance,
-            state: DevState::Waiting,
+            state: match reach {
+                Reach::Held => DevState::Waiting,
+                Reach::Udp(_) => DevState::Probing,
+                // It has the request on its flow already.
+                Reach::Live(_) => DevState::Delivered,
+            },
             pushed_at: None,
             seen: Vec::new(),
+            reach,
+            promised: reach == Reach::Held,
+            old: None,
         }
+    }
+
+    /// Still to be reached (held, or silent so far at its UDP address).
+    pub fn open(&self) -> bool {
+        matches!(self.state, DevState::Waiting | DevState::Probing)
     }
 
     /// An exact match: same Path registration, same instance, same Contact,
@@ -97,9 +152,10 @@ pub fn match_device(sleepers: &[Sleeper], identity: &str) -> Option<usize> {
     if !is_contact_uri(identity) {
         return None;
     }
-    let mut candidates = sleepers.iter().enumerate().filter(|(_, s)| {
-        s.state == DevState::Waiting && s.instance.is_none() && s.path_instance.is_none()
-    });
+    let mut candidates = sleepers
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.open() && s.instance.is_none() && s.path_instance.is_none());
     match (candidates.next(), candidates.next()) {
         (Some((i, _)), None) => Some(i),
         _ => None,

@@ -3,14 +3,17 @@
 //! exactly once per device — when the device registers again; devices that
 //! never wake end their branch after `wake_timeout_secs`.
 //!
-//! The proxy asks [`Waker::sleepers`] which stored push bindings are not
-//! reached at once, promises that many branches to the request's
-//! `ResponseContext` and calls [`Waker::hold`]. Registrations arrive as
+//! The proxy asks [`Waker::sleepers`] which stored push devices need push
+//! handling (no flow: held; UDP: sent at once and watched, see [`udp`];
+//! `level = 3`: pushed on top of their live flow), then calls
+//! [`Waker::hold`] before any branch starts, so held branches are promised
+//! to the request's `ResponseContext` in time. Registrations arrive as
 //! `RegistrarEvent::Registered` ([`Waker::listen`]). See docs/wake.md.
 
 pub mod device;
 pub mod push;
 pub mod stats;
+pub mod udp;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -24,17 +27,17 @@ use tokio::time::Instant;
 use tracing::{info, warn};
 
 use crate::bindings::PushBindings;
-use crate::proxy::context::ResponseContext;
+use crate::proxy::context::{BranchHook, BranchNote, ResponseContext};
 use crate::proxy::net::{FlowId, Inbound};
 use crate::proxy::route::{Plan, Target, WakeRoute};
 use crate::proxy::{BRANCH_PREFIX, Proxy};
 use crate::registrar::{Lookup, RegistrarEvent};
 use crate::transaction::server::lock;
-pub use device::{DevState, Sleeper};
+pub use device::{DevState, Reach, Sleeper};
 pub use push::{PushFuture, PushSender, PushStatus};
 use stats::{WakeStats, inc};
 
-/// Bounds: held requests in total, sleeping devices pushed per request.
+/// Bounds: held requests in total, push devices handled per request.
 pub const MAX_HELD: usize = 10_000;
 pub const MAX_SLEEPERS: usize = 16;
 
@@ -54,11 +57,13 @@ struct HeldCall {
     loop_hash: String,
     ctx: Arc<ResponseContext>,
     sleepers: Vec<Sleeper>,
+    /// `ringing_on_push`: the 180 went out (once per call).
+    rang: bool,
 }
 
 impl HeldCall {
     fn resolved(&self) -> bool {
-        self.sleepers.iter().all(|s| s.state != DevState::Waiting)
+        self.sleepers.iter().all(|s| !s.open())
     }
 }
 
@@ -72,7 +77,17 @@ struct Delivery {
     plan: Plan,
     loop_hash: String,
     ctx: Arc<ResponseContext>,
-    device: String,
+    binding: sipwake_store::Binding,
+    old: Option<device::OldBranch>,
+    /// Pushed before it came back (counts as a wake).
+    pushed: bool,
+}
+
+/// What ends an open device without delivering to it.
+#[derive(Clone, Copy)]
+enum End {
+    TimedOut,
+    Cancelled,
 }
 
 pub struct Waker {
@@ -81,16 +96,18 @@ pub struct Waker {
     calls: Mutex<HashMap<u64, HeldCall>>,
     next: AtomicU64,
     stats: WakeStats,
+    me: Weak<Waker>,
 }
 
 impl Waker {
     pub fn new(bindings: Arc<PushBindings>, sender: Arc<dyn PushSender>) -> Arc<Waker> {
-        Arc::new(Waker {
+        Arc::new_cyclic(|me| Waker {
             bindings,
             sender,
             calls: Mutex::new(HashMap::new()),
             next: AtomicU64::new(1),
             stats: WakeStats::default(),
+            me: me.clone(),
         })
     }
 
@@ -136,23 +153,14 @@ impl Waker {
         });
     }
 
-    /// The stored push devices of the routed user that are not reached at
-    /// once (`has_live`: some device is). Empty when push does not apply.
-    pub async fn sleepers(&self, req: &Message, route: &WakeRoute, has_live: bool) -> Vec<Sleeper> {
+    /// The stored push devices of the routed user that need push handling:
+    /// devices without a flow (held), UDP devices (watched, see [`udp`]),
+    /// and with `level = 3` / `chat_when = 2` devices on a live connection
+    /// (pushed only). Empty when push does not apply.
+    pub async fn sleepers(&self, req: &Message, route: &WakeRoute) -> Vec<Sleeper> {
         let policy = &self.bindings.policy;
         let invite = req.method() == Some("INVITE");
-        if invite && !policy.calls_enabled(true) {
-            return Vec::new();
-        }
-        // A MESSAGE goes to live devices only when there are any (see
-        // docs/wake.md: chats are held only when nobody can take them).
-        if !invite && (has_live || !policy.chat_enabled()) {
-            return Vec::new();
-        }
-        // Upstream mode: the request is for one Path registration; when its
-        // flow is live it is forwarded there, so there is nobody to wake
-        // (holding it too would deliver the INVITE to that device twice).
-        if route.path.is_some() && has_live {
+        if invite && !policy.calls_enabled(true) || !invite && !policy.chat_enabled() {
             return Vec::new();
         }
         if lock(&self.calls).len() >= MAX_HELD {
@@ -176,10 +184,21 @@ impl Waker {
                 Err(e) => warn!(%aor, error = %e, "push binding lookup failed"),
             }
         }
+        // A chat is held only when no device can take it on a connection
+        // (a UDP address may be a sleeping app's: it is watched instead).
+        let conn_live = route.live_devices.iter().any(|d| !d.udp);
+        let live_push = policy.push_live(invite);
+        let reach = |live: Option<&crate::proxy::route::LiveDevice>| match live {
+            None if invite || !conn_live => Some(Reach::Held),
+            None => None,
+            Some(d) if d.udp => Some(Reach::Udp(d.target)),
+            Some(d) if live_push => Some(Reach::Live(d.target)),
+            Some(_) => None,
+        };
         let mut out: Vec<Sleeper> = match &route.path {
             Some(p) => {
-                // Upstream mode: the request is for one registration; push
-                // only the device behind it.
+                // Upstream mode: the request is for one registration; only
+                // the device behind it.
                 let inst = device::normalize_instance(&p.instance);
                 let exact = stored.iter().position(|b| {
                     device::instance_of_device(&b.device).as_deref() == Some(inst.as_str())
@@ -190,23 +209,37 @@ impl Waker {
                 .then_some(0);
                 exact
                     .or(only_token)
-                    .map(|i| Sleeper::new(stored.swap_remove(i), Some(p.instance.clone())))
+                    .and_then(|i| {
+                        let r = reach(route.live_devices.first())?;
+                        Some(Sleeper::reached(
+                            stored.swap_remove(i),
+                            Some(p.instance.clone()),
+                            r,
+                        ))
+                    })
                     .into_iter()
                     .collect()
             }
             None => stored
                 .into_iter()
-                .filter(|b| !device::is_live(b, &route.live))
-                .map(|b| Sleeper::new(b, None))
+                .filter_map(|b| {
+                    let live = route
+                        .live_devices
+                        .iter()
+                        .find(|d| device::is_live(&b, &[d.instance.clone(), d.contact.clone()]));
+                    Some(Sleeper::reached(b, None, reach(live)?))
+                })
                 .collect(),
         };
         out.truncate(MAX_SLEEPERS);
         out
     }
 
-    /// Holds the request for `sleepers` (promised to `ctx` now, before any
-    /// live branch starts), pushes them, and arms the timeout. A MESSAGE
-    /// is answered 202 at once. Returns the hold id (for CANCEL).
+    /// Holds the request for `sleepers` (held devices are promised to
+    /// `ctx` now, before any live branch starts), pushes the held and
+    /// live-pushed ones, and arms the timeout. A MESSAGE nobody can take at
+    /// once is answered 202. Returns the hold id (for CANCEL and
+    /// [`Waker::reach_of`]).
     #[allow(clippy::too_many_arguments)]
     pub async fn hold(
         self: Arc<Self>,
@@ -222,14 +255,26 @@ impl Waker {
         let invite = req.method() == Some("INVITE");
         let call_id = req.call_id().unwrap_or("").to_owned();
         let route = plan.wake.clone().unwrap_or_default();
-        ctx.hold_branches(sleepers.len());
-        let devices: Vec<String> = sleepers.iter().map(|s| s.binding.device.clone()).collect();
-        info!(%call_id, aor = %route.reg_aor, ?devices, method = if invite { "INVITE" } else { "MESSAGE" }, "request held for push wake-up");
-        for _ in &sleepers {
+        let held = sleepers.iter().filter(|s| s.promised).count();
+        ctx.hold_branches(held);
+        let devices: Vec<(&str, Reach)> = sleepers
+            .iter()
+            .map(|s| (s.binding.device.as_str(), s.reach))
+            .collect();
+        let method = if invite { "INVITE" } else { "MESSAGE" };
+        if held > 0 {
+            info!(%call_id, aor = %route.reg_aor, ?devices, method, "request held for push wake-up");
+        } else {
+            info!(%call_id, aor = %route.reg_aor, ?devices, method, "push devices reached at once; watching them");
+        }
+        for _ in 0..held {
             inc(&self.stats.held);
         }
-        let targets: Vec<sipwake_store::Binding> =
-            sleepers.iter().map(|s| s.binding.clone()).collect();
+        let to_push: Vec<sipwake_store::Binding> = sleepers
+            .iter()
+            .filter(|s| matches!(s.reach, Reach::Held | Reach::Live(_)))
+            .map(|s| s.binding.clone())
+            .collect();
         lock(&self.calls).insert(
             id,
             HeldCall {
@@ -242,54 +287,58 @@ impl Waker {
                 loop_hash: loop_hash.to_owned(),
                 ctx: ctx.clone(),
                 sleepers,
+                rang: false,
             },
         );
-        if !invite {
+        if !invite && plan.targets.is_empty() {
             // Accepted for delivery, not delivered: the sender learns no more.
-            ctx.fail(202, "Accepted").await;
+            ctx.accept_if_pending(202, "Accepted").await;
         }
         self.recheck(proxy, &route).await;
-        let policy = &self.bindings.policy;
-        let timeout = Duration::from_secs(if invite {
-            policy.wake_timeout_secs
-        } else {
-            policy.hold_message_secs
-        });
+        let timeout = self.hold_window(invite);
         let me = self.clone();
         tokio::spawn(async move {
             tokio::time::sleep(timeout).await;
             me.expire(id).await;
         });
         let me = self.clone();
-        let req = req.clone();
-        let ctx = ctx.clone();
-        let ringing = invite && policy.ringing_on_push;
         tokio::spawn(async move {
-            let kind = if invite {
-                NotificationKind::Call
-            } else {
-                NotificationKind::Chat
-            };
-            let mut any_sent = false;
-            for b in &targets {
-                if !me.is_waiting(id, &b.device) {
-                    continue; // woke (or was dropped) before its push
-                }
-                let status = me.sender.push(b, push::fields_for(&req, b, kind)).await;
-                any_sent |= me.pushed(id, &b.device, &status).await;
-            }
-            if ringing && any_sent {
-                ctx.provisional(180, "Ringing", &random_token(10)).await;
+            for b in &to_push {
+                me.push_one(id, b).await;
             }
         });
         id
     }
 
+    /// How long a request is held: `wake_timeout_secs` for calls,
+    /// `hold_message_secs` for chats.
+    fn hold_window(&self, invite: bool) -> Duration {
+        let p = &self.bindings.policy;
+        Duration::from_secs(if invite {
+            p.wake_timeout_secs
+        } else {
+            p.hold_message_secs
+        })
+    }
+
+    /// How plan target `target` of hold `id` reaches a push device, if any.
+    pub fn reach_of(&self, id: u64, target: usize) -> Option<Reach> {
+        lock(&self.calls).get(&id).and_then(|c| {
+            c.sleepers
+                .iter()
+                .map(|s| s.reach)
+                .find(|r| matches!(r, Reach::Udp(t) | Reach::Live(t) if *t == target))
+        })
+    }
+
     /// A device may have registered between the routing decision and the
     /// hold (its event then found nothing held): look at the registrations
-    /// once more. Delivery is idempotent, so a late event changes nothing.
+    /// once more. Only devices without a flow count; delivery is
+    /// idempotent, so a late event changes nothing.
     async fn recheck(&self, proxy: &Proxy, route: &WakeRoute) {
         let found: Vec<(String, FlowId)> = match &route.path {
+            // The request reached it at once (or is watched there).
+            Some(_) if !route.live_devices.is_empty() => Vec::new(),
             Some(p) => proxy
                 .paths()
                 .get(&p.token)
@@ -315,56 +364,83 @@ impl Waker {
         }
     }
 
-    fn is_waiting(&self, id: u64, device: &str) -> bool {
-        lock(&self.calls).get(&id).is_some_and(|c| {
-            c.sleepers
-                .iter()
-                .any(|s| s.binding.device == device && s.state == DevState::Waiting)
-        })
+    /// Sends one device's push (unless it is back already) and records it.
+    async fn push_one(&self, id: u64, b: &sipwake_store::Binding) {
+        let (req, invite, live) = {
+            let calls = lock(&self.calls);
+            let Some(c) = calls.get(&id) else { return };
+            let Some(s) = c.sleepers.iter().find(|s| s.binding.device == b.device) else {
+                return;
+            };
+            let live = matches!(s.reach, Reach::Live(_));
+            if !live && s.state != DevState::Waiting {
+                return; // woke (or was dropped) before its push
+            }
+            (c.req.clone(), c.invite, live)
+        };
+        let kind = if invite {
+            NotificationKind::Call
+        } else {
+            NotificationKind::Chat
+        };
+        let status = self.sender.push(b, push::fields_for(&req, b, kind)).await;
+        if self.pushed(id, &b.device, &status).await && live {
+            inc(&self.stats.live_pushed);
+        }
     }
 
-    /// Records a push outcome; a device that cannot be pushed is dropped
-    /// at once. Returns whether the push was sent.
+    /// Records a push outcome; a held device that cannot be pushed is
+    /// dropped at once. Returns whether the push was sent.
     async fn pushed(&self, id: u64, device: &str, status: &PushStatus) -> bool {
-        let dropped = {
+        let sent = matches!(status, PushStatus::Sent);
+        let (dropped, ring) = {
             let mut calls = lock(&self.calls);
             let Some(call) = calls.get_mut(&id) else {
-                return matches!(status, PushStatus::Sent);
+                return sent;
             };
-            let Some(s) = call
+            let Some(i) = call
                 .sleepers
-                .iter_mut()
-                .find(|s| s.binding.device == device)
+                .iter()
+                .position(|s| s.binding.device == device)
             else {
                 return false;
             };
+            let s = &mut call.sleepers[i];
             match status {
                 PushStatus::Sent => {
                     inc(&self.stats.pushed);
                     s.pushed_at = Some(Instant::now());
                     info!(call_id = %call.call_id, %device, "wake push sent");
-                    None
+                    let ring = call.invite
+                        && self.bindings.policy.ringing_on_push
+                        && !call.rang
+                        && s.state == DevState::Waiting;
+                    call.rang |= ring;
+                    (None, ring.then(|| call.ctx.clone()))
                 }
                 PushStatus::Removed(r) | PushStatus::Failed(r) => {
                     inc(&self.stats.push_failed);
                     warn!(call_id = %call.call_id, %device, reason = %r, "wake push failed; device dropped from the call");
                     if s.state != DevState::Waiting {
-                        None
+                        (None, None)
                     } else {
                         s.state = DevState::Dropped;
-                        let out = call.ctx.clone();
+                        let end = (call.ctx.clone(), s.old.clone(), s.promised);
                         if call.resolved() {
                             calls.remove(&id);
                         }
-                        Some(out)
+                        (Some(end), None)
                     }
                 }
             }
         };
-        if let Some(ctx) = dropped {
-            ctx.drop_held(480, "Temporarily Unavailable").await;
+        if let Some((ctx, old, promised)) = dropped {
+            settle_dropped(&ctx, old.as_ref(), promised, 480, "Temporarily Unavailable").await;
         }
-        matches!(status, PushStatus::Sent)
+        if let Some(ctx) = ring {
+            ctx.provisional(180, "Ringing", &random_token(10)).await;
+        }
+        sent
     }
 
     /// A device registered: forward every request held for it, once.
@@ -382,12 +458,22 @@ impl Waker {
                 if !s.seen.iter().any(|x| x == identity) {
                     s.seen.push(identity.to_owned());
                 }
-                if s.state != DevState::Waiting {
+                if !s.open() {
                     // A refresh or a duplicate event: delivered (or dropped) already.
                     continue;
                 }
+                if !s.promised {
+                    // Watched at its UDP address, back before any push:
+                    // the delivery below settles this promise.
+                    call.ctx.hold_branches(1);
+                    s.promised = true;
+                    inc(&self.stats.udp_answered);
+                }
+                let pushed = s.state == DevState::Waiting && s.pushed_at.is_some();
                 s.state = DevState::Delivered;
-                inc(&self.stats.woken);
+                if pushed {
+                    inc(&self.stats.woken);
+                }
                 if let Some(t) = s.pushed_at {
                     self.stats
                         .wake_latency
@@ -403,7 +489,9 @@ impl Waker {
                     plan: call.plan.clone(),
                     loop_hash: call.loop_hash.clone(),
                     ctx: call.ctx.clone(),
-                    device: s.binding.device.clone(),
+                    binding: s.binding.clone(),
+                    old: s.old.clone(),
+                    pushed,
                 });
                 if call.resolved() {
                     done.push(*id);
@@ -419,11 +507,30 @@ impl Waker {
     }
 
     async fn deliver(&self, proxy: &Proxy, d: Delivery, identity: &str, flow: FlowId, at: Instant) {
+        let device = d.binding.device.as_str();
         let Some(target) = target_for(proxy, &d.plan, &d.reg_aor, identity, flow) else {
-            warn!(call_id = %d.call_id, device = %d.device, "woken device has no usable flow; branch dropped");
-            d.ctx.drop_held(480, "Temporarily Unavailable").await;
+            warn!(call_id = %d.call_id, %device, "woken device has no usable flow; branch dropped");
+            settle_dropped(&d.ctx, d.old.as_ref(), true, 480, "Temporarily Unavailable").await;
             return;
         };
+        if let Some(old) = &d.old {
+            if udp::same_address(proxy, &old.dest, &target.dest) && d.ctx.branch_waiting(old.idx) {
+                // Back at the address the request is resent to: resend
+                // now rather than start a second branch to the same app.
+                d.ctx.resend_branch(old.idx);
+                d.ctx.release_held().await;
+                inc(&self.stats.delivered);
+                self.stats.deliver_latency.record(at.elapsed());
+                info!(call_id = %d.call_id, %device, "device registered at the same address; request resent there");
+                return;
+            }
+            if !d.ctx.take_branch(old.idx) {
+                // It answered at the old address meanwhile: that branch has it.
+                d.ctx.release_held().await;
+                info!(call_id = %d.call_id, %device, "device answered at its old address; no second delivery");
+                return;
+            }
+        }
         let branch = format!("{BRANCH_PREFIX}{}.{}", d.loop_hash, random_token(12));
         let out = proxy
             .build_forward(&d.inb, &d.req, &d.plan, &target, &branch)
@@ -432,48 +539,67 @@ impl Waker {
             d.ctx.drop_held(500, "Server Internal Error").await;
             return;
         };
+        let hook = (d.invite && d.pushed).then(|| self.subscall_hook(&d.call_id, &d.binding));
         // A MESSAGE was answered 202 already; an INVITE answered elsewhere
         // needs no more branches.
-        if d.ctx.deliver_held(
+        if d.ctx.deliver_held_with(
             out,
             target.dest.clone(),
             target.kind.is_reliable(),
             !d.invite,
+            hook,
         ) {
             inc(&self.stats.delivered);
             self.stats.deliver_latency.record(at.elapsed());
-            info!(call_id = %d.call_id, device = %d.device, dest = ?target.dest, "held request delivered");
+            info!(call_id = %d.call_id, %device, dest = ?target.dest, "held request delivered");
         } else {
             inc(&self.stats.too_late);
-            info!(call_id = %d.call_id, device = %d.device, "device woke after the call was answered; not delivered");
+            info!(call_id = %d.call_id, %device, "device woke after the call was answered; not delivered");
         }
     }
 
-    /// The caller cancelled: held devices are dropped and never get the
+    /// `removeon_subscallfail`: a hook on the call delivered to a woken
+    /// device that removes its binding when that call fails (no answer,
+    /// 408, 5xx).
+    fn subscall_hook(&self, call_id: &str, b: &sipwake_store::Binding) -> BranchHook {
+        let me = self.me.clone();
+        let (call_id, b) = (call_id.to_owned(), b.clone());
+        Arc::new(move |note| {
+            if let BranchNote::Final(code) = note
+                && call_failed(code)
+                && let Some(w) = me.upgrade()
+                && w.bindings.policy.remove_on_subsequent_call_fail()
+            {
+                w.remove_binding(&call_id, &b, "removeon_subscallfail", code);
+            }
+        })
+    }
+
+    /// Removes a push binding (policy decision), in the background.
+    fn remove_binding(&self, call_id: &str, b: &sipwake_store::Binding, why: &str, code: u16) {
+        inc(&self.stats.removed);
+        let store = self.bindings.store.clone();
+        let (aor, device) = (b.aor.clone(), b.device.clone());
+        info!(%call_id, %aor, %device, policy = why, code, "push binding removed");
+        tokio::spawn(async move {
+            let a = aor.clone();
+            let d = device.clone();
+            match tokio::task::spawn_blocking(move || store.remove(&a, &d)).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => warn!(%aor, %device, error = %e, "push binding not removed"),
+                Err(e) => warn!(%aor, %device, error = %e, "push binding removal failed"),
+            }
+        });
+    }
+
+    /// The caller cancelled: open devices are dropped and never get the
     /// request; cancel pushes per `[push] cancel`.
     pub fn cancel(self: &Arc<Self>, id: u64) {
         let Some(call) = lock(&self.calls).remove(&id) else {
             return;
         };
         let me = self.clone();
-        tokio::spawn(async move {
-            let policy = &me.bindings.policy;
-            for s in call
-                .sleepers
-                .iter()
-                .filter(|s| s.state == DevState::Waiting)
-            {
-                inc(&me.stats.cancelled);
-                info!(call_id = %call.call_id, device = %s.binding.device, "caller cancelled; held request dropped");
-                call.ctx.drop_held(487, "Request Terminated").await;
-                if call.invite && policy.cancel_push(s.pushed_at.is_some(), false) {
-                    let f = push::fields_for(&call.req, &s.binding, NotificationKind::Cancel);
-                    if me.sender.push(&s.binding, f).await == PushStatus::Sent {
-                        inc(&me.stats.cancel_pushes);
-                    }
-                }
-            }
-        });
+        tokio::spawn(async move { me.end_open(call, End::Cancelled).await });
     }
 
     /// The hold window ended: devices that never woke end their branch.
@@ -481,15 +607,76 @@ impl Waker {
         let Some(call) = lock(&self.calls).remove(&id) else {
             return;
         };
-        for s in call
-            .sleepers
-            .iter()
-            .filter(|s| s.state == DevState::Waiting)
-        {
-            inc(&self.stats.timed_out);
-            info!(call_id = %call.call_id, device = %s.binding.device, invite = call.invite, "device did not wake in time; held request dropped");
-            call.ctx.drop_held(480, "Temporarily Unavailable").await;
+        self.end_open(call, End::TimedOut).await;
+    }
+
+    /// Ends every open device of a call that left the table.
+    async fn end_open(&self, call: HeldCall, why: End) {
+        let policy = &self.bindings.policy;
+        for s in call.sleepers.iter().filter(|s| s.open()) {
+            let (code, reason) = match why {
+                End::TimedOut => (480, "Temporarily Unavailable"),
+                End::Cancelled => (487, "Request Terminated"),
+            };
+            if s.state == DevState::Probing {
+                // Never pushed: its own branch answers for it (it still
+                // runs if the device answered; else it ends as `code`).
+                if let Some(old) = &s.old
+                    && call.ctx.branch_waiting(old.idx)
+                {
+                    call.ctx.hold_branches(1);
+                    settle_dropped(&call.ctx, Some(old), true, code, reason).await;
+                }
+                continue;
+            }
+            match why {
+                End::TimedOut => {
+                    inc(&self.stats.timed_out);
+                    info!(call_id = %call.call_id, device = %s.binding.device, invite = call.invite, "device did not wake in time; held request dropped");
+                    if s.pushed_at.is_some() && policy.remove_on_noanswer() {
+                        self.remove_binding(&call.call_id, &s.binding, "removeon_noanswer", 480);
+                    }
+                }
+                End::Cancelled => {
+                    inc(&self.stats.cancelled);
+                    info!(call_id = %call.call_id, device = %s.binding.device, "caller cancelled; held request dropped");
+                }
+            }
+            settle_dropped(&call.ctx, s.old.as_ref(), s.promised, code, reason).await;
+            if matches!(why, End::Cancelled)
+                && call.invite
+                && policy.cancel_push(s.pushed_at.is_some(), false)
+            {
+                let f = push::fields_for(&call.req, &s.binding, NotificationKind::Cancel);
+                if self.sender.push(&s.binding, f).await == PushStatus::Sent {
+                    inc(&self.stats.cancel_pushes);
+                }
+            }
         }
+    }
+}
+
+/// A failed call for `removeon_subscallfail`: no answer / timeout (408)
+/// or a server failure (5xx, 503 when unreachable). Busy and decline are
+/// the user's answer, not a failure.
+fn call_failed(code: u16) -> bool {
+    code == 408 || (500..600).contains(&code)
+}
+
+/// An open device ends without delivery: its UDP branch (if it never
+/// answered) stops silently, and its promised branch counts as `code`.
+async fn settle_dropped(
+    ctx: &Arc<ResponseContext>,
+    old: Option<&device::OldBranch>,
+    promised: bool,
+    code: u16,
+    reason: &str,
+) {
+    if let Some(o) = old {
+        ctx.take_branch(o.idx);
+    }
+    if promised {
+        ctx.drop_held(code, reason).await;
     }
 }
 
