@@ -332,11 +332,23 @@ async fn api_removal_unregisters_upstream_with_credentials() {
     let mut e = start(policy());
     let (a, path) = app_registered(&mut e, 1, true).await;
     e.h.net.close(a);
+    // One refresh first (accepted without a challenge).
+    let refresh = e.h.next().await;
+    e.h.inject(refresh.flow, &ok_with_expires(&refresh.msg, 60))
+        .await;
+    until("refresh", || stat(&e, "refreshes_ok") == 1).await;
+    assert_eq!(stat(&e, "kept"), 1);
     let removed = e.store.remove_user("sip:alice@example.com").unwrap();
     let keeper = e.keeper.clone();
     let task = tokio::spawn(async move { keeper.user_removed(&removed).await });
     let unreg = e.h.next().await;
     assert_eq!(unreg.msg.expires().unwrap(), Some(0));
+    // The registration's own dialog: same Call-ID, next CSeq.
+    assert_eq!(unreg.msg.call_id().unwrap(), refresh.msg.call_id().unwrap());
+    assert_eq!(
+        unreg.msg.cseq().unwrap().seq,
+        refresh.msg.cseq().unwrap().seq + 1
+    );
     assert_eq!(unreg.msg.header("Path"), Some(path.as_str()));
     let www = "WWW-Authenticate: Digest realm=\"example.com\", nonce=\"n3\"\n";
     e.h.inject(

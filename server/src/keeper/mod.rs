@@ -107,6 +107,9 @@ struct Entry {
     from_tag: String,
     cseq: u32,
     failures: u32,
+    /// A push device the gateway registers itself (confirmed from the
+    /// store); other registrations are only watched until their due time.
+    kept: bool,
     task: Option<AbortHandle>,
 }
 
@@ -167,9 +170,9 @@ impl Keeper {
         &self.bindings.policy
     }
 
-    /// Registrations being kept now.
+    /// Registrations the gateway keeps registered itself now.
     pub fn kept(&self) -> usize {
-        lock(&self.entries).len()
+        lock(&self.entries).values().filter(|e| e.kept).count()
     }
 
     pub fn stats(&self) -> &KeeperStats {
@@ -227,6 +230,7 @@ impl Keeper {
             from_tag: random_token(10),
             cseq: 0,
             failures: 0,
+            kept: false,
             task: None,
         });
         if let Some(t) = entry.task.take() {
@@ -239,13 +243,11 @@ impl Keeper {
     }
 
     /// Stops keeping a registration.
-    fn forget(&self, token: &str) -> Option<Reg> {
-        let e = lock(&self.entries).remove(token)?;
-        if let Some(t) = e.task {
+    fn forget(&self, token: &str) {
+        if let Some(Entry { task: Some(t), .. }) = lock(&self.entries).remove(token) {
             // Never called from the task itself (it returns instead).
             t.abort();
         }
-        Some(e.reg)
     }
 
     async fn run(self: Arc<Self>, token: String, mut at: Instant) {
@@ -288,7 +290,12 @@ impl Keeper {
                 lock(&self.entries).remove(token);
                 None
             }
-            Mode::Register => self.keep_registered(&reg, &binding).await,
+            Mode::Register => {
+                if let Some(e) = lock(&self.entries).get_mut(token) {
+                    e.kept = true;
+                }
+                self.keep_registered(&reg, &binding).await
+            }
         }
     }
 
@@ -500,7 +507,14 @@ impl Keeper {
             };
             let aor = b.aor.trim_start_matches("sip:").to_owned();
             let token = self.proxy.paths().token_for(&aor, &identity);
-            let kept = self.forget(&token);
+            // Stop the task but keep the entry until the unregister is
+            // sent: it goes out in the same Call-ID with the next CSeq.
+            let kept = lock(&self.entries).get_mut(&token).map(|e| {
+                if let Some(t) = e.task.take() {
+                    t.abort();
+                }
+                e.reg.clone()
+            });
             let reg = match kept {
                 Some(r) => r,
                 None => match self.proxy.paths().get(&token) {
@@ -517,7 +531,9 @@ impl Keeper {
                 },
             };
             self.proxy.paths().unregistered(&token);
-            match self.register(&reg, b, 0).await {
+            let result = self.register(&reg, b, 0).await;
+            lock(&self.entries).remove(&token);
+            match result {
                 Ok(_) => {
                     inc(&self.stats.unregistered);
                     info!(aor = %b.aor, device = %b.device, "unregistered upstream (binding removed by API)");
