@@ -138,6 +138,18 @@ async fn keeper_holds_the_registration_across_refreshes_and_restart_until_remove
     .await;
     assert_eq!(n(&k, "refreshes_failed"), 0, "{k}");
     assert_eq!(n(&k, "kept"), 1, "{k}");
+    let (status, metrics) = env
+        .api
+        .call("GET", "/metrics", Some(push::API_TOKEN), None)
+        .await
+        .unwrap();
+    assert_eq!(status, 200);
+    let refreshed = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("sipwake_keeper_refreshes_ok_total "))
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    assert!(refreshed.is_some_and(|v| v >= 2), "{metrics}");
+    assert!(metrics.contains("sipwake_keeper_kept 1"), "{metrics}");
     outlive(registered, 2 * APP_EXPIRES + 1).await;
     let k = keeper_stats(&env).await;
     assert!(n(&k, "refreshes_ok") >= 3, "refreshes must go on: {k}");
