@@ -217,6 +217,23 @@ impl Run {
         loop {
             let retx_at = next_retx.unwrap_or_else(|| Instant::now() + Duration::from_secs(86_400));
             tokio::select! {
+                // In order: a stop is never beaten by a due resend.
+                biased;
+                c = next_ctl(&mut ctl) => match c {
+                    Some(Ctl::Stop) => {
+                        if state == State::Calling {
+                            debug!(call_id = %self.call_id, sends, "client transaction stopped before any response");
+                            return;
+                        }
+                    }
+                    Some(Ctl::Resend) => {
+                        if state == State::Calling {
+                            self.send(self.request.raw().clone()).await;
+                            sends += 1;
+                        }
+                    }
+                    None => ctl = None,
+                },
                 resp = rx.recv() => {
                     let Some(resp) = resp else { return };
                     let code = resp.status().unwrap_or(0);
@@ -286,21 +303,6 @@ impl Run {
                         _ => Some(next),
                     };
                 }
-                c = next_ctl(&mut ctl) => match c {
-                    Some(Ctl::Stop) => {
-                        if state == State::Calling {
-                            debug!(call_id = %self.call_id, sends, "client transaction stopped before any response");
-                            return;
-                        }
-                    }
-                    Some(Ctl::Resend) => {
-                        if state == State::Calling {
-                            self.send(self.request.raw().clone()).await;
-                            sends += 1;
-                        }
-                    }
-                    None => ctl = None,
-                },
                 _ = tokio::time::sleep_until(deadline) => {
                     if matches!(state, State::Calling | State::Proceeding) {
                         debug!(call_id = %self.call_id, "client transaction timed out");
