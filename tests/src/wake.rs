@@ -393,12 +393,19 @@ impl Caller {
             cseq = self.cseq(),
         );
         self.client.send_raw(cancel.as_bytes()).await?;
-        let ok = self
-            .client
-            .recv_until("the 200 for the CANCEL", |m| {
-                m.status().is_some() && m.cseq_method() == Some("CANCEL")
-            })
-            .await?;
+        // The INVITE's final may overtake the CANCEL's answer: keep it.
+        let ok = loop {
+            let m = self
+                .client
+                .recv_until("the answer to the CANCEL", |m| m.status().is_some())
+                .await?;
+            if m.cseq_method() == Some("CANCEL") {
+                break m;
+            }
+            if m.cseq_method() == Some("INVITE") && m.status().is_some_and(|s| s >= 200) {
+                self.pending_final = Some(m);
+            }
+        };
         let fin = self.final_response(WAIT).await?;
         Ok((ok, fin))
     }

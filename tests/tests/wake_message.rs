@@ -37,6 +37,7 @@ async fn message_to_a_sleeping_app_is_pushed_and_delivered_once_it_wakes() {
     assert_eq!(pushes[0]["data"]["nmsg"], text, "{}", pushes[0]);
     assert_eq!(pushes[0]["data"]["nfrom"], "bob", "{}", pushes[0]);
     assert_eq!(pushes[0]["token"], "fcm-chat-tok");
+    assert_eq!(env.fcm.received().len(), 1, "no other push at all");
 
     // The app wakes: the 401 round delivers nothing, the MESSAGE comes once.
     let mut woken = wake::connect(&env.gw, Edge::Ws, "alice").await.unwrap();

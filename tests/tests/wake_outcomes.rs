@@ -3,7 +3,7 @@
 //! the app wakes (cancel push, no INVITE later, 200/487 to the caller),
 //! nobody wakes (480 after `wake_timeout_secs`), and the provider says the
 //! token is dead (APNs 410: binding removed, caller answered at once, no
-//! push on the next call).
+//! push on the next call). Also `ringing_on_push` (180 while it sleeps).
 
 use std::time::{Duration, Instant};
 
@@ -158,4 +158,43 @@ async fn a_dead_apns_token_is_removed_on_the_call() {
         .await
         .unwrap();
     assert_eq!(status, 404);
+}
+
+/// `ringing_on_push`: the caller at Kamailio hears 180 once the call push
+/// is out, while the app still sleeps; with `cancel` off (the default) its
+/// CANCEL sends no cancel push.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ringing_on_push_reaches_the_caller_before_the_app_wakes() {
+    let env = wake::start(false, "wake_timeout_secs = 25\nringing_on_push = true")
+        .await
+        .unwrap();
+    let fail = |e: sipwake_e2e::Error| env.gw.failure(&e.to_string()).to_string();
+    let app = App::new("alice", &wake::fcm_mpush("fcm-ring-tok"));
+    let mut c = wake::connect(&env.gw, Edge::Ws, "alice").await.unwrap();
+    app.register(&mut c).await.unwrap();
+    wake::fall_asleep(&env.gw, c).await.unwrap();
+
+    let mut caller = Caller::at(&env.kamailio, "bob").await.unwrap();
+    caller.send("INVITE", "alice", &[], "").await.unwrap();
+    let ringing = caller
+        .client
+        .recv_until("180 Ringing", |m| m.status() == Some(180))
+        .await
+        .map_err(fail)
+        .unwrap();
+    assert_eq!(ringing.header("Call-ID"), Some(caller.call_id.as_str()));
+    assert_eq!(wake::fcm_pushes(&env, "0", &caller.call_id).len(), 1);
+
+    let (cancel_ok, fin) = caller.cancel().await.map_err(fail).unwrap();
+    assert_eq!(cancel_ok.status(), Some(200), "{}", cancel_ok.start);
+    assert_eq!(fin.status(), Some(487), "{}", fin.start);
+    let stats = wake::until("the held call to be dropped", WAIT, || async {
+        let s = wake::wake_stats(&env.api).await.ok()?;
+        (s["cancelled"] == 1).then_some(s)
+    })
+    .await
+    .map_err(fail)
+    .unwrap();
+    assert_eq!(stats["cancel_pushes"], 0, "{stats}");
+    assert!(wake::fcm_pushes(&env, "2", &caller.call_id).is_empty());
 }

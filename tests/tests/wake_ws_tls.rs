@@ -110,6 +110,7 @@ async fn wake_and_answer(edge: Edge) {
     let again = wake::no_request(&mut c, "INVITE", GRACE).await.unwrap();
     assert!(again.is_none(), "second INVITE: {again:?}");
     assert_eq!(wake::fcm_pushes(&env, "0", &call_id).len(), 1);
+    assert_eq!(env.fcm.received().len(), 1, "no other push at all");
     let stats = wake::wake_stats(&env.api).await.unwrap();
     assert_eq!(stats["pushed"], 1, "{stats}");
     assert_eq!(stats["woken"], 1, "{stats}");
