@@ -82,6 +82,15 @@ async fn wait_keeper(env: &PushGateway, what: &str, pred: impl Fn(&Value) -> boo
     }
 }
 
+/// Authenticated REGISTERs for alice that Kamailio accepted from the
+/// keeper (its Call-IDs start with `kp-`), from Kamailio's own log.
+fn kamailio_saw_keeper(env: &PushGateway) -> usize {
+    env.kamailio
+        .log()
+        .matches("authenticated REGISTER user=alice callid=kp-")
+        .count()
+}
+
 fn n(v: &Value, key: &str) -> u64 {
     v[key].as_u64().unwrap_or(0)
 }
@@ -153,6 +162,12 @@ async fn keeper_holds_the_registration_across_refreshes_and_restart_until_remove
     outlive(registered, 2 * APP_EXPIRES + 1).await;
     let k = keeper_stats(&env).await;
     assert!(n(&k, "refreshes_ok") >= 3, "refreshes must go on: {k}");
+    let seen = kamailio_saw_keeper(&env);
+    assert!(
+        seen >= 3,
+        "Kamailio logged {seen} authenticated keeper REGISTERs\n{}",
+        env.kamailio.log()
+    );
     let resp = bob_calls_alice(&env).await;
     // Kamailio still routes to alice via our Path; nobody wakes (no app),
     // so the held call ends 480 after wake_timeout_secs.
@@ -174,6 +189,10 @@ async fn keeper_holds_the_registration_across_refreshes_and_restart_until_remove
     })
     .await;
     assert_eq!(n(&k, "kept"), 1, "{k}");
+    assert!(
+        kamailio_saw_keeper(&env) > seen,
+        "no authenticated REGISTER reached Kamailio after the restart"
+    );
     outlive(restarted, APP_EXPIRES + 1).await;
     let resp = bob_calls_alice(&env).await;
     assert_eq!(resp.status(), Some(480), "{}", resp.start);
