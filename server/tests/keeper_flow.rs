@@ -369,31 +369,41 @@ async fn api_removal_unregisters_upstream_with_credentials() {
     e.h.quiet(Duration::from_secs(120)).await;
 }
 
+fn stored_alice() -> Binding {
+    Binding {
+        aor: "sip:alice@example.com".into(),
+        device: format!("instance:{INST}"),
+        push: PushTarget {
+            provider: Provider::AndroidFcm,
+            env: PushEnv::Default,
+            package: "com.example.app".into(),
+            token: "tok-a".into(),
+        },
+        source: BindingSource::Mpush,
+        contact: "sip:alice@127.0.0.2:40001;transport=tcp".into(),
+        auth_user: Some("alice".into()),
+        piid: Some(Piid::new(ha1())),
+        upstream: Upstream::default(),
+        user_agent: None,
+        created_at: 1,
+        last_seen: sipwake::bindings::unix_now(),
+        upstream_expires_at: None,
+        push_failures: 0,
+    }
+}
+
+fn token_of(path: &str) -> String {
+    path.trim_start_matches("<sip:")
+        .split('@')
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
 #[tokio::test(start_paused = true)]
 async fn startup_restores_the_path_registration_and_registers_at_once() {
     let store = Arc::new(SqliteStore::in_memory(PiidCipher::new([5; 32])).unwrap());
-    store
-        .upsert(&Binding {
-            aor: "sip:alice@example.com".into(),
-            device: format!("instance:{INST}"),
-            push: PushTarget {
-                provider: Provider::AndroidFcm,
-                env: PushEnv::Default,
-                package: "com.example.app".into(),
-                token: "tok-a".into(),
-            },
-            source: BindingSource::Mpush,
-            contact: "sip:alice@127.0.0.2:40001;transport=tcp".into(),
-            auth_user: Some("alice".into()),
-            piid: Some(Piid::new(ha1())),
-            upstream: Upstream::default(),
-            user_agent: None,
-            created_at: 1,
-            last_seen: sipwake::bindings::unix_now(),
-            upstream_expires_at: None,
-            push_failures: 0,
-        })
-        .unwrap();
+    store.upsert(&stored_alice()).unwrap();
     let mut e = start_with_store(PushPolicy::default(), store);
     let reg = e.h.next().await;
     assert_eq!(reg.msg.method(), Some("REGISTER"));
@@ -402,13 +412,7 @@ async fn startup_restores_the_path_registration_and_registers_at_once() {
         Some(3600),
         "upperexpire default"
     );
-    let path = reg.msg.header("Path").unwrap().to_owned();
-    let token = path
-        .trim_start_matches("<sip:")
-        .split('@')
-        .next()
-        .unwrap()
-        .to_owned();
+    let token = token_of(reg.msg.header("Path").unwrap());
     let restored =
         e.h.proxy
             .paths()
@@ -418,4 +422,46 @@ async fn startup_restores_the_path_registration_and_registers_at_once() {
     assert_eq!(stat(&e, "restored"), 1);
     e.h.inject(reg.flow, &ok_with_expires(&reg.msg, 3600)).await;
     until("refresh", || stat(&e, "refreshes_ok") == 1).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn persists_0_restores_routing_only_and_the_scan_picks_up_new_bindings() {
+    // persists = 0: the Path registration comes back (calls get a push,
+    // not 404), but the gateway registers nothing by itself.
+    let store = Arc::new(SqliteStore::in_memory(PiidCipher::new([5; 32])).unwrap());
+    store.upsert(&stored_alice()).unwrap();
+    let mut e = start_with_store(
+        PushPolicy {
+            persists: 0,
+            ..PushPolicy::default()
+        },
+        store,
+    );
+    until("restore", || stat(&e, "restored") == 1).await;
+    e.h.quiet(Duration::from_secs(4000)).await;
+    assert_eq!(stat(&e, "kept"), 0);
+
+    // rebuildregclients: a binding the keeper has not seen (no REGISTER
+    // event) is registered at the next scan.
+    let mut e = start(PushPolicy {
+        rebuildregclients: 100,
+        ..PushPolicy::default()
+    });
+    let t0 = Instant::now();
+    // After the startup pass (which found nothing).
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    e.store.upsert(&stored_alice()).unwrap();
+    let reg = e.h.next().await;
+    let waited = t0.elapsed();
+    assert!(
+        waited >= Duration::from_secs(99) && waited <= Duration::from_secs(101),
+        "{waited:?}"
+    );
+    assert_eq!(reg.msg.method(), Some("REGISTER"));
+    assert!(
+        e.h.proxy
+            .paths()
+            .get(&token_of(reg.msg.header("Path").unwrap()))
+            .is_some()
+    );
 }
