@@ -694,3 +694,70 @@ async fn chat_when_2_pushes_a_live_device_and_delivers_on_its_flow() {
     assert_eq!(h.next().await.status(), Some(200));
     assert_eq!(stat(&h, "live_pushed"), 1);
 }
+
+/// The manual's RFC 8599 form: no `+sip.instance`, so the Path registration
+/// is keyed by the Contact, which changes with the port.
+fn up_register_no_instance(port: u16, cseq: u32, extra: &str) -> String {
+    up_register(TransportKind::Udp, port, cseq, extra)
+        .replace(&format!(";+sip.instance=\"<{INST}>\""), "")
+}
+
+#[tokio::test(start_paused = true)]
+async fn udp_device_without_instance_is_woken_at_its_new_contact() {
+    let mut h = Harness::upstream(UPSTREAM, false, &[]);
+    let (store, push) = wake_on(&h, PushPolicy::default());
+    let a = h.flow(TransportKind::Udp, "127.0.0.2:40001");
+    h.inject(a, &up_register_no_instance(40001, 1, "")).await;
+    let fwd = h.next().await;
+    let (up, path) = (fwd.flow, fwd.msg.header("Path").unwrap().to_owned());
+    up_accept(&mut h, &fwd, a).await;
+    assert_eq!(store.user(AOR).unwrap()[0].device, "token:a:tok-udp");
+
+    h.inject(up, &up_invite(&path, "z9hG4bKn1", "call-n1"))
+        .await;
+    let _ = h.drain(Duration::from_secs(2)).await;
+    assert_eq!(push.all().len(), 1);
+
+    // New socket, new Contact, so a new Path registration upstream.
+    let b = h.flow(TransportKind::Udp, "127.0.0.2:40002");
+    h.inject(b, &up_register_no_instance(40002, 2, "")).await;
+    let fwd = h.next().await;
+    assert_ne!(fwd.msg.header("Path").unwrap(), path, "a new Path token");
+    let contact = fwd.msg.header("Contact").unwrap().to_owned();
+    let new_path = fwd.msg.header("Path").unwrap().to_owned();
+    let ok = format!("Contact: {contact};expires=3600\nPath: {new_path}\n");
+    h.inject(fwd.flow, &reply(&fwd.msg, 200, "OK", Some("u1"), &ok))
+        .await;
+    // The held INVITE may leave just before the relayed 200 (docs/wake.md).
+    let out = h.drain(Duration::from_secs(2)).await;
+    assert_eq!(
+        count(&out, |m| m.status() == Some(200)
+            && m.dest == Destination::Flow(b)),
+        1,
+        "{out:?}"
+    );
+    let invites = distinct(&out, |m| is_invite_to(m, b));
+    assert_eq!(invites.len(), 1, "{out:?}");
+    assert!(
+        invites[0]
+            .msg
+            .request_uri()
+            .unwrap()
+            .starts_with("sip:alice@127.0.0.2:40002;"),
+        "{}",
+        invites[0].text()
+    );
+    let later = h.drain(Duration::from_secs(10)).await;
+    assert_eq!(count(&later, |m| is_invite_to(m, a)), 0, "{later:?}");
+    // A refresh from the new socket delivers nothing more.
+    h.inject(b, &up_register_no_instance(40002, 3, "")).await;
+    let fwd = h.next().await;
+    up_accept(&mut h, &fwd, b).await;
+    let out = h.drain(Duration::from_secs(2)).await;
+    assert_eq!(
+        distinct(&out, |m| m.method() == Some("INVITE")).len(),
+        0,
+        "{out:?}"
+    );
+    assert_eq!((stat(&h, "woken"), stat(&h, "delivered")), (1, 1));
+}

@@ -22,23 +22,29 @@ use sipwake_e2e::sipp::{Sipp, SippRun};
 use sipwake_e2e::wake::{self, GRACE, WAIT};
 use sipwake_e2e::{Error, REALM, password};
 
-async fn setup() -> PushGateway {
+/// `window_ms`: `udp_wake_after_ms`.
+async fn setup(window_ms: u64) -> PushGateway {
     // Under Kamailio's fr_inv_timer (30 s): the caller must see our answer.
-    wake::start(false, "wake_timeout_secs = 25\nudp_wake_after_ms = 1200")
-        .await
-        .unwrap()
+    wake::start(
+        false,
+        &format!("wake_timeout_secs = 25\nudp_wake_after_ms = {window_ms}"),
+    )
+    .await
+    .unwrap()
 }
 
-/// A UDP app with an RFC 8599 push binding (FCM) and a stable instance.
+/// A UDP app with an RFC 8599 push binding (FCM), with a stable instance
+/// or (the manual's example form) without one.
 struct UdpApp {
-    instance: String,
+    instance: Option<String>,
     token: String,
 }
 
 impl UdpApp {
-    fn new(token: &str) -> UdpApp {
+    fn new(token: &str, with_instance: bool) -> UdpApp {
         UdpApp {
-            instance: format!("urn:uuid:{}", sipmsg::md5_hex(&sipmsg::token("inst"))),
+            instance: with_instance
+                .then(|| format!("urn:uuid:{}", sipmsg::md5_hex(&sipmsg::token("inst")))),
             token: token.to_owned(),
         }
     }
@@ -53,10 +59,15 @@ impl UdpApp {
     fn headers(&self, c: &SipClient) -> Vec<String> {
         let contact = c.contact();
         let uri = contact.trim_end_matches('>');
+        let instance = self
+            .instance
+            .as_ref()
+            .map(|i| format!(";+sip.instance=\"<{i}>\""))
+            .unwrap_or_default();
         vec![
             format!(
-                "Contact: {uri};pn-provider=fcm;pn-param={APP};pn-prid={}>;+sip.instance=\"<{}>\";expires=600",
-                self.token, self.instance
+                "Contact: {uri};pn-provider=fcm;pn-param={APP};pn-prid={}>{instance};expires=600",
+                self.token
             ),
             "Expires: 600".into(),
             "Supported: path".into(),
@@ -172,9 +183,20 @@ async fn metrics(env: &PushGateway) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sleeping_udp_app_is_pushed_and_gets_the_call_once_on_a_new_socket() {
-    let env = setup().await;
+    sleeping_udp_app(true).await;
+}
+
+/// The manual's RFC 8599 form has no `+sip.instance`: the new socket's
+/// Contact is a new registration upstream, still the same push device.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sleeping_udp_app_without_instance_gets_the_call_at_its_new_contact() {
+    sleeping_udp_app(false).await;
+}
+
+async fn sleeping_udp_app(with_instance: bool) {
+    let env = setup(1200).await;
     let gw = &env.gw;
-    let app = UdpApp::new("fcm-udp-sleeper");
+    let app = UdpApp::new("fcm-udp-sleeper", with_instance);
     let mut old = app.socket(&env).await;
     app.register(&mut old)
         .await
@@ -295,9 +317,10 @@ async fn sleeping_udp_app_is_pushed_and_gets_the_call_once_on_a_new_socket() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn answering_udp_app_gets_the_call_with_no_push() {
-    let env = setup().await;
+    // A wide window: a loaded machine must not make an awake app look asleep.
+    let env = setup(5000).await;
     let gw = &env.gw;
-    let app = UdpApp::new("fcm-udp-awake");
+    let app = UdpApp::new("fcm-udp-awake", true);
     let mut c = app.socket(&env).await;
     app.register(&mut c)
         .await
@@ -313,7 +336,7 @@ async fn answering_udp_app_gets_the_call_with_no_push() {
     assert_eq!(branches.len(), 1, "{branches:?}");
     sipp_done(sipp, &env).await;
 
-    // Past the no-answer window and then some: still no push.
+    // Answered inside the window: the device is settled, never pushed.
     let stats = wake::until("the call counted as answered", WAIT, || async {
         let s = wake::wake_stats(&env.api).await.ok()?;
         (s["udp_answered"] == 1).then_some(s)

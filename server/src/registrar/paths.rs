@@ -237,6 +237,16 @@ impl PathRegistry {
             .cloned()
     }
 
+    /// The registration last made on `flow` (and its token), while it is
+    /// still on that flow.
+    pub fn on_flow(&self, flow: FlowId) -> Option<(String, PathRegistration)> {
+        let map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        let by_flow = self.by_flow.lock().unwrap_or_else(|e| e.into_inner());
+        let token = by_flow.get(&flow)?;
+        let r = map.get(token).filter(|r| r.flow == flow)?;
+        Some((token.clone(), r.clone()))
+    }
+
     /// The upstream a client flow registered through (its out-of-dialog
     /// requests follow the same server).
     pub fn upstream_of_flow(&self, flow: FlowId) -> Option<Destination> {

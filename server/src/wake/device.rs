@@ -132,7 +132,7 @@ impl Sleeper {
     /// or an identity matched before.
     fn is(&self, identity: &str) -> bool {
         if let Some(p) = &self.path_instance {
-            return p == identity;
+            return p == identity || self.seen.iter().any(|s| s == identity);
         }
         self.seen.iter().any(|s| s == identity)
             || self.binding.contact == identity
@@ -152,10 +152,11 @@ pub fn match_device(sleepers: &[Sleeper], identity: &str) -> Option<usize> {
     if !is_contact_uri(identity) {
         return None;
     }
-    let mut candidates = sleepers
-        .iter()
-        .enumerate()
-        .filter(|(_, s)| s.open() && s.instance.is_none() && s.path_instance.is_none());
+    // Upstream mode: a Path registration without instance is keyed by its
+    // Contact, which changes with the port (a UDP app woken on a new socket).
+    let mut candidates = sleepers.iter().enumerate().filter(|(_, s)| {
+        s.open() && s.instance.is_none() && s.path_instance.as_deref().is_none_or(is_contact_uri)
+    });
     match (candidates.next(), candidates.next()) {
         (Some((i, _)), None) => Some(i),
         _ => None,
@@ -234,6 +235,27 @@ mod tests {
         ];
         assert_eq!(match_device(&t, "sip:a@7.7.7.7"), None);
         assert_eq!(match_device(&t, "sip:a@6.6.6.6"), Some(1));
+    }
+
+    #[test]
+    fn a_path_registration_without_instance_matches_its_token_device_at_a_new_contact() {
+        let old = "sip:a@1.1.1.1:5060";
+        let mut s = vec![Sleeper::new(
+            binding("token:a:t", old),
+            Some(old.to_owned()),
+        )];
+        assert_eq!(match_device(&s, "sip:a@1.1.1.1:6000"), Some(0));
+        // A Path device with an instance needs that exact instance.
+        let with_inst = vec![Sleeper::new(
+            binding("token:a:t", old),
+            Some("\"<urn:uuid:1>\"".to_owned()),
+        )];
+        assert_eq!(match_device(&with_inst, "sip:a@1.1.1.1:6000"), None);
+        // Once woken, its new identity matches it again (refreshes).
+        s[0].state = DevState::Delivered;
+        s[0].seen.push("sip:a@1.1.1.1:6000".into());
+        assert_eq!(match_device(&s, "sip:a@1.1.1.1:6000"), Some(0));
+        assert_eq!(match_device(&s, "sip:a@1.1.1.1:7000"), None);
     }
 
     #[test]

@@ -689,7 +689,19 @@ fn target_for(
     flow: FlowId,
 ) -> Option<Target> {
     if let Some(p) = plan.wake.as_ref().and_then(|w| w.path.as_ref()) {
-        let reg = proxy.paths().get(&p.token)?;
+        // The held Path registration, or — for a device without instance
+        // whose Contact changed — the registration just made on `flow`.
+        let reg = proxy
+            .paths()
+            .get(&p.token)
+            .filter(|r| r.instance == identity)
+            .or_else(|| {
+                proxy
+                    .paths()
+                    .on_flow(flow)
+                    .map(|(_, r)| r)
+                    .filter(|r| r.aor == reg_aor && r.instance == identity)
+            })?;
         reg.expires_at?;
         let (dest, kind) = proxy.flow_dest(reg.flow, reg.kind, reg.remote)?;
         return Some(Target {
