@@ -158,6 +158,14 @@ impl PushRuntime {
         self.proxy.wake_prometheus().unwrap_or_default()
     }
 
+    /// Call once the SIP listeners are up: starts the keeper's store
+    /// rebuild (its REGISTERs need our advertised addresses).
+    pub fn listeners_ready(&self) {
+        if let Some(k) = self.keeper.get() {
+            k.start_rebuild();
+        }
+    }
+
     /// The upstream keeper (upstream mode only).
     pub fn keeper(&self) -> Option<&Arc<crate::keeper::Keeper>> {
         self.keeper.get()

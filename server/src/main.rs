@@ -229,6 +229,7 @@ async fn serve(config: Arc<Config>) -> Result<(), StartError> {
         }
     }
     transports.set_ready();
+    push.listeners_ready();
     tracing::info!("ready");
 
     stop.wait().await;

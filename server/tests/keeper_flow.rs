@@ -66,6 +66,7 @@ fn start_with_store(policy: PushPolicy, store: Arc<SqliteStore>) -> Env {
     let push = Arc::new(FakePush::default());
     h.proxy.attach_wake(push.clone());
     let keeper = Keeper::start(h.proxy.clone(), bindings, push.clone());
+    keeper.start_rebuild();
     Env {
         h,
         store,

@@ -145,8 +145,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 impl Keeper {
     /// The keeper over the proxy's registrations: listens to registration
-    /// events, restores registrations from the store (`persists`) and
-    /// rescans every `rebuildregclients` seconds.
+    /// events. The store rebuild starts with [`Keeper::start_rebuild`].
     pub fn start(
         proxy: Arc<Proxy>,
         bindings: Arc<PushBindings>,
@@ -162,8 +161,14 @@ impl Keeper {
             me: me.clone(),
         });
         tokio::spawn(listen(Arc::downgrade(&keeper), events));
-        restore::spawn(Arc::downgrade(&keeper));
         keeper
+    }
+
+    /// Restores registrations from the store (`persists`) now and rescans
+    /// every `rebuildregclients` seconds. Call once the SIP listeners are
+    /// up: the restored devices are registered at once.
+    pub fn start_rebuild(self: &Arc<Self>) {
+        restore::spawn(Arc::downgrade(self));
     }
 
     pub fn policy(&self) -> &PushPolicy {
