@@ -68,10 +68,11 @@ pub fn mode_for(p: &PushPolicy, has_piid: bool) -> Mode {
 }
 
 /// When to refresh a binding granted for `secs`: at ~90 %, but at least
-/// a few seconds (half the interval for very short ones) before expiry.
+/// 5 s (half the interval for very short ones) before expiry, so a slow
+/// upstream or a retransmission still lands in time.
 pub fn refresh_delay(secs: u32) -> Duration {
     let total = Duration::from_secs(u64::from(secs));
-    let lead = (total / 10).max(Duration::from_secs(3).min(total / 2));
+    let lead = (total / 10).max(Duration::from_secs(5).min(total / 2));
     total - lead
 }
 

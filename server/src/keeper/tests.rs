@@ -28,8 +28,9 @@ fn mode_follows_keepupperreg_and_regrefresh() {
 fn refresh_comes_before_expiry_with_a_margin() {
     assert_eq!(refresh_delay(3600), Duration::from_secs(3240));
     assert_eq!(refresh_delay(60), Duration::from_secs(54));
-    // Short intervals: at least 3 s (or half) before expiry.
-    assert_eq!(refresh_delay(10), Duration::from_secs(7));
+    // Short intervals: at least 5 s (or half) before expiry.
+    assert_eq!(refresh_delay(30), Duration::from_secs(25));
+    assert_eq!(refresh_delay(10), Duration::from_secs(5));
     assert_eq!(refresh_delay(4), Duration::from_secs(2));
     assert_eq!(refresh_delay(1), Duration::from_millis(500));
 }
