@@ -226,6 +226,15 @@ async fn silent_udp_device_is_pushed_and_gets_the_invite_once_on_its_new_socket(
     let early = h.drain(Duration::from_millis(1100)).await;
     assert_eq!(count(&early, |m| is_invite_to(m, a)), 1, "{early:?}");
     assert!(push.all().is_empty(), "no push inside the window");
+    assert_eq!(
+        (
+            stat(&h, "udp_probed"),
+            stat(&h, "held"),
+            stat(&h, "holding")
+        ),
+        (1, 0, 0),
+        "watched, not held yet"
+    );
     let more = h.drain(Duration::from_millis(2000)).await;
     let pushes = push.all();
     assert_eq!(pushes.len(), 1);
@@ -241,6 +250,7 @@ async fn silent_udp_device_is_pushed_and_gets_the_invite_once_on_its_new_socket(
         waited >= Duration::from_millis(1200) && waited < Duration::from_millis(1300),
         "{waited:?}"
     );
+    assert_eq!((stat(&h, "held"), stat(&h, "holding")), (1, 1));
     // Still resent to the old address meanwhile (1.5 s, 3.5 s ...).
     assert!(count(&more, |m| is_invite_to(m, a)) >= 1, "{more:?}");
     assert_eq!(count(&more, |m| m.dest == Destination::Flow(up)), 0);

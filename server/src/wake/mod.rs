@@ -113,13 +113,22 @@ impl Waker {
 
     pub fn stats_json(&self) -> serde_json::Value {
         let mut v = self.stats.json();
-        v["holding"] = lock(&self.calls).len().into();
+        v["holding"] = self.holding().into();
         v
     }
 
     /// The `sipwake_wake_*` metrics (Prometheus text).
     pub fn prometheus(&self) -> String {
-        self.stats.prometheus(lock(&self.calls).len())
+        self.stats.prometheus(self.holding())
+    }
+
+    /// Requests held for a pushed device now (watched UDP devices that
+    /// have not been pushed yet do not count).
+    fn holding(&self) -> usize {
+        lock(&self.calls)
+            .values()
+            .filter(|c| c.sleepers.iter().any(|s| s.state == DevState::Waiting))
+            .count()
     }
 
     /// Delivers held requests on registrations until the proxy is gone.
