@@ -771,3 +771,54 @@ async fn udp_device_without_instance_is_woken_at_its_new_contact() {
     );
     assert_eq!((stat(&h, "woken"), stat(&h, "delivered")), (1, 1));
 }
+
+#[tokio::test(start_paused = true)]
+async fn chat_for_a_sleeper_and_a_udp_device_is_accepted_at_once() {
+    let mut h = Harness::standalone();
+    let (_store, push) = wake_on(&h, PushPolicy::default());
+    // Device 1 over UDP (awake), device 2 over TCP, then asleep.
+    let a = h.flow(TransportKind::Udp, "127.0.0.2:41001");
+    h.inject(a, &sa_register(41001, 1)).await;
+    assert_eq!(h.next().await.status(), Some(200));
+    let inst2 = "urn:uuid:00000000-0000-0000-0000-0000000000bb";
+    let t = h.flow(TransportKind::Tcp, "127.0.0.2:41002");
+    let reg2 = sa_register(41002, 1)
+        .replace("SIP/2.0/UDP", "SIP/2.0/TCP")
+        .replace("127.0.0.2:41002>", "127.0.0.2:41002;transport=tcp>")
+        .replace(INST, inst2)
+        .replace("tok-sa", "tok-sa-2")
+        .replace("reg-sa-udp", "reg-sa-tcp");
+    h.inject(t, &reg2).await;
+    assert_eq!(h.next().await.status(), Some(200));
+    h.net.close(t);
+
+    let bob = h.flow(TransportKind::Udp, "127.0.0.3:5060");
+    h.inject(bob, &sa_request("MESSAGE", "chat-s4", "z9hG4bKs4", "both?"))
+        .await;
+    let out = h.drain(Duration::from_millis(100)).await;
+    assert_eq!(
+        count(&out, |m| m.status() == Some(202)
+            && m.dest == Destination::Flow(bob)),
+        1,
+        "{out:?}"
+    );
+    let m = out
+        .iter()
+        .find(|m| m.method() == Some("MESSAGE") && m.flow == a)
+        .expect("sent to the UDP device at once")
+        .msg
+        .clone();
+    // The UDP device answers (even a failure): absorbed, nothing more to bob.
+    h.inject(a, &reply(&m, 486, "Busy Here", Some("m1"), ""))
+        .await;
+    let out = h.drain(Duration::from_secs(5)).await;
+    assert_eq!(
+        count(&out, |m| m.dest == Destination::Flow(bob)),
+        0,
+        "{out:?}"
+    );
+    let pushes = push.all();
+    assert_eq!(pushes.len(), 1, "only the sleeper is pushed");
+    assert_eq!(pushes[0].0, format!("instance:{inst2}"));
+    assert_eq!((stat(&h, "udp_answered"), stat(&h, "held")), (1, 1));
+}

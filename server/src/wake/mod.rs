@@ -246,8 +246,8 @@ impl Waker {
 
     /// Holds the request for `sleepers` (held devices are promised to
     /// `ctx` now, before any live branch starts), pushes the held and
-    /// live-pushed ones, and arms the timeout. A MESSAGE nobody can take at
-    /// once is answered 202. Returns the hold id (for CANCEL and
+    /// live-pushed ones, and arms the timeout. A MESSAGE held for anyone is
+    /// answered 202 at once. Returns the hold id (for CANCEL and
     /// [`Waker::reach_of`]).
     #[allow(clippy::too_many_arguments)]
     pub async fn hold(
@@ -299,8 +299,10 @@ impl Waker {
                 rang: false,
             },
         );
-        if !invite && plan.targets.is_empty() {
-            // Accepted for delivery, not delivered: the sender learns no more.
+        if !invite && held > 0 {
+            // Accepted for delivery, not delivered: the sender learns no
+            // more. (Held chats mean no device is live on a connection;
+            // a watched UDP device's own answer is then absorbed.)
             ctx.accept_if_pending(202, "Accepted").await;
         }
         self.recheck(proxy, &route).await;
@@ -314,6 +316,11 @@ impl Waker {
         tokio::spawn(async move {
             for b in &to_push {
                 me.push_one(id, b).await;
+            }
+            // Only pushed live devices (level 3): nothing left to wait for.
+            let mut calls = lock(&me.calls);
+            if calls.get(&id).is_some_and(HeldCall::resolved) {
+                calls.remove(&id);
             }
         });
         id
