@@ -18,8 +18,10 @@ pub mod upstream;
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
+use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 
+use futures_util::FutureExt;
 use sipwake_sip::{Message, validate_response};
 use tokio::sync::{broadcast, mpsc};
 use tracing::{debug, info, warn};
@@ -320,10 +322,15 @@ impl Proxy {
 async fn worker(proxy: Weak<Proxy>, mut rx: mpsc::Receiver<Inbound>) {
     while let Some(inb) = rx.recv().await {
         let Some(p) = proxy.upgrade() else { return };
-        // Its own task, awaited: order is kept, and a bug that panics on
-        // one message costs that message, not the whole SIP core.
-        if let Err(e) = tokio::spawn(async move { p.handle(inb).await }).await {
-            tracing::error!(error = %e, "message handling panicked");
+        // In order, on this task (no spawn + join per message: two fewer
+        // task wake-ups); a bug that panics on one message costs that
+        // message, not the whole SIP core.
+        if AssertUnwindSafe(p.handle(inb))
+            .catch_unwind()
+            .await
+            .is_err()
+        {
+            tracing::error!("message handling panicked");
         }
     }
 }
