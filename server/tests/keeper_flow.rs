@@ -467,3 +467,30 @@ async fn persists_0_restores_routing_only_and_the_scan_picks_up_new_bindings() {
             .is_some()
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn keepupperreg_2_registers_without_credentials_until_challenged() {
+    let mut e = start(PushPolicy {
+        keepupperreg: 2,
+        ..policy()
+    });
+    let (a, _) = app_registered(&mut e, 1, false).await;
+    e.h.net.close(a);
+    // No X-PIID: still registered, without credentials.
+    let reg = e.h.next().await;
+    assert_eq!(reg.msg.method(), Some("REGISTER"));
+    e.h.inject(reg.flow, &ok_with_expires(&reg.msg, 60)).await;
+    until("refresh", || stat(&e, "refreshes_ok") == 1).await;
+    assert!(e.push.sent.lock().unwrap().is_empty(), "no ntype 4 push");
+    // A challenge cannot be answered: a failed refresh, binding removed.
+    let reg = e.h.next().await;
+    let www = "WWW-Authenticate: Digest realm=\"example.com\", nonce=\"n9\"\n";
+    e.h.inject(
+        reg.flow,
+        &reply(&reg.msg, 401, "Unauthorized", Some("u"), www),
+    )
+    .await;
+    until("removal", || stat(&e, "removed") == 1).await;
+    assert_eq!(stat(&e, "auth_answered"), 0);
+    assert!(e.store.user("sip:alice@example.com").unwrap().is_empty());
+}
