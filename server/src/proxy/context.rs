@@ -209,7 +209,9 @@ impl ResponseContext {
     /// Gives a branch up if it got no response yet: its transaction stops
     /// silently (RFC 3261 §9.1: no CANCEL without a provisional) and it
     /// never counts in the best-response choice. `false` when it already
-    /// answered (or is unknown).
+    /// answered (or is unknown). Callers hold a promised branch
+    /// (`hold_branches`) while taking, and settle it after, so the context
+    /// still ends with a final.
     pub fn take_branch(&self, idx: usize) -> bool {
         let mut inner = lock(&self.inner);
         match inner.branches.get_mut(idx) {
@@ -369,7 +371,6 @@ impl ResponseContext {
     }
 
     /// When every branch is done and none is held: the best final, taken.
-    /// (Only taken branches and nothing else: no answer at all, 480.)
     fn take_final_if_done(inner: &mut Inner) -> Option<(u16, Bytes)> {
         let all_done =
             inner.held == 0 && inner.branches.iter().all(|b| b.state == BranchState::Done);
