@@ -9,7 +9,8 @@
 //! registers again from a NEW socket (401 → 200) and gets the INVITE
 //! exactly once there and nothing more on the old socket; the call
 //! completes (200/ACK/BYE). An app that does answer gets the call with no
-//! push.
+//! push. A MESSAGE to a silent UDP app: 202 once the window is over, one
+//! chat push, delivered once on the new socket.
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -19,7 +20,7 @@ use sipwake_e2e::client::SipClient;
 use sipwake_e2e::push::{API_TOKEN, APP, PushGateway};
 use sipwake_e2e::sipmsg::{self, Challenge, Msg};
 use sipwake_e2e::sipp::{Sipp, SippRun};
-use sipwake_e2e::wake::{self, GRACE, WAIT};
+use sipwake_e2e::wake::{self, Caller, GRACE, WAIT};
 use sipwake_e2e::{Error, REALM, password};
 
 /// `window_ms`: `udp_wake_after_ms`.
@@ -356,6 +357,72 @@ async fn answering_udp_app_gets_the_call_with_no_push() {
         ("pushed", 0),
         ("holding", 0),
     ] {
+        assert_eq!(stats[k].as_u64(), Some(v), "{k}: {stats}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn message_to_a_silent_udp_app_is_accepted_pushed_and_delivered_once() {
+    // The 202 must beat Kamailio's fr_timer (5 s) for the MESSAGE.
+    let env = setup(1200).await;
+    let fail = |e: Error| env.gw.failure(&e.to_string()).to_string();
+    let app = UdpApp::new("fcm-udp-chat", true);
+    let mut old = app.socket(&env).await;
+    app.register(&mut old).await.map_err(fail).unwrap();
+
+    let text = "still there? (udp)";
+    let mut sender = Caller::at(&env.kamailio, "bob").await.unwrap();
+    sender
+        .send(
+            "MESSAGE",
+            "alice",
+            &["Content-Type: text/plain".into()],
+            text,
+        )
+        .await
+        .unwrap();
+    let fin = sender.final_response(WAIT).await.map_err(fail).unwrap();
+    assert_eq!(fin.status(), Some(202), "{}", fin.start);
+    let call_id = sender.call_id.clone();
+    let pushes = wake::wait_fcm(&env, "1", &call_id, 1)
+        .await
+        .map_err(fail)
+        .unwrap();
+    assert_eq!(pushes.len(), 1, "{pushes:?}");
+    assert_eq!(pushes[0]["data"]["nmsg"], text, "{}", pushes[0]);
+    let first = drain(&mut old).await;
+    assert!(
+        first.iter().any(|m| m.method() == Some("MESSAGE")),
+        "sent to the old address first: {first:?}"
+    );
+
+    let mut new = app.socket(&env).await;
+    let (_ok, during) = app.register(&mut new).await.map_err(fail).unwrap();
+    let msg = match during.into_iter().find(|m| m.method() == Some("MESSAGE")) {
+        Some(m) => m,
+        None => new
+            .recv_until("the held MESSAGE", |m| m.method() == Some("MESSAGE"))
+            .await
+            .map_err(fail)
+            .unwrap(),
+    };
+    assert_eq!(msg.body_text(), text);
+    assert_eq!(msg.header("Call-ID"), Some(call_id.as_str()));
+    drain(&mut old).await;
+    new.send_raw(msg.response(200, "OK", Some("chat-ok"), &[]).as_bytes())
+        .await
+        .unwrap();
+    let again = wake::no_request(&mut new, "MESSAGE", GRACE).await.unwrap();
+    assert!(again.is_none(), "MESSAGE delivered twice: {again:?}");
+    let late_old = wake::no_request(&mut old, "MESSAGE", Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert!(
+        late_old.is_none(),
+        "MESSAGE on the old socket: {late_old:?}"
+    );
+    let stats = wake::wake_stats(&env.api).await.unwrap();
+    for (k, v) in [("held", 1), ("pushed", 1), ("woken", 1), ("delivered", 1)] {
         assert_eq!(stats[k].as_u64(), Some(v), "{k}: {stats}");
     }
 }
