@@ -494,3 +494,26 @@ async fn keepupperreg_2_registers_without_credentials_until_challenged() {
     assert_eq!(stat(&e, "auth_answered"), 0);
     assert!(e.store.user("sip:alice@example.com").unwrap().is_empty());
 }
+
+#[tokio::test(start_paused = true)]
+async fn api_removal_does_not_wait_for_a_silent_upstream() {
+    let mut e = start(policy());
+    let (a, _) = app_registered(&mut e, 1, true).await;
+    e.h.net.close(a);
+    let removed = e.store.remove_user("sip:alice@example.com").unwrap();
+    let keeper = e.keeper.clone();
+    let t0 = Instant::now();
+    let task = tokio::spawn(async move { keeper.user_removed(&removed).await });
+    let unreg = e.h.next().await;
+    assert_eq!(unreg.msg.expires().unwrap(), Some(0));
+    // Nobody answers: the API gets its answer after 10 s, not timer F.
+    task.await.unwrap();
+    let waited = t0.elapsed();
+    assert!(
+        waited >= Duration::from_secs(10) && waited < Duration::from_secs(11),
+        "{waited:?}"
+    );
+    // The transaction goes on behind it (UDP retransmissions).
+    let later = e.h.next().await;
+    assert_eq!(later.msg.raw(), unreg.msg.raw());
+}

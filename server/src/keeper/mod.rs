@@ -86,6 +86,8 @@ const DEFAULT_EXPIRES: u32 = 3600;
 /// With `regrefresh = 2`: how long past the expiry the app may take to
 /// re-register after the ntype 4 push before its binding is removed.
 const REGREFRESH_GRACE: Duration = Duration::from_secs(30);
+/// How long an API removal waits for the upstream unregisters.
+const UNREGISTER_WAIT: Duration = Duration::from_secs(10);
 
 /// What the keeper registers for one Path registration.
 #[derive(Debug, Clone)]
@@ -507,46 +509,60 @@ impl Keeper {
     /// `DELETE /api/v1/bindings/{user}`: unregister each removed device
     /// upstream (Expires 0, authenticated) and stop keeping it.
     pub async fn user_removed(&self, removed: &[Binding]) {
+        let Some(me) = self.me.upgrade() else { return };
+        let mut set = tokio::task::JoinSet::new();
         for b in removed {
-            let Some(identity) = identity_of(b) else {
-                continue;
-            };
-            let aor = b.aor.trim_start_matches("sip:").to_owned();
-            let token = self.proxy.paths().token_for(&aor, &identity);
-            // Stop the task but keep the entry until the unregister is
-            // sent: it goes out in the same Call-ID with the next CSeq.
-            let kept = lock(&self.entries).get_mut(&token).map(|e| {
-                if let Some(t) = e.task.take() {
-                    t.abort();
-                }
-                e.reg.clone()
-            });
-            let reg = match kept {
-                Some(r) => r,
-                None => match self.proxy.paths().get(&token) {
-                    Some(r) if r.expires_at.is_some() => Reg {
-                        token: token.clone(),
-                        aor: r.aor,
-                        identity: r.instance,
-                        contact: r.contact,
-                        upstream: r.upstream,
-                        expires_at: Instant::now(),
-                        interval: 0,
-                    },
-                    _ => continue,
+            let (me, b) = (me.clone(), b.clone());
+            set.spawn(async move { me.unregister(&b).await });
+        }
+        // The API answers when they are done, or after UNREGISTER_WAIT (a
+        // silent upstream takes timer F, 32 s); the rest finish behind it.
+        let all = async { while set.join_next().await.is_some() {} };
+        if tokio::time::timeout(UNREGISTER_WAIT, all).await.is_err() {
+            info!("upstream unregisters still running after the API answered");
+        }
+        set.detach_all();
+    }
+
+    async fn unregister(&self, b: &Binding) {
+        let Some(identity) = identity_of(b) else {
+            return;
+        };
+        let aor = b.aor.trim_start_matches("sip:").to_owned();
+        let token = self.proxy.paths().token_for(&aor, &identity);
+        // Stop the task but keep the entry until the unregister is
+        // sent: it goes out in the same Call-ID with the next CSeq.
+        let kept = lock(&self.entries).get_mut(&token).map(|e| {
+            if let Some(t) = e.task.take() {
+                t.abort();
+            }
+            e.reg.clone()
+        });
+        let reg = match kept {
+            Some(r) => r,
+            None => match self.proxy.paths().get(&token) {
+                Some(r) if r.expires_at.is_some() => Reg {
+                    token: token.clone(),
+                    aor: r.aor,
+                    identity: r.instance,
+                    contact: r.contact,
+                    upstream: r.upstream,
+                    expires_at: Instant::now(),
+                    interval: 0,
                 },
-            };
-            self.proxy.paths().unregistered(&token);
-            let result = self.register(&reg, b, 0).await;
-            lock(&self.entries).remove(&token);
-            match result {
-                Ok(_) => {
-                    inc(&self.stats.unregistered);
-                    info!(aor = %b.aor, device = %b.device, "unregistered upstream (binding removed by API)");
-                }
-                Err(e) => {
-                    warn!(aor = %b.aor, device = %b.device, reason = %e, "upstream unregister failed")
-                }
+                _ => return,
+            },
+        };
+        self.proxy.paths().unregistered(&token);
+        let result = self.register(&reg, b, 0).await;
+        lock(&self.entries).remove(&token);
+        match result {
+            Ok(_) => {
+                inc(&self.stats.unregistered);
+                info!(aor = %b.aor, device = %b.device, "unregistered upstream (binding removed by API)");
+            }
+            Err(e) => {
+                warn!(aor = %b.aor, device = %b.device, reason = %e, "upstream unregister failed")
             }
         }
     }
