@@ -1,0 +1,217 @@
+//! Delivery of a held request when its device registers again: which
+//! held device a registration is, where the device is now, and the new
+//! branch (or, for a UDP device, the old one resent / answered already).
+
+use std::sync::Arc;
+
+use sipwake_sip::{Message, ids::random_token};
+use tokio::time::Instant;
+use tracing::{info, warn};
+
+use super::device::{self, DevState};
+use super::stats::inc;
+use super::{Waker, call_failed, settle_dropped, udp};
+use crate::proxy::context::{BranchHook, BranchNote, ResponseContext};
+use crate::proxy::net::{FlowId, Inbound};
+use crate::proxy::route::{Plan, Target};
+use crate::proxy::{BRANCH_PREFIX, Proxy};
+use crate::registrar::Lookup;
+use crate::transaction::server::lock;
+
+/// A held request to forward to a device that just registered.
+struct Delivery {
+    call_id: String,
+    invite: bool,
+    reg_aor: String,
+    inb: Inbound,
+    req: Message,
+    plan: Plan,
+    loop_hash: String,
+    ctx: Arc<ResponseContext>,
+    binding: sipwake_store::Binding,
+    old: Option<device::OldBranch>,
+    /// Pushed before it came back (counts as a wake).
+    pushed: bool,
+}
+
+impl Waker {
+    /// A device registered: forward every request held for it, once.
+    pub async fn on_registered(&self, proxy: &Proxy, aor: &str, identity: &str, flow: FlowId) {
+        let at = Instant::now();
+        let mut deliveries = Vec::new();
+        {
+            let mut calls = lock(&self.calls);
+            let mut done = Vec::new();
+            for (id, call) in calls.iter_mut().filter(|(_, c)| c.reg_aor == aor) {
+                let Some(i) = device::match_device(&call.sleepers, identity) else {
+                    continue;
+                };
+                let s = &mut call.sleepers[i];
+                if !s.seen.iter().any(|x| x == identity) {
+                    s.seen.push(identity.to_owned());
+                }
+                if !s.open() {
+                    // A refresh or a duplicate event: delivered (or dropped) already.
+                    continue;
+                }
+                if !s.promised {
+                    // Watched at its UDP address, back before any push:
+                    // the delivery below settles this promise.
+                    call.ctx.hold_branches(1);
+                    s.promised = true;
+                    inc(&self.stats.udp_answered);
+                }
+                let pushed = s.state == DevState::Waiting && s.pushed_at.is_some();
+                s.state = DevState::Delivered;
+                if pushed {
+                    inc(&self.stats.woken);
+                }
+                if let Some(t) = s.pushed_at {
+                    self.stats
+                        .wake_latency
+                        .record(at.saturating_duration_since(t));
+                }
+                info!(call_id = %call.call_id, device = %s.binding.device, %flow, "held device registered again");
+                deliveries.push(Delivery {
+                    call_id: call.call_id.clone(),
+                    invite: call.invite,
+                    reg_aor: call.reg_aor.clone(),
+                    inb: call.inb.clone(),
+                    req: call.req.clone(),
+                    plan: call.plan.clone(),
+                    loop_hash: call.loop_hash.clone(),
+                    ctx: call.ctx.clone(),
+                    binding: s.binding.clone(),
+                    old: s.old.clone(),
+                    pushed,
+                });
+                if call.resolved() {
+                    done.push(*id);
+                }
+            }
+            for id in done {
+                calls.remove(&id);
+            }
+        }
+        for d in deliveries {
+            self.deliver(proxy, d, identity, flow, at).await;
+        }
+    }
+
+    async fn deliver(&self, proxy: &Proxy, d: Delivery, identity: &str, flow: FlowId, at: Instant) {
+        let device = d.binding.device.as_str();
+        let Some(target) = target_for(proxy, &d.plan, &d.reg_aor, identity, flow) else {
+            warn!(call_id = %d.call_id, %device, "woken device has no usable flow; branch dropped");
+            settle_dropped(&d.ctx, d.old.as_ref(), true, 480, "Temporarily Unavailable").await;
+            return;
+        };
+        if let Some(old) = &d.old {
+            if udp::same_address(proxy, &old.dest, &target.dest) && d.ctx.branch_waiting(old.idx) {
+                // Back at the address the request is resent to: resend
+                // now rather than start a second branch to the same app.
+                d.ctx.resend_branch(old.idx);
+                d.ctx.release_held().await;
+                inc(&self.stats.delivered);
+                self.stats.deliver_latency.record(at.elapsed());
+                info!(call_id = %d.call_id, %device, "device registered at the same address; request resent there");
+                return;
+            }
+            if !d.ctx.take_branch(old.idx) {
+                // It answered at the old address meanwhile: that branch has it.
+                d.ctx.release_held().await;
+                info!(call_id = %d.call_id, %device, "device answered at its old address; no second delivery");
+                return;
+            }
+        }
+        let branch = format!("{BRANCH_PREFIX}{}.{}", d.loop_hash, random_token(12));
+        let out = proxy
+            .build_forward(&d.inb, &d.req, &d.plan, &target, &branch)
+            .and_then(|b| Message::parse(b).ok());
+        let Some(out) = out else {
+            d.ctx.drop_held(500, "Server Internal Error").await;
+            return;
+        };
+        let hook = (d.invite && d.pushed).then(|| self.subscall_hook(&d.call_id, &d.binding));
+        // A MESSAGE was answered 202 already; an INVITE answered elsewhere
+        // needs no more branches.
+        if d.ctx.deliver_held_with(
+            out,
+            target.dest.clone(),
+            target.kind.is_reliable(),
+            !d.invite,
+            hook,
+        ) {
+            inc(&self.stats.delivered);
+            self.stats.deliver_latency.record(at.elapsed());
+            info!(call_id = %d.call_id, %device, dest = ?target.dest, "held request delivered");
+        } else {
+            inc(&self.stats.too_late);
+            info!(call_id = %d.call_id, %device, "device woke after the call was answered; not delivered");
+        }
+    }
+
+    /// `removeon_subscallfail`: a hook on the call delivered to a woken
+    /// device that removes its binding when that call fails (no answer,
+    /// 408, 5xx).
+    fn subscall_hook(&self, call_id: &str, b: &sipwake_store::Binding) -> BranchHook {
+        let me = self.me.clone();
+        let (call_id, b) = (call_id.to_owned(), b.clone());
+        Arc::new(move |note| {
+            if let BranchNote::Final(code) = note
+                && call_failed(code)
+                && let Some(w) = me.upgrade()
+                && w.bindings.policy.remove_on_subsequent_call_fail()
+            {
+                w.remove_binding(&call_id, &b, "removeon_subscallfail", code);
+            }
+        })
+    }
+}
+
+/// Where a woken device is now: its registration on `flow`.
+fn target_for(
+    proxy: &Proxy,
+    plan: &Plan,
+    reg_aor: &str,
+    identity: &str,
+    flow: FlowId,
+) -> Option<Target> {
+    if let Some(p) = plan.wake.as_ref().and_then(|w| w.path.as_ref()) {
+        // The held Path registration, or — for a device without instance
+        // whose Contact changed — the registration just made on `flow`.
+        let reg = proxy
+            .paths()
+            .get(&p.token)
+            .filter(|r| r.instance == identity)
+            .or_else(|| {
+                proxy
+                    .paths()
+                    .on_flow(flow)
+                    .map(|(_, r)| r)
+                    .filter(|r| r.aor == reg_aor && r.instance == identity)
+            })?;
+        reg.expires_at?;
+        let (dest, kind) = proxy.flow_dest(reg.flow, reg.kind, reg.remote)?;
+        return Some(Target {
+            dest,
+            kind,
+            // The upstream addressed the Contact the device had when it
+            // fell asleep; it may have a new one now.
+            ruri: (p.rewrite_ruri || reg.contact != p.contact).then(|| reg.contact.clone()),
+            to_flow: Some(reg.flow),
+        });
+    }
+    let Lookup::Bindings(list) = proxy.registrar().lookup(reg_aor) else {
+        return None;
+    };
+    let b = list
+        .into_iter()
+        .find(|b| b.instance == identity && b.flow == flow)?;
+    let (dest, kind) = proxy.flow_dest(b.flow, b.kind, b.remote)?;
+    Some(Target {
+        dest,
+        kind,
+        ruri: Some(b.uri),
+        to_flow: Some(b.flow),
+    })
+}
