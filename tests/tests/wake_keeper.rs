@@ -29,9 +29,10 @@ async fn start() -> PushGateway {
     .unwrap()
 }
 
-/// The app: REGISTER over TCP with push data and the given X-PIID; the
-/// 401 is answered with the real password, so Kamailio must say 200.
-async fn app_register(env: &PushGateway, token: &str, piid: &str) -> SipClient {
+/// The app: REGISTER over TCP with push data and the given X-PIID (if
+/// any); the 401 is answered with the real password, so Kamailio must say
+/// 200.
+async fn app_register(env: &PushGateway, token: &str, piid: Option<&str>) -> SipClient {
     let mut app = SipClient::tcp(env.gw.sip_addr(), "alice", REALM)
         .await
         .unwrap();
@@ -39,13 +40,15 @@ async fn app_register(env: &PushGateway, token: &str, piid: &str) -> SipClient {
         "Contact: <sip:alice@{};transport=tcp>;+sip.instance=\"<urn:uuid:6b1f0c2e-0000-4000-8000-00000000a11c>\"",
         app.local
     );
-    let headers = vec![
+    let mut headers = vec![
         contact,
         format!("Expires: {APP_EXPIRES}"),
         "Supported: path".into(),
         format!("X-MPUSH: a:{APP}:{token}"),
-        format!("X-PIID: {piid}"),
     ];
+    if let Some(p) = piid {
+        headers.push(format!("X-PIID: {p}"));
+    }
     let (first, last) = push::register_custom(&mut app, password("alice"), &headers)
         .await
         .unwrap();
@@ -131,7 +134,7 @@ async fn keeper_holds_the_registration_across_refreshes_and_restart_until_remove
     let mut env = start().await;
     let token = "fcm-keeper-tok";
     let piid = push::piid("alice", REALM, password("alice"));
-    let app = app_register(&env, token, &piid).await;
+    let app = app_register(&env, token, Some(&piid)).await;
     let registered = Instant::now();
     assert_eq!(
         env.api.devices("alice@sipwake.test").await.unwrap().len(),
@@ -236,7 +239,7 @@ async fn keeper_holds_the_registration_across_refreshes_and_restart_until_remove
 async fn wrong_piid_gets_the_binding_removed() {
     let env = start().await;
     let wrong = push::piid("alice", REALM, "not-the-password");
-    let app = app_register(&env, "fcm-wrong-piid", &wrong).await;
+    let app = app_register(&env, "fcm-wrong-piid", Some(&wrong)).await;
     assert_eq!(
         env.api.devices("alice@sipwake.test").await.unwrap().len(),
         1
@@ -267,4 +270,45 @@ async fn wrong_piid_gets_the_binding_removed() {
         env.gw.failure("log")
     );
     assert!(!log.contains(&wrong), "X-PIID leaked into the log");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn app_without_piid_gets_a_register_refresh_push() {
+    let env = start().await;
+    let token = "fcm-regrefresh-tok";
+    let app = app_register(&env, token, None).await;
+    let registered = Instant::now();
+    drop(app);
+    // regrefresh -1 (auto): no credentials, so the app itself is woken
+    // (ntype 4) shortly before its upstream binding expires.
+    let deadline = Instant::now() + DEADLINE;
+    while pushes(&env, token, "4") == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "no ntype 4 push: {:?}\n{}",
+            env.fcm.received(),
+            env.gw.failure("log")
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let early = registered.elapsed();
+    assert!(
+        early < Duration::from_secs(APP_EXPIRES),
+        "the push must come before the expiry, came after {early:?}"
+    );
+    let k = keeper_stats(&env).await;
+    assert_eq!(n(&k, "regrefresh_pushes"), 1, "{k}");
+    assert_eq!(n(&k, "refreshes_ok") + n(&k, "auth_answered"), 0, "{k}");
+    assert_eq!(
+        kamailio_saw_keeper(&env),
+        0,
+        "the gateway registered nothing"
+    );
+    // The app never re-registers: Kamailio forgets it and a call pushes
+    // nothing.
+    outlive(registered, APP_EXPIRES + 1).await;
+    let resp = bob_calls_alice(&env).await;
+    assert_eq!(resp.status(), Some(480), "{}", resp.start);
+    assert_eq!(pushes(&env, token, "0"), 0, "no call push");
+    assert_eq!(pushes(&env, token, "4"), 1, "one refresh push only");
 }
