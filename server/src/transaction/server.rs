@@ -96,6 +96,10 @@ impl ServerTx {
     /// state needs. Responses after a final are ignored, except further 2xx
     /// to an INVITE (forked answers, 2xx retransmissions), which are passed.
     pub async fn respond(self: &Arc<Self>, code: u16, bytes: Bytes) {
+        // The cancel hook captures the response context, which holds this
+        // transaction: dropped at the final response (a later CANCEL has
+        // nothing to stop, RFC 3261 §9.2), or the pair would never be freed.
+        let mut spent_hook = None;
         let first_final = {
             let mut inner = lock(&self.inner);
             let was_pending = inner.state == State::Pending;
@@ -114,9 +118,11 @@ impl ServerTx {
                 } else {
                     State::Completed
                 };
+                spent_hook = inner.cancel_hook.take();
             }
             was_pending && code >= 200
         };
+        drop(spent_hook);
         self.send(bytes).await;
         if !first_final {
             return;
@@ -216,7 +222,11 @@ impl ServerTx {
         let reason = {
             let mut inner = lock(&self.inner);
             if !inner.cancelled {
-                inner.cancel_hook = Some(hook);
+                // After the final response a CANCEL changes nothing: keep
+                // no hook (and no reference cycle through it).
+                if inner.state == State::Pending {
+                    inner.cancel_hook = Some(hook);
+                }
                 return;
             }
             inner.cancel_reason.clone()
@@ -234,7 +244,12 @@ impl ServerTx {
     }
 
     fn terminate(&self) {
-        lock(&self.inner).state = State::Terminated;
+        let spent_hook = {
+            let mut inner = lock(&self.inner);
+            inner.state = State::Terminated;
+            inner.cancel_hook.take()
+        };
+        drop(spent_hook);
         let mut table = lock(&self.table);
         // Only remove ourselves, not a newer transaction with the same key.
         if table
@@ -255,4 +270,81 @@ impl ServerTx {
 /// Poisoning only happens if a holder panicked; the data is still usable.
 pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proxy::net::{FlowId, FlowInfo, NetError, SendFuture, TransportKind};
+
+    /// Accepts every send; the test only looks at the transaction's state.
+    struct NullNet;
+
+    impl Network for NullNet {
+        fn send(&self, _: Destination, _: Bytes) -> SendFuture<'_> {
+            Box::pin(async { Err(NetError("null network".into())) })
+        }
+        fn flow(&self, _: FlowId) -> Option<FlowInfo> {
+            None
+        }
+        fn via_host_port(&self, _: TransportKind) -> Option<(String, u16)> {
+            None
+        }
+    }
+
+    fn start(method: &str) -> Arc<ServerTx> {
+        let table: ServerTable = Arc::default();
+        let req = sipwake_sip::Message::parse(Bytes::from(format!(
+            "{method} sip:b@x SIP/2.0\r\nVia: SIP/2.0/TCP h;branch=z9hG4bKleak\r\nFrom: <sip:a@x>;tag=1\r\nTo: <sip:b@x>\r\nCall-ID: c\r\nCSeq: 1 {method}\r\nContent-Length: 0\r\n\r\n"
+        )))
+        .unwrap();
+        ServerTx::start(
+            &table,
+            Arc::new(NullNet),
+            Timers::default(),
+            sipwake_sip::txn::server_key(&req).unwrap(),
+            Destination::Flow(FlowId(1)),
+            true,
+            "c".into(),
+        )
+    }
+
+    /// The cancel hook holds the response context, which holds the
+    /// transaction: the final response must let go of it, or every
+    /// forwarded request leaks both.
+    #[tokio::test]
+    async fn final_response_releases_the_cancel_hook() {
+        for (method, code) in [("REGISTER", 200), ("INVITE", 486), ("INVITE", 200)] {
+            let tx = start(method);
+            let held = Arc::new(());
+            let h = held.clone();
+            tx.on_cancel(Box::new(move |_| drop(h)));
+            assert_eq!(Arc::strong_count(&held), 2);
+            tx.respond(100, Bytes::from_static(b"SIP/2.0 100 Trying\r\n\r\n"))
+                .await;
+            assert_eq!(Arc::strong_count(&held), 2, "a provisional keeps it");
+            tx.respond(code, Bytes::from_static(b"SIP/2.0 200 OK\r\n\r\n"))
+                .await;
+            assert_eq!(Arc::strong_count(&held), 1, "{method} {code}");
+            // Installed after the final: not kept either.
+            let late = held.clone();
+            tx.on_cancel(Box::new(move |_| drop(late)));
+            assert_eq!(Arc::strong_count(&held), 1, "{method} {code}: late hook");
+        }
+    }
+
+    #[tokio::test]
+    async fn cancel_runs_the_hook_once() {
+        let tx = start("INVITE");
+        let ran = Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let r = ran.clone();
+        tx.on_cancel(Box::new(move |reason| {
+            assert_eq!(reason.as_deref(), Some("SIP;cause=200"));
+            r.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }));
+        tx.cancel(Some("SIP;cause=200".into()));
+        tx.cancel(None);
+        assert_eq!(ran.load(std::sync::atomic::Ordering::SeqCst), 1);
+        assert!(tx.is_cancelled());
+    }
 }
