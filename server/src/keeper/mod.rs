@@ -455,12 +455,17 @@ impl Keeper {
     /// The stored binding of a registration (instance, else Contact).
     async fn binding_of(&self, reg: &Reg) -> Option<Binding> {
         let store = self.bindings.store.clone();
-        let aor = format!("sip:{}", reg.aor);
-        let list = tokio::task::spawn_blocking(move || store.user(&aor))
-            .await
-            .ok()?
-            .inspect_err(|e| warn!(aor = %reg.aor, error = %e, "keeper: store read failed"))
-            .ok()?;
+        let aor = reg.aor.clone();
+        // The registry's `user@host` is the store's AOR without its scheme.
+        let list = tokio::task::spawn_blocking(move || {
+            let mut l = store.user(&format!("sip:{aor}"))?;
+            l.extend(store.user(&format!("sips:{aor}"))?);
+            Ok::<_, sipwake_store::StoreError>(l)
+        })
+        .await
+        .ok()?
+        .inspect_err(|e| warn!(aor = %reg.aor, error = %e, "keeper: store read failed"))
+        .ok()?;
         list.into_iter().find(|b| matches_reg(b, &reg.identity))
     }
 
@@ -528,7 +533,7 @@ impl Keeper {
         let Some(identity) = identity_of(b) else {
             return;
         };
-        let aor = b.aor.trim_start_matches("sip:").to_owned();
+        let aor = registry_aor(&b.aor).to_owned();
         let token = self.proxy.paths().token_for(&aor, &identity);
         // Stop the task but keep the entry until the unregister is
         // sent: it goes out in the same Call-ID with the next CSeq.
@@ -585,6 +590,14 @@ fn ruri_of(reg: &Reg, b: &Binding) -> String {
         .clone()
         .unwrap_or_else(|| reg.aor.rsplit('@').next().unwrap_or("").to_owned());
     format!("sip:{domain}")
+}
+
+/// The Path registry's `user@host` for a store AOR (`sip:` / `sips:`).
+pub fn registry_aor(store_aor: &str) -> &str {
+    store_aor
+        .strip_prefix("sip:")
+        .or_else(|| store_aor.strip_prefix("sips:"))
+        .unwrap_or(store_aor)
 }
 
 /// The registry identity of a stored device: its instance, else Contact.

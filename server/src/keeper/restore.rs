@@ -66,7 +66,7 @@ impl Keeper {
             let Some(identity) = identity_of(b) else {
                 continue;
             };
-            let aor = b.aor.trim_start_matches("sip:").to_owned();
+            let aor = super::registry_aor(&b.aor).to_owned();
             let token = self.proxy.paths().token_for(&aor, &identity);
             if self.is_kept(&token) {
                 continue;

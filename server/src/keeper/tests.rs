@@ -36,6 +36,12 @@ fn refresh_comes_before_expiry_with_a_margin() {
 }
 
 #[test]
+fn registry_aor_drops_either_scheme() {
+    assert_eq!(registry_aor("sip:alice@example.com"), "alice@example.com");
+    assert_eq!(registry_aor("sips:alice@example.com"), "alice@example.com");
+}
+
+#[test]
 fn retries_back_off_up_to_fifteen_minutes() {
     assert_eq!(retry_delay(0), Duration::from_secs(30));
     assert_eq!(retry_delay(1), Duration::from_secs(60));
@@ -96,7 +102,7 @@ async fn path_token_from_the_store_equals_the_registers() {
             panic!("no binding from {contact}")
         };
         let identity = identity_of(&b).unwrap();
-        let aor = b.aor.trim_start_matches("sip:");
+        let aor = registry_aor(&b.aor);
         assert_eq!(
             after_restart.token_for(aor, &identity),
             pending.token,
