@@ -10,6 +10,9 @@ use crate::push::{self, PushResult};
 use crate::targets::{self, Front, Kind};
 use crate::wake::{self, WakeResult};
 
+/// Quiet time before the held clients' memory is read (see `Hold::idle_wait`).
+pub const IDLE_WAIT: Duration = Duration::from_secs(6);
+
 /// How big the run is. `smoke()` takes seconds; `full()` is the manual run.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -162,6 +165,7 @@ pub async fn run(cfg: Config, progress: impl Fn(&str)) -> Result<Outcome, Error>
                     max_time: cfg.phase_time,
                     calls: cfg.calls,
                     upstream: up_addr,
+                    idle_wait: IDLE_WAIT,
                 },
                 || crate::procfs::group_pss_bytes(pgid),
             )

@@ -195,6 +195,11 @@ pub struct Hold {
     /// Calls placed from `caller_to` (the upstream) to held users.
     pub calls: usize,
     pub upstream: SocketAddr,
+    /// Quiet time between the last registration and the memory reading, so
+    /// both proxies have ended the registrations' transactions (completed
+    /// UDP client transactions toward the upstream live for timer K = 5 s)
+    /// and the reading is what idle clients cost.
+    pub idle_wait: Duration,
 }
 
 /// Holds `clients` registered WebSocket clients; measures the proxy's memory
@@ -276,8 +281,14 @@ pub async fn hold(h: Hold, pss: impl Fn() -> u64) -> Result<HoldResult, Error> {
     })
     .await;
     res.connect_elapsed = started.elapsed();
-    // Let the proxy settle (upstream 200s relayed, buffers returned) before
-    // reading its memory: wait until two readings 200 ms apart agree within 1%.
+    // Let the proxy settle (transactions ended, buffers returned) before
+    // reading its memory: the idle wait, then until two readings 200 ms
+    // apart agree within 1%.
+    tokio::time::sleep(
+        h.idle_wait
+            .min(deadline.saturating_duration_since(Instant::now())),
+    )
+    .await;
     let settle = Instant::now() + Duration::from_secs(5);
     let mut last = pss();
     while Instant::now() < settle {

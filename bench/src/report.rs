@@ -79,10 +79,17 @@ pub fn markdown(o: &Outcome, machine: &str, commands: &str, notes: &str) -> Stri
          → 200 (two forwarded REGISTER requests), with an `X-MPUSH` header. Rate runs: {} \
          registrations per run, closed loop with {:?} concurrent clients, per transport. \
          Hold runs: {:?} WebSocket clients connect and register ({} at a time), the proxy's \
-         memory (PSS of its process group, from /proc) is read before and after, all re-register \
+         memory (PSS of its process group, from /proc) is read before they connect and after \
+         {} s of quiet once all registered (the registrations' transactions have ended), all re-register \
          once, then {} calls are placed to held users (they answer 486). CPU is the proxy's \
          process group's utime+stime from /proc, so other load on the machine does not inflate it.\n",
-        c.users, c.registrations, c.concurrency, c.holds, c.hold_in_flight, c.calls
+        c.users,
+        c.registrations,
+        c.concurrency,
+        c.holds,
+        c.hold_in_flight,
+        crate::compare::IDLE_WAIT.as_secs(),
+        c.calls
     );
 
     let _ = writeln!(s, "## REGISTER rate runs\n");
