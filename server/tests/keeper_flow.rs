@@ -517,3 +517,32 @@ async fn api_removal_does_not_wait_for_a_silent_upstream() {
     let later = e.h.next().await;
     assert_eq!(later.msg.raw(), unreg.msg.raw());
 }
+
+#[tokio::test(start_paused = true)]
+async fn interval_too_brief_is_retried_with_min_expires() {
+    let mut e = start(policy());
+    let (a, _) = app_registered(&mut e, 1, true).await;
+    e.h.net.close(a);
+    let reg = e.h.next().await;
+    assert_eq!(reg.msg.expires().unwrap(), Some(60));
+    e.h.inject(
+        reg.flow,
+        &reply(
+            &reg.msg,
+            423,
+            "Interval Too Brief",
+            Some("u"),
+            "Min-Expires: 600\n",
+        ),
+    )
+    .await;
+    let again = e.h.next().await;
+    assert_eq!(again.msg.expires().unwrap(), Some(600));
+    assert_eq!(
+        again.msg.cseq().unwrap().seq,
+        reg.msg.cseq().unwrap().seq + 1
+    );
+    e.h.inject(again.flow, &ok_with_expires(&again.msg, 600))
+        .await;
+    until("refresh", || stat(&e, "refreshes_ok") == 1).await;
+}

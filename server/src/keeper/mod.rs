@@ -127,6 +127,8 @@ enum Failure {
     Auth(#[from] register::AnswerError),
     #[error("upstream answered {0}")]
     Final(u16),
+    #[error("upstream kept the contact for 0 s")]
+    NotKept,
     #[error("no answer from the upstream")]
     Timeout,
     #[error("cannot send: {0}")]
@@ -330,7 +332,7 @@ impl Keeper {
                 Some(now + refresh_delay(granted))
             }
             result => {
-                let failure = result.err().unwrap_or(Failure::Final(200));
+                let failure = result.err().unwrap_or(Failure::NotKept);
                 inc(&self.stats.refreshes_failed);
                 warn!(aor = %reg.aor, reason = %failure, "upstream registration refresh failed");
                 let remove = match &failure {
@@ -352,30 +354,44 @@ impl Keeper {
         }
     }
 
-    /// REGISTER (answering one challenge); the seconds granted.
+    /// REGISTER (answering one challenge, following one 423); the seconds
+    /// granted.
     async fn register(&self, reg: &Reg, binding: &Binding, expires: u32) -> Result<u32, Failure> {
         let mut auth = None;
-        for round in 0..2 {
+        let mut expires = expires;
+        let (mut answered, mut raised) = (false, false);
+        loop {
             let resp = self
-                .send_register(reg, binding, expires, auth.take())
+                .send_register(reg, binding, expires, auth.clone())
                 .await?;
             let code = resp.status().unwrap_or(0);
             match code {
                 200..=299 => return Ok(granted_expires(&resp, &reg.contact, expires)),
-                401 | 407 if round == 0 => {
+                401 | 407 if !answered => {
                     let user = auth_user(binding, &reg.aor);
                     let ha1 = binding.piid.as_ref().map(|p| p.expose());
                     let cnonce = random_token(16);
                     let a = answer(&resp, &user, ha1, &ruri_of(reg, binding), &cnonce)?;
                     inc(&self.stats.auth_answered);
                     auth = Some(a);
+                    answered = true;
                 }
                 401 | 407 => return Err(Failure::AuthRejected(code)),
+                // RFC 3261 §10.2.8: ask again with the registrar's minimum.
+                423 if !raised && expires > 0 => {
+                    match resp
+                        .header("Min-Expires")
+                        .and_then(|v| v.trim().parse::<u32>().ok())
+                    {
+                        Some(min) if min > expires => expires = min,
+                        _ => return Err(Failure::Final(code)),
+                    }
+                    raised = true;
+                }
                 403 | 404 => return Err(Failure::Rejected(code)),
                 _ => return Err(Failure::Final(code)),
             }
         }
-        Err(Failure::Final(0))
     }
 
     /// One REGISTER in a client transaction; its final response.
