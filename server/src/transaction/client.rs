@@ -18,7 +18,7 @@ use super::server::lock;
 use crate::proxy::net::{Destination, Network};
 
 /// Key: (top Via branch, CSeq method) — RFC 3261 §17.1.3.
-pub type ClientTable = Arc<Mutex<HashMap<(String, String), mpsc::Sender<Message>>>>;
+pub type ClientTable = Arc<Mutex<HashMap<(String, String), mpsc::Sender<Input>>>>;
 
 /// What a client transaction reports to its user (the proxy).
 #[derive(Debug)]
@@ -50,9 +50,18 @@ pub struct Stretch {
     pub lifetime: Duration,
 }
 
+/// What a running client transaction receives: responses and control, on
+/// one queue (one allocation per transaction; responses boxed so the
+/// queue's slots stay small — thousands of transactions are alive at once).
+#[derive(Debug)]
+pub enum Input {
+    Response(Box<Message>),
+    Ctl(Ctl),
+}
+
 /// Steers a running client transaction (see [`ClientTx::start_with`]).
 #[derive(Debug)]
-enum Ctl {
+pub enum Ctl {
     /// End silently: no more sends, no event (RFC 3261 §9.1: nothing was
     /// received, so no CANCEL is due either).
     Stop,
@@ -62,15 +71,15 @@ enum Ctl {
 
 /// Control of one client transaction; dropping it changes nothing.
 #[derive(Debug, Clone)]
-pub struct TxHandle(mpsc::Sender<Ctl>);
+pub struct TxHandle(mpsc::Sender<Input>);
 
 impl TxHandle {
     pub fn stop(&self) {
-        let _ = self.0.try_send(Ctl::Stop);
+        let _ = self.0.try_send(Input::Ctl(Ctl::Stop));
     }
 
     pub fn resend_now(&self) {
-        let _ = self.0.try_send(Ctl::Resend);
+        let _ = self.0.try_send(Input::Ctl(Ctl::Resend));
     }
 }
 
@@ -115,7 +124,6 @@ impl ClientTx {
         on_event: EventHandler,
         stretch: Option<Stretch>,
     ) -> TxHandle {
-        let (ctl_tx, ctl_rx) = mpsc::channel(4);
         let branch = request
             .top_via()
             .ok()
@@ -125,7 +133,7 @@ impl ClientTx {
         let method = request.method().unwrap_or("").to_owned();
         let (tx, rx) = mpsc::channel(QUEUE);
         let key = (branch, method);
-        lock(table).insert(key.clone(), tx);
+        lock(table).insert(key.clone(), tx.clone());
         let table = table.clone();
         tokio::spawn(async move {
             let run = Run {
@@ -138,10 +146,10 @@ impl ClientTx {
                 on_event,
                 stretch: stretch.filter(|_| !reliable),
             };
-            run.run(rx, ctl_rx).await;
+            run.run(rx).await;
             lock(&table).remove(&key);
         });
-        TxHandle(ctl_tx)
+        TxHandle(tx)
     }
 
     /// Routes a response to its transaction; `false` if none matches.
@@ -157,7 +165,7 @@ impl ClientTx {
         let Some(tx) = lock(table).get(&key).cloned() else {
             return false;
         };
-        if tx.try_send(resp).is_err() {
+        if tx.try_send(Input::Response(Box::new(resp))).is_err() {
             debug!("client transaction queue full; response dropped");
         }
         true
@@ -175,13 +183,6 @@ struct Run {
     stretch: Option<Stretch>,
 }
 
-async fn next_ctl(rx: &mut Option<mpsc::Receiver<Ctl>>) -> Option<Ctl> {
-    match rx {
-        Some(r) => r.recv().await,
-        None => std::future::pending().await,
-    }
-}
-
 impl Run {
     async fn send(&self, bytes: Bytes) -> bool {
         match self.net.send(self.dest.clone(), bytes).await {
@@ -193,8 +194,7 @@ impl Run {
         }
     }
 
-    async fn run(self, mut rx: mpsc::Receiver<Message>, ctl: mpsc::Receiver<Ctl>) {
-        let mut ctl = Some(ctl);
+    async fn run(self, mut rx: mpsc::Receiver<Input>) {
         let t = self.timers;
         let started = Instant::now();
         let mut sends: u32 = 1;
@@ -219,23 +219,26 @@ impl Run {
             tokio::select! {
                 // In order: a stop is never beaten by a due resend.
                 biased;
-                c = next_ctl(&mut ctl) => match c {
-                    Some(Ctl::Stop) => {
-                        if state == State::Calling {
-                            debug!(call_id = %self.call_id, sends, "client transaction stopped before any response");
-                            return;
+                input = rx.recv() => {
+                    // The table keeps a sender until this task ends.
+                    let resp = match input {
+                        None => return,
+                        Some(Input::Ctl(Ctl::Stop)) => {
+                            if state == State::Calling {
+                                debug!(call_id = %self.call_id, sends, "client transaction stopped before any response");
+                                return;
+                            }
+                            continue;
                         }
-                    }
-                    Some(Ctl::Resend) => {
-                        if state == State::Calling {
-                            self.send(self.request.raw().clone()).await;
-                            sends += 1;
+                        Some(Input::Ctl(Ctl::Resend)) => {
+                            if state == State::Calling {
+                                self.send(self.request.raw().clone()).await;
+                                sends += 1;
+                            }
+                            continue;
                         }
-                    }
-                    None => ctl = None,
-                },
-                resp = rx.recv() => {
-                    let Some(resp) = resp else { return };
+                        Some(Input::Response(r)) => *r,
+                    };
                     let code = resp.status().unwrap_or(0);
                     match (invite, state, code) {
                         (_, State::Calling | State::Proceeding, 100..=199) => {
