@@ -113,6 +113,9 @@ struct Entry {
     /// A push device the gateway registers itself (confirmed from the
     /// store); other registrations are only watched until their due time.
     kept: bool,
+    /// Bumped by every (re)arm: a task only touches its own generation
+    /// (an aborted task may still be between two awaits).
+    generation: u64,
     task: Option<AbortHandle>,
 }
 
@@ -241,6 +244,7 @@ impl Keeper {
             cseq: 0,
             failures: 0,
             kept: false,
+            generation: 0,
             task: None,
         });
         if let Some(t) = entry.task.take() {
@@ -248,7 +252,9 @@ impl Keeper {
         }
         entry.reg = reg;
         entry.failures = 0;
-        let task = tokio::spawn(async move { me.run(token, at).await });
+        entry.generation += 1;
+        let generation = entry.generation;
+        let task = tokio::spawn(async move { me.run(token, generation, at).await });
         entry.task = Some(task.abort_handle());
     }
 
@@ -260,30 +266,44 @@ impl Keeper {
         }
     }
 
-    async fn run(self: Arc<Self>, token: String, mut at: Instant) {
+    async fn run(self: Arc<Self>, token: String, generation: u64, mut at: Instant) {
         loop {
             tokio::time::sleep_until(at).await;
-            match self.refresh_once(&token).await {
+            match self.refresh_once(&token, generation).await {
                 Some(next) => at = next,
-                None => return,
+                None => {
+                    self.drop_entry(&token, generation);
+                    return;
+                }
             }
         }
     }
 
+    /// The task of `generation` is done with its registration.
+    fn drop_entry(&self, token: &str, generation: u64) {
+        let mut entries = lock(&self.entries);
+        if entries
+            .get(token)
+            .is_some_and(|e| e.generation == generation)
+        {
+            entries.remove(token);
+        }
+    }
+
     /// One due refresh; the next due time, or `None` when done.
-    async fn refresh_once(&self, token: &str) -> Option<Instant> {
-        let reg = lock(&self.entries).get(token)?.reg.clone();
+    async fn refresh_once(&self, token: &str, generation: u64) -> Option<Instant> {
+        let reg = {
+            let entries = lock(&self.entries);
+            let e = entries.get(token).filter(|e| e.generation == generation)?;
+            e.reg.clone()
+        };
         let Some(binding) = self.binding_of(&reg).await else {
             // Not a push device (or its binding is gone): nothing to keep.
             debug!(aor = %reg.aor, "registration without push binding; not kept");
-            lock(&self.entries).remove(token);
             return None;
         };
         match mode_for(self.policy(), binding.piid.is_some()) {
-            Mode::None => {
-                lock(&self.entries).remove(token);
-                None
-            }
+            Mode::None => None,
             Mode::Push => {
                 self.regrefresh_push(&reg, &binding).await;
                 if self.policy().regrefresh == 2 {
@@ -297,11 +317,12 @@ impl Keeper {
                     )
                     .await;
                 }
-                lock(&self.entries).remove(token);
                 None
             }
             Mode::Register => {
-                if let Some(e) = lock(&self.entries).get_mut(token) {
+                if let Some(e) = lock(&self.entries).get_mut(token)
+                    && e.generation == generation
+                {
                     e.kept = true;
                 }
                 self.keep_registered(&reg, &binding).await
@@ -343,7 +364,6 @@ impl Keeper {
                 if remove {
                     self.remove_binding(reg, binding, &failure.to_string())
                         .await;
-                    lock(&self.entries).remove(&reg.token);
                     return None;
                 }
                 let mut entries = lock(&self.entries);
