@@ -22,7 +22,8 @@ pub fn start_upstream(users: usize) -> Result<Kamailio, Error> {
         .iter()
         .map(|(u, p)| (u.as_str(), p.as_str()))
         .collect();
-    Ok(Kamailio::start_with_users(&refs)?)
+    // Two UDP workers, as on the front proxy: the upstream is shared load.
+    Ok(Kamailio::start_with_children(&refs, 2)?)
 }
 
 /// Which front proxy.

@@ -38,7 +38,9 @@ export async function startKamailio({ root, tmp, realm, users }) {
     .replaceAll('@@IP@@', '127.0.0.1').replaceAll('@@PORT@@', String(port))
     .replaceAll('@@REALM@@', realm).replaceAll('@@MPATH@@', MODULES)
     .replaceAll('@@SECRET@@', crypto.randomBytes(8).toString('hex'))
-    .replaceAll('@@USERS_FILE@@', usersFile);
+    .replaceAll('@@USERS_FILE@@', usersFile)
+    // One UDP worker: responses relayed in order (see the template).
+    .replaceAll('@@CHILDREN@@', '1');
   const cfgPath = path.join(dir, 'kamailio.cfg');
   fs.writeFileSync(cfgPath, cfg);
   const proc = startProcess('kamailio', '/usr/sbin/kamailio',
