@@ -202,21 +202,7 @@ pub async fn run(cfg: Config, progress: impl Fn(&str)) -> Result<Outcome, Error>
             cfg.phase_time,
         )
         .await?;
-        progress(&format!(
-            "sipwake wake {}: {} pushed, {} delivered, {} answered, {} duplicates; re-REGISTER → INVITE p50 {:.2} ms p99 {:.2} ms; push → INVITE p99 {:.2} ms{}",
-            w.calls,
-            w.pushed,
-            w.delivered,
-            w.answered,
-            w.duplicates,
-            w.register_to_invite.ms(50.0),
-            w.register_to_invite.ms(99.0),
-            w.push_to_invite.ms(99.0),
-            w.first_error
-                .as_deref()
-                .map(|e| format!(" (first error: {e})"))
-                .unwrap_or_default()
-        ));
+        progress(&format!("sipwake wake: {}", w.summary()));
         Some(w)
     } else {
         None

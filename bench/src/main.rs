@@ -228,26 +228,7 @@ async fn run(cmd: Cmd) -> Result<bool, Error> {
                 Duration::from_secs(max_secs),
             )
             .await?;
-            println!(
-                "{} calls: {} pushed, {} delivered, {} answered, {} duplicates; \
-                 INVITE → push p50 {:.2} ms p99 {:.2} ms; re-REGISTER → INVITE p50 {:.2} ms p99 {:.2} ms; \
-                 push → INVITE p50 {:.2} ms p99 {:.2} ms{}",
-                w.calls,
-                w.pushed,
-                w.delivered,
-                w.answered,
-                w.duplicates,
-                w.invite_to_push.ms(50.0),
-                w.invite_to_push.ms(99.0),
-                w.register_to_invite.ms(50.0),
-                w.register_to_invite.ms(99.0),
-                w.push_to_invite.ms(50.0),
-                w.push_to_invite.ms(99.0),
-                w.first_error
-                    .as_deref()
-                    .map(|e| format!(", first error: {e}"))
-                    .unwrap_or_default()
-            );
+            println!("{}", w.summary());
             if let Some(s) = &w.server_wake_stats {
                 println!("sipwake /api/v1/stats wake: {s}");
             }

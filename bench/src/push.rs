@@ -3,6 +3,7 @@
 //! alone — and [`through_api`]: the same pushes through the running
 //! gateway's `POST /api/v1/push` (API, JSON, templates, dispatcher).
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -121,7 +122,42 @@ async fn one_provider(
     package: &str,
     payload: serde_json::Value,
 ) -> Result<PushResult, Error> {
-    // Our own bound on spawned tasks, so memory stays flat for large n.
+    drive(n, concurrency, max_time, |i| {
+        let d = d.clone();
+        let req = PushRequest {
+            provider,
+            env: PushEnv::Default,
+            package: package.into(),
+            token: format!("{i:064x}"),
+            kind: NotificationKind::Call,
+            payload: payload.clone(),
+            ttl_secs: 0,
+            priority: Priority::High,
+            collapse_id: None,
+        };
+        async move {
+            match d.send(req).await {
+                PushOutcome::Delivered { .. } => Ok(()),
+                other => Err(format!("{other:?}")),
+            }
+        }
+    })
+    .await
+}
+
+/// Runs `push(i)` for `i` in `0..n`, `concurrency` at a time, starting no
+/// new one after `max_time`; latency is call → outcome (waiting for a slot
+/// not included). Our own bound on spawned tasks keeps memory flat.
+async fn drive<F, Fut>(
+    n: usize,
+    concurrency: usize,
+    max_time: Duration,
+    push: F,
+) -> Result<PushResult, Error>
+where
+    F: Fn(usize) -> Fut,
+    Fut: Future<Output = Result<(), String>> + Send + 'static,
+{
     let gate = Arc::new(Semaphore::new(concurrency.max(1)));
     let deadline = Instant::now() + max_time;
     let started = Instant::now();
@@ -135,21 +171,10 @@ async fn one_provider(
             .acquire_owned()
             .await
             .map_err(|_| Error::Push("semaphore closed".into()))?;
-        let d = d.clone();
-        let req = PushRequest {
-            provider,
-            env: PushEnv::Default,
-            package: package.into(),
-            token: format!("{i:064x}"),
-            kind: NotificationKind::Call,
-            payload: payload.clone(),
-            ttl_secs: 0,
-            priority: Priority::High,
-            collapse_id: None,
-        };
+        let one = push(i);
         tasks.push(tokio::spawn(async move {
             let t0 = Instant::now();
-            let outcome = d.send(req).await;
+            let outcome = one.await;
             drop(permit);
             (t0.elapsed(), outcome)
         }));
@@ -167,13 +192,13 @@ async fn one_provider(
     for t in tasks {
         let (lat, outcome) = t.await.map_err(|e| Error::Push(format!("task: {e}")))?;
         match outcome {
-            PushOutcome::Delivered { .. } => {
+            Ok(()) => {
                 r.delivered += 1;
                 r.latency.push(lat);
             }
-            other => {
+            Err(e) => {
                 r.failures += 1;
-                r.first_error.get_or_insert_with(|| format!("{other:?}"));
+                r.first_error.get_or_insert(e);
             }
         }
     }
@@ -209,19 +234,7 @@ pub async fn through_api(
         .timeout(Duration::from_secs(20))
         .build()
         .map_err(|e| Error::Push(format!("http client: {e}")))?;
-    let gate = Arc::new(Semaphore::new(concurrency.max(1)));
-    let deadline = Instant::now() + max_time;
-    let started = Instant::now();
-    let mut tasks = Vec::with_capacity(n);
-    for i in 0..n {
-        if Instant::now() >= deadline {
-            break;
-        }
-        let permit = gate
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|_| Error::Push("semaphore closed".into()))?;
+    let mut r = drive(n, concurrency, max_time, |i| {
         let (http, url) = (http.clone(), url.clone());
         let body = serde_json::json!({
             "type": 0,
@@ -230,37 +243,10 @@ pub async fn through_api(
             "package": crate::wake::PACKAGE,
             "to_token": format!("api-{i}"),
         });
-        tasks.push(tokio::spawn(async move {
-            let t0 = Instant::now();
-            let outcome = api_push_once(&http, &url, &body).await;
-            drop(permit);
-            (t0.elapsed(), outcome)
-        }));
-    }
-    let mut r = PushResult {
-        provider: "fcm via POST /api/v1/push",
-        sent: tasks.len(),
-        delivered: 0,
-        failures: 0,
-        first_error: None,
-        elapsed: Duration::ZERO,
-        latency: Latencies::default(),
-        connections: 0,
-    };
-    for t in tasks {
-        let (lat, outcome) = t.await.map_err(|e| Error::Push(format!("task: {e}")))?;
-        match outcome {
-            Ok(()) => {
-                r.delivered += 1;
-                r.latency.push(lat);
-            }
-            Err(e) => {
-                r.failures += 1;
-                r.first_error.get_or_insert(e);
-            }
-        }
-    }
-    r.elapsed = started.elapsed();
+        async move { api_push_once(&http, &url, &body).await }
+    })
+    .await?;
+    r.provider = "fcm via POST /api/v1/push";
     r.connections = fcm.connections();
     // The mock must have every push the API called delivered.
     let at_mock = fcm.received().len();

@@ -166,12 +166,17 @@ pub fn markdown(o: &Outcome, machine: &str, commands: &str, notes: &str) -> Stri
         }
     }
 
-    let _ = writeln!(s, "\n## Pushes (sipwake-push Dispatcher → HTTP/2 mocks)\n");
+    let _ = writeln!(
+        s,
+        "\n## Pushes (sipwake-push Dispatcher → HTTP/2 mocks; last row: through the gateway's API)\n"
+    );
     let _ = writeln!(
         s,
         "| provider | sent | delivered | failures | pushes/s | p50 ms | p99 ms | connections |\n|---|---|---|---|---|---|---|---|"
     );
-    for p in &o.push {
+    // The API run goes through the running gateway (`POST /api/v1/push`,
+    // keep-alive HTTP/1.1, raw FCM tokens) to the FCM mock.
+    for p in o.push.iter().chain(o.api_push.iter()) {
         let _ = writeln!(
             s,
             "| {} | {} | {} | {} | {:.0} | {:.2} | {:.2} | {} |",
@@ -183,25 +188,6 @@ pub fn markdown(o: &Outcome, machine: &str, commands: &str, notes: &str) -> Stri
             p.latency.ms(50.0),
             p.latency.ms(99.0),
             p.connections
-        );
-    }
-
-    if let Some(p) = &o.api_push {
-        let _ = writeln!(
-            s,
-            "\nThrough the gateway: `POST /api/v1/push` (raw FCM tokens, {} requests in flight over keep-alive HTTP/1.1) → FCM mock: {} sent, {} delivered, {} failed, **{:.0} pushes/s**, p50 {:.2} ms, p99 {:.2} ms, {} HTTP/2 connection(s) to the mock{}.",
-            o.config.push_concurrency,
-            p.sent,
-            p.delivered,
-            p.failures,
-            p.per_sec(),
-            p.latency.ms(50.0),
-            p.latency.ms(99.0),
-            p.connections,
-            p.first_error
-                .as_deref()
-                .map(|e| format!(" (first error: {e})"))
-                .unwrap_or_default()
         );
     }
 

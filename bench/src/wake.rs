@@ -76,6 +76,30 @@ impl WakeResult {
     pub fn success_rate(&self) -> f64 {
         self.answered as f64 / self.calls.max(1) as f64
     }
+
+    /// One line for progress output.
+    pub fn summary(&self) -> String {
+        format!(
+            "{} calls: {} pushed, {} delivered, {} answered, {} duplicates; \
+             INVITE → push p50 {:.2} ms p99 {:.2} ms; re-REGISTER → INVITE p50 {:.2} ms p99 {:.2} ms; \
+             push → INVITE p50 {:.2} ms p99 {:.2} ms{}",
+            self.calls,
+            self.pushed,
+            self.delivered,
+            self.answered,
+            self.duplicates,
+            self.invite_to_push.ms(50.0),
+            self.invite_to_push.ms(99.0),
+            self.register_to_invite.ms(50.0),
+            self.register_to_invite.ms(99.0),
+            self.push_to_invite.ms(50.0),
+            self.push_to_invite.ms(99.0),
+            self.first_error
+                .as_deref()
+                .map(|e| format!(" (first error: {e})"))
+                .unwrap_or_default()
+        )
+    }
 }
 
 /// Wakes `n` apps (users `b0..b{n}`, `n` ≤ the upstream's users),
