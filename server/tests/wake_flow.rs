@@ -4,83 +4,21 @@
 //! caller CANCEL and the wake timeout.
 
 mod proxy_support;
+mod wake_support;
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use proxy_support::*;
-use sipwake::bindings::{CaptureOptions, PushBindings};
 use sipwake::policy::PushPolicy;
 use sipwake::proxy::net::{Destination, FlowId, TransportKind};
-use sipwake::wake::{PushFuture, PushSender, PushStatus};
-use sipwake_core::mpush::Provider;
 use sipwake_core::payload::NotificationKind;
-use sipwake_core::template::PushFields;
-use sipwake_store::{Binding, BindingStore, PiidCipher, SqliteStore};
+use sipwake_store::BindingStore;
+use wake_support::wake_on;
 
 const UPSTREAM: &str = "127.0.0.9:5070";
 const INST1: &str = "urn:uuid:00000000-0000-0000-0000-000000000001";
 const INST2: &str = "urn:uuid:00000000-0000-0000-0000-000000000002";
-
-/// Records every push instead of sending it.
-#[derive(Default)]
-struct FakePush {
-    sent: Mutex<Vec<(String, PushFields)>>,
-    /// Answer every push as a provider error.
-    fail: AtomicBool,
-}
-
-impl PushSender for FakePush {
-    fn push<'a>(&'a self, b: &'a Binding, fields: PushFields) -> PushFuture<'a> {
-        Box::pin(async move {
-            self.sent.lock().unwrap().push((b.device.clone(), fields));
-            if self.fail.load(Ordering::Relaxed) {
-                PushStatus::Failed("provider said 500".into())
-            } else {
-                PushStatus::Sent
-            }
-        })
-    }
-}
-
-impl FakePush {
-    fn all(&self) -> Vec<(String, PushFields)> {
-        self.sent.lock().unwrap().clone()
-    }
-
-    /// Waits (virtual time, with a deadline) until `n` pushes were sent.
-    async fn wait_for(&self, n: usize) -> Vec<(String, PushFields)> {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-        loop {
-            let all = self.all();
-            if all.len() >= n {
-                return all;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "only {} of {n} pushes sent",
-                all.len()
-            );
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    }
-}
-
-fn wake_on(h: &Harness, policy: PushPolicy) -> (Arc<SqliteStore>, Arc<FakePush>) {
-    let store = Arc::new(SqliteStore::in_memory(PiidCipher::new([7; 32])).unwrap());
-    h.proxy.attach_push(Arc::new(PushBindings {
-        store: store.clone(),
-        options: CaptureOptions {
-            supported: vec![Provider::AndroidFcm],
-            send_555: false,
-        },
-        policy,
-    }));
-    let fake = Arc::new(FakePush::default());
-    h.proxy.attach_wake(fake.clone());
-    (store, fake)
-}
 
 fn mpush(token: &str) -> String {
     format!("X-MPUSH: a:com.example.app:{token}\n")
@@ -168,7 +106,7 @@ async fn sleeping_device_is_pushed_once_and_gets_the_invite_once_after_a_401_rou
     );
     let pushes = push.wait_for(1).await;
     assert_eq!(pushes.len(), 1);
-    let (device, f) = &pushes[0];
+    let (device, f, _) = &pushes[0];
     assert_eq!(device, &format!("instance:{INST1}"));
     assert_eq!(f.kind, NotificationKind::Call);
     assert_eq!(

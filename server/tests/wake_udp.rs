@@ -5,63 +5,21 @@
 //! Also `level = 3`, `chat_when = 2` and the removal policies.
 
 mod proxy_support;
+mod wake_support;
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use proxy_support::*;
-use sipwake::bindings::{CaptureOptions, PushBindings};
 use sipwake::policy::PushPolicy;
 use sipwake::proxy::net::{Destination, FlowId, TransportKind};
-use sipwake::wake::{PushFuture, PushSender, PushStatus};
-use sipwake_core::mpush::Provider;
 use sipwake_core::payload::NotificationKind;
-use sipwake_core::template::PushFields;
-use sipwake_store::{Binding, BindingStore, PiidCipher, SqliteStore};
+use sipwake_store::BindingStore;
 use tokio::time::Instant;
+use wake_support::wake_on;
 
 const UPSTREAM: &str = "127.0.0.9:5070";
 const INST: &str = "urn:uuid:00000000-0000-0000-0000-0000000000aa";
 const AOR: &str = "sip:alice@example.com";
-
-#[derive(Default)]
-struct FakePush {
-    sent: Mutex<Vec<(String, PushFields, Instant)>>,
-}
-
-impl PushSender for FakePush {
-    fn push<'a>(&'a self, b: &'a Binding, fields: PushFields) -> PushFuture<'a> {
-        Box::pin(async move {
-            let now = Instant::now();
-            self.sent
-                .lock()
-                .unwrap()
-                .push((b.device.clone(), fields, now));
-            PushStatus::Sent
-        })
-    }
-}
-
-impl FakePush {
-    fn all(&self) -> Vec<(String, PushFields, Instant)> {
-        self.sent.lock().unwrap().clone()
-    }
-}
-
-fn wake_on(h: &Harness, policy: PushPolicy) -> (Arc<SqliteStore>, Arc<FakePush>) {
-    let store = Arc::new(SqliteStore::in_memory(PiidCipher::new([7; 32])).unwrap());
-    h.proxy.attach_push(Arc::new(PushBindings {
-        store: store.clone(),
-        options: CaptureOptions {
-            supported: vec![Provider::AndroidFcm],
-            send_555: false,
-        },
-        policy,
-    }));
-    let fake = Arc::new(FakePush::default());
-    h.proxy.attach_wake(fake.clone());
-    (store, fake)
-}
 
 fn count(msgs: &[Sent], f: impl Fn(&Sent) -> bool) -> usize {
     msgs.iter().filter(|m| f(m)).count()
