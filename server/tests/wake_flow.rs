@@ -153,6 +153,13 @@ async fn sleeping_device_is_pushed_once_and_gets_the_invite_once_after_a_401_rou
     assert_eq!(invites.len(), 1, "delivered once: {out:?}");
     let inv = invites[0].msg.clone();
     assert_eq!(invites[0].dest, Destination::Flow(b));
+    // The app sees its REGISTER's 200 OK first, then the held INVITE.
+    let pos = |f: &dyn Fn(&Sent) -> bool| out.iter().position(f).unwrap();
+    assert!(
+        pos(&|m| m.status() == Some(200) && m.dest == Destination::Flow(b))
+            < pos(&|m| m.method() == Some("INVITE")),
+        "200 OK before the INVITE: {out:?}"
+    );
     assert_eq!(
         inv.request_uri(),
         Some("sip:alice@127.0.0.2:40002;transport=tcp")

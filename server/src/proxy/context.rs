@@ -621,10 +621,11 @@ impl ResponseContext {
             self.cancel_all(None);
         }
         let mut push_caps = None;
+        let mut announce = None;
         if let Some(OnSuccess::CommitPath(reg, pending)) = success
             && let Some(r) = &resp
         {
-            reg.commit(&pending, r);
+            announce = reg.commit(&pending, r).map(|ev| (reg, ev));
             let pc = lock(&self.push).take();
             if let Some(pc) = pc {
                 let call_id = self.server.call_id.clone();
@@ -644,6 +645,11 @@ impl ResponseContext {
             }
             self.stats.response_out(c);
             self.server.respond(c, b).await;
+        }
+        // After the 200 OK is on its way: a held request this wakes is
+        // queued behind it on the client's flow.
+        if let Some((reg, ev)) = announce {
+            reg.announce(ev);
         }
     }
 

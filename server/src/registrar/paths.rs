@@ -114,8 +114,11 @@ impl PathRegistry {
         })
     }
 
-    /// Applies a 2xx to a forwarded REGISTER.
-    pub fn commit(&self, p: &Pending, resp: &Message) {
+    /// Applies a 2xx to a forwarded REGISTER. Returns the event to
+    /// [`announce`](Self::announce) once the 2xx has been relayed, so a held
+    /// request woken by it reaches the client after its 200 OK.
+    #[must_use]
+    pub fn commit(&self, p: &Pending, resp: &Message) -> Option<RegistrarEvent> {
         let Some(contact) = &p.contact else {
             if let Some(r) = self
                 .map
@@ -125,7 +128,7 @@ impl PathRegistry {
             {
                 r.expires_at = None;
             }
-            return;
+            return None;
         };
         let header_expires = resp.expires().ok().flatten();
         let expires = match resp.contacts() {
@@ -160,7 +163,7 @@ impl PathRegistry {
             if !map.contains_key(&p.token) && map.len() >= MAX_REGISTRATIONS {
                 map.retain(|_, r| r.expires_at.is_some_and(|t| t > now));
                 if map.len() >= MAX_REGISTRATIONS {
-                    return;
+                    return None;
                 }
             }
             map.insert(p.token.clone(), reg);
@@ -183,6 +186,11 @@ impl PathRegistry {
                 instance: p.instance.clone(),
             },
         };
+        Some(event)
+    }
+
+    /// Tells the registrar's listeners (wake-up, keeper) about a commit.
+    pub fn announce(&self, event: RegistrarEvent) {
         let _ = self.events.send(event);
     }
 
