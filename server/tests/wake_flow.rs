@@ -694,3 +694,61 @@ async fn a_device_without_instance_is_woken_at_its_new_address() {
         Some("sip:alice@127.0.0.2:41005;transport=tcp")
     );
 }
+
+/// The app came back from a new address and the upstream still has its old
+/// Contact too: both carry our Path token, so the upstream forks one INVITE
+/// into two branches for the same device. The device rings once; the
+/// second copy gets 482 (merged request, RFC 3261 §8.2.2.2) — whether the
+/// device is awake or asleep.
+#[tokio::test(start_paused = true)]
+async fn two_forks_to_one_registration_ring_the_device_once() {
+    let mut h = Harness::upstream(UPSTREAM, false, &[]);
+    let (_store, push) = wake_on(&h, PushPolicy::default());
+    let (a, up, path) = up_registered(&mut h, 40001, 1).await;
+    let second = |branch: &str, call_id: &str| {
+        up_invite(&path, branch, call_id).replace(
+            "INVITE sip:alice@127.0.0.2:40001;transport=tcp",
+            "INVITE sip:alice@127.0.0.2:39999;transport=tcp",
+        )
+    };
+
+    // Awake: one INVITE to the device, 482 upstream for the other fork.
+    h.inject(up, &up_invite(&path, "z9hG4bKfk1", "call-fk"))
+        .await;
+    h.inject(up, &second("z9hG4bKfk2", "call-fk")).await;
+    let out = h.drain(Duration::from_secs(2)).await;
+    assert_eq!(
+        count(&out, |m| m.method() == Some("INVITE")
+            && m.dest == Destination::Flow(a)),
+        1,
+        "{out:?}"
+    );
+    // (A 482 over UDP is retransmitted until the upstream ACKs it.)
+    let merged_for = |out: &[Sent], branch: &str| {
+        count(out, |m| {
+            m.status() == Some(482)
+                && m.dest == Destination::Flow(up)
+                && m.msg.top_via().unwrap().branch() == Some(branch)
+        })
+    };
+    assert!(merged_for(&out, "z9hG4bKfk2") >= 1, "{out:?}");
+    assert_eq!(merged_for(&out, "z9hG4bKfk1"), 0, "{out:?}");
+    // A retransmission of the first fork is absorbed, not merged.
+    h.inject(up, &up_invite(&path, "z9hG4bKfk1", "call-fk"))
+        .await;
+    let out = h.drain(Duration::from_secs(1)).await;
+    assert_eq!(merged_for(&out, "z9hG4bKfk1"), 0, "{out:?}");
+
+    // Asleep: one hold and one push, not two.
+    h.net.close(a);
+    h.inject(up, &up_invite(&path, "z9hG4bKfk3", "call-fk2"))
+        .await;
+    h.inject(up, &second("z9hG4bKfk4", "call-fk2")).await;
+    let out = h.drain(Duration::from_secs(3)).await;
+    assert!(merged_for(&out, "z9hG4bKfk4") >= 1, "{out:?}");
+    assert_eq!(merged_for(&out, "z9hG4bKfk3"), 0, "{out:?}");
+    assert_eq!(push.wait_for(1).await.len(), 1);
+    let out = h.drain(Duration::from_secs(1)).await;
+    assert_eq!(count(&out, |m| m.method() == Some("INVITE")), 0, "{out:?}");
+    assert_eq!(push.all().len(), 1, "one push for the two forks");
+}

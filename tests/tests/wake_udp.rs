@@ -426,3 +426,44 @@ async fn message_to_a_silent_udp_app_is_accepted_pushed_and_delivered_once() {
         assert_eq!(stats[k].as_u64(), Some(v), "{k}: {stats}");
     }
 }
+
+/// The app moved (a new socket and port, same instance) without removing
+/// its old Contact. Kamailio replaces the old Contact (same
+/// `+sip.instance`); an upstream that kept both would fork the call to both
+/// Contacts, which carry the same Path token — the gateway then answers the
+/// second copy 482 (merged request; `server/tests/wake_flow.rs`). Either
+/// way the app rings once, on its new socket only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_app_that_moved_rings_once_on_its_new_socket() {
+    let env = setup(1200).await;
+    let gw = &env.gw;
+    let app = UdpApp::new("fcm-udp-mover", true);
+    let mut old = app.socket(&env).await;
+    app.register(&mut old)
+        .await
+        .map_err(|e| gw.failure(&e.to_string()).to_string())
+        .unwrap();
+    let mut new = app.socket(&env).await;
+    assert_ne!(new.local, old.local);
+    app.register(&mut new)
+        .await
+        .map_err(|e| gw.failure(&e.to_string()).to_string())
+        .unwrap();
+
+    let sipp = sipp_calls_alice(&env).await;
+    let invite = wake::expect_invite(&mut new, WAIT)
+        .await
+        .map_err(|e| gw.failure(&e.to_string()).to_string())
+        .unwrap();
+    let branches = answer(&mut new, invite).await;
+    sipp_done(sipp, &env).await;
+    assert_eq!(branches.len(), 1, "the app rang once: {branches:?}");
+    assert!(
+        drain(&mut old)
+            .await
+            .iter()
+            .all(|m| m.method() != Some("INVITE")),
+        "nothing for the old socket"
+    );
+    assert!(env.fcm.received().is_empty(), "an awake app is not pushed");
+}

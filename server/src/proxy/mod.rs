@@ -9,6 +9,7 @@
 //! See docs/sip-routing.md for the routing design.
 
 pub mod context;
+pub mod merge;
 pub mod net;
 pub mod request;
 pub mod route;
@@ -76,6 +77,8 @@ pub struct Proxy {
     push: OnceLock<Arc<crate::bindings::PushBindings>>,
     /// Push wake-up (set once at startup by [`Proxy::attach_wake`]).
     wake: OnceLock<Arc<crate::wake::Waker>>,
+    /// Forks of one request that reach the same registration.
+    merged: merge::MergedRequests,
     me: Weak<Proxy>,
 }
 
@@ -144,6 +147,7 @@ impl Proxy {
             queue,
             push: OnceLock::new(),
             wake: OnceLock::new(),
+            merged: merge::MergedRequests::default(),
             me: me.clone(),
         });
         tokio::spawn(worker(Arc::downgrade(&proxy), rx));

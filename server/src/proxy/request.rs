@@ -119,6 +119,25 @@ impl Proxy {
     async fn process(self: Arc<Self>, inb: Inbound, req: Message, tx: Arc<ServerTx>) {
         let call_id = tx.call_id.clone();
         let decision = self.decide(&inb, &req).await;
+        // One device, two Contacts at the upstream (its old one not yet
+        // expired): the upstream's forks of one request both lead here.
+        let path_token = match &decision {
+            Decision::Forward(plan) | Decision::Offline { plan, .. } => plan
+                .wake
+                .as_ref()
+                .and_then(|w| w.path.as_ref())
+                .map(|p| p.token.clone()),
+            _ => None,
+        };
+        if let Some(token) = path_token
+            && crate::wake::wakes_for(&req)
+            && self
+                .merged
+                .is_merged(&token, &req, tokio::time::Instant::now())
+        {
+            info!(%call_id, "second fork of a request for the same registration: 482");
+            return self.answer(&tx, &req, 482, "Merged Request", &[]).await;
+        }
         let plan = match decision {
             Decision::Reject(code, reason) => {
                 info!(%call_id, code, reason, "request refused");
