@@ -752,3 +752,26 @@ async fn two_forks_to_one_registration_ring_the_device_once() {
     assert_eq!(count(&out, |m| m.method() == Some("INVITE")), 0, "{out:?}");
     assert_eq!(push.all().len(), 1, "one push for the two forks");
 }
+
+/// Standalone mode: a woken device gets its REGISTER's 200 OK before the
+/// held INVITE (the registration is announced only after the 200 went out,
+/// as in upstream mode).
+#[tokio::test(start_paused = true)]
+async fn standalone_woken_device_gets_its_200_ok_before_the_held_invite() {
+    let mut h = Harness::standalone();
+    let (_store, push) = wake_on(&h, PushPolicy::default());
+    let d = sa_registered(&mut h, 41001, INST1, "tok-1", 1).await;
+    h.net.close(d);
+    let bob = h.flow(TransportKind::Udp, "127.0.0.3:5060");
+    h.inject(bob, &sa_invite("call-order", "z9hG4bKord1")).await;
+    assert_eq!(h.next().await.status(), Some(100));
+    push.wait_for(1).await;
+
+    let d2 = h.flow(TransportKind::Tcp, "127.0.0.2:41009");
+    h.inject(d2, &sa_register(41009, INST1, "tok-1", 2)).await;
+    let out = h.drain(Duration::from_secs(1)).await;
+    let to_d2: Vec<&Sent> = out.iter().filter(|m| m.dest == Destination::Flow(d2)).collect();
+    assert_eq!(to_d2.len(), 2, "{out:?}");
+    assert_eq!(to_d2[0].status(), Some(200), "200 OK first: {out:?}");
+    assert_eq!(to_d2[1].method(), Some("INVITE"), "then the INVITE: {out:?}");
+}
