@@ -244,15 +244,15 @@ impl PushRuntime {
 /// Wake-up pushes go through the runtime (dispatcher + removal policy).
 struct WakeSender(std::sync::Weak<PushRuntime>);
 
-impl crate::wake::PushSender for WakeSender {
+impl crate::bindings::PushSender for WakeSender {
     fn push<'a>(
         &'a self,
         b: &'a sipwake_store::Binding,
         fields: PushFields,
-    ) -> crate::wake::PushFuture<'a> {
+    ) -> crate::bindings::PushFuture<'a> {
         Box::pin(async move {
             let Some(rt) = self.0.upgrade() else {
-                return crate::wake::PushStatus::Failed("gateway shutting down".into());
+                return crate::bindings::PushStatus::Failed("gateway shutting down".into());
             };
             let target = MpushBinding {
                 env: b.push.env,
@@ -263,9 +263,9 @@ impl crate::wake::PushSender for WakeSender {
             let r = rt.push_to(&target, fields, Some((&b.aor, &b.device))).await;
             let detail = r.detail.unwrap_or_default();
             match r.outcome.as_str() {
-                "delivered" => crate::wake::PushStatus::Sent,
-                "removed" => crate::wake::PushStatus::Removed(detail),
-                _ => crate::wake::PushStatus::Failed(detail),
+                "delivered" => crate::bindings::PushStatus::Sent,
+                "removed" => crate::bindings::PushStatus::Removed(detail),
+                _ => crate::bindings::PushStatus::Failed(detail),
             }
         })
     }
@@ -283,7 +283,7 @@ fn spawn_expiry(bindings: Arc<PushBindings>) {
             tick.tick().await;
             let store = bindings.store.clone();
             let max = bindings.policy.max_offline_secs();
-            let now = crate::bindings::unix_now();
+            let now = crate::util::unix_now();
             match tokio::task::spawn_blocking(move || store.expire_inactive(now, max)).await {
                 Ok(Ok(gone)) => {
                     for b in &gone {
@@ -443,7 +443,7 @@ mod tests {
     async fn silent_devices_expire_at_startup() {
         use sipwake_store::{Binding, BindingSource, PushTarget, Upstream};
         let store = Arc::new(SqliteStore::in_memory(PiidCipher::new([2; 32])).unwrap());
-        let now = crate::bindings::unix_now();
+        let now = crate::util::unix_now();
         let mk = |aor: &str, last_seen: i64| Binding {
             aor: aor.into(),
             device: "token:a:t".into(),
@@ -469,7 +469,7 @@ mod tests {
         let bindings = Arc::new(PushBindings {
             store: store.clone(),
             options: CaptureOptions::default(),
-            policy: crate::policy::PushPolicy::default(),
+            policy: crate::config::PushPolicy::default(),
         });
         spawn_expiry(bindings);
         let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);

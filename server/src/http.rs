@@ -1,7 +1,7 @@
 //! HTTP(S) listeners on axum: WebSocket SIP at `/ws` (RFC 7118), `/healthz`.
 //!
-//! Later routes go into [`router`]: `/api/v1/…` (nest a sub-router),
-//! `/metrics`, and the static web demo as the fallback service.
+//! [`router`] holds only those two; `main` merges the feature routers (web
+//! demo, `/api/v1`, `/metrics`) into it and [`serve`]s the result.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -21,33 +21,21 @@ use tokio::time::timeout;
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
+use crate::net::ConnMeta;
 use crate::transport::{self, BindError, TransportHandle, TransportKind};
 
-/// State shared by every route. Later issues add the push dispatcher,
-/// binding store, API tokens… here.
+/// State of the SIP-over-HTTP routes.
 #[derive(Clone)]
-pub struct AppState {
-    pub transports: TransportHandle,
-    /// Static web hosting and `/api/v1/webconfig`.
-    pub web: crate::web::WebConfig,
+struct AppState {
+    transports: TransportHandle,
 }
 
-/// Per-connection facts, inserted into each request's extensions.
-#[derive(Clone, Copy, Debug)]
-pub struct ConnMeta {
-    pub local: SocketAddr,
-    pub remote: SocketAddr,
-    pub secure: bool,
-}
-
-/// All routes, for every HTTP listener.
-pub fn router(state: AppState) -> Router {
+/// `/ws` (SIP over WebSocket into the transports) and `/healthz`.
+pub fn router(transports: TransportHandle) -> Router {
     Router::new()
         .route("/ws", get(ws_upgrade))
         .route("/healthz", get(healthz))
-        // Web demo, service worker, /sdk/, /api/v1/webconfig ([web] section).
-        .merge(crate::web::router(state.web.clone()))
-        .with_state(state)
+        .with_state(AppState { transports })
 }
 
 async fn healthz(State(app): State<AppState>) -> Response {

@@ -197,12 +197,11 @@ async fn serve(config: Arc<Config>) -> Result<(), StartError> {
         &config.web,
         Some(push.dispatcher.vapid_public_key().to_string()),
     );
-    let app = http::router(http::AppState {
-        transports: transports.clone(),
-        web,
-    })
-    .merge(sipwake::api::router(push.api_state(&config.api.tokens)))
-    .merge(sipwake::metrics::router(push.clone(), &config.api.tokens));
+    let app = http::router(transports.clone())
+        // Web demo, service worker, /sdk/, /api/v1/webconfig ([web] section).
+        .merge(sipwake::web::router(web))
+        .merge(sipwake::api::router(push.api_state(&config.api.tokens)))
+        .merge(sipwake::metrics::router(push.clone(), &config.api.tokens));
     reload_on_sighup(push.clone());
     if config.api.tokens.is_empty() {
         tracing::info!("operator API disabled (no [api] tokens)");

@@ -7,7 +7,6 @@
 //! Files are read from disk per request (they are small and change when the
 //! operator rebuilds them); there is no cache beyond ETag revalidation.
 
-use std::collections::BTreeMap;
 use std::io;
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
@@ -18,9 +17,10 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
-use crate::http::ConnMeta;
+use crate::config::WebSection;
+use crate::net::ConnMeta;
 
 /// Largest file served; the demo bundle and the SDK are well below.
 const MAX_FILE_BYTES: u64 = 32 * 1024 * 1024;
@@ -59,57 +59,6 @@ impl Default for WebConfig {
             vapid_public_key: None,
             domain: None,
         }
-    }
-}
-
-/// The `[web]` config section, ready for `config.rs` (every key optional):
-/// `pub web: crate::web::WebSection`, then
-/// `web::router(WebConfig::from_section(&config.web, Some(vapid_public_key)))`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct WebSection {
-    pub demo_dir: PathBuf,
-    pub service_worker: PathBuf,
-    pub sdk_dir: PathBuf,
-    /// Firebase web app config (`apiKey`, `projectId`, `messagingSenderId`,
-    /// `appId`, …); empty = standard Web Push only.
-    pub firebase: BTreeMap<String, String>,
-    /// Firebase's "Web Push certificate" public key; empty = Firebase's default.
-    pub firebase_vapid_key: String,
-    /// SIP domain the page pre-fills; empty = the page's host name.
-    pub domain: String,
-}
-
-impl Default for WebSection {
-    fn default() -> Self {
-        let d = WebConfig::default();
-        WebSection {
-            demo_dir: d.demo_dir,
-            service_worker: d.service_worker,
-            sdk_dir: d.sdk_dir,
-            firebase: BTreeMap::new(),
-            firebase_vapid_key: String::new(),
-            domain: String::new(),
-        }
-    }
-}
-
-/// Keys Firebase Messaging cannot start without.
-const FIREBASE_REQUIRED: [&str; 4] = ["apiKey", "projectId", "messagingSenderId", "appId"];
-
-impl WebSection {
-    /// `Err((key, reason))` for a config error, e.g. an incomplete Firebase config.
-    pub fn validate(&self) -> Result<(), (&'static str, String)> {
-        if !self.firebase.is_empty() {
-            let missing: Vec<&str> = FIREBASE_REQUIRED
-                .into_iter()
-                .filter(|k| self.firebase.get(*k).is_none_or(|v| v.trim().is_empty()))
-                .collect();
-            if !missing.is_empty() {
-                return Err(("web.firebase", format!("missing {}", missing.join(", "))));
-            }
-        }
-        Ok(())
     }
 }
 

@@ -10,10 +10,10 @@ use std::time::Duration;
 
 use proxy_support::*;
 use sipwake::bindings::{CaptureOptions, PushBindings};
+use sipwake::bindings::{PushFuture, PushSender, PushStatus};
+use sipwake::config::PushPolicy;
 use sipwake::keeper::Keeper;
-use sipwake::policy::PushPolicy;
-use sipwake::proxy::net::{Destination, FlowId, TransportKind};
-use sipwake::wake::{PushFuture, PushSender, PushStatus};
+use sipwake::net::{Destination, FlowId, TransportKind};
 use sipwake_core::mpush::{Provider, PushEnv};
 use sipwake_core::payload::NotificationKind;
 use sipwake_core::template::PushFields;
@@ -388,7 +388,7 @@ fn stored_alice() -> Binding {
         upstream: Upstream::default(),
         user_agent: None,
         created_at: 1,
-        last_seen: sipwake::bindings::unix_now(),
+        last_seen: sipwake::util::unix_now(),
         upstream_expires_at: None,
         push_failures: 0,
     }

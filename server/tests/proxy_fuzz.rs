@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use proxy_support::*;
-use sipwake::proxy::net::{Destination, TransportKind};
+use sipwake::net::{Destination, TransportKind};
 
 /// xorshift64: reproducible without a dependency.
 struct Rng(u64);

@@ -6,7 +6,7 @@ mod proxy_support;
 use std::time::{Duration, Instant};
 
 use proxy_support::*;
-use sipwake::proxy::net::{Destination, TransportKind};
+use sipwake::net::{Destination, TransportKind};
 
 const N: usize = 2000;
 

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use proxy_support::*;
 use sipwake::bindings::{CaptureOptions, PushBindings};
-use sipwake::policy::PushPolicy;
-use sipwake::proxy::net::{Destination, TransportKind};
+use sipwake::config::PushPolicy;
+use sipwake::net::{Destination, TransportKind};
 use sipwake_core::mpush::Provider;
 use sipwake_store::{BindingStore, PiidCipher, SqliteStore};
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use proxy_support::*;
 use sipwake::config::Config;
-use sipwake::proxy::net::{Destination, FlowId, TransportKind};
+use sipwake::net::{Destination, FlowId, TransportKind};
 use sipwake::registrar::RegistrarEvent;
 use sipwake_sip::digest::{Challenge, answer, ha1};
 

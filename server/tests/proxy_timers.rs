@@ -6,7 +6,7 @@ mod proxy_support;
 use std::time::Duration;
 
 use proxy_support::*;
-use sipwake::proxy::net::{Destination, FlowId, TransportKind};
+use sipwake::net::{Destination, FlowId, TransportKind};
 use tokio::time::Instant;
 
 async fn setup(h: &mut Harness, callee_kind: TransportKind) -> (FlowId, FlowId) {

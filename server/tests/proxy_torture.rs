@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use proxy_support::*;
-use sipwake::proxy::net::{Destination, FlowId, TransportKind};
+use sipwake::net::{Destination, FlowId, TransportKind};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Outcome {

@@ -10,8 +10,8 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use proxy_support::*;
-use sipwake::policy::PushPolicy;
-use sipwake::proxy::net::{Destination, FlowId, TransportKind};
+use sipwake::config::PushPolicy;
+use sipwake::net::{Destination, FlowId, TransportKind};
 use sipwake_core::payload::NotificationKind;
 use sipwake_store::BindingStore;
 use wake_support::wake_on;
@@ -770,8 +770,15 @@ async fn standalone_woken_device_gets_its_200_ok_before_the_held_invite() {
     let d2 = h.flow(TransportKind::Tcp, "127.0.0.2:41009");
     h.inject(d2, &sa_register(41009, INST1, "tok-1", 2)).await;
     let out = h.drain(Duration::from_secs(1)).await;
-    let to_d2: Vec<&Sent> = out.iter().filter(|m| m.dest == Destination::Flow(d2)).collect();
+    let to_d2: Vec<&Sent> = out
+        .iter()
+        .filter(|m| m.dest == Destination::Flow(d2))
+        .collect();
     assert_eq!(to_d2.len(), 2, "{out:?}");
     assert_eq!(to_d2[0].status(), Some(200), "200 OK first: {out:?}");
-    assert_eq!(to_d2[1].method(), Some("INVITE"), "then the INVITE: {out:?}");
+    assert_eq!(
+        to_d2[1].method(),
+        Some("INVITE"),
+        "then the INVITE: {out:?}"
+    );
 }

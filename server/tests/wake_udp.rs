@@ -10,8 +10,8 @@ mod wake_support;
 use std::time::Duration;
 
 use proxy_support::*;
-use sipwake::policy::PushPolicy;
-use sipwake::proxy::net::{Destination, FlowId, TransportKind};
+use sipwake::config::PushPolicy;
+use sipwake::net::{Destination, FlowId, TransportKind};
 use sipwake_core::payload::NotificationKind;
 use sipwake_store::BindingStore;
 use tokio::time::Instant;

@@ -7,6 +7,8 @@
 //! registration: it is logged and the REGISTER goes on without push.
 
 mod capture;
+mod device;
+mod sender;
 
 use std::sync::Arc;
 
@@ -14,8 +16,10 @@ use sipwake_store::{BindingStore, StoreError};
 use tracing::{info, warn};
 
 pub use capture::{Capture, CaptureOptions, RegisterPush, aor_of, capture};
+pub use device::{instance_of_device, normalize_instance};
+pub use sender::{PushFuture, PushSender, PushStatus};
 
-use crate::policy::PushPolicy;
+use crate::config::PushPolicy;
 
 /// The gateway's push bindings: the store, what is supported, and the
 /// `[push]` policy. Shared by the proxy (REGISTER path) and the API.
@@ -29,7 +33,7 @@ impl PushBindings {
     /// Reads a REGISTER's push data (see [`capture`]) and logs what is
     /// wrong with it; nothing is stored yet.
     pub fn read(&self, req: &sipwake_sip::Message, call_id: &str) -> RegisterPush {
-        let now = unix_now();
+        let now = crate::util::unix_now();
         let rp = capture(req, now, &self.options);
         match &rp.capture {
             Capture::Invalid { reason } => {
@@ -77,11 +81,4 @@ impl PushBindings {
         }
         result.map(|_| ())
     }
-}
-
-/// Unix seconds (bindings store wall-clock times so they survive restarts).
-pub fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
 }

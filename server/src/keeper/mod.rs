@@ -28,14 +28,15 @@ use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
 use crate::bindings::PushBindings;
-use crate::policy::PushPolicy;
-use crate::proxy::net::{Destination, TransportKind};
+use crate::bindings::PushSender;
+use crate::bindings::instance_of_device;
+use crate::config::PushPolicy;
+use crate::net::{Destination, TransportKind};
 use crate::proxy::{BRANCH_PREFIX, Proxy};
 use crate::registrar::RegistrarEvent;
 use crate::registrar::paths::MAX_REGISTRATIONS;
 use crate::transaction::ClientEvent;
-use crate::wake::PushSender;
-use crate::wake::device::instance_of_device;
+use crate::util::lock;
 use register::{RegisterSpec, answer, granted_expires};
 use stats::{KeeperStats, inc};
 
@@ -145,10 +146,6 @@ pub struct Keeper {
     entries: Mutex<HashMap<String, Entry>>,
     stats: KeeperStats,
     me: Weak<Keeper>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl Keeper {
@@ -508,7 +505,7 @@ impl Keeper {
     async fn store_expiry(&self, binding: &Binding, granted: u32) {
         let store = self.bindings.store.clone();
         let (aor, device) = (binding.aor.clone(), binding.device.clone());
-        let until = crate::bindings::unix_now() + i64::from(granted);
+        let until = crate::util::unix_now() + i64::from(granted);
         let r = tokio::task::spawn_blocking(move || {
             // Re-read: the app may have changed its binding meanwhile.
             let Some(mut b) = store.get(&aor, &device)? else {

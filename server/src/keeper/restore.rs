@@ -12,7 +12,7 @@ use tokio::time::Instant;
 use tracing::{info, warn};
 
 use super::{Keeper, Mode, Reg, identity_of, mode_for, refresh_delay};
-use crate::proxy::net::{Destination, FlowId, TransportKind};
+use crate::net::{Destination, FlowId, TransportKind};
 use crate::proxy::upstream::Hop;
 use crate::registrar::paths::PathRegistration;
 
@@ -60,7 +60,7 @@ impl Keeper {
             Ok(Err(e)) => return warn!(error = %e, "keeper rebuild: store read failed"),
             Err(e) => return warn!(error = %e, "keeper rebuild task failed"),
         };
-        let now_unix = crate::bindings::unix_now();
+        let now_unix = crate::util::unix_now();
         let (mut restored, mut started) = (0, 0);
         for b in &all {
             let Some(identity) = identity_of(b) else {

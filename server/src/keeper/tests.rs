@@ -62,9 +62,9 @@ fn persists_filters_by_last_seen() {
 #[tokio::test]
 async fn path_token_from_the_store_equals_the_registers() {
     use crate::bindings::{Capture, CaptureOptions, capture};
-    use crate::proxy::net::FlowId;
-    use crate::proxy::token::TokenKey;
+    use crate::net::FlowId;
     use crate::registrar::paths::PathRegistry;
+    use crate::token::TokenKey;
     use sipwake_core::mpush::Provider;
 
     let key = TokenKey::from_bytes([9; 32]);

@@ -8,12 +8,12 @@ use bytes::Bytes;
 use sipwake_sip::{Contacts, Message, response_to};
 use tracing::{debug, info};
 
-use super::net::{Destination, Network};
 use super::stats::Stats;
+use crate::net::{Destination, Network};
 use crate::registrar::paths::{PathRegistry, Pending};
 use crate::transaction::client::{ClientEvent, EventFuture, EventHandler};
-use crate::transaction::server::lock;
 use crate::transaction::{ClientTable, ClientTx, ServerTx, Stretch, Timers, TxHandle};
+use crate::util::lock;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum BranchState {

@@ -10,11 +10,9 @@
 
 pub mod context;
 pub mod merge;
-pub mod net;
 pub mod request;
 pub mod route;
 pub mod stats;
-pub mod token;
 pub mod upstream;
 
 use std::collections::HashSet;
@@ -28,14 +26,14 @@ use tokio::sync::{broadcast, mpsc};
 use tracing::{debug, info, warn};
 
 use crate::config::Config;
+use crate::net::{FlowId, Inbound, Network, Sink, TransportKind};
 use crate::registrar::auth::{DigestAuth, Users, UsersError};
 use crate::registrar::paths::PathRegistry;
 use crate::registrar::{Registrar, RegistrarEvent};
+use crate::token::{self, TokenKey};
 use crate::transaction::{ClientTable, ClientTx, ServerTable, Timers};
-use crate::transport::{Sink, TransportHandle};
-use net::{FlowId, Inbound, Network, TransportKind};
+use crate::transport::TransportHandle;
 use stats::Stats;
-use token::TokenKey;
 use upstream::{SelectError, UpstreamPolicy};
 
 /// Messages waiting for the worker; beyond this the gateway sheds load.
@@ -50,11 +48,8 @@ pub enum ProxyError {
     Upstream(#[from] SelectError),
     #[error("[registrar] users_file: {0}")]
     Users(#[from] UsersError),
-    #[error("token key {path}: {source}")]
-    TokenKey {
-        path: std::path::PathBuf,
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    TokenKey(#[from] token::KeyFileError),
 }
 
 pub struct Proxy {
@@ -156,10 +151,10 @@ impl Proxy {
         if let Some(hop) = proxy.upstream.as_ref().and_then(|u| u.default.clone()) {
             let weak = Arc::downgrade(&proxy);
             tokio::spawn(async move {
-                if let Some(net::Destination::Addr { addr, .. }) = hop.resolve().await
+                if let Some(crate::net::Destination::Addr { addr, .. }) = hop.resolve().await
                     && let Some(p) = weak.upgrade()
                 {
-                    crate::transaction::server::lock(&p.upstream_addrs).insert(addr);
+                    crate::util::lock(&p.upstream_addrs).insert(addr);
                 }
             });
         }
@@ -176,7 +171,7 @@ impl Proxy {
     /// Turns on push wake-up: requests for sleeping devices are held, the
     /// devices pushed, and the request delivered when they register again.
     /// Needs [`Proxy::attach_push`] first (the bindings and the policy).
-    pub fn attach_wake(&self, sender: Arc<dyn crate::wake::PushSender>) {
+    pub fn attach_wake(&self, sender: Arc<dyn crate::bindings::PushSender>) {
         let Some(push) = self.push.get() else {
             warn!("push wake-up needs push bindings attached first; not enabled");
             return;
@@ -205,8 +200,8 @@ impl Proxy {
 
     /// Live (server, client) transactions — for metrics and leak tests.
     pub fn transaction_counts(&self) -> (usize, usize) {
-        let s = crate::transaction::server::lock(&self.servers).len();
-        let c = crate::transaction::server::lock(&self.clients).len();
+        let s = crate::util::lock(&self.servers).len();
+        let c = crate::util::lock(&self.clients).len();
         (s, c)
     }
 
@@ -239,12 +234,12 @@ impl Proxy {
     pub(crate) fn originate(
         &self,
         request: Message,
-        dest: net::Destination,
+        dest: crate::net::Destination,
         reliable: bool,
         on_event: crate::transaction::client::EventHandler,
     ) {
-        if let net::Destination::Addr { addr, .. } = &dest {
-            crate::transaction::server::lock(&self.upstream_addrs).insert(*addr);
+        if let crate::net::Destination::Addr { addr, .. } = &dest {
+            crate::util::lock(&self.upstream_addrs).insert(*addr);
         }
         let call_id = request.call_id().unwrap_or("").to_owned();
         ClientTx::start(
@@ -314,7 +309,7 @@ impl Proxy {
     }
 
     /// A flow's transport and peer (for comparing destinations).
-    pub(crate) fn flow_info(&self, flow: FlowId) -> Option<net::FlowInfo> {
+    pub(crate) fn flow_info(&self, flow: FlowId) -> Option<crate::net::FlowInfo> {
         self.net.flow(flow)
     }
 

@@ -11,13 +11,13 @@ use sipwake_sip::{
 use tracing::{debug, info};
 
 use super::context::{OnSuccess, ResponseContext};
-use super::net::{Destination, Inbound, TransportKind};
 use super::route::{Decision, Plan, Target};
 use super::stats::Stats;
 use super::{BRANCH_PREFIX, Proxy};
+use crate::net::{Destination, Inbound, TransportKind};
 use crate::registrar::Source;
 use crate::transaction::ServerTx;
-use crate::transaction::server::lock;
+use crate::util::lock;
 
 /// Methods the gateway accepts (for Allow in OPTIONS answers).
 const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, MESSAGE, SUBSCRIBE, NOTIFY, REFER, INFO, UPDATE, PRACK";

@@ -7,13 +7,13 @@ use std::net::SocketAddr;
 use sipwake_sip::{Message, NameAddr, Uri};
 
 use super::Proxy;
-use super::net::{Destination, FlowId, Inbound, TransportKind};
-use super::token::is_registration_token;
 use super::upstream::{H_UPPERPROXY, H_UPPERSRV, H_UPPERSRVD, Hop, SelectError};
 use crate::config::ContactMode;
+use crate::net::{Destination, FlowId, Inbound, TransportKind};
 use crate::registrar::Lookup;
 use crate::registrar::paths::Pending;
-use crate::transaction::server::lock;
+use crate::token::is_registration_token;
+use crate::util::lock;
 
 /// One place to send the request.
 #[derive(Debug, Clone)]

@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use sipwake_sip::{Message, Scheme, Uri};
 
-use super::net::{Destination, TransportKind};
 use crate::config::UpstreamConfig;
+use crate::net::{Destination, TransportKind};
 
 pub const H_UPPERSRV: &str = "X-Sy.Uppersrv";
 pub const H_UPPERPROXY: &str = "X-Sy.Upperproxy";

@@ -22,7 +22,7 @@ use tokio::sync::broadcast;
 use tokio::time::Instant;
 
 use crate::config::RegistrarConfig;
-use crate::proxy::net::{FlowId, TransportKind};
+use crate::net::{FlowId, TransportKind};
 use auth::{AuthOutcome, DigestAuth};
 
 /// Bounds: bindings per AOR and AORs in total.
@@ -113,13 +113,6 @@ pub fn aor_key(user: &str) -> String {
     user.to_owned()
 }
 
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
 impl Registrar {
     pub fn new(
         cfg: RegistrarConfig,
@@ -153,12 +146,14 @@ impl Registrar {
         };
         let aor = aor_key(user);
         if let Some(auth) = &self.auth {
-            match auth.check(req, unix_now()) {
+            match auth.check(req, crate::util::unix_now() as u64) {
                 AuthOutcome::Ok(authuser) if authuser == aor => {}
                 AuthOutcome::Ok(_) => return Reply::new(403, "Forbidden (user mismatch)"),
                 AuthOutcome::Challenge { stale } => {
-                    return Reply::new(401, "Unauthorized")
-                        .with("WWW-Authenticate", auth.challenge(stale, unix_now()));
+                    return Reply::new(401, "Unauthorized").with(
+                        "WWW-Authenticate",
+                        auth.challenge(stale, crate::util::unix_now() as u64),
+                    );
                 }
             }
         }

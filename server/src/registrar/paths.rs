@@ -14,8 +14,8 @@ use tokio::sync::broadcast;
 use tokio::time::Instant;
 
 use super::RegistrarEvent;
-use crate::proxy::net::{Destination, FlowId, TransportKind};
-use crate::proxy::token::TokenKey;
+use crate::net::{Destination, FlowId, TransportKind};
+use crate::token::TokenKey;
 
 pub const MAX_REGISTRATIONS: usize = 100_000;
 

@@ -14,8 +14,8 @@ use tokio::time::Instant;
 use tracing::debug;
 
 use super::Timers;
-use super::server::lock;
-use crate::proxy::net::{Destination, Network};
+use crate::net::{Destination, Network};
+use crate::util::lock;
 
 /// Key: (top Via branch, CSeq method) — RFC 3261 §17.1.3.
 pub type ClientTable = Arc<Mutex<HashMap<(String, String), mpsc::Sender<Input>>>>;

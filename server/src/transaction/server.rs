@@ -1,5 +1,6 @@
 //! Server transactions (RFC 3261 §17.2, RFC 6026 "Accepted" state).
 
+use crate::util::lock;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -8,7 +9,7 @@ use tokio::sync::Notify;
 use tracing::{debug, warn};
 
 use super::{ServerKey, Timers};
-use crate::proxy::net::{Destination, Network};
+use crate::net::{Destination, Network};
 
 pub type ServerTable = Arc<Mutex<HashMap<ServerKey, Arc<ServerTx>>>>;
 
@@ -267,15 +268,10 @@ impl ServerTx {
     }
 }
 
-/// Poisoning only happens if a holder panicked; the data is still usable.
-pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proxy::net::{FlowId, FlowInfo, NetError, SendFuture, TransportKind};
+    use crate::net::{FlowId, FlowInfo, NetError, SendFuture, TransportKind};
 
     /// Accepts every send; the test only looks at the transaction's state.
     struct NullNet;

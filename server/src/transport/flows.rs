@@ -11,19 +11,11 @@ use bytes::Bytes;
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 
-use super::{FlowId, SendError, TransportKind};
+use super::{FlowId, FlowInfo, SendError, TransportKind};
 
 /// Most UDP peers remembered at once; beyond it new peers' datagrams are
 /// dropped until old ones expire (bounds memory under spoofed sources).
 pub(crate) const MAX_UDP_FLOWS: usize = 100_000;
-
-/// What a flow is: its transport and both ends.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct FlowInfo {
-    pub kind: TransportKind,
-    pub local: SocketAddr,
-    pub remote: SocketAddr,
-}
 
 /// How bytes leave on a flow.
 pub(crate) enum FlowTx {

@@ -17,7 +17,6 @@ mod udp;
 pub mod ws;
 
 use std::collections::HashMap;
-use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket as StdUdpSocket};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
@@ -28,105 +27,10 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
-pub use flows::FlowInfo;
-
-/// The SIP transport a flow uses; `via_name()` is what goes into Via.
-#[derive(Copy, Clone, Eq, PartialEq, Hash, Debug)]
-pub enum TransportKind {
-    Udp,
-    Tcp,
-    Tls,
-    Ws,
-    Wss,
-}
-
-impl TransportKind {
-    pub const ALL: [TransportKind; 5] = [Self::Udp, Self::Tcp, Self::Tls, Self::Ws, Self::Wss];
-
-    /// The transport token of a Via header (RFC 3261 §20.42, RFC 7118 §5).
-    pub fn via_name(self) -> &'static str {
-        match self {
-            Self::Udp => "UDP",
-            Self::Tcp => "TCP",
-            Self::Tls => "TLS",
-            Self::Ws => "WS",
-            Self::Wss => "WSS",
-        }
-    }
-
-    /// Case-insensitive inverse of [`via_name`](Self::via_name) (also accepts
-    /// `transport=` URI parameter values).
-    pub fn from_name(name: &str) -> Option<Self> {
-        Self::ALL
-            .into_iter()
-            .find(|k| k.via_name().eq_ignore_ascii_case(name))
-    }
-
-    /// Reliable transports have no SIP retransmissions (RFC 3261 §17.1.1.2).
-    pub fn is_reliable(self) -> bool {
-        self != Self::Udp
-    }
-
-    pub fn is_secure(self) -> bool {
-        matches!(self, Self::Tls | Self::Wss)
-    }
-
-    /// Lowercase name for logs (`transport=udp`).
-    pub fn log_name(self) -> &'static str {
-        match self {
-            Self::Udp => "udp",
-            Self::Tcp => "tcp",
-            Self::Tls => "tls",
-            Self::Ws => "ws",
-            Self::Wss => "wss",
-        }
-    }
-}
-
-impl fmt::Display for TransportKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.via_name())
-    }
-}
-
-/// Unique per connection (TCP/TLS/WS/WSS) and per (UDP socket, remote address).
-/// Never reused within a process.
-#[derive(Copy, Clone, Eq, PartialEq, Hash, Debug, PartialOrd, Ord)]
-pub struct FlowId(pub u64);
-
-impl fmt::Display for FlowId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "flow-{}", self.0)
-    }
-}
-
-/// One framed SIP message (a datagram, a WS frame or one stream-framed message).
-#[derive(Clone, Debug)]
-pub struct Inbound {
-    pub flow: FlowId,
-    pub kind: TransportKind,
-    pub local: SocketAddr,
-    pub remote: SocketAddr,
-    pub bytes: Bytes,
-}
-
-/// Where to send: back over a known flow, or to an address (opening a TCP/TLS
-/// connection if there is none to it yet).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Destination {
-    Flow(FlowId),
-    Addr {
-        kind: TransportKind,
-        addr: SocketAddr,
-    },
-}
-
-/// The proxy side. Both calls come from transport tasks and must not block
-/// (queue or spawn instead).
-pub trait Sink: Send + Sync + 'static {
-    fn on_message(&self, msg: Inbound);
-    fn on_flow_closed(&self, flow: FlowId);
-}
+use crate::net::NetError;
+pub use crate::net::{
+    Destination, FlowId, FlowInfo, Inbound, Network, SendFuture, Sink, TransportKind,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SendError {
@@ -660,6 +564,24 @@ fn bracket_ipv6(host: &str) -> String {
         format!("[{host}]")
     } else {
         host.to_string()
+    }
+}
+
+impl Network for TransportHandle {
+    fn send(&self, dest: Destination, bytes: Bytes) -> SendFuture<'_> {
+        Box::pin(async move {
+            TransportHandle::send(self, dest, bytes)
+                .await
+                .map_err(|e| NetError(e.to_string()))
+        })
+    }
+
+    fn flow(&self, id: FlowId) -> Option<FlowInfo> {
+        TransportHandle::flow(self, id)
+    }
+
+    fn via_host_port(&self, kind: TransportKind) -> Option<(String, u16)> {
+        TransportHandle::via_host_port(self, kind)
     }
 }
 

@@ -11,12 +11,12 @@ use tracing::{info, warn};
 use super::device::{self, DevState};
 use super::stats::inc;
 use super::{Waker, call_failed, settle_dropped, udp};
+use crate::net::{FlowId, Inbound};
 use crate::proxy::context::{BranchHook, BranchNote, ResponseContext};
-use crate::proxy::net::{FlowId, Inbound};
 use crate::proxy::route::{Plan, Target};
 use crate::proxy::{BRANCH_PREFIX, Proxy};
 use crate::registrar::Lookup;
-use crate::transaction::server::lock;
+use crate::util::lock;
 
 /// A held request to forward to a device that just registered.
 struct Delivery {

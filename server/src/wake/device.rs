@@ -8,24 +8,8 @@ use std::sync::atomic::AtomicBool;
 use sipwake_store::Binding;
 use tokio::time::Instant;
 
-use crate::proxy::net::Destination;
-
-/// `"<urn:uuid:x>"` → `urn:uuid:x` (quotes and angle brackets off).
-pub fn normalize_instance(raw: &str) -> String {
-    let v = raw.trim().trim_matches('"');
-    v.strip_prefix('<')
-        .and_then(|v| v.strip_suffix('>'))
-        .unwrap_or(v)
-        .to_owned()
-}
-
-/// The instance inside a store device key (`instance:<i>[;reg-id=N]`);
-/// `None` for token-keyed devices.
-pub fn instance_of_device(device: &str) -> Option<String> {
-    let rest = device.strip_prefix("instance:")?;
-    let inst = rest.rsplit_once(";reg-id=").map_or(rest, |(i, _)| i);
-    Some(inst.to_owned())
-}
+use crate::bindings::{instance_of_device, normalize_instance};
+use crate::net::Destination;
 
 /// Whether a registrar identity (instance value or Contact URI) names no
 /// instance: the registrar then uses the Contact URI.

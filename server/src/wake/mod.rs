@@ -29,14 +29,14 @@ use tokio::time::Instant;
 use tracing::{info, warn};
 
 use crate::bindings::PushBindings;
+use crate::bindings::{PushSender, PushStatus};
+use crate::net::{FlowId, Inbound};
 use crate::proxy::Proxy;
 use crate::proxy::context::ResponseContext;
-use crate::proxy::net::{FlowId, Inbound};
 use crate::proxy::route::{Plan, WakeRoute};
 use crate::registrar::{Lookup, RegistrarEvent};
-use crate::transaction::server::lock;
+use crate::util::lock;
 pub use device::{DevState, Reach, Sleeper};
-pub use push::{PushFuture, PushSender, PushStatus};
 use stats::{WakeStats, inc};
 
 /// Bounds: held requests in total, push devices handled per request.
@@ -194,13 +194,13 @@ impl Waker {
             Some(p) => {
                 // Upstream mode: the request is for one registration; only
                 // the device behind it.
-                let inst = device::normalize_instance(&p.instance);
+                let inst = crate::bindings::normalize_instance(&p.instance);
                 let exact = stored.iter().position(|b| {
-                    device::instance_of_device(&b.device).as_deref() == Some(inst.as_str())
+                    crate::bindings::instance_of_device(&b.device).as_deref() == Some(inst.as_str())
                         || b.contact == p.contact
                 });
                 let only_token = (stored.len() == 1
-                    && device::instance_of_device(&stored[0].device).is_none())
+                    && crate::bindings::instance_of_device(&stored[0].device).is_none())
                 .then_some(0);
                 exact
                     .or(only_token)

@@ -1,8 +1,4 @@
-//! The push side of wake-up, injectable: the gateway sends through its
-//! dispatcher ([`crate::gateway::PushRuntime`]), tests through a fake.
-
-use std::future::Future;
-use std::pin::Pin;
+//! The push fields of a held request.
 
 use sipwake_core::payload::NotificationKind;
 use sipwake_core::template::PushFields;
@@ -11,22 +7,6 @@ use sipwake_store::Binding;
 
 /// Chat text longer than this is cut (push payloads are limited to ~4 KB).
 pub const MAX_CHAT_BYTES: usize = 2048;
-
-/// What became of one push.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PushStatus {
-    Sent,
-    /// The provider says the token is gone (the binding was removed).
-    Removed(String),
-    Failed(String),
-}
-
-pub type PushFuture<'a> = Pin<Box<dyn Future<Output = PushStatus> + Send + 'a>>;
-
-/// Sends one push to one stored device.
-pub trait PushSender: Send + Sync + 'static {
-    fn push<'a>(&'a self, binding: &'a Binding, fields: PushFields) -> PushFuture<'a>;
-}
 
 /// The longest prefix of `s` of at most `max` bytes that ends on a char
 /// boundary (never splits a UTF-8 sequence).

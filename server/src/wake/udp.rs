@@ -27,12 +27,12 @@ use tracing::info;
 use super::device::{DevState, OldBranch, Reach};
 use super::stats::inc;
 use super::{Waker, call_failed};
-use crate::policy::PushPolicy;
+use crate::config::PushPolicy;
+use crate::net::{Destination, TransportKind};
 use crate::proxy::Proxy;
 use crate::proxy::context::{BranchNote, ResponseContext};
-use crate::proxy::net::{Destination, TransportKind};
-use crate::transaction::server::lock;
 use crate::transaction::{Stretch, Timers};
+use crate::util::lock;
 
 /// The resend schedule for a maybe-sleeping UDP device: `inviteretry` N
 /// gives N times the RFC 3261 INVITE sends (7N), over N × 64·T1, paced T1

@@ -10,10 +10,10 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use sipwake::config::Config;
-use sipwake::proxy::Proxy;
-use sipwake::proxy::net::{
+use sipwake::net::{
     Destination, FlowId, FlowInfo, Inbound, NetError, Network, SendFuture, TransportKind,
 };
+use sipwake::proxy::Proxy;
 use sipwake::transaction::Timers;
 use sipwake_sip::Message;
 use tokio::sync::mpsc;

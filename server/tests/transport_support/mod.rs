@@ -86,10 +86,8 @@ impl Harness {
             .start(&config, Some(sip_tls), sink)
             .await
             .expect("bind");
-        let app = http::router(http::AppState {
-            transports: handle.clone(),
-            web: sipwake::web::WebConfig::default(),
-        });
+        let app = http::router(handle.clone())
+            .merge(sipwake::web::router(sipwake::web::WebConfig::default()));
         let mut https = None;
         if let Some(addr) = config.http.https {
             let l = http::bind(&handle, addr, Some(https_tls)).await.unwrap();

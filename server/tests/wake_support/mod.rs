@@ -9,8 +9,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use sipwake::bindings::{CaptureOptions, PushBindings};
-use sipwake::policy::PushPolicy;
-use sipwake::wake::{PushFuture, PushSender, PushStatus};
+use sipwake::bindings::{PushFuture, PushSender, PushStatus};
+use sipwake::config::PushPolicy;
 use sipwake_core::mpush::Provider;
 use sipwake_core::template::PushFields;
 use sipwake_store::{Binding, PiidCipher, SqliteStore};

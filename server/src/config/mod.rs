@@ -9,6 +9,12 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Deserializer};
 
+mod push;
+mod web;
+
+pub use push::PushPolicy;
+pub use web::WebSection;
+
 /// Why a configuration could not be loaded. `Display` names the file, the key
 /// and (for syntax / unknown keys) the line.
 #[derive(Debug, thiserror::Error)]
@@ -45,7 +51,7 @@ pub struct Config {
     pub registrar: RegistrarConfig,
     /// `[push]`: when to push, hold and remove (the manual's
     /// `pushnotification_*` options; docs/push.md).
-    pub push: crate::policy::PushPolicy,
+    pub push: PushPolicy,
     /// `[push_delivery]`: concurrency, timeouts and retries of push sends.
     pub push_delivery: sipwake_push::config::DeliveryConfig,
     /// `[fcm]`, `[apns]`, `[webpush]`: provider credentials
@@ -58,7 +64,7 @@ pub struct Config {
     pub store: StoreConfig,
     pub api: ApiConfig,
     /// `[web]`: the web demo, service worker and SDK files, Firebase web config.
-    pub web: crate::web::WebSection,
+    pub web: WebSection,
 }
 
 /// `[store]`: where push bindings live.
@@ -178,7 +184,7 @@ impl Default for Config {
             templates: Default::default(),
             store: StoreConfig::default(),
             api: ApiConfig::default(),
-            web: crate::web::WebSection::default(),
+            web: WebSection::default(),
         }
     }
 }

@@ -7,7 +7,7 @@ use std::path::Path;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use super::net::FlowId;
+use crate::net::FlowId;
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -102,9 +102,17 @@ fn constant_eq(a: &[u8], b: &[u8]) -> bool {
 /// File name of the key inside `data_dir`.
 pub const KEY_FILE: &str = "sip-token.key";
 
+/// The token key file could not be read or created.
+#[derive(Debug, thiserror::Error)]
+#[error("token key {path}: {source}")]
+pub struct KeyFileError {
+    pub path: std::path::PathBuf,
+    pub source: std::io::Error,
+}
+
 /// Reads the 32-byte key, or creates it (mode 0600) with a random one.
-pub fn load_or_create_key(path: &Path) -> Result<TokenKey, super::ProxyError> {
-    let err = |source| super::ProxyError::TokenKey {
+pub fn load_or_create_key(path: &Path) -> Result<TokenKey, KeyFileError> {
+    let err = |source| KeyFileError {
         path: path.to_path_buf(),
         source,
     };

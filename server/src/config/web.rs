@@ -1,0 +1,57 @@
+//! The `[web]` section.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+/// `[web]`: the static web demo, service worker and SDK files and the
+/// Firebase web config `/api/v1/webconfig` reports (docs/configuration.md).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebSection {
+    pub demo_dir: PathBuf,
+    pub service_worker: PathBuf,
+    pub sdk_dir: PathBuf,
+    /// Firebase web app config (`apiKey`, `projectId`, `messagingSenderId`,
+    /// `appId`, …); empty = standard Web Push only.
+    pub firebase: BTreeMap<String, String>,
+    /// Firebase's "Web Push certificate" public key; empty = Firebase's default.
+    pub firebase_vapid_key: String,
+    /// SIP domain the page pre-fills; empty = the page's host name.
+    pub domain: String,
+}
+
+impl Default for WebSection {
+    fn default() -> Self {
+        // Relative to the working directory: right when sipwake runs from
+        // a checkout of the repository.
+        WebSection {
+            demo_dir: PathBuf::from("web-demo/dist"),
+            service_worker: PathBuf::from("service-worker/dist/firebase-messaging-sw.js"),
+            sdk_dir: PathBuf::from("client-wasm/pkg"),
+            firebase: BTreeMap::new(),
+            firebase_vapid_key: String::new(),
+            domain: String::new(),
+        }
+    }
+}
+
+/// Keys Firebase Messaging cannot start without.
+const FIREBASE_REQUIRED: [&str; 4] = ["apiKey", "projectId", "messagingSenderId", "appId"];
+
+impl WebSection {
+    /// `Err((key, reason))` for a config error, e.g. an incomplete Firebase config.
+    pub fn validate(&self) -> Result<(), (&'static str, String)> {
+        if !self.firebase.is_empty() {
+            let missing: Vec<&str> = FIREBASE_REQUIRED
+                .into_iter()
+                .filter(|k| self.firebase.get(*k).is_none_or(|v| v.trim().is_empty()))
+                .collect();
+            if !missing.is_empty() {
+                return Err(("web.firebase", format!("missing {}", missing.join(", "))));
+            }
+        }
+        Ok(())
+    }
+}
