@@ -201,9 +201,12 @@ impl Proxy {
                         headers.push(("Feature-Caps", fc.clone()));
                     }
                 }
-                return self
-                    .answer(&tx, &req, reply.code, reply.reason, &headers)
+                self.answer(&tx, &req, reply.code, reply.reason, &headers)
                     .await;
+                // After the 200 OK is on its way: a held request this wakes
+                // is queued behind it on the client's flow.
+                self.registrar.announce(reply.events);
+                return;
             }
             Decision::Forward(plan) => plan,
         };

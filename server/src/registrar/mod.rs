@@ -73,6 +73,9 @@ pub struct Reply {
     pub code: u16,
     pub reason: &'static str,
     pub headers: Vec<(&'static str, String)>,
+    /// What changed, for [`Registrar::announce`] once the reply is sent:
+    /// a request held for a device it wakes then queues behind its 200 OK.
+    pub events: Vec<RegistrarEvent>,
 }
 
 impl Reply {
@@ -81,6 +84,7 @@ impl Reply {
             code,
             reason,
             headers: Vec::new(),
+            events: Vec::new(),
         }
     }
     fn with(mut self, name: &'static str, value: String) -> Reply {
@@ -275,11 +279,16 @@ impl Registrar {
                 .push(("Contact", format!("<{}>;expires={left}", b.uri)));
         }
         drop(aors);
+        reply.events = events;
+        reply
+    }
+
+    /// Publishes a REGISTER's changes (after its reply was sent).
+    pub fn announce(&self, events: Vec<RegistrarEvent>) {
         for e in events {
-            // No subscriber is fine: nobody waits for wake-ups yet.
+            // No subscriber is fine: push wake-up may be off.
             let _ = self.events.send(e);
         }
-        reply
     }
 
     /// Whether the users file lists this user (so an unregistered user is
