@@ -7,13 +7,13 @@
 pub mod api;
 pub mod bindings;
 pub mod config;
-pub mod gateway;
 pub mod http;
 pub mod keeper;
 pub mod metrics;
 pub mod net;
 pub mod proxy;
 pub mod registrar;
+pub mod runtime;
 pub mod tls;
 pub mod token;
 pub mod transaction;

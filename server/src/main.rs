@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use sipwake::config::{Config, LogFormat};
-use sipwake::proxy::{Proxy, ProxyError};
+use sipwake::runtime::{PushService, Runtime, RuntimeError};
 use sipwake::transport::TransportHandle;
 use sipwake::{http, tls};
 
@@ -43,9 +43,7 @@ enum StartError {
     #[error("TLS: {0}")]
     Tls(#[from] tls::TlsError),
     #[error(transparent)]
-    Proxy(#[from] ProxyError),
-    #[error(transparent)]
-    Push(#[from] sipwake::gateway::PushStartError),
+    Gateway(#[from] RuntimeError),
     #[error(transparent)]
     Bind(#[from] sipwake::transport::BindError),
     #[error("cannot start the async runtime: {0}")]
@@ -181,9 +179,11 @@ async fn serve(config: Arc<Config>) -> Result<(), StartError> {
     };
 
     let transports = TransportHandle::new(&config, Some(tls::client_config(&config)?));
-    let proxy = Proxy::new(config.clone(), transports.clone())?;
-    let push = sipwake::gateway::PushRuntime::start(&config, proxy.clone(), transports.clone())?;
-    for l in transports.start(&config, sip_tls, proxy).await? {
+    let runtime = Runtime::build(&config, transports.clone())?;
+    for l in transports
+        .start(&config, sip_tls, runtime.proxy.clone())
+        .await?
+    {
         tracing::info!(transport = %l.kind.log_name(), addr = %l.addr, "listening");
     }
     let mut http_listeners = Vec::new();
@@ -195,14 +195,17 @@ async fn serve(config: Arc<Config>) -> Result<(), StartError> {
     }
     let web = sipwake::web::WebConfig::from_section(
         &config.web,
-        Some(push.dispatcher.vapid_public_key().to_string()),
+        Some(runtime.push.dispatcher.vapid_public_key().to_string()),
     );
     let app = http::router(transports.clone())
         // Web demo, service worker, /sdk/, /api/v1/webconfig ([web] section).
         .merge(sipwake::web::router(web))
-        .merge(sipwake::api::router(push.api_state(&config.api.tokens)))
-        .merge(sipwake::metrics::router(push.clone(), &config.api.tokens));
-    reload_on_sighup(push.clone());
+        .merge(sipwake::api::router(runtime.api_state(&config.api.tokens)))
+        .merge(sipwake::metrics::router(
+            runtime.clone(),
+            &config.api.tokens,
+        ));
+    reload_on_sighup(runtime.push.clone());
     if config.api.tokens.is_empty() {
         tracing::info!("operator API disabled (no [api] tokens)");
     }
@@ -228,7 +231,7 @@ async fn serve(config: Arc<Config>) -> Result<(), StartError> {
         }
     }
     transports.set_ready();
-    push.listeners_ready();
+    runtime.listeners_ready();
     tracing::info!("ready");
 
     stop.wait().await;
@@ -285,7 +288,7 @@ impl StopSignals {
 
 /// SIGHUP re-reads push templates, keys and certificates (the manual's
 /// reloadfcm / pushkitrst); a broken file keeps the previous set.
-fn reload_on_sighup(push: Arc<sipwake::gateway::PushRuntime>) {
+fn reload_on_sighup(push: Arc<PushService>) {
     #[cfg(unix)]
     tokio::spawn(async move {
         use tokio::signal::unix::{SignalKind, signal};

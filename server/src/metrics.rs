@@ -11,16 +11,16 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
-use crate::gateway::PushRuntime;
+use crate::runtime::Runtime;
 
 #[derive(Clone)]
 struct MetricsState {
-    push: Arc<PushRuntime>,
+    push: Arc<Runtime>,
     tokens: Arc<Vec<String>>,
 }
 
 pub fn router<S: Clone + Send + Sync + 'static>(
-    push: Arc<PushRuntime>,
+    push: Arc<Runtime>,
     tokens: &[String],
 ) -> Router<S> {
     Router::new()
@@ -51,8 +51,8 @@ async fn metrics(State(m): State<MetricsState>, headers: HeaderMap) -> Response 
         .into_response()
 }
 
-fn render(push: &PushRuntime) -> String {
-    let sip = push.sip_stats();
+fn render(push: &Runtime) -> String {
+    let sip = push.proxy.stats().snapshot();
     let mut out = String::new();
     let mut counter = |name: &str, help: &str, rows: &[(&str, u64)]| {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
@@ -92,7 +92,7 @@ fn render(push: &PushRuntime) -> String {
         "SIP messages dropped (unparsable, stray, queue full).",
         &[("", sip.dropped)],
     );
-    let stats = push.dispatcher.stats();
+    let stats = push.push.dispatcher.stats();
     let rows: Vec<(String, &sipwake_push::StatsEntry)> = stats
         .iter()
         .map(|e| {

@@ -53,7 +53,6 @@ fn ha1() -> String {
 }
 
 fn start_with_store(policy: PushPolicy, store: Arc<SqliteStore>) -> Env {
-    let h = Harness::upstream(UPSTREAM, false, &[]);
     let bindings = Arc::new(PushBindings {
         store: store.clone(),
         options: CaptureOptions {
@@ -62,9 +61,12 @@ fn start_with_store(policy: PushPolicy, store: Arc<SqliteStore>) -> Env {
         },
         policy,
     });
-    h.proxy.attach_push(bindings.clone());
     let push = Arc::new(FakePush::default());
-    h.proxy.attach_wake(push.clone());
+    let h = Harness::build(
+        Harness::upstream_config(UPSTREAM, false, &[]),
+        Some(bindings.clone()),
+        Some(push.clone()),
+    );
     let keeper = Keeper::start(h.proxy.clone(), bindings, push.clone());
     keeper.start_rebuild();
     Env {

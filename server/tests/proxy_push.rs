@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use proxy_support::*;
 use sipwake::bindings::{CaptureOptions, PushBindings};
-use sipwake::config::PushPolicy;
+use sipwake::config::{Config, PushPolicy};
 use sipwake::net::{Destination, TransportKind};
 use sipwake_core::mpush::Provider;
 use sipwake_store::{BindingStore, PiidCipher, SqliteStore};
@@ -18,17 +18,18 @@ const UPSTREAM: &str = "127.0.0.9:5070";
 const MPUSH: &str = "X-MPUSH: a:com.mycompany.myapp:c-10-ap_Kt0:G7SThkASJx2K4Rm1033iR0mIgzI1cLg5xxpST4cjrd_cqQquRLkHMi3eY4g\n";
 const TOKEN: &str = "c-10-ap_Kt0:G7SThkASJx2K4Rm1033iR0mIgzI1cLg5xxpST4cjrd_cqQquRLkHMi3eY4g";
 
-fn with_push(h: &Harness, send_555: bool) -> Arc<SqliteStore> {
+/// A harness whose proxy captures push bindings into an in-memory store.
+fn with_push(config: Config, send_555: bool) -> (Harness, Arc<SqliteStore>) {
     let store = Arc::new(SqliteStore::in_memory(PiidCipher::new([5; 32])).unwrap());
-    h.proxy.attach_push(Arc::new(PushBindings {
+    let bindings = Arc::new(PushBindings {
         store: store.clone(),
         options: CaptureOptions {
             supported: vec![Provider::AndroidFcm],
             send_555,
         },
         policy: PushPolicy::default(),
-    }));
-    store
+    });
+    (Harness::build(config, Some(bindings), None), store)
 }
 
 fn register(branch: &str, cseq: u32, extra: &str) -> String {
@@ -46,8 +47,7 @@ fn register(branch: &str, cseq: u32, extra: &str) -> String {
 
 #[tokio::test(start_paused = true)]
 async fn binding_is_stored_on_2xx_only_and_feature_caps_relayed() {
-    let mut h = Harness::upstream(UPSTREAM, false, &[]);
-    let store = with_push(&h, false);
+    let (mut h, store) = with_push(Harness::upstream_config(UPSTREAM, false, &[]), false);
     let a = h.flow(TransportKind::Udp, "127.0.0.2:5062");
 
     h.inject(a, &register("z9hG4bKp1", 1, MPUSH)).await;
@@ -115,8 +115,7 @@ async fn binding_is_stored_on_2xx_only_and_feature_caps_relayed() {
 
 #[tokio::test(start_paused = true)]
 async fn unsupported_provider_gets_555_only_when_configured() {
-    let mut h = Harness::upstream(UPSTREAM, false, &[]);
-    let _store = with_push(&h, true);
+    let (mut h, _store) = with_push(Harness::upstream_config(UPSTREAM, false, &[]), true);
     let a = h.flow(TransportKind::Udp, "127.0.0.2:5062");
     h.inject(a, &register("z9hG4bKq1", 1, "X-MPUSH: i:com.x:abcdef\n"))
         .await;
@@ -128,8 +127,7 @@ async fn unsupported_provider_gets_555_only_when_configured() {
     );
     h.quiet(Duration::from_secs(1)).await;
 
-    let mut h = Harness::upstream(UPSTREAM, false, &[]);
-    let store = with_push(&h, false);
+    let (mut h, store) = with_push(Harness::upstream_config(UPSTREAM, false, &[]), false);
     let a = h.flow(TransportKind::Udp, "127.0.0.2:5062");
     h.inject(a, &register("z9hG4bKq2", 1, "X-MPUSH: i:com.x:abcdef\n"))
         .await;
@@ -152,8 +150,7 @@ async fn unsupported_provider_gets_555_only_when_configured() {
 
 #[tokio::test(start_paused = true)]
 async fn unregister_of_a_push_device_becomes_a_register() {
-    let mut h = Harness::upstream(UPSTREAM, false, &[]);
-    let _store = with_push(&h, false);
+    let (mut h, _store) = with_push(Harness::upstream_config(UPSTREAM, false, &[]), false);
     let a = h.flow(TransportKind::Udp, "127.0.0.2:5062");
     let unreg = register("z9hG4bKu1", 1, MPUSH).replace("Expires: 3600", "Expires: 0");
     h.inject(a, &unreg).await;
@@ -167,8 +164,7 @@ async fn unregister_of_a_push_device_becomes_a_register() {
 
 #[tokio::test(start_paused = true)]
 async fn standalone_register_stores_the_binding() {
-    let mut h = Harness::standalone();
-    let store = with_push(&h, false);
+    let (mut h, store) = with_push(Config::default(), false);
     let a = h.flow(TransportKind::Udp, "127.0.0.2:5062");
     h.inject(a, &register("z9hG4bKs1", 1, MPUSH)).await;
     let ok = h.next().await;

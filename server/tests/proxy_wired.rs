@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sipwake::config::Config;
-use sipwake::proxy::Proxy;
+use sipwake::proxy::{Proxy, ProxyParts};
 use sipwake::transport::{TransportHandle, TransportKind};
 use sipwake_sip::Message;
 use tokio::net::UdpSocket;
@@ -30,7 +30,8 @@ fn config(name: &str, upstream: Option<SocketAddr>) -> Config {
 async fn start(c: Config) -> (Arc<Proxy>, SocketAddr) {
     let c = Arc::new(c);
     let transports = TransportHandle::new(&c, None);
-    let proxy = Proxy::new(c.clone(), transports.clone()).unwrap();
+    let parts = ProxyParts::new(c.clone(), Arc::new(transports.clone())).unwrap();
+    let proxy = Proxy::new(parts).unwrap();
     let bound = transports.start(&c, None, proxy.clone()).await.unwrap();
     let udp = bound
         .iter()

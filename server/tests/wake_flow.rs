@@ -10,7 +10,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use proxy_support::*;
-use sipwake::config::PushPolicy;
+use sipwake::config::{Config, PushPolicy};
 use sipwake::net::{Destination, FlowId, TransportKind};
 use sipwake_core::payload::NotificationKind;
 use sipwake_store::BindingStore;
@@ -91,8 +91,10 @@ fn count(msgs: &[Sent], f: impl Fn(&Sent) -> bool) -> usize {
 
 #[tokio::test(start_paused = true)]
 async fn sleeping_device_is_pushed_once_and_gets_the_invite_once_after_a_401_round() {
-    let mut h = Harness::upstream(UPSTREAM, false, &[]);
-    let (store, push) = wake_on(&h, PushPolicy::default());
+    let (mut h, store, push) = wake_on(
+        Harness::upstream_config(UPSTREAM, false, &[]),
+        PushPolicy::default(),
+    );
     let (a, up, path) = up_registered(&mut h, 40001, 1).await;
     assert_eq!(store.user("sip:alice@example.com").unwrap().len(), 1);
     h.net.close(a); // the app went to sleep
@@ -198,7 +200,7 @@ async fn sleeping_device_is_pushed_once_and_gets_the_invite_once_after_a_401_rou
         (Some(200), Destination::Flow(up))
     );
     assert_eq!(push.all().len(), 1, "one push for one call");
-    let stats = h.proxy.wake_stats().unwrap();
+    let stats = h.wake_stats().unwrap();
     assert_eq!(
         (
             stats["held"].as_u64(),
@@ -217,8 +219,10 @@ async fn sleeping_device_is_pushed_once_and_gets_the_invite_once_after_a_401_rou
 /// fork test, where the live device got the INVITE twice).
 #[tokio::test(start_paused = true)]
 async fn a_live_push_device_gets_the_invite_once_and_no_push() {
-    let mut h = Harness::upstream(UPSTREAM, false, &[]);
-    let (store, push) = wake_on(&h, PushPolicy::default());
+    let (mut h, store, push) = wake_on(
+        Harness::upstream_config(UPSTREAM, false, &[]),
+        PushPolicy::default(),
+    );
     let (a, up, path) = up_registered(&mut h, 40001, 1).await;
     assert_eq!(store.user("sip:alice@example.com").unwrap().len(), 1);
 
@@ -232,19 +236,18 @@ async fn a_live_push_device_gets_the_invite_once_and_no_push() {
     assert_eq!(invites.len(), 1, "{out:?}");
     assert_eq!(invites[0].dest, Destination::Flow(a));
     assert!(push.all().is_empty(), "a live device is not pushed");
-    let stats = h.proxy.wake_stats().unwrap();
+    let stats = h.wake_stats().unwrap();
     assert_eq!(stats["held"].as_u64(), Some(0), "{stats}");
     assert_eq!(stats["holding"].as_u64(), Some(0), "{stats}");
 }
 
 #[tokio::test(start_paused = true)]
 async fn nobody_wakes_480_after_the_wake_timeout() {
-    let mut h = Harness::upstream(UPSTREAM, false, &[]);
     let policy = PushPolicy {
         wake_timeout_secs: 5,
         ..PushPolicy::default()
     };
-    let (_store, push) = wake_on(&h, policy);
+    let (mut h, _store, push) = wake_on(Harness::upstream_config(UPSTREAM, false, &[]), policy);
     let (a, up, path) = up_registered(&mut h, 40001, 1).await;
     h.net.close(a);
     let start = tokio::time::Instant::now();
@@ -262,7 +265,7 @@ async fn nobody_wakes_480_after_the_wake_timeout() {
         waited >= Duration::from_secs(5) && waited < Duration::from_secs(7),
         "{waited:?}"
     );
-    let stats = h.proxy.wake_stats().unwrap();
+    let stats = h.wake_stats().unwrap();
     assert_eq!(stats["timed_out"].as_u64(), Some(1), "{stats}");
 
     // Waking after the timeout delivers nothing.
@@ -276,12 +279,11 @@ async fn nobody_wakes_480_after_the_wake_timeout() {
 
 #[tokio::test(start_paused = true)]
 async fn caller_cancel_before_wake_means_no_invite_later_and_a_cancel_push() {
-    let mut h = Harness::upstream(UPSTREAM, false, &[]);
     let policy = PushPolicy {
         cancel: 2,
         ..PushPolicy::default()
     };
-    let (_store, push) = wake_on(&h, policy);
+    let (mut h, _store, push) = wake_on(Harness::upstream_config(UPSTREAM, false, &[]), policy);
     let (a, up, path) = up_registered(&mut h, 40001, 1).await;
     h.net.close(a);
     h.inject(up, &up_invite(&path, "z9hG4bKwc1", "call-c"))
@@ -324,7 +326,7 @@ async fn caller_cancel_before_wake_means_no_invite_later_and_a_cancel_push() {
     h.inject(fwd.flow, &up_ok(&fwd, 40002)).await;
     let out = h.drain(Duration::from_secs(45)).await;
     assert_eq!(count(&out, |m| m.method() == Some("INVITE")), 0, "{out:?}");
-    assert_eq!(h.proxy.wake_stats().unwrap()["cancelled"].as_u64(), Some(1));
+    assert_eq!(h.wake_stats().unwrap()["cancelled"].as_u64(), Some(1));
 }
 
 // -------------------------------------------------------------- standalone
@@ -360,8 +362,7 @@ async fn sa_registered(h: &mut Harness, port: u16, inst: &str, token: &str, cseq
 
 #[tokio::test(start_paused = true)]
 async fn live_and_sleeping_devices_both_ring_first_2xx_wins_other_cancelled() {
-    let mut h = Harness::standalone();
-    let (store, push) = wake_on(&h, PushPolicy::default());
+    let (mut h, store, push) = wake_on(Config::default(), PushPolicy::default());
     let d1 = sa_registered(&mut h, 41001, INST1, "tok-1", 1).await;
     let d2 = sa_registered(&mut h, 41002, INST2, "tok-2", 1).await;
     assert_eq!(store.user("sip:alice@127.0.0.1").unwrap().len(), 2);
@@ -440,8 +441,7 @@ async fn live_and_sleeping_devices_both_ring_first_2xx_wins_other_cancelled() {
 
 #[tokio::test(start_paused = true)]
 async fn message_to_a_sleeping_device_is_accepted_pushed_and_delivered_once() {
-    let mut h = Harness::standalone();
-    let (_store, push) = wake_on(&h, PushPolicy::default());
+    let (mut h, _store, push) = wake_on(Config::default(), PushPolicy::default());
     let d = sa_registered(&mut h, 41001, INST1, "tok-1", 1).await;
     h.net.close(d);
 
@@ -490,8 +490,7 @@ async fn message_to_a_sleeping_device_is_accepted_pushed_and_delivered_once() {
 
 #[tokio::test(start_paused = true)]
 async fn unknown_users_still_get_404_and_offline_users_without_push_480() {
-    let mut h = Harness::standalone();
-    let (_store, push) = wake_on(&h, PushPolicy::default());
+    let (mut h, _store, push) = wake_on(Config::default(), PushPolicy::default());
     let bob = h.flow(TransportKind::Udp, "127.0.0.3:5060");
     let inv = |user: &str, branch: &str| {
         request(
@@ -535,12 +534,11 @@ async fn unknown_users_still_get_404_and_offline_users_without_push_480() {
 
 #[tokio::test(start_paused = true)]
 async fn ringing_on_push_sends_180_once_the_push_is_out() {
-    let mut h = Harness::upstream(UPSTREAM, false, &[]);
     let policy = PushPolicy {
         ringing_on_push: true,
         ..PushPolicy::default()
     };
-    let (_store, push) = wake_on(&h, policy);
+    let (mut h, _store, push) = wake_on(Harness::upstream_config(UPSTREAM, false, &[]), policy);
     let (a, up, path) = up_registered(&mut h, 40001, 1).await;
     h.net.close(a);
     h.inject(up, &up_invite(&path, "z9hG4bKwr1", "call-r"))
@@ -560,8 +558,10 @@ async fn ringing_on_push_sends_180_once_the_push_is_out() {
 
 #[tokio::test(start_paused = true)]
 async fn a_failed_push_ends_the_held_branch_at_once() {
-    let mut h = Harness::upstream(UPSTREAM, false, &[]);
-    let (_store, push) = wake_on(&h, PushPolicy::default());
+    let (mut h, _store, push) = wake_on(
+        Harness::upstream_config(UPSTREAM, false, &[]),
+        PushPolicy::default(),
+    );
     push.fail.store(true, Ordering::Relaxed);
     let (a, up, path) = up_registered(&mut h, 40001, 1).await;
     h.net.close(a);
@@ -575,7 +575,7 @@ async fn a_failed_push_ends_the_held_branch_at_once() {
         start.elapsed() < Duration::from_secs(1),
         "no wait for a device that cannot be woken"
     );
-    let stats = h.proxy.wake_stats().unwrap();
+    let stats = h.wake_stats().unwrap();
     assert_eq!(
         (stats["push_failed"].as_u64(), stats["holding"].as_u64()),
         (Some(1), Some(0)),
@@ -598,8 +598,7 @@ fn sa_invite(call_id: &str, branch: &str) -> String {
 
 #[tokio::test(start_paused = true)]
 async fn a_busy_live_device_does_not_end_the_call_while_another_wakes() {
-    let mut h = Harness::standalone();
-    let (_store, push) = wake_on(&h, PushPolicy::default());
+    let (mut h, _store, push) = wake_on(Config::default(), PushPolicy::default());
     let d1 = sa_registered(&mut h, 41001, INST1, "tok-1", 1).await;
     let d2 = sa_registered(&mut h, 41002, INST2, "tok-2", 1).await;
     h.net.close(d2);
@@ -647,8 +646,7 @@ async fn a_busy_live_device_does_not_end_the_call_while_another_wakes() {
 
 #[tokio::test(start_paused = true)]
 async fn a_device_without_instance_is_woken_at_its_new_address() {
-    let mut h = Harness::standalone();
-    let (store, push) = wake_on(&h, PushPolicy::default());
+    let (mut h, store, push) = wake_on(Config::default(), PushPolicy::default());
     let reg = |port: u16, cseq: u32| {
         request(
             "REGISTER",
@@ -702,8 +700,10 @@ async fn a_device_without_instance_is_woken_at_its_new_address() {
 /// device is awake or asleep.
 #[tokio::test(start_paused = true)]
 async fn two_forks_to_one_registration_ring_the_device_once() {
-    let mut h = Harness::upstream(UPSTREAM, false, &[]);
-    let (_store, push) = wake_on(&h, PushPolicy::default());
+    let (mut h, _store, push) = wake_on(
+        Harness::upstream_config(UPSTREAM, false, &[]),
+        PushPolicy::default(),
+    );
     let (a, up, path) = up_registered(&mut h, 40001, 1).await;
     let second = |branch: &str, call_id: &str| {
         up_invite(&path, branch, call_id).replace(
@@ -758,8 +758,7 @@ async fn two_forks_to_one_registration_ring_the_device_once() {
 /// as in upstream mode).
 #[tokio::test(start_paused = true)]
 async fn standalone_woken_device_gets_its_200_ok_before_the_held_invite() {
-    let mut h = Harness::standalone();
-    let (_store, push) = wake_on(&h, PushPolicy::default());
+    let (mut h, _store, push) = wake_on(Config::default(), PushPolicy::default());
     let d = sa_registered(&mut h, 41001, INST1, "tok-1", 1).await;
     h.net.close(d);
     let bob = h.flow(TransportKind::Udp, "127.0.0.3:5060");

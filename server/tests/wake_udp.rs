@@ -10,7 +10,7 @@ mod wake_support;
 use std::time::Duration;
 
 use proxy_support::*;
-use sipwake::config::PushPolicy;
+use sipwake::config::{Config, PushPolicy};
 use sipwake::net::{Destination, FlowId, TransportKind};
 use sipwake_core::payload::NotificationKind;
 use sipwake_store::BindingStore;
@@ -41,7 +41,7 @@ fn is_invite_to(m: &Sent, f: FlowId) -> bool {
 }
 
 fn stat(h: &Harness, name: &str) -> u64 {
-    h.proxy.wake_stats().unwrap()[name].as_u64().unwrap_or(0)
+    h.wake_stats().unwrap()[name].as_u64().unwrap_or(0)
 }
 
 // ---------------------------------------------------------------- upstream
@@ -166,8 +166,10 @@ fn up_invite(path: &str, branch: &str, call_id: &str) -> String {
 
 #[tokio::test(start_paused = true)]
 async fn silent_udp_device_is_pushed_and_gets_the_invite_once_on_its_new_socket() {
-    let mut h = Harness::upstream(UPSTREAM, false, &[]);
-    let (store, push) = wake_on(&h, PushPolicy::default());
+    let (mut h, store, push) = wake_on(
+        Harness::upstream_config(UPSTREAM, false, &[]),
+        PushPolicy::default(),
+    );
     let (a, up, path) = up_registered(&mut h, TransportKind::Udp, 40001, 1).await;
     assert_eq!(store.user(AOR).unwrap().len(), 1);
 
@@ -257,7 +259,7 @@ async fn silent_udp_device_is_pushed_and_gets_the_invite_once_on_its_new_socket(
     );
     assert_eq!(count(&tail, |m| is_invite_to(m, a)), 0);
     assert_eq!(push.all().len(), 1);
-    let s = h.proxy.wake_stats().unwrap();
+    let s = h.wake_stats().unwrap();
     for (k, v) in [
         ("udp_probed", 1),
         ("held", 1),
@@ -273,7 +275,7 @@ async fn silent_udp_device_is_pushed_and_gets_the_invite_once_on_its_new_socket(
     assert_eq!(s["push_to_register"]["count"].as_u64(), Some(1), "{s}");
     assert_eq!(s["register_to_deliver"]["count"].as_u64(), Some(1), "{s}");
     assert_eq!(s["success_rate"].as_f64(), Some(1.0), "{s}");
-    let text = h.proxy.wake_prometheus().unwrap();
+    let text = h.waker.as_ref().map(|w| w.prometheus()).unwrap();
     assert!(text.contains("sipwake_wake_delivered_total 1\n"), "{text}");
     assert!(
         text.contains("sipwake_wake_push_to_register_seconds_count 1\n"),
@@ -283,8 +285,10 @@ async fn silent_udp_device_is_pushed_and_gets_the_invite_once_on_its_new_socket(
 
 #[tokio::test(start_paused = true)]
 async fn udp_device_that_answers_gets_the_call_with_no_push() {
-    let mut h = Harness::upstream(UPSTREAM, false, &[]);
-    let (_store, push) = wake_on(&h, PushPolicy::default());
+    let (mut h, _store, push) = wake_on(
+        Harness::upstream_config(UPSTREAM, false, &[]),
+        PushPolicy::default(),
+    );
     let (a, up, path) = up_registered(&mut h, TransportKind::Udp, 40001, 1).await;
     h.inject(up, &up_invite(&path, "z9hG4bKu2", "call-u2"))
         .await;
@@ -320,12 +324,11 @@ async fn udp_device_that_answers_gets_the_call_with_no_push() {
 
 #[tokio::test(start_paused = true)]
 async fn never_waking_udp_device_gets_13_sends_then_480_and_loses_its_binding() {
-    let mut h = Harness::upstream(UPSTREAM, false, &[]);
     let policy = PushPolicy {
         removeon_noanswer: 1,
         ..PushPolicy::default()
     };
-    let (store, push) = wake_on(&h, policy);
+    let (mut h, store, push) = wake_on(Harness::upstream_config(UPSTREAM, false, &[]), policy);
     let (a, up, path) = up_registered(&mut h, TransportKind::Udp, 40001, 1).await;
     let start = Instant::now();
     h.inject(up, &up_invite(&path, "z9hG4bKu3", "call-u3"))
@@ -356,16 +359,15 @@ async fn never_waking_udp_device_gets_13_sends_then_480_and_loses_its_binding() 
     assert_eq!(push.all().len(), 1);
     assert!(store.user(AOR).unwrap().is_empty(), "removeon_noanswer");
     assert_eq!((stat(&h, "timed_out"), stat(&h, "removed")), (1, 1));
-    assert_eq!(
-        h.proxy.wake_stats().unwrap()["success_rate"].as_f64(),
-        Some(0.0)
-    );
+    assert_eq!(h.wake_stats().unwrap()["success_rate"].as_f64(), Some(0.0));
 }
 
 #[tokio::test(start_paused = true)]
 async fn device_answering_at_its_old_address_after_the_push_is_not_delivered_again() {
-    let mut h = Harness::upstream(UPSTREAM, false, &[]);
-    let (_store, push) = wake_on(&h, PushPolicy::default());
+    let (mut h, _store, push) = wake_on(
+        Harness::upstream_config(UPSTREAM, false, &[]),
+        PushPolicy::default(),
+    );
     let (a, up, path) = up_registered(&mut h, TransportKind::Udp, 40001, 1).await;
     h.inject(up, &up_invite(&path, "z9hG4bKu4", "call-u4"))
         .await;
@@ -399,8 +401,10 @@ async fn device_answering_at_its_old_address_after_the_push_is_not_delivered_aga
 
 #[tokio::test(start_paused = true)]
 async fn caller_cancel_inside_the_window_means_487_no_push_no_more_resends() {
-    let mut h = Harness::upstream(UPSTREAM, false, &[]);
-    let (_store, push) = wake_on(&h, PushPolicy::default());
+    let (mut h, _store, push) = wake_on(
+        Harness::upstream_config(UPSTREAM, false, &[]),
+        PushPolicy::default(),
+    );
     let (a, up, path) = up_registered(&mut h, TransportKind::Udp, 40001, 1).await;
     h.inject(up, &up_invite(&path, "z9hG4bKu5", "call-u5"))
         .await;
@@ -430,12 +434,11 @@ async fn caller_cancel_inside_the_window_means_487_no_push_no_more_resends() {
 
 #[tokio::test(start_paused = true)]
 async fn level_3_pushes_a_live_tcp_device_and_delivers_on_its_flow_once() {
-    let mut h = Harness::upstream(UPSTREAM, false, &[]);
     let policy = PushPolicy {
         level: 3,
         ..PushPolicy::default()
     };
-    let (_store, push) = wake_on(&h, policy);
+    let (mut h, _store, push) = wake_on(Harness::upstream_config(UPSTREAM, false, &[]), policy);
     let (a, up, path) = up_registered(&mut h, TransportKind::Tcp, 40001, 1).await;
     h.inject(up, &up_invite(&path, "z9hG4bKu6", "call-u6"))
         .await;
@@ -461,8 +464,10 @@ async fn level_3_pushes_a_live_tcp_device_and_delivers_on_its_flow_once() {
 
 #[tokio::test(start_paused = true)]
 async fn default_level_does_not_push_a_live_tcp_device() {
-    let mut h = Harness::upstream(UPSTREAM, false, &[]);
-    let (_store, push) = wake_on(&h, PushPolicy::default());
+    let (mut h, _store, push) = wake_on(
+        Harness::upstream_config(UPSTREAM, false, &[]),
+        PushPolicy::default(),
+    );
     let (a, up, path) = up_registered(&mut h, TransportKind::Tcp, 40001, 1).await;
     h.inject(up, &up_invite(&path, "z9hG4bKu7", "call-u7"))
         .await;
@@ -474,12 +479,11 @@ async fn default_level_does_not_push_a_live_tcp_device() {
 
 #[tokio::test(start_paused = true)]
 async fn level_3_udp_device_is_pushed_at_once() {
-    let mut h = Harness::upstream(UPSTREAM, false, &[]);
     let policy = PushPolicy {
         level: 3,
         ..PushPolicy::default()
     };
-    let (_store, push) = wake_on(&h, policy);
+    let (mut h, _store, push) = wake_on(Harness::upstream_config(UPSTREAM, false, &[]), policy);
     let (a, up, path) = up_registered(&mut h, TransportKind::Udp, 40001, 1).await;
     let start = Instant::now();
     h.inject(up, &up_invite(&path, "z9hG4bKu8", "call-u8"))
@@ -493,12 +497,11 @@ async fn level_3_udp_device_is_pushed_at_once() {
 
 #[tokio::test(start_paused = true)]
 async fn removeon_subscallfail_drops_the_binding_when_the_woken_call_fails() {
-    let mut h = Harness::upstream(UPSTREAM, false, &[]);
     let policy = PushPolicy {
         removeon_subscallfail: 1,
         ..PushPolicy::default()
     };
-    let (store, _push) = wake_on(&h, policy);
+    let (mut h, store, _push) = wake_on(Harness::upstream_config(UPSTREAM, false, &[]), policy);
     let (_a, up, path) = up_registered(&mut h, TransportKind::Udp, 40001, 1).await;
     h.inject(up, &up_invite(&path, "z9hG4bKu9", "call-u9"))
         .await;
@@ -554,8 +557,7 @@ fn sa_request(method: &str, call_id: &str, branch: &str, body: &str) -> String {
 
 #[tokio::test(start_paused = true)]
 async fn standalone_device_back_at_the_same_address_gets_the_same_branch_resent() {
-    let mut h = Harness::standalone();
-    let (_store, push) = wake_on(&h, PushPolicy::default());
+    let (mut h, _store, push) = wake_on(Config::default(), PushPolicy::default());
     let a = h.flow(TransportKind::Udp, "127.0.0.2:41001");
     h.inject(a, &sa_register(41001, 1)).await;
     assert_eq!(h.next().await.status(), Some(200));
@@ -587,8 +589,7 @@ async fn standalone_device_back_at_the_same_address_gets_the_same_branch_resent(
 
 #[tokio::test(start_paused = true)]
 async fn standalone_message_to_a_silent_udp_device_is_accepted_pushed_and_delivered_once() {
-    let mut h = Harness::standalone();
-    let (_store, push) = wake_on(&h, PushPolicy::default());
+    let (mut h, _store, push) = wake_on(Config::default(), PushPolicy::default());
     let a = h.flow(TransportKind::Udp, "127.0.0.2:41001");
     h.inject(a, &sa_register(41001, 1)).await;
     assert_eq!(h.next().await.status(), Some(200));
@@ -634,12 +635,11 @@ async fn standalone_message_to_a_silent_udp_device_is_accepted_pushed_and_delive
 
 #[tokio::test(start_paused = true)]
 async fn chat_when_2_pushes_a_live_device_and_delivers_on_its_flow() {
-    let mut h = Harness::standalone();
     let policy = PushPolicy {
         chat_when: 2,
         ..PushPolicy::default()
     };
-    let (_store, push) = wake_on(&h, policy);
+    let (mut h, _store, push) = wake_on(Config::default(), policy);
     let a = h.flow(TransportKind::Tcp, "127.0.0.2:41001");
     let reg = sa_register(41001, 1)
         .replace("SIP/2.0/UDP", "SIP/2.0/TCP")
@@ -672,8 +672,10 @@ fn up_register_no_instance(port: u16, cseq: u32, extra: &str) -> String {
 
 #[tokio::test(start_paused = true)]
 async fn udp_device_without_instance_is_woken_at_its_new_contact() {
-    let mut h = Harness::upstream(UPSTREAM, false, &[]);
-    let (store, push) = wake_on(&h, PushPolicy::default());
+    let (mut h, store, push) = wake_on(
+        Harness::upstream_config(UPSTREAM, false, &[]),
+        PushPolicy::default(),
+    );
     let a = h.flow(TransportKind::Udp, "127.0.0.2:40001");
     h.inject(a, &up_register_no_instance(40001, 1, "")).await;
     let fwd = h.next().await;
@@ -732,8 +734,7 @@ async fn udp_device_without_instance_is_woken_at_its_new_contact() {
 
 #[tokio::test(start_paused = true)]
 async fn chat_for_a_sleeper_and_a_udp_device_is_accepted_at_once() {
-    let mut h = Harness::standalone();
-    let (_store, push) = wake_on(&h, PushPolicy::default());
+    let (mut h, _store, push) = wake_on(Config::default(), PushPolicy::default());
     // Device 1 over UDP (awake), device 2 over TCP, then asleep.
     let a = h.flow(TransportKind::Udp, "127.0.0.2:41001");
     h.inject(a, &sa_register(41001, 1)).await;

@@ -16,6 +16,8 @@ use axum::Router;
 use serde::{Deserialize, Serialize};
 use sipwake_store::BindingStore;
 
+use crate::bindings::PushStatus;
+
 pub use routes::{OPENAPI_JSON, aor_key};
 
 /// A boxed future, so the seams below stay object-safe.
@@ -61,6 +63,23 @@ pub struct PushResult {
     pub detail: Option<String>,
 }
 
+impl PushResult {
+    /// The API's report of one push: its outcome and the provider's
+    /// message id (sent) or reason (removed, failed).
+    pub fn new(device: String, status: &PushStatus, id: Option<String>) -> PushResult {
+        let (outcome, detail) = match status {
+            PushStatus::Sent => ("delivered", id),
+            PushStatus::Removed(r) => ("removed", Some(r.clone())),
+            PushStatus::Failed(r) => ("failed", Some(r.clone())),
+        };
+        PushResult {
+            device,
+            outcome: outcome.into(),
+            detail,
+        }
+    }
+}
+
 /// Why a sendpush could not be attempted.
 #[derive(Debug, thiserror::Error)]
 pub enum SendPushError {
@@ -72,9 +91,9 @@ pub enum SendPushError {
     Unavailable(String),
 }
 
-/// The gateway side of the API: pushing and upstream unregistration live
-/// elsewhere (push dispatcher, upstream keeper); the API only calls them.
-pub trait Gateway: Send + Sync {
+/// What the API calls: pushing and upstream unregistration live elsewhere
+/// (push dispatcher, upstream keeper); the runtime implements this.
+pub trait Backend: Send + Sync {
     fn send_push(&self, req: SendPush) -> BoxFuture<'_, Result<Vec<PushResult>, SendPushError>>;
     /// Called after a user's bindings (`removed`) were removed (upperunreg):
     /// unregister upstream where the gateway kept the registration alive.
@@ -93,7 +112,7 @@ pub trait Gateway: Send + Sync {
 pub struct ApiState {
     pub tokens: Arc<Vec<String>>,
     pub store: Arc<dyn BindingStore>,
-    pub gateway: Arc<dyn Gateway>,
+    pub backend: Arc<dyn Backend>,
 }
 
 /// The `/api/v1` router (mount at the root; paths are absolute).

@@ -78,7 +78,7 @@ async fn send_push(
             "either to_user or platform/package/to_token is required",
         );
     }
-    match state.gateway.send_push(req).await {
+    match state.backend.send_push(req).await {
         Ok(results) => Json(json!({ "results": results })).into_response(),
         Err(e @ SendPushError::BadRequest(_)) => error(StatusCode::BAD_REQUEST, e),
         Err(e @ SendPushError::NoBinding(_)) => error(StatusCode::NOT_FOUND, e),
@@ -160,17 +160,17 @@ async fn remove_user(State(state): State<ApiState>, Path(user): Path<String>) ->
     }
     let count = removed.len();
     tracing::info!(user = %user, devices = count, "push bindings removed by API (upperunreg)");
-    state.gateway.user_removed(&user, removed).await;
+    state.backend.user_removed(&user, removed).await;
     Json(json!({ "user": user, "removed": count })).into_response()
 }
 
 async fn stats(State(state): State<ApiState>) -> Response {
-    Json(state.gateway.stats()).into_response()
+    Json(state.backend.stats()).into_response()
 }
 
 /// The manual's wsload text contract: `OK: WS Load: X` with X in 0..=4.
 async fn load(State(state): State<ApiState>) -> Response {
-    let x = state.gateway.load().min(4);
+    let x = state.backend.load().min(4);
     let word = ["low", "normal", "high", "very high", "extreme"][x as usize];
     (
         [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
@@ -180,7 +180,7 @@ async fn load(State(state): State<ApiState>) -> Response {
 }
 
 async fn reload(State(state): State<ApiState>) -> Response {
-    match state.gateway.reload() {
+    match state.backend.reload() {
         Ok(()) => {
             tracing::info!("push templates, keys and certificates reloaded by API");
             Json(json!({ "reloaded": true })).into_response()

@@ -13,12 +13,12 @@ use tower::ServiceExt;
 use super::*;
 
 #[derive(Default)]
-struct FakeGateway {
+struct FakeBackend {
     pushes: Mutex<Vec<SendPush>>,
     removed: Mutex<Vec<String>>,
 }
 
-impl Gateway for FakeGateway {
+impl Backend for FakeBackend {
     fn send_push(&self, req: SendPush) -> BoxFuture<'_, Result<Vec<PushResult>, SendPushError>> {
         Box::pin(async move {
             let device = req
@@ -71,7 +71,7 @@ fn binding(aor: &str, token: &str) -> Binding {
     }
 }
 
-fn setup(tokens: &[&str]) -> (Router, Arc<FakeGateway>, Arc<SqliteStore>) {
+fn setup(tokens: &[&str]) -> (Router, Arc<FakeBackend>, Arc<SqliteStore>) {
     let store = Arc::new(SqliteStore::in_memory(PiidCipher::new([1; 32])).unwrap());
     store
         .upsert(&binding("sip:1111@example.com", "tokA"))
@@ -79,11 +79,11 @@ fn setup(tokens: &[&str]) -> (Router, Arc<FakeGateway>, Arc<SqliteStore>) {
     store
         .upsert(&binding("sip:1111@example.com", "tokB"))
         .unwrap();
-    let gw = Arc::new(FakeGateway::default());
+    let gw = Arc::new(FakeBackend::default());
     let state = ApiState {
         tokens: Arc::new(tokens.iter().map(|s| s.to_string()).collect()),
         store: store.clone(),
-        gateway: gw.clone(),
+        backend: gw.clone(),
     };
     (router(state), gw, store)
 }
@@ -160,7 +160,7 @@ async fn bindings_list_never_shows_the_piid() {
 }
 
 #[tokio::test]
-async fn delete_removes_and_tells_the_gateway() {
+async fn delete_removes_and_tells_the_backend() {
     let (app, gw, store) = setup(&["t"]);
     let (s, body) = call(
         &app,

@@ -1,16 +1,36 @@
 //! The response context of one proxied request (RFC 3261 §16.7): collects
 //! the branch responses, forwards provisionals and every 2xx at once, picks
 //! the best final when all branches are done, and CANCELs what is left.
+//!
+//! Two additions, both generic: a request may have *held branches* — a
+//! [`HeldBranch`] is promised before any branch starts and keeps the best
+//! final from being chosen until it is settled, exactly once, by
+//! delivering, releasing or dropping it (the proxy's hold hook uses them
+//! for devices that are woken first); and an [`OnSuccess`] hook runs on the
+//! first 2xx before it is relayed (a REGISTER commits its registration and
+//! push binding there) and may add headers and act once it was sent.
+//!
+//! ```text
+//!  branch:  Waiting ──1xx──▶ Provisional ──final──▶ Done
+//!              │  └──────────────final───────────────▲
+//!              └──take (no response yet)─────────────┘ (never counted)
+//!  held:    promised ──deliver──▶ a new Waiting branch
+//!                    ──release──▶ (an existing branch has it)
+//!                    ──drop(code)─▶ counts as a `code` answer
+//!  context: best final sent when every branch is Done and no held branch
+//!           is open; a 2xx is relayed at once and ends the choice.
+//! ```
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use sipwake_sip::{Contacts, Message, response_to};
-use tracing::{debug, info};
+use tracing::{debug, error, info};
 
 use super::stats::Stats;
 use crate::net::{Destination, Network};
-use crate::registrar::paths::{PathRegistry, Pending};
 use crate::transaction::client::{ClientEvent, EventFuture, EventHandler};
 use crate::transaction::{ClientTable, ClientTx, ServerTx, Stretch, Timers, TxHandle};
 use crate::util::lock;
@@ -51,18 +71,118 @@ pub enum BranchNote {
 
 pub type BranchHook = Arc<dyn Fn(BranchNote) + Send + Sync>;
 
-/// A push REGISTER's binding change, made durable when the upstream says
-/// 2xx and before that 2xx is relayed (with its Feature-Caps).
-pub struct PushCommit {
-    pub bindings: Arc<crate::bindings::PushBindings>,
-    pub capture: crate::bindings::Capture,
-    pub feature_caps: Option<String>,
+/// What the first 2xx's [`OnSuccess`] hook decided.
+#[derive(Default)]
+pub struct Committed {
+    /// Added to the 2xx before it is relayed.
+    pub headers: Vec<(&'static str, String)>,
+    /// Runs once the 2xx was handed to the transport.
+    pub after_relay: Option<Box<dyn FnOnce() + Send>>,
 }
 
-/// What to do when the request succeeds (REGISTER through Path).
-pub enum OnSuccess {
-    Nothing,
-    CommitPath(Arc<PathRegistry>, Box<Pending>),
+pub type SuccessFuture = Pin<Box<dyn Future<Output = Committed> + Send>>;
+
+/// Runs on the first 2xx final, before it is relayed.
+pub type OnSuccess = Box<dyn FnOnce(Message) -> SuccessFuture + Send>;
+
+/// What every context of one proxy shares: the network, timers, client
+/// transaction table and counters.
+#[derive(Clone)]
+pub struct BranchEnv {
+    pub net: Arc<dyn Network>,
+    pub timers: Timers,
+    pub clients: ClientTable,
+    pub stats: Arc<Stats>,
+}
+
+/// How relayed responses are edited besides removing our Via.
+#[derive(Default)]
+pub struct RelayEdits {
+    /// Added to relayed 401/407 when the Request-URI was rewritten, so the
+    /// client can compute its digest over the URI the upstream sees.
+    pub auth_uri: Option<String>,
+    /// contact_mode = "rewrite": (our URI, the client's) to swap back in
+    /// REGISTER responses, so the client sees its own Contact.
+    pub contact_restore: Option<(String, String)>,
+}
+
+/// A branch promised to a device that cannot be reached yet: while it is
+/// open the context chooses no best final. Settled exactly once — the
+/// methods take it by value: [`deliver`](Self::deliver) (a new branch),
+/// [`release`](Self::release) (a running branch has the request) or
+/// [`drop_with`](Self::drop_with) (counts as that answer).
+#[must_use = "a held branch must be settled, or the request never completes"]
+pub struct HeldBranch {
+    ctx: Arc<ResponseContext>,
+    open: bool,
+}
+
+impl std::fmt::Debug for HeldBranch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "HeldBranch({})", self.ctx.server.call_id)
+    }
+}
+
+impl HeldBranch {
+    /// The request this branch belongs to.
+    pub fn context(&self) -> &Arc<ResponseContext> {
+        &self.ctx
+    }
+
+    /// Starts the held branch now (the device woke up): `false` (and
+    /// nothing sent) when a final response already went out, unless
+    /// `after_final` (a MESSAGE answered 202 on hold).
+    pub fn deliver(
+        mut self,
+        request: Message,
+        dest: Destination,
+        reliable: bool,
+        after_final: bool,
+        hook: Option<BranchHook>,
+    ) -> bool {
+        self.open = false;
+        let ctx = self.ctx.clone();
+        if !after_final && ctx.is_final_sent() {
+            ctx.settle(None);
+            return false;
+        }
+        // Add first, settle after: the new Waiting branch keeps the
+        // context from choosing a final in between.
+        ctx.add_branch_with(request, dest, reliable, None, hook);
+        ctx.settle(None);
+        true
+    }
+
+    /// Settled without a new branch (the device answered on a branch that
+    /// already runs); the context may complete.
+    pub async fn release(mut self) {
+        self.open = false;
+        let ctx = self.ctx.clone();
+        ctx.settle_and_send(None).await;
+    }
+
+    /// The branch will never start (timeout, CANCEL, push failed): it
+    /// counts as a `code` answer, and may complete the context.
+    pub async fn drop_with(mut self, code: u16, reason: &str) {
+        self.open = false;
+        let ctx = self.ctx.clone();
+        let bytes = response_to(&ctx.original, code, reason).build();
+        ctx.settle_and_send(Some((code, bytes))).await;
+    }
+}
+
+impl Drop for HeldBranch {
+    fn drop(&mut self) {
+        if self.open {
+            // A bug: still, the caller must get an answer.
+            error!(call_id = %self.ctx.server.call_id, "held branch dropped unsettled; counted as 500");
+            let ctx = self.ctx.clone();
+            let bytes = response_to(&ctx.original, 500, "Server Internal Error").build();
+            if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                rt.spawn(async move { ctx.settle_and_send(Some((500, bytes))).await });
+            }
+        }
+    }
 }
 
 struct Inner {
@@ -71,8 +191,7 @@ struct Inner {
     best: Option<(u16, Bytes)>,
     final_sent: bool,
     on_success: Option<OnSuccess>,
-    /// Branches promised to sleeping devices (push wake-up) and not yet
-    /// started: the best final waits for them too.
+    /// Open [`HeldBranch`]es: the best final waits for them too.
     held: usize,
     /// `Reason` for our CANCELs (RFC 3326), once a 2xx ended the call.
     cancel_reason: Option<String>,
@@ -85,17 +204,8 @@ pub struct ResponseContext {
     server: Arc<ServerTx>,
     /// The request as received (for synthesising 408 / 503).
     original: Message,
-    net: Arc<dyn Network>,
-    timers: Timers,
-    clients: ClientTable,
-    stats: Arc<Stats>,
-    /// Added to relayed 401/407 when the Request-URI was rewritten, so the
-    /// client can compute its digest over the URI the upstream sees.
-    auth_uri: Option<String>,
-    /// contact_mode = "rewrite": (our URI, the client's) to swap back in
-    /// REGISTER responses, so the client sees its own Contact.
-    contact_restore: Option<(String, String)>,
-    push: Mutex<Option<PushCommit>>,
+    env: BranchEnv,
+    edits: RelayEdits,
     inner: Mutex<Inner>,
 }
 
@@ -111,41 +221,68 @@ fn rank(code: u16) -> (u16, u16) {
 }
 
 impl ResponseContext {
-    #[allow(clippy::too_many_arguments)]
     pub fn new(
+        env: BranchEnv,
         server: Arc<ServerTx>,
         original: Message,
-        net: Arc<dyn Network>,
-        timers: Timers,
-        clients: ClientTable,
-        stats: Arc<Stats>,
-        auth_uri: Option<String>,
-        contact_restore: Option<(String, String)>,
-        on_success: OnSuccess,
+        edits: RelayEdits,
+        on_success: Option<OnSuccess>,
     ) -> Arc<ResponseContext> {
         Arc::new(ResponseContext {
             server,
             original,
-            net,
-            timers,
-            clients,
-            stats,
-            auth_uri,
-            contact_restore,
-            push: Mutex::new(None),
+            env,
+            edits,
             inner: Mutex::new(Inner {
                 branches: Vec::new(),
                 best: None,
                 final_sent: false,
-                on_success: Some(on_success),
+                on_success,
                 held: 0,
                 cancel_reason: None,
             }),
         })
     }
 
-    pub fn set_push_commit(&self, pc: PushCommit) {
-        *lock(&self.push) = Some(pc);
+    /// The Call-ID of the request (for logs).
+    pub fn call_id(&self) -> &str {
+        &self.server.call_id
+    }
+
+    /// Promises a branch to a device that is not reachable yet; no best
+    /// final is chosen until it is settled.
+    pub fn hold(self: &Arc<Self>) -> HeldBranch {
+        lock(&self.inner).held += 1;
+        HeldBranch {
+            ctx: self.clone(),
+            open: true,
+        }
+    }
+
+    /// One held branch is settled.
+    fn settle(&self, answer: Option<(u16, Bytes)>) -> Option<(u16, Bytes)> {
+        let mut inner = lock(&self.inner);
+        debug_assert!(inner.held > 0, "held branch settled twice");
+        inner.held -= 1;
+        if inner.final_sent {
+            return None;
+        }
+        if let Some((code, bytes)) = answer
+            && inner
+                .best
+                .as_ref()
+                .is_none_or(|(c, _)| rank(code) < rank(*c))
+        {
+            inner.best = Some((code, bytes));
+        }
+        Self::take_final_if_done(&mut inner)
+    }
+
+    async fn settle_and_send(&self, answer: Option<(u16, Bytes)>) {
+        if let Some((c, b)) = self.settle(answer) {
+            self.env.stats.response_out(c);
+            self.server.respond(c, b).await;
+        }
     }
 
     /// Starts a client transaction for one branch.
@@ -185,11 +322,11 @@ impl ResponseContext {
             let ctx = ctx.clone();
             Box::pin(async move { ctx.on_event(idx, ev).await })
         });
-        Stats::inc(&self.stats.requests_out);
+        Stats::inc(&self.env.stats.requests_out);
         let handle = ClientTx::start_with(
-            &self.clients,
-            self.net.clone(),
-            self.timers,
+            &self.env.clients,
+            self.env.net.clone(),
+            self.env.timers,
             request,
             dest,
             reliable,
@@ -247,69 +384,6 @@ impl ResponseContext {
             .is_some_and(|b| b.state == BranchState::Waiting && !b.taken)
     }
 
-    /// Promises `n` more branches (held for sleeping devices): no best final
-    /// is chosen while any of them may still start.
-    pub fn hold_branches(&self, n: usize) {
-        lock(&self.inner).held += n;
-    }
-
-    /// A held branch starts now (the device woke up); `false` (and nothing
-    /// sent) when a final response already went out.
-    /// `after_final`: deliver even then (a MESSAGE answered 202 on hold).
-    pub fn deliver_held(
-        self: &Arc<Self>,
-        request: Message,
-        dest: Destination,
-        reliable: bool,
-        after_final: bool,
-    ) -> bool {
-        self.deliver_held_with(request, dest, reliable, after_final, None)
-    }
-
-    /// [`Self::deliver_held`] with a hook on the new branch.
-    pub fn deliver_held_with(
-        self: &Arc<Self>,
-        request: Message,
-        dest: Destination,
-        reliable: bool,
-        after_final: bool,
-        hook: Option<BranchHook>,
-    ) -> bool {
-        if !after_final && lock(&self.inner).final_sent {
-            self.release_one();
-            return false;
-        }
-        // Add first, release after: the new Waiting branch keeps the
-        // context from choosing a final in between.
-        self.add_branch_with(request, dest, reliable, None, hook);
-        self.release_one();
-        true
-    }
-
-    fn release_one(&self) {
-        let mut inner = lock(&self.inner);
-        inner.held = inner.held.saturating_sub(1);
-    }
-
-    /// A held branch is settled without a new branch (the device answered
-    /// on a branch that already runs): the promise goes, and the context
-    /// may complete.
-    pub async fn release_held(&self) {
-        let send = {
-            let mut inner = lock(&self.inner);
-            inner.held = inner.held.saturating_sub(1);
-            if inner.final_sent {
-                None
-            } else {
-                Self::take_final_if_done(&mut inner)
-            }
-        };
-        if let Some((c, b)) = send {
-            self.stats.response_out(c);
-            self.server.respond(c, b).await;
-        }
-    }
-
     /// Answers `code` now unless a final went out already (a MESSAGE
     /// accepted for later delivery). Returns whether it was sent.
     pub async fn accept_if_pending(&self, code: u16, reason: &str) -> bool {
@@ -321,35 +395,9 @@ impl ResponseContext {
             inner.final_sent = true;
         }
         let bytes = response_to(&self.original, code, reason).build();
-        self.stats.response_out(code);
+        self.env.stats.response_out(code);
         self.server.respond(code, bytes).await;
         true
-    }
-
-    /// A held branch will never start (timeout, CANCEL): it counts as a
-    /// `code` answer, and may complete the context.
-    pub async fn drop_held(&self, code: u16, reason: &str) {
-        let bytes = response_to(&self.original, code, reason).build();
-        let send = {
-            let mut inner = lock(&self.inner);
-            inner.held = inner.held.saturating_sub(1);
-            if inner.final_sent {
-                None
-            } else {
-                if inner
-                    .best
-                    .as_ref()
-                    .is_none_or(|(c, _)| rank(code) < rank(*c))
-                {
-                    inner.best = Some((code, bytes));
-                }
-                Self::take_final_if_done(&mut inner)
-            }
-        };
-        if let Some((c, b)) = send {
-            self.stats.response_out(c);
-            self.server.respond(c, b).await;
-        }
     }
 
     /// Whether a final response was sent (no more branches are useful).
@@ -366,7 +414,7 @@ impl ResponseContext {
         let bytes = response_to(&self.original, code, reason)
             .to_tag(to_tag)
             .build();
-        self.stats.response_out(code);
+        self.env.stats.response_out(code);
         self.server.respond(code, bytes).await;
     }
 
@@ -385,7 +433,7 @@ impl ResponseContext {
     pub async fn fail(&self, code: u16, reason: &str) {
         let bytes = response_to(&self.original, code, reason).build();
         lock(&self.inner).final_sent = true;
-        self.stats.response_out(code);
+        self.env.stats.response_out(code);
         self.server.respond(code, bytes).await;
     }
 
@@ -456,11 +504,11 @@ impl ResponseContext {
         }
         debug!(call_id = %self.server.call_id, "sending CANCEL");
         let noop: EventHandler = Arc::new(|_| -> EventFuture { Box::pin(async {}) });
-        Stats::inc(&self.stats.requests_out);
+        Stats::inc(&self.env.stats.requests_out);
         ClientTx::start(
-            &self.clients,
-            self.net.clone(),
-            self.timers,
+            &self.env.clients,
+            self.env.net.clone(),
+            self.env.timers,
             cancel,
             dest,
             reliable,
@@ -620,36 +668,25 @@ impl ResponseContext {
         if cancel_rest && self.server.is_invite {
             self.cancel_all(None);
         }
-        let mut push_caps = None;
-        let mut announce = None;
-        if let Some(OnSuccess::CommitPath(reg, pending)) = success
-            && let Some(r) = &resp
-        {
-            announce = reg.commit(&pending, r).map(|ev| (reg, ev));
-            let pc = lock(&self.push).take();
-            if let Some(pc) = pc {
-                let call_id = self.server.call_id.clone();
-                // The binding is durable before the 200 OK is relayed.
-                if pc.bindings.commit(&pc.capture, &call_id).await.is_ok() {
-                    push_caps = pc.feature_caps;
-                }
-            }
-        }
+        let committed = match (success, &resp) {
+            (Some(hook), Some(r)) => hook(r.clone()).await,
+            _ => Committed::default(),
+        };
         if let Act::Send(c, mut b) = act {
-            if let Some(fc) = push_caps
+            if !committed.headers.is_empty()
                 && let Ok(m) = Message::parse(b.clone())
             {
                 let mut e = m.edit();
-                e.add_header("Feature-Caps", &fc);
+                for (name, value) in &committed.headers {
+                    e.add_header(name, value);
+                }
                 b = e.build();
             }
-            self.stats.response_out(c);
+            self.env.stats.response_out(c);
             self.server.respond(c, b).await;
         }
-        // After the 200 OK is on its way: a held request this wakes is
-        // queued behind it on the client's flow.
-        if let Some((reg, ev)) = announce {
-            reg.announce(ev);
+        if let Some(after) = committed.after_relay {
+            after();
         }
     }
 
@@ -658,11 +695,11 @@ impl ResponseContext {
         let mut e = resp.edit();
         e.remove_top_via();
         if matches!(code, 401 | 407)
-            && let Some(u) = &self.auth_uri
+            && let Some(u) = &self.edits.auth_uri
         {
             e.add_header("X-Sy.AuthURI", u);
         }
-        if let Some((ours, theirs)) = &self.contact_restore
+        if let Some((ours, theirs)) = &self.edits.contact_restore
             && let Ok(Contacts::List(list)) = resp.contacts()
         {
             for (i, c) in list.iter().enumerate() {
@@ -676,7 +713,7 @@ impl ResponseContext {
 
     async fn relay(&self, code: u16, resp: &Message) {
         let b = self.relay_bytes(code, resp);
-        self.stats.response_out(code);
+        self.env.stats.response_out(code);
         self.server.respond(code, b).await;
     }
 }

@@ -2,14 +2,22 @@
 //!
 //! Transports hand every framed message to [`Proxy`] (it implements
 //! [`Sink`]); one worker task processes them in arrival order: validation,
-//! transaction matching, and the routing decision in [`route`], which is the
-//! single place that says where a request goes (standalone registrar
-//! lookup, upstream selection, Path / Record-Route tokens). Forwarding runs
-//! in per-request tasks so DNS or TCP connects never stall the worker.
-//! See docs/sip-routing.md for the routing design.
+//! transaction matching ([`request`]), then per request a short dispatcher:
+//! the routing decision in [`route`] (standalone registrar lookup, upstream
+//! selection, Path / Record-Route tokens; [`Proxy::locate`] says where a
+//! registered device is now), REGISTERs in [`register`], everything else
+//! forwarded in [`forward`] with a [`context::ResponseContext`] per request.
+//! An optional [`hold::HoldHook`] (push wake-up) may hold requests for
+//! devices that are not reachable yet; the proxy knows nothing else of it.
+//! Forwarding runs in per-request tasks so DNS or TCP connects never stall
+//! the worker. See docs/sip-routing.md for the routing design.
 
 pub mod context;
+mod forward;
+pub mod hold;
+pub mod locate;
 pub mod merge;
+mod register;
 pub mod request;
 pub mod route;
 pub mod stats;
@@ -18,13 +26,14 @@ pub mod upstream;
 use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
-use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::sync::{Arc, Mutex, Weak};
 
 use futures_util::FutureExt;
 use sipwake_sip::{Message, validate_response};
 use tokio::sync::{broadcast, mpsc};
 use tracing::{debug, info, warn};
 
+use crate::bindings::PushBindings;
 use crate::config::Config;
 use crate::net::{FlowId, Inbound, Network, Sink, TransportKind};
 use crate::registrar::auth::{DigestAuth, Users, UsersError};
@@ -32,7 +41,8 @@ use crate::registrar::paths::PathRegistry;
 use crate::registrar::{Registrar, RegistrarEvent};
 use crate::token::{self, TokenKey};
 use crate::transaction::{ClientTable, ClientTx, ServerTable, Timers};
-use crate::transport::TransportHandle;
+use context::BranchEnv;
+use hold::{HoldHook, HookParts};
 use stats::Stats;
 use upstream::{SelectError, UpstreamPolicy};
 
@@ -68,40 +78,79 @@ pub struct Proxy {
     stats: Arc<Stats>,
     events: broadcast::Sender<RegistrarEvent>,
     queue: mpsc::Sender<Inbound>,
-    /// Push bindings (set once at startup by [`Proxy::attach_push`]).
-    push: OnceLock<Arc<crate::bindings::PushBindings>>,
-    /// Push wake-up (set once at startup by [`Proxy::attach_wake`]).
-    wake: OnceLock<Arc<crate::wake::Waker>>,
+    /// Push binding capture on REGISTER (`None`: no push).
+    push: Option<Arc<PushBindings>>,
+    /// Holds requests for devices woken first (`None`: no push wake-up).
+    hold: Option<Arc<dyn HoldHook>>,
     /// Forks of one request that reach the same registration.
     merged: merge::MergedRequests,
     me: Weak<Proxy>,
 }
 
+/// What a [`Proxy`] is built from.
+pub struct ProxyParts {
+    pub config: Arc<Config>,
+    pub net: Arc<dyn Network>,
+    pub timers: Timers,
+    /// Protects Path and Record-Route tokens.
+    pub tokens: TokenKey,
+    /// Push binding capture on REGISTER.
+    pub push: Option<Arc<PushBindings>>,
+}
+
+impl ProxyParts {
+    /// The gateway's parts: the token key is kept in `data_dir`, so Path
+    /// and Record-Route tokens survive a restart.
+    pub fn new(config: Arc<Config>, net: Arc<dyn Network>) -> Result<ProxyParts, ProxyError> {
+        let tokens = token::load_or_create_key(&config.data_dir.join(token::KEY_FILE))?;
+        Ok(ProxyParts {
+            config,
+            net,
+            timers: Timers::default(),
+            tokens,
+            push: None,
+        })
+    }
+
+    /// Parts over any [`Network`] (tests use an in-memory one) with a
+    /// fresh random token key.
+    pub fn with_network(config: Arc<Config>, net: Arc<dyn Network>, timers: Timers) -> ProxyParts {
+        ProxyParts {
+            config,
+            net,
+            timers,
+            tokens: TokenKey::random(),
+            push: None,
+        }
+    }
+
+    /// With push binding capture on REGISTER.
+    pub fn push(mut self, push: Arc<PushBindings>) -> ProxyParts {
+        self.push = Some(push);
+        self
+    }
+}
+
 impl Proxy {
-    /// The gateway's proxy over the real transports.
-    /// The token key is kept in `data_dir`, so Path and Record-Route tokens
-    /// survive a restart.
-    pub fn new(config: Arc<Config>, transports: TransportHandle) -> Result<Arc<Proxy>, ProxyError> {
-        let key = token::load_or_create_key(&config.data_dir.join(token::KEY_FILE))?;
-        Proxy::with_parts(config, Arc::new(transports), Timers::default(), key)
+    /// The proxy without a hold hook. Must be called inside a tokio runtime.
+    pub fn new(parts: ProxyParts) -> Result<Arc<Proxy>, ProxyError> {
+        Proxy::build(parts, |_| None)
     }
 
-    /// The proxy over any [`Network`] (tests use an in-memory one) with a
-    /// fresh random token key. Must be called inside a tokio runtime.
-    pub fn with_network(
-        config: Arc<Config>,
-        net: Arc<dyn Network>,
-        timers: Timers,
+    /// Builds the proxy once, with the hold hook `hold` makes from the
+    /// proxy-to-be and its registration events. Must be called inside a
+    /// tokio runtime.
+    pub fn build(
+        parts: ProxyParts,
+        hold: impl FnOnce(HookParts) -> Option<Arc<dyn HoldHook>>,
     ) -> Result<Arc<Proxy>, ProxyError> {
-        Proxy::with_parts(config, net, timers, TokenKey::random())
-    }
-
-    fn with_parts(
-        config: Arc<Config>,
-        net: Arc<dyn Network>,
-        timers: Timers,
-        tokens: TokenKey,
-    ) -> Result<Arc<Proxy>, ProxyError> {
+        let ProxyParts {
+            config,
+            net,
+            timers,
+            tokens,
+            push,
+        } = parts;
         let upstream = if config.is_standalone() {
             None
         } else {
@@ -127,6 +176,10 @@ impl Proxy {
         let (events, _) = broadcast::channel(1024);
         let (queue, rx) = mpsc::channel(QUEUE_LEN);
         let proxy = Arc::new_cyclic(|me| Proxy {
+            hold: hold(HookParts {
+                proxy: me.clone(),
+                registrations: events.subscribe(),
+            }),
             registrar: Registrar::new(config.registrar.clone(), auth, events.clone()),
             paths: Arc::new(PathRegistry::new(tokens.clone(), events.clone())),
             config,
@@ -140,8 +193,7 @@ impl Proxy {
             stats: Arc::new(Stats::default()),
             events,
             queue,
-            push: OnceLock::new(),
-            wake: OnceLock::new(),
+            push,
             merged: merge::MergedRequests::default(),
             me: me.clone(),
         });
@@ -161,39 +213,6 @@ impl Proxy {
         Ok(proxy)
     }
 
-    /// Turns on push binding capture on REGISTER. Call once, before traffic.
-    pub fn attach_push(&self, push: Arc<crate::bindings::PushBindings>) {
-        if self.push.set(push).is_err() {
-            warn!("push bindings attached twice; keeping the first");
-        }
-    }
-
-    /// Turns on push wake-up: requests for sleeping devices are held, the
-    /// devices pushed, and the request delivered when they register again.
-    /// Needs [`Proxy::attach_push`] first (the bindings and the policy).
-    pub fn attach_wake(&self, sender: Arc<dyn crate::bindings::PushSender>) {
-        let Some(push) = self.push.get() else {
-            warn!("push wake-up needs push bindings attached first; not enabled");
-            return;
-        };
-        let waker = crate::wake::Waker::new(push.clone(), sender);
-        if self.wake.set(waker.clone()).is_err() {
-            warn!("push wake-up attached twice; keeping the first");
-            return;
-        }
-        waker.listen(self.me.clone(), self.events.subscribe());
-    }
-
-    /// Wake-up counters as JSON (`None` without push wake-up).
-    pub fn wake_stats(&self) -> Option<serde_json::Value> {
-        self.wake.get().map(|w| w.stats_json())
-    }
-
-    /// Wake-up metrics in Prometheus text (`None` without push wake-up).
-    pub fn wake_prometheus(&self) -> Option<String> {
-        self.wake.get().map(|w| w.prometheus())
-    }
-
     pub fn stats(&self) -> &Stats {
         &self.stats
     }
@@ -207,6 +226,21 @@ impl Proxy {
 
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// The transaction timers (for hooks that start branches).
+    pub fn timers(&self) -> Timers {
+        self.timers
+    }
+
+    /// What every response context of this proxy shares.
+    fn branch_env(&self) -> BranchEnv {
+        BranchEnv {
+            net: self.net.clone(),
+            timers: self.timers,
+            clients: self.clients.clone(),
+            stats: self.stats.clone(),
+        }
     }
 
     /// Registration events (the push wake-up seam).
@@ -309,7 +343,7 @@ impl Proxy {
     }
 
     /// A flow's transport and peer (for comparing destinations).
-    pub(crate) fn flow_info(&self, flow: FlowId) -> Option<crate::net::FlowInfo> {
+    pub fn flow_info(&self, flow: FlowId) -> Option<crate::net::FlowInfo> {
         self.net.flow(flow)
     }
 

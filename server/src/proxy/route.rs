@@ -1,16 +1,18 @@
 //! The routing decision: where a request goes. Every request for a user or
-//! a flow passes through [`Proxy::decide`], the single seam the push
-//! wake-up work extends (e.g. hold instead of answering 480).
+//! a flow passes through [`Proxy::decide`]; where a registered device is
+//! now comes from [`Proxy::locate`]. A request for a user whose devices
+//! cannot be reached now is [`Decision::Offline`]: answered 480, unless
+//! the hold hook holds it.
 
 use std::net::SocketAddr;
 
 use sipwake_sip::{Message, NameAddr, Uri};
 
 use super::Proxy;
+use super::locate::Registered;
 use super::upstream::{H_UPPERPROXY, H_UPPERSRV, H_UPPERSRVD, Hop, SelectError};
 use crate::config::ContactMode;
 use crate::net::{Destination, FlowId, Inbound, TransportKind};
-use crate::registrar::Lookup;
 use crate::registrar::paths::Pending;
 use crate::token::is_registration_token;
 use crate::util::lock;
@@ -139,20 +141,6 @@ impl Proxy {
         host_match && uri.port.is_none_or(|p| ports.contains(&p))
     }
 
-    /// A client flow as a destination: the flow while it lives; for UDP the
-    /// source address still works after the flow entry aged out.
-    pub(crate) fn flow_dest(
-        &self,
-        flow: FlowId,
-        kind: TransportKind,
-        remote: SocketAddr,
-    ) -> Option<(Destination, TransportKind)> {
-        if let Some(info) = self.net.flow(flow) {
-            return Some((Destination::Flow(flow), info.kind));
-        }
-        (kind == TransportKind::Udp).then_some((Destination::Addr { kind, addr: remote }, kind))
-    }
-
     /// Next hop from a URI (a remaining Route, or the Request-URI).
     async fn uri_dest(&self, uri: &Uri<'_>) -> Option<(Destination, TransportKind)> {
         let hop = Hop::from_uri(uri)?;
@@ -235,12 +223,12 @@ impl Proxy {
             reg_token = Some(u.to_owned());
         }
         if let Some(tok) = reg_token {
-            let Some(reg) = self.paths.get(&tok) else {
+            let Some(reg) = self
+                .locate(Registered::Path(&tok))
+                .and_then(|mut l| l.pop())
+            else {
                 return Decision::Reject(404, "Not Found");
             };
-            if reg.expires_at.is_none() {
-                return Decision::Reject(404, "Not Found");
-            }
             plan.wake = Some(WakeRoute {
                 reg_aor: reg.aor.clone(),
                 push_aors: vec![format!("sip:{}", reg.aor)],
@@ -253,7 +241,7 @@ impl Proxy {
                     rewrite_ruri: ruri_ours,
                 }),
             });
-            return match self.flow_dest(reg.flow, reg.kind, reg.remote) {
+            return match reg.reach {
                 Some((dest, kind)) => {
                     let ruri = ruri_ours.then(|| reg.contact.clone());
                     if let Some(w) = plan.wake.as_mut() {
@@ -326,10 +314,10 @@ impl Proxy {
             live_devices: Vec::new(),
             path: None,
         };
-        let bindings = match self.registrar.lookup(user) {
+        let devices = match self.locate(Registered::User(user)) {
             // Known from the users file, or maybe only from its push
-            // bindings: wake-up decides between holding and 480/404.
-            Lookup::Unknown if self.registrar.knows_user(user) || self.wake.get().is_some() => {
+            // bindings: the hold hook decides between holding and 480/404.
+            None if self.registrar.knows_user(user) || self.hold.is_some() => {
                 plan.wake = Some(wake);
                 return Decision::Offline {
                     aor: user.to_owned(),
@@ -337,25 +325,25 @@ impl Proxy {
                     plan: Box::new(plan),
                 };
             }
-            Lookup::Unknown => return Decision::Reject(404, "Not Found"),
-            Lookup::Bindings(b) => b,
+            None => return Decision::Reject(404, "Not Found"),
+            Some(d) => d,
         };
-        let instances: Vec<String> = bindings.iter().map(|b| b.instance.clone()).collect();
-        for b in bindings {
-            if let Some((dest, kind)) = self.flow_dest(b.flow, b.kind, b.remote) {
-                wake.live.push(b.instance.clone());
-                wake.live.push(b.uri.clone());
+        let instances: Vec<String> = devices.iter().map(|d| d.instance.clone()).collect();
+        for d in devices {
+            if let Some((dest, kind)) = d.reach {
+                wake.live.push(d.instance.clone());
+                wake.live.push(d.contact.clone());
                 wake.live_devices.push(LiveDevice {
                     target: plan.targets.len(),
-                    instance: b.instance.clone(),
-                    contact: b.uri.clone(),
+                    instance: d.instance,
+                    contact: d.contact.clone(),
                     udp: kind == TransportKind::Udp,
                 });
                 plan.targets.push(Target {
                     dest,
                     kind,
-                    ruri: Some(b.uri.clone()),
-                    to_flow: Some(b.flow),
+                    ruri: Some(d.contact),
+                    to_flow: Some(d.flow),
                 });
             }
         }

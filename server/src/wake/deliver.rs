@@ -11,11 +11,12 @@ use tracing::{info, warn};
 use super::device::{self, DevState};
 use super::stats::inc;
 use super::{Waker, call_failed, settle_dropped, udp};
-use crate::net::{FlowId, Inbound};
-use crate::proxy::context::{BranchHook, BranchNote, ResponseContext};
-use crate::proxy::route::{Plan, Target};
+use crate::net::FlowId;
+use crate::proxy::context::{BranchHook, BranchNote, HeldBranch, ResponseContext};
+use crate::proxy::hold::HeldRequest;
+use crate::proxy::locate::Registered;
+use crate::proxy::route::Target;
 use crate::proxy::{BRANCH_PREFIX, Proxy};
-use crate::registrar::Lookup;
 use crate::util::lock;
 
 /// A held request to forward to a device that just registered.
@@ -23,11 +24,10 @@ struct Delivery {
     call_id: String,
     invite: bool,
     reg_aor: String,
-    inb: Inbound,
-    req: Message,
-    plan: Plan,
-    loop_hash: String,
+    request: HeldRequest,
     ctx: Arc<ResponseContext>,
+    /// The branch promised to the device, settled by this delivery.
+    promise: HeldBranch,
     binding: sipwake_store::Binding,
     old: Option<device::OldBranch>,
     /// Pushed before it came back (counts as a wake).
@@ -54,15 +54,16 @@ impl Waker {
                     // A refresh or a duplicate event: delivered (or dropped) already.
                     continue;
                 }
-                if !s.promised {
-                    // Watched at its UDP address, back before any push:
-                    // the delivery below settles this promise.
-                    call.ctx.hold_branches(1);
-                    s.promised = true;
-                    inc(&self.stats.udp_answered);
-                }
-                let pushed = s.state == DevState::Waiting && s.pushed_at.is_some();
-                s.state = DevState::Delivered;
+                let pushed = s.state.is_waiting() && s.pushed_at.is_some();
+                let promise = match s.state.leave(DevState::Delivered) {
+                    Some(p) => p,
+                    None => {
+                        // Watched at its UDP address, back before any
+                        // push: the delivery below settles this promise.
+                        inc(&self.stats.udp_answered);
+                        call.ctx.hold()
+                    }
+                };
                 if pushed {
                     inc(&self.stats.woken);
                 }
@@ -76,11 +77,9 @@ impl Waker {
                     call_id: call.call_id.clone(),
                     invite: call.invite,
                     reg_aor: call.reg_aor.clone(),
-                    inb: call.inb.clone(),
-                    req: call.req.clone(),
-                    plan: call.plan.clone(),
-                    loop_hash: call.loop_hash.clone(),
+                    request: call.request.clone(),
                     ctx: call.ctx.clone(),
+                    promise,
                     binding: s.binding.clone(),
                     old: s.old.clone(),
                     pushed,
@@ -100,9 +99,10 @@ impl Waker {
 
     async fn deliver(&self, proxy: &Proxy, d: Delivery, identity: &str, flow: FlowId, at: Instant) {
         let device = d.binding.device.as_str();
-        let Some(target) = target_for(proxy, &d.plan, &d.reg_aor, identity, flow) else {
+        let Some(target) = target_for(proxy, &d.request, &d.reg_aor, identity, flow) else {
             warn!(call_id = %d.call_id, %device, "woken device has no usable flow; branch dropped");
-            settle_dropped(&d.ctx, d.old.as_ref(), true, 480, "Temporarily Unavailable").await;
+            let reason = "Temporarily Unavailable";
+            settle_dropped(&d.ctx, d.old.as_ref(), Some(d.promise), 480, reason).await;
             return;
         };
         if let Some(old) = &d.old {
@@ -110,7 +110,7 @@ impl Waker {
                 // Back at the address the request is resent to: resend
                 // now rather than start a second branch to the same app.
                 d.ctx.resend_branch(old.idx);
-                d.ctx.release_held().await;
+                d.promise.release().await;
                 inc(&self.stats.delivered);
                 self.stats.deliver_latency.record(at.elapsed());
                 info!(call_id = %d.call_id, %device, "device registered at the same address; request resent there");
@@ -118,23 +118,24 @@ impl Waker {
             }
             if !d.ctx.take_branch(old.idx) {
                 // It answered at the old address meanwhile: that branch has it.
-                d.ctx.release_held().await;
+                d.promise.release().await;
                 info!(call_id = %d.call_id, %device, "device answered at its old address; no second delivery");
                 return;
             }
         }
-        let branch = format!("{BRANCH_PREFIX}{}.{}", d.loop_hash, random_token(12));
+        let r = &d.request;
+        let branch = format!("{BRANCH_PREFIX}{}.{}", r.loop_hash, random_token(12));
         let out = proxy
-            .build_forward(&d.inb, &d.req, &d.plan, &target, &branch)
+            .build_forward(&r.inb, &r.req, &r.plan, &target, &branch)
             .and_then(|b| Message::parse(b).ok());
         let Some(out) = out else {
-            d.ctx.drop_held(500, "Server Internal Error").await;
+            d.promise.drop_with(500, "Server Internal Error").await;
             return;
         };
         let hook = (d.invite && d.pushed).then(|| self.subscall_hook(&d.call_id, &d.binding));
         // A MESSAGE was answered 202 already; an INVITE answered elsewhere
         // needs no more branches.
-        if d.ctx.deliver_held_with(
+        if d.promise.deliver(
             out,
             target.dest.clone(),
             target.kind.is_reliable(),
@@ -171,27 +172,25 @@ impl Waker {
 /// Where a woken device is now: its registration on `flow`.
 fn target_for(
     proxy: &Proxy,
-    plan: &Plan,
+    request: &HeldRequest,
     reg_aor: &str,
     identity: &str,
     flow: FlowId,
 ) -> Option<Target> {
-    if let Some(p) = plan.wake.as_ref().and_then(|w| w.path.as_ref()) {
+    if let Some(p) = request.plan.wake.as_ref().and_then(|w| w.path.as_ref()) {
         // The held Path registration, or — for a device without instance
         // whose Contact changed — the registration just made on `flow`.
         let reg = proxy
-            .paths()
-            .get(&p.token)
+            .locate(Registered::Path(&p.token))
+            .and_then(|mut l| l.pop())
             .filter(|r| r.instance == identity)
             .or_else(|| {
                 proxy
-                    .paths()
-                    .on_flow(flow)
-                    .map(|(_, r)| r)
+                    .locate(Registered::PathOnFlow(flow))
+                    .and_then(|mut l| l.pop())
                     .filter(|r| r.aor == reg_aor && r.instance == identity)
             })?;
-        reg.expires_at?;
-        let (dest, kind) = proxy.flow_dest(reg.flow, reg.kind, reg.remote)?;
+        let (dest, kind) = reg.reach?;
         return Some(Target {
             dest,
             kind,
@@ -201,17 +200,15 @@ fn target_for(
             to_flow: Some(reg.flow),
         });
     }
-    let Lookup::Bindings(list) = proxy.registrar().lookup(reg_aor) else {
-        return None;
-    };
-    let b = list
+    let reg = proxy
+        .locate(Registered::User(reg_aor))?
         .into_iter()
-        .find(|b| b.instance == identity && b.flow == flow)?;
-    let (dest, kind) = proxy.flow_dest(b.flow, b.kind, b.remote)?;
+        .find(|r| r.instance == identity && r.flow == flow)?;
+    let (dest, kind) = reg.reach?;
     Some(Target {
         dest,
         kind,
-        ruri: Some(b.uri),
-        to_flow: Some(b.flow),
+        ruri: Some(reg.contact),
+        to_flow: Some(reg.flow),
     })
 }

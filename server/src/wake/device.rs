@@ -1,6 +1,21 @@
-//! Which stored push binding is which registered device: the keys differ
-//! (`instance:<urn>` in the store, the raw `+sip.instance` value or the
-//! Contact URI in registrar events), so matching normalises both.
+//! One push device of a held request: how the request reaches it, its
+//! state, and which registration wakes it (the keys differ —
+//! `instance:<urn>` in the store, the raw `+sip.instance` value or the
+//! Contact URI in registrations — so matching normalises both).
+//!
+//! ```text
+//!            ┌── Reach::Held ──▶ Waiting(promised branch) ──registers──▶ Delivered
+//!  sleeper ──┤                      │  └─ push fails / timeout / CANCEL ─▶ Dropped
+//!            │                      │       (the promise is dropped with 480 / 487)
+//!            ├── Reach::Udp ───▶ Probing ──silent for the window──▶ Waiting(…)
+//!            │                      ├─ answers at the old address ─▶ Delivered
+//!            │                      ├─ registers again ────────────▶ Delivered
+//!            │                      └─ call answered / ends ───────▶ Dropped
+//!            └── Reach::Live ──▶ Delivered (pushed only: level 3 / chat_when 2)
+//! ```
+//!
+//! A `Waiting` device owns its [`HeldBranch`]; leaving `Waiting` hands it
+//! on to exactly one settlement (deliver, release, drop).
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -10,6 +25,7 @@ use tokio::time::Instant;
 
 use crate::bindings::{instance_of_device, normalize_instance};
 use crate::net::Destination;
+use crate::proxy::context::HeldBranch;
 
 /// Whether a registrar identity (instance value or Contact URI) names no
 /// instance: the registrar then uses the Contact URI.
@@ -26,16 +42,33 @@ pub fn is_live(b: &Binding, live: &[String]) -> bool {
         .any(|l| inst.as_deref() == Some(normalize_instance(l).as_str()) || *l == b.contact)
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Where a push device is in its held request.
+#[derive(Debug)]
 pub enum DevState {
     /// A UDP device got the request at its last known address; pushed
     /// only if it does not answer within the no-answer window.
     Probing,
-    /// Pushed (or being pushed); the request waits for a registration.
-    Waiting,
+    /// Pushed (or being pushed); the request waits for a registration on
+    /// the branch promised to this device.
+    Waiting(HeldBranch),
     Delivered,
     /// Timed out, cancelled, or the push failed: never delivered.
     Dropped,
+}
+
+impl DevState {
+    pub fn is_waiting(&self) -> bool {
+        matches!(self, DevState::Waiting(_))
+    }
+
+    /// Leaves `Waiting` (or `Probing`) for `next`; the promised branch, if
+    /// any, goes to the caller, who settles it.
+    pub fn leave(&mut self, next: DevState) -> Option<HeldBranch> {
+        match std::mem::replace(self, next) {
+            DevState::Waiting(h) => Some(h),
+            _ => None,
+        }
+    }
 }
 
 /// How the request reaches a push device.
@@ -63,7 +96,7 @@ pub struct OldBranch {
 }
 
 /// One push device of a held request.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Sleeper {
     pub binding: Binding,
     /// Normalised instance from the device key.
@@ -76,40 +109,38 @@ pub struct Sleeper {
     /// token-keyed device after it woke).
     pub seen: Vec<String>,
     pub reach: Reach,
-    /// Counted in the context's held branches (`hold_branches`): exactly
-    /// one of deliver / drop / release settles it.
-    pub promised: bool,
     pub old: Option<OldBranch>,
 }
 
 impl Sleeper {
-    /// A device without a usable flow: held (and promised) from the start.
-    pub fn new(binding: Binding, path_instance: Option<String>) -> Sleeper {
-        Sleeper::reached(binding, path_instance, Reach::Held)
-    }
-
-    pub fn reached(binding: Binding, path_instance: Option<String>, reach: Reach) -> Sleeper {
+    /// A device found for a request, in its first state: `Held` devices
+    /// wait on `promise` (the caller holds one branch per held device).
+    pub fn new(
+        binding: Binding,
+        path_instance: Option<String>,
+        reach: Reach,
+        promise: Option<HeldBranch>,
+    ) -> Sleeper {
         Sleeper {
             instance: instance_of_device(&binding.device),
             binding,
             path_instance,
-            state: match reach {
-                Reach::Held => DevState::Waiting,
-                Reach::Udp(_) => DevState::Probing,
+            state: match (reach, promise) {
+                (Reach::Held, Some(p)) => DevState::Waiting(p),
+                (Reach::Held, None) | (Reach::Udp(_), _) => DevState::Probing,
                 // It has the request on its flow already.
-                Reach::Live(_) => DevState::Delivered,
+                (Reach::Live(_), _) => DevState::Delivered,
             },
             pushed_at: None,
             seen: Vec::new(),
             reach,
-            promised: reach == Reach::Held,
             old: None,
         }
     }
 
     /// Still to be reached (held, or silent so far at its UDP address).
     pub fn open(&self) -> bool {
-        matches!(self.state, DevState::Waiting | DevState::Probing)
+        matches!(self.state, DevState::Waiting(_) | DevState::Probing)
     }
 
     /// An exact match: same Path registration, same instance, same Contact,
@@ -150,6 +181,11 @@ pub fn match_device(sleepers: &[Sleeper], identity: &str) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An open device (no context needed: probing, not yet promised).
+    fn open(b: Binding, path_instance: Option<String>) -> Sleeper {
+        Sleeper::new(b, path_instance, Reach::Held, None)
+    }
 
     #[test]
     fn device_keys_and_registrar_identities_meet() {
@@ -193,8 +229,8 @@ mod tests {
     #[test]
     fn a_registration_matches_one_device_and_refreshes_match_it_again() {
         let mut s = vec![
-            Sleeper::new(binding("instance:urn:uuid:1", "sip:a@1.1.1.1"), None),
-            Sleeper::new(binding("token:a:t2", "sip:a@2.2.2.2"), None),
+            open(binding("instance:urn:uuid:1", "sip:a@1.1.1.1"), None),
+            open(binding("token:a:t2", "sip:a@2.2.2.2"), None),
         ];
         assert_eq!(match_device(&s, "\"<urn:uuid:1>\""), Some(0));
         assert_eq!(match_device(&s, "\"<urn:uuid:9>\""), None);
@@ -214,8 +250,8 @@ mod tests {
         );
         // Two waiting token devices: an unknown Contact is ambiguous.
         let t = vec![
-            Sleeper::new(binding("token:a:x", "sip:a@5.5.5.5"), None),
-            Sleeper::new(binding("token:a:y", "sip:a@6.6.6.6"), None),
+            open(binding("token:a:x", "sip:a@5.5.5.5"), None),
+            open(binding("token:a:y", "sip:a@6.6.6.6"), None),
         ];
         assert_eq!(match_device(&t, "sip:a@7.7.7.7"), None);
         assert_eq!(match_device(&t, "sip:a@6.6.6.6"), Some(1));
@@ -224,13 +260,10 @@ mod tests {
     #[test]
     fn a_path_registration_without_instance_matches_its_token_device_at_a_new_contact() {
         let old = "sip:a@1.1.1.1:5060";
-        let mut s = vec![Sleeper::new(
-            binding("token:a:t", old),
-            Some(old.to_owned()),
-        )];
+        let mut s = vec![open(binding("token:a:t", old), Some(old.to_owned()))];
         assert_eq!(match_device(&s, "sip:a@1.1.1.1:6000"), Some(0));
         // A Path device with an instance needs that exact instance.
-        let with_inst = vec![Sleeper::new(
+        let with_inst = vec![open(
             binding("token:a:t", old),
             Some("\"<urn:uuid:1>\"".to_owned()),
         )];

@@ -1,15 +1,16 @@
-//! Push wake-up (issue 5): a request for a user whose devices sleep is
-//! held, each sleeping device gets a push, and the request is forwarded —
-//! exactly once per device — when the device registers again; devices that
-//! never wake end their branch after `wake_timeout_secs`.
+//! Push wake-up: a request for a user whose devices sleep is held, each
+//! sleeping device gets a push, and the request is forwarded — exactly
+//! once per device — when the device registers again; devices that never
+//! wake end their branch after `wake_timeout_secs`.
 //!
-//! The proxy asks [`Waker::sleepers`] which stored push devices need push
-//! handling (no flow: held; UDP: sent at once and watched, see [`udp`];
-//! `level = 3`: pushed on top of their live flow), then calls
-//! [`Waker::hold`] before any branch starts, so held branches are promised
-//! to the request's `ResponseContext` in time. Registrations arrive as
-//! `RegistrarEvent::Registered` ([`Waker::listen`]) and deliver
-//! ([`deliver`]). See docs/wake.md.
+//! [`Waker`] is the proxy's [`HoldHook`]. For each INVITE / MESSAGE the
+//! proxy routes it finds the stored push devices that need push handling
+//! (no flow: held; UDP: sent at once and watched, see [`udp`]; `level = 3`:
+//! pushed on top of their live flow) and promises one
+//! [`HeldBranch`](crate::proxy::context::HeldBranch) per held device to
+//! the request's response context before any branch starts. Registrations
+//! arrive as `RegistrarEvent::Registered` and deliver ([`deliver`]); the
+//! device states are in [`device`]. See docs/wake.md.
 
 pub mod deliver;
 pub mod device;
@@ -24,17 +25,19 @@ use std::time::Duration;
 
 use sipwake_core::payload::NotificationKind;
 use sipwake_sip::{Message, ids::random_token};
+use sipwake_store::Binding;
 use tokio::sync::broadcast;
 use tokio::time::Instant;
 use tracing::{info, warn};
 
-use crate::bindings::PushBindings;
-use crate::bindings::{PushSender, PushStatus};
-use crate::net::{FlowId, Inbound};
-use crate::proxy::Proxy;
-use crate::proxy::context::ResponseContext;
-use crate::proxy::route::{Plan, WakeRoute};
-use crate::registrar::{Lookup, RegistrarEvent};
+use crate::bindings::{PushBindings, PushSender, PushStatus};
+use crate::net::FlowId;
+use crate::proxy::context::{HeldBranch, ResponseContext};
+use crate::proxy::hold::{BranchRequest, HeldRequest, HoldFuture, HoldHook, HoldId, HookParts};
+use crate::proxy::locate::Registered;
+use crate::proxy::route::{LiveDevice, WakeRoute};
+use crate::proxy::{Proxy, ProxyError, ProxyParts};
+use crate::registrar::RegistrarEvent;
 use crate::util::lock;
 pub use device::{DevState, Reach, Sleeper};
 use stats::{WakeStats, inc};
@@ -43,20 +46,36 @@ use stats::{WakeStats, inc};
 pub const MAX_HELD: usize = 10_000;
 pub const MAX_SLEEPERS: usize = 16;
 
-/// Whether push wake-up applies to this request's method.
-pub fn wakes_for(req: &Message) -> bool {
-    let in_dialog = req.to().ok().and_then(|t| t.tag()).is_some();
-    !in_dialog && matches!(req.method(), Some("INVITE" | "MESSAGE"))
+/// The proxy with push wake-up: built once, the waker as its hold hook.
+/// `parts` must carry the push bindings.
+pub fn proxy_with_wake(
+    parts: ProxyParts,
+    sender: Arc<dyn PushSender>,
+) -> Result<(Arc<Proxy>, Option<Arc<Waker>>), ProxyError> {
+    let Some(bindings) = parts.push.clone() else {
+        return Ok((Proxy::new(parts)?, None));
+    };
+    let mut waker = None;
+    let proxy = Proxy::build(parts, |hp| {
+        let w = Waker::new(bindings, sender, hp);
+        waker = Some(w.clone());
+        Some(w as Arc<dyn HoldHook>)
+    })?;
+    Ok((proxy, waker))
+}
+
+/// A stored push device found for a request, and how it is reached.
+struct Found {
+    binding: Binding,
+    path_instance: Option<String>,
+    reach: Reach,
 }
 
 struct HeldCall {
     call_id: String,
     invite: bool,
     reg_aor: String,
-    inb: Inbound,
-    req: Message,
-    plan: Plan,
-    loop_hash: String,
+    request: HeldRequest,
     ctx: Arc<ResponseContext>,
     sleepers: Vec<Sleeper>,
     /// `ringing_on_push`: the 180 went out (once per call).
@@ -79,22 +98,32 @@ enum End {
 pub struct Waker {
     bindings: Arc<PushBindings>,
     sender: Arc<dyn PushSender>,
-    calls: Mutex<HashMap<u64, HeldCall>>,
+    proxy: Weak<Proxy>,
+    calls: Mutex<HashMap<HoldId, HeldCall>>,
     next: AtomicU64,
     stats: WakeStats,
     me: Weak<Waker>,
 }
 
 impl Waker {
-    pub fn new(bindings: Arc<PushBindings>, sender: Arc<dyn PushSender>) -> Arc<Waker> {
-        Arc::new_cyclic(|me| Waker {
+    /// The waker for the proxy being built (see [`proxy_with_wake`]); it
+    /// delivers held requests on the proxy's registration events.
+    pub fn new(
+        bindings: Arc<PushBindings>,
+        sender: Arc<dyn PushSender>,
+        parts: HookParts,
+    ) -> Arc<Waker> {
+        let waker = Arc::new_cyclic(|me| Waker {
             bindings,
             sender,
+            proxy: parts.proxy,
             calls: Mutex::new(HashMap::new()),
             next: AtomicU64::new(1),
             stats: WakeStats::default(),
             me: me.clone(),
-        })
+        });
+        waker.listen(parts.registrations);
+        waker
     }
 
     pub fn stats_json(&self) -> serde_json::Value {
@@ -113,17 +142,14 @@ impl Waker {
     fn holding(&self) -> usize {
         lock(&self.calls)
             .values()
-            .filter(|c| c.sleepers.iter().any(|s| s.state == DevState::Waiting))
+            .filter(|c| c.sleepers.iter().any(|s| s.state.is_waiting()))
             .count()
     }
 
     /// Delivers held requests on registrations until the proxy is gone.
-    pub fn listen(
-        self: &Arc<Self>,
-        proxy: Weak<Proxy>,
-        mut rx: broadcast::Receiver<RegistrarEvent>,
-    ) {
+    fn listen(self: &Arc<Self>, mut rx: broadcast::Receiver<RegistrarEvent>) {
         let me = self.clone();
+        let proxy = self.proxy.clone();
         tokio::spawn(async move {
             loop {
                 match rx.recv().await {
@@ -152,7 +178,7 @@ impl Waker {
     /// devices without a flow (held), UDP devices (watched, see [`udp`]),
     /// and with `level = 3` / `chat_when = 2` devices on a live connection
     /// (pushed only). Empty when push does not apply.
-    pub async fn sleepers(&self, req: &Message, route: &WakeRoute) -> Vec<Sleeper> {
+    async fn sleepers(&self, req: &Message, route: &WakeRoute) -> Vec<Found> {
         let policy = &self.bindings.policy;
         let invite = req.method() == Some("INVITE");
         if invite && !policy.calls_enabled(true) || !invite && !policy.chat_enabled() {
@@ -183,14 +209,14 @@ impl Waker {
         // (a UDP address may be a sleeping app's: it is watched instead).
         let conn_live = route.live_devices.iter().any(|d| !d.udp);
         let live_push = policy.push_live(invite);
-        let reach = |live: Option<&crate::proxy::route::LiveDevice>| match live {
+        let reach = |live: Option<&LiveDevice>| match live {
             None if invite || !conn_live => Some(Reach::Held),
             None => None,
             Some(d) if d.udp => Some(Reach::Udp(d.target)),
             Some(d) if live_push => Some(Reach::Live(d.target)),
             Some(_) => None,
         };
-        let mut out: Vec<Sleeper> = match &route.path {
+        let mut out: Vec<Found> = match &route.path {
             Some(p) => {
                 // Upstream mode: the request is for one registration; only
                 // the device behind it.
@@ -206,11 +232,11 @@ impl Waker {
                     .or(only_token)
                     .and_then(|i| {
                         let r = reach(route.live_devices.first())?;
-                        Some(Sleeper::reached(
-                            stored.swap_remove(i),
-                            Some(p.instance.clone()),
-                            r,
-                        ))
+                        Some(Found {
+                            binding: stored.swap_remove(i),
+                            path_instance: Some(p.instance.clone()),
+                            reach: r,
+                        })
                     })
                     .into_iter()
                     .collect()
@@ -222,7 +248,11 @@ impl Waker {
                         .live_devices
                         .iter()
                         .find(|d| device::is_live(&b, &[d.instance.clone(), d.contact.clone()]));
-                    Some(Sleeper::reached(b, None, reach(live)?))
+                    Some(Found {
+                        reach: reach(live)?,
+                        binding: b,
+                        path_instance: None,
+                    })
                 })
                 .collect(),
         };
@@ -230,28 +260,29 @@ impl Waker {
         out
     }
 
-    /// Holds the request for `sleepers` (held devices are promised to
-    /// `ctx` now, before any live branch starts), pushes the held and
+    /// Holds `request` for the devices `found` (held devices are promised
+    /// to `ctx` now, before any branch starts), pushes the held and
     /// live-pushed ones, and arms the timeout. A MESSAGE held for anyone is
-    /// answered 202 at once. Returns the hold id (for CANCEL and
-    /// [`Waker::reach_of`]).
-    #[allow(clippy::too_many_arguments)]
-    pub async fn hold(
-        self: Arc<Self>,
-        proxy: &Proxy,
-        inb: &Inbound,
-        req: &Message,
+    /// answered 202 at once.
+    async fn hold_found(
+        &self,
+        request: &HeldRequest,
         ctx: &Arc<ResponseContext>,
-        plan: &Plan,
-        loop_hash: &str,
-        sleepers: Vec<Sleeper>,
-    ) -> u64 {
-        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        found: Vec<Found>,
+    ) -> HoldId {
+        let id = HoldId(self.next.fetch_add(1, Ordering::Relaxed));
+        let req = &request.req;
         let invite = req.method() == Some("INVITE");
         let call_id = req.call_id().unwrap_or("").to_owned();
-        let route = plan.wake.clone().unwrap_or_default();
-        let held = sleepers.iter().filter(|s| s.promised).count();
-        ctx.hold_branches(held);
+        let route = request.plan.wake.clone().unwrap_or_default();
+        let sleepers: Vec<Sleeper> = found
+            .into_iter()
+            .map(|f| {
+                let promise = (f.reach == Reach::Held).then(|| ctx.hold());
+                Sleeper::new(f.binding, f.path_instance, f.reach, promise)
+            })
+            .collect();
+        let held = sleepers.iter().filter(|s| s.state.is_waiting()).count();
         let devices: Vec<(&str, Reach)> = sleepers
             .iter()
             .map(|s| (s.binding.device.as_str(), s.reach))
@@ -265,7 +296,7 @@ impl Waker {
         for _ in 0..held {
             inc(&self.stats.held);
         }
-        let to_push: Vec<sipwake_store::Binding> = sleepers
+        let to_push: Vec<Binding> = sleepers
             .iter()
             .filter(|s| matches!(s.reach, Reach::Held | Reach::Live(_)))
             .map(|s| s.binding.clone())
@@ -276,10 +307,7 @@ impl Waker {
                 call_id: call_id.clone(),
                 invite,
                 reg_aor: route.reg_aor.clone(),
-                inb: inb.clone(),
-                req: req.clone(),
-                plan: plan.clone(),
-                loop_hash: loop_hash.to_owned(),
+                request: request.clone(),
                 ctx: ctx.clone(),
                 sleepers,
                 rang: false,
@@ -291,14 +319,20 @@ impl Waker {
             // a watched UDP device's own answer is then absorbed.)
             ctx.accept_if_pending(202, "Accepted").await;
         }
-        self.recheck(proxy, &route).await;
+        self.recheck(&route).await;
+        self.arm(id, invite, to_push);
+        id
+    }
+
+    /// The hold window's timer and the pushes, in the background.
+    fn arm(&self, id: HoldId, invite: bool, to_push: Vec<Binding>) {
+        let Some(me) = self.me.upgrade() else { return };
         let timeout = self.hold_window(invite);
-        let me = self.clone();
+        let w = me.clone();
         tokio::spawn(async move {
             tokio::time::sleep(timeout).await;
-            me.expire(id).await;
+            w.expire(id).await;
         });
-        let me = self.clone();
         tokio::spawn(async move {
             for b in &to_push {
                 me.push_one(id, b).await;
@@ -309,7 +343,6 @@ impl Waker {
                 calls.remove(&id);
             }
         });
-        id
     }
 
     /// How long a request is held: `wake_timeout_secs` for calls,
@@ -324,7 +357,7 @@ impl Waker {
     }
 
     /// How plan target `target` of hold `id` reaches a push device, if any.
-    pub fn reach_of(&self, id: u64, target: usize) -> Option<Reach> {
+    fn reach_of(&self, id: HoldId, target: usize) -> Option<Reach> {
         lock(&self.calls).get(&id).and_then(|c| {
             c.sleepers
                 .iter()
@@ -337,37 +370,28 @@ impl Waker {
     /// hold (its event then found nothing held): look at the registrations
     /// once more. Only devices without a flow count; delivery is
     /// idempotent, so a late event changes nothing.
-    async fn recheck(&self, proxy: &Proxy, route: &WakeRoute) {
+    async fn recheck(&self, route: &WakeRoute) {
+        let Some(proxy) = self.proxy.upgrade() else {
+            return;
+        };
         let found: Vec<(String, FlowId)> = match &route.path {
             // The request reached it at once (or is watched there).
             Some(_) if !route.live_devices.is_empty() => Vec::new(),
-            Some(p) => proxy
-                .paths()
-                .get(&p.token)
-                .filter(|r| {
-                    r.expires_at.is_some() && proxy.flow_dest(r.flow, r.kind, r.remote).is_some()
-                })
-                .map(|r| vec![(r.instance, r.flow)])
-                .unwrap_or_default(),
-            None => match proxy.registrar().lookup(&route.reg_aor) {
-                Lookup::Bindings(list) => list
-                    .into_iter()
-                    // Devices that got the request at once are not sleepers.
-                    .filter(|b| !route.live.contains(&b.instance))
-                    .filter(|b| proxy.flow_dest(b.flow, b.kind, b.remote).is_some())
-                    .map(|b| (b.instance, b.flow))
-                    .collect(),
-                Lookup::Unknown => Vec::new(),
-            },
+            Some(p) => reachable(proxy.locate(Registered::Path(&p.token))),
+            None => reachable(proxy.locate(Registered::User(&route.reg_aor)))
+                .into_iter()
+                // Devices that got the request at once are not sleepers.
+                .filter(|(instance, _)| !route.live.contains(instance))
+                .collect(),
         };
         for (identity, flow) in found {
-            self.on_registered(proxy, &route.reg_aor, &identity, flow)
+            self.on_registered(&proxy, &route.reg_aor, &identity, flow)
                 .await;
         }
     }
 
     /// Sends one device's push (unless it is back already) and records it.
-    async fn push_one(&self, id: u64, b: &sipwake_store::Binding) {
+    async fn push_one(&self, id: HoldId, b: &Binding) {
         let (req, invite, live) = {
             let calls = lock(&self.calls);
             let Some(c) = calls.get(&id) else { return };
@@ -375,10 +399,10 @@ impl Waker {
                 return;
             };
             let live = matches!(s.reach, Reach::Live(_));
-            if !live && s.state != DevState::Waiting {
+            if !live && !s.state.is_waiting() {
                 return; // woke (or was dropped) before its push
             }
-            (c.req.clone(), c.invite, live)
+            (c.request.req.clone(), c.invite, live)
         };
         let kind = if invite {
             NotificationKind::Call
@@ -393,7 +417,7 @@ impl Waker {
 
     /// Records a push outcome; a held device that cannot be pushed is
     /// dropped at once. Returns whether the push was sent.
-    async fn pushed(&self, id: u64, device: &str, status: &PushStatus) -> bool {
+    async fn pushed(&self, id: HoldId, device: &str, status: &PushStatus) -> bool {
         let sent = matches!(status, PushStatus::Sent);
         let (dropped, ring) = {
             let mut calls = lock(&self.calls);
@@ -416,18 +440,21 @@ impl Waker {
                     let ring = call.invite
                         && self.bindings.policy.ringing_on_push
                         && !call.rang
-                        && s.state == DevState::Waiting;
+                        && s.state.is_waiting();
                     call.rang |= ring;
                     (None, ring.then(|| call.ctx.clone()))
                 }
                 PushStatus::Removed(r) | PushStatus::Failed(r) => {
                     inc(&self.stats.push_failed);
                     warn!(call_id = %call.call_id, %device, reason = %r, "wake push failed; device dropped from the call");
-                    if s.state != DevState::Waiting {
+                    if !s.state.is_waiting() {
                         (None, None)
                     } else {
-                        s.state = DevState::Dropped;
-                        let end = (call.ctx.clone(), s.old.clone(), s.promised);
+                        let end = (
+                            call.ctx.clone(),
+                            s.old.clone(),
+                            s.state.leave(DevState::Dropped),
+                        );
                         if call.resolved() {
                             calls.remove(&id);
                         }
@@ -436,8 +463,8 @@ impl Waker {
                 }
             }
         };
-        if let Some((ctx, old, promised)) = dropped {
-            settle_dropped(&ctx, old.as_ref(), promised, 480, "Temporarily Unavailable").await;
+        if let Some((ctx, old, promise)) = dropped {
+            settle_dropped(&ctx, old.as_ref(), promise, 480, "Temporarily Unavailable").await;
         }
         if let Some(ctx) = ring {
             ctx.provisional(180, "Ringing", &random_token(10)).await;
@@ -446,7 +473,7 @@ impl Waker {
     }
 
     /// Removes a push binding (policy decision), in the background.
-    fn remove_binding(&self, call_id: &str, b: &sipwake_store::Binding, why: &str, code: u16) {
+    fn remove_binding(&self, call_id: &str, b: &Binding, why: &str, code: u16) {
         inc(&self.stats.removed);
         let store = self.bindings.store.clone();
         let (aor, device) = (b.aor.clone(), b.device.clone());
@@ -462,18 +489,8 @@ impl Waker {
         });
     }
 
-    /// The caller cancelled: open devices are dropped and never get the
-    /// request; cancel pushes per `[push] cancel`.
-    pub fn cancel(self: &Arc<Self>, id: u64) {
-        let Some(call) = lock(&self.calls).remove(&id) else {
-            return;
-        };
-        let me = self.clone();
-        tokio::spawn(async move { me.end_open(call, End::Cancelled).await });
-    }
-
     /// The hold window ended: devices that never woke end their branch.
-    async fn expire(&self, id: u64) {
+    async fn expire(&self, id: HoldId) {
         let Some(call) = lock(&self.calls).remove(&id) else {
             return;
         };
@@ -481,24 +498,24 @@ impl Waker {
     }
 
     /// Ends every open device of a call that left the table.
-    async fn end_open(&self, call: HeldCall, why: End) {
+    async fn end_open(&self, mut call: HeldCall, why: End) {
         let policy = &self.bindings.policy;
-        for s in call.sleepers.iter().filter(|s| s.open()) {
+        for s in call.sleepers.iter_mut().filter(|s| s.open()) {
             let (code, reason) = match why {
                 End::TimedOut => (480, "Temporarily Unavailable"),
                 End::Cancelled => (487, "Request Terminated"),
             };
-            if s.state == DevState::Probing {
-                // Never pushed: its own branch answers for it (it still
-                // runs if the device answered; else it ends as `code`).
+            let Some(promise) = s.state.leave(DevState::Dropped) else {
+                // Probing, never pushed: its own branch answers for it (it
+                // still runs if the device answered; else it ends as `code`).
                 if let Some(old) = &s.old
                     && call.ctx.branch_waiting(old.idx)
                 {
-                    call.ctx.hold_branches(1);
-                    settle_dropped(&call.ctx, Some(old), true, code, reason).await;
+                    let promise = call.ctx.hold();
+                    settle_dropped(&call.ctx, Some(old), Some(promise), code, reason).await;
                 }
                 continue;
-            }
+            };
             match why {
                 End::TimedOut => {
                     inc(&self.stats.timed_out);
@@ -512,12 +529,12 @@ impl Waker {
                     info!(call_id = %call.call_id, device = %s.binding.device, "caller cancelled; held request dropped");
                 }
             }
-            settle_dropped(&call.ctx, s.old.as_ref(), s.promised, code, reason).await;
+            settle_dropped(&call.ctx, s.old.as_ref(), Some(promise), code, reason).await;
             if matches!(why, End::Cancelled)
                 && call.invite
                 && policy.cancel_push(s.pushed_at.is_some(), false)
             {
-                let f = push::fields_for(&call.req, &s.binding, NotificationKind::Cancel);
+                let f = push::fields_for(&call.request.req, &s.binding, NotificationKind::Cancel);
                 if self.sender.push(&s.binding, f).await == PushStatus::Sent {
                     inc(&self.stats.cancel_pushes);
                 }
@@ -538,14 +555,68 @@ fn call_failed(code: u16) -> bool {
 async fn settle_dropped(
     ctx: &Arc<ResponseContext>,
     old: Option<&device::OldBranch>,
-    promised: bool,
+    promise: Option<HeldBranch>,
     code: u16,
     reason: &str,
 ) {
     if let Some(o) = old {
         ctx.take_branch(o.idx);
     }
-    if promised {
-        ctx.drop_held(code, reason).await;
+    if let Some(p) = promise {
+        p.drop_with(code, reason).await;
+    }
+}
+
+/// The (identity, flow) of the located devices that are reachable now.
+fn reachable(located: Option<Vec<crate::proxy::locate::Located>>) -> Vec<(String, FlowId)> {
+    located
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|l| l.reach.is_some())
+        .map(|l| (l.instance, l.flow))
+        .collect()
+}
+
+impl HoldHook for Waker {
+    fn hold<'a>(
+        &'a self,
+        request: &'a HeldRequest,
+        ctx: &'a Arc<ResponseContext>,
+    ) -> HoldFuture<'a, Option<HoldId>> {
+        Box::pin(async move {
+            let route = request.plan.wake.as_ref()?;
+            let found = self.sleepers(&request.req, route).await;
+            if found.is_empty() {
+                return None;
+            }
+            Some(self.hold_found(request, ctx, found).await)
+        })
+    }
+
+    fn start_branch(
+        &self,
+        id: HoldId,
+        target: usize,
+        ctx: &Arc<ResponseContext>,
+        branch: BranchRequest,
+    ) -> Option<BranchRequest> {
+        match self.reach_of(id, target) {
+            // A UDP push device: resent longer, watched for silence.
+            Some(Reach::Udp(_)) => {
+                self.start_probe(id, target, ctx, branch);
+                None
+            }
+            _ => Some(branch),
+        }
+    }
+
+    /// The caller cancelled: open devices are dropped and never get the
+    /// request; cancel pushes per `[push] cancel`.
+    fn cancel(&self, id: HoldId) {
+        let Some(call) = lock(&self.calls).remove(&id) else {
+            return;
+        };
+        let Some(me) = self.me.upgrade() else { return };
+        tokio::spawn(async move { me.end_open(call, End::Cancelled).await });
     }
 }

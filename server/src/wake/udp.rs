@@ -21,7 +21,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use sipwake_sip::Message;
 use tracing::info;
 
 use super::device::{DevState, OldBranch, Reach};
@@ -31,6 +30,7 @@ use crate::config::PushPolicy;
 use crate::net::{Destination, TransportKind};
 use crate::proxy::Proxy;
 use crate::proxy::context::{BranchNote, ResponseContext};
+use crate::proxy::hold::{BranchRequest, HoldId};
 use crate::transaction::{Stretch, Timers};
 use crate::util::lock;
 
@@ -62,24 +62,27 @@ pub fn same_address(proxy: &Proxy, a: &Destination, b: &Destination) -> bool {
 impl Waker {
     /// Starts the branch to a UDP push device's last address (plan target
     /// `target` of hold `id`) and its no-answer window.
-    #[allow(clippy::too_many_arguments)]
-    pub fn start_probe(
+    pub(super) fn start_probe(
         &self,
-        id: u64,
+        id: HoldId,
         target: usize,
         ctx: &Arc<ResponseContext>,
-        out: Message,
-        dest: Destination,
-        reliable: bool,
-        timers: Timers,
+        branch: BranchRequest,
     ) {
-        let Some((invite, call_id, binding)) = lock(&self.calls).get(&id).and_then(|c| {
+        let BranchRequest {
+            request: out,
+            dest,
+            reliable,
+        } = branch;
+        let found = lock(&self.calls).get(&id).and_then(|c| {
             let s = c.sleepers.iter().find(|s| s.reach == Reach::Udp(target))?;
             Some((c.invite, c.call_id.clone(), s.binding.clone()))
-        }) else {
+        });
+        let (Some((invite, call_id, binding)), Some(proxy)) = (found, self.proxy.upgrade()) else {
             ctx.add_branch(out, dest, reliable);
             return;
         };
+        let timers = proxy.timers();
         let policy = &self.bindings.policy;
         let window = if policy.push_live(invite) {
             Duration::ZERO
@@ -118,7 +121,7 @@ impl Waker {
     #[allow(clippy::too_many_arguments)]
     fn old_branch_note(
         &self,
-        id: u64,
+        id: HoldId,
         target: usize,
         note: BranchNote,
         woke: &AtomicBool,
@@ -140,13 +143,12 @@ impl Waker {
                     else {
                         return;
                     };
-                    let release = match s.state {
+                    match s.state {
                         DevState::Probing => {
                             inc(&self.stats.udp_answered);
                             info!(%call_id, device = %s.binding.device, "UDP push device answered at its address; no push");
-                            None
                         }
-                        DevState::Waiting => {
+                        DevState::Waiting(_) => {
                             inc(&self.stats.delivered);
                             if let Some(t) = s.pushed_at {
                                 inc(&self.stats.woken);
@@ -154,18 +156,17 @@ impl Waker {
                                 woke.store(true, Ordering::Relaxed);
                             }
                             info!(%call_id, device = %s.binding.device, "held device answered at its old address; request delivered there");
-                            s.promised.then(|| call.ctx.clone())
                         }
                         _ => return,
-                    };
-                    s.state = DevState::Delivered;
+                    }
+                    let release = s.state.leave(DevState::Delivered);
                     if call.resolved() {
                         calls.remove(&id);
                     }
                     release
                 };
-                if let Some(ctx) = release {
-                    tokio::spawn(async move { ctx.release_held().await });
+                if let Some(promise) = release {
+                    tokio::spawn(async move { promise.release().await });
                 }
             }
             BranchNote::Final(code) => {
@@ -182,7 +183,7 @@ impl Waker {
 
     /// The no-answer window ended: a device still silent is pushed and the
     /// request held for it (unless the call was answered meanwhile).
-    async fn window_ended(&self, id: u64, target: usize) {
+    async fn window_ended(&self, id: HoldId, target: usize) {
         let (ctx, invite, binding) = {
             let mut calls = lock(&self.calls);
             let Some(call) = calls.get_mut(&id) else {
@@ -195,7 +196,7 @@ impl Waker {
             else {
                 return;
             };
-            if s.state != DevState::Probing {
+            if !matches!(s.state, DevState::Probing) {
                 return;
             }
             if call.invite && call.ctx.is_final_sent() {
@@ -206,9 +207,7 @@ impl Waker {
                 }
                 return;
             }
-            s.state = DevState::Waiting;
-            s.promised = true;
-            call.ctx.hold_branches(1);
+            s.state = DevState::Waiting(call.ctx.hold());
             inc(&self.stats.held);
             info!(call_id = %call.call_id, device = %s.binding.device, window_ms = self.bindings.policy.udp_wake_after_ms, "UDP push device silent; request held for push wake-up");
             (call.ctx.clone(), call.invite, s.binding.clone())

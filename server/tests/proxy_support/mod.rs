@@ -9,12 +9,14 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
+use sipwake::bindings::{PushBindings, PushSender};
 use sipwake::config::Config;
 use sipwake::net::{
     Destination, FlowId, FlowInfo, Inbound, NetError, Network, SendFuture, TransportKind,
 };
-use sipwake::proxy::Proxy;
+use sipwake::proxy::{Proxy, ProxyParts};
 use sipwake::transaction::Timers;
+use sipwake::wake::Waker;
 use sipwake_sip::Message;
 use tokio::sync::mpsc;
 
@@ -122,6 +124,8 @@ impl Network for FakeNet {
 pub struct Harness {
     pub proxy: Arc<Proxy>,
     pub net: Arc<FakeNet>,
+    /// Push wake-up, when built with it.
+    pub waker: Option<Arc<Waker>>,
     rx: mpsc::UnboundedReceiver<Sent>,
 }
 
@@ -131,6 +135,16 @@ pub fn addr(s: &str) -> SocketAddr {
 
 impl Harness {
     pub fn new(config: Config) -> Harness {
+        Harness::build(config, None, None)
+    }
+
+    /// The proxy with push binding capture (`push`) and, given a sender,
+    /// push wake-up.
+    pub fn build(
+        config: Config,
+        push: Option<Arc<PushBindings>>,
+        sender: Option<Arc<dyn PushSender>>,
+    ) -> Harness {
         let (tx, rx) = mpsc::unbounded_channel();
         let net = Arc::new(FakeNet {
             flows: Mutex::default(),
@@ -139,8 +153,20 @@ impl Harness {
             tx,
             unreachable: Mutex::default(),
         });
-        let proxy = Proxy::with_network(Arc::new(config), net.clone(), Timers::default()).unwrap();
-        Harness { proxy, net, rx }
+        let mut parts = ProxyParts::with_network(Arc::new(config), net.clone(), Timers::default());
+        if let Some(p) = push {
+            parts = parts.push(p);
+        }
+        let (proxy, waker) = match sender {
+            Some(s) => sipwake::wake::proxy_with_wake(parts, s).unwrap(),
+            None => (Proxy::new(parts).unwrap(), None),
+        };
+        Harness {
+            proxy,
+            net,
+            waker,
+            rx,
+        }
     }
 
     pub fn standalone() -> Harness {
@@ -148,11 +174,20 @@ impl Harness {
     }
 
     pub fn upstream(server: &str, selection: bool, allow: &[&str]) -> Harness {
+        Harness::new(Harness::upstream_config(server, selection, allow))
+    }
+
+    pub fn upstream_config(server: &str, selection: bool, allow: &[&str]) -> Config {
         let mut c = Config::default();
         c.upstream.server = server.into();
         c.upstream.client_selection = selection;
         c.upstream.allow = allow.iter().map(|s| s.to_string()).collect();
-        Harness::new(c)
+        c
+    }
+
+    /// Wake-up counters (`None` without push wake-up).
+    pub fn wake_stats(&self) -> Option<serde_json::Value> {
+        self.waker.as_ref().map(|w| w.stats_json())
     }
 
     pub fn flow(&self, kind: TransportKind, remote: &str) -> FlowId {

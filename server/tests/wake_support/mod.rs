@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use sipwake::bindings::{CaptureOptions, PushBindings};
 use sipwake::bindings::{PushFuture, PushSender, PushStatus};
-use sipwake::config::PushPolicy;
+use sipwake::config::{Config, PushPolicy};
 use sipwake_core::mpush::Provider;
 use sipwake_core::template::PushFields;
 use sipwake_store::{Binding, PiidCipher, SqliteStore};
@@ -66,19 +66,19 @@ impl FakePush {
     }
 }
 
-/// Push bindings (FCM supported) in an in-memory store plus a [`FakePush`],
-/// attached to the harness's proxy.
-pub fn wake_on(h: &Harness, policy: PushPolicy) -> (Arc<SqliteStore>, Arc<FakePush>) {
+/// A harness whose proxy has push bindings (FCM supported) in an
+/// in-memory store and push wake-up through a [`FakePush`].
+pub fn wake_on(config: Config, policy: PushPolicy) -> (Harness, Arc<SqliteStore>, Arc<FakePush>) {
     let store = Arc::new(SqliteStore::in_memory(PiidCipher::new([7; 32])).unwrap());
-    h.proxy.attach_push(Arc::new(PushBindings {
+    let bindings = Arc::new(PushBindings {
         store: store.clone(),
         options: CaptureOptions {
             supported: vec![Provider::AndroidFcm],
             send_555: false,
         },
         policy,
-    }));
+    });
     let fake = Arc::new(FakePush::default());
-    h.proxy.attach_wake(fake.clone());
-    (store, fake)
+    let h = Harness::build(config, Some(bindings), Some(fake.clone()));
+    (h, store, fake)
 }

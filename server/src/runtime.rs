@@ -1,6 +1,8 @@
-//! Push wiring: the binding store, the push dispatcher, binding capture on
-//! the proxy's REGISTER path, and the API's view of them. Built once at
-//! startup by `main`.
+//! The gateway wired once, at startup: the push service (binding store and
+//! dispatcher), the proxy with push wake-up as its hold hook and binding
+//! capture on REGISTER, the upstream keeper, and the API backend over them.
+//! `main` builds a [`Runtime`], starts the transports with its proxy and
+//! composes the HTTP routers.
 
 use std::sync::Arc;
 
@@ -13,13 +15,17 @@ use sipwake_store::{BindingStore, PiidCipher, SqliteStore, StoreError, load_or_c
 use tracing::{info, warn};
 
 use crate::api::{self, ApiState, BoxFuture, PushResult, SendPush, SendPushError};
-use crate::bindings::{CaptureOptions, PushBindings};
-use crate::config::Config;
-use crate::proxy::Proxy;
+use crate::bindings::{CaptureOptions, PushBindings, PushFuture, PushSender, PushStatus};
+use crate::config::{Config, ContactMode};
+use crate::keeper::Keeper;
+use crate::proxy::{Proxy, ProxyError, ProxyParts};
 use crate::transport::TransportHandle;
+use crate::wake::Waker;
 
 #[derive(Debug, thiserror::Error)]
-pub enum PushStartError {
+pub enum RuntimeError {
+    #[error(transparent)]
+    Proxy(#[from] ProxyError),
     #[error("[store]: {0}")]
     Store(#[from] StoreError),
     #[error("[store] key: {0}")]
@@ -33,15 +39,28 @@ pub enum PushStartError {
     },
 }
 
-/// Everything push, shared by the proxy and the API.
-pub struct PushRuntime {
+/// The push side: the binding store and the dispatcher that sends to the
+/// providers, with the removal policy for dead tokens.
+pub struct PushService {
     pub bindings: Arc<PushBindings>,
     pub dispatcher: Dispatcher,
-    transports: TransportHandle,
-    proxy: Arc<Proxy>,
-    max_connections: usize,
+}
+
+/// One push's outcome and the provider's message id.
+pub struct PushReport {
+    pub status: PushStatus,
+    pub id: Option<String>,
+}
+
+/// The whole gateway behind the transports.
+pub struct Runtime {
+    pub push: Arc<PushService>,
+    pub proxy: Arc<Proxy>,
+    waker: Option<Arc<Waker>>,
     /// Upstream mode: keeps sleeping apps' upstream registrations.
-    keeper: std::sync::OnceLock<Arc<crate::keeper::Keeper>>,
+    keeper: Option<Arc<Keeper>>,
+    transports: TransportHandle,
+    max_connections: usize,
 }
 
 /// The providers that have credentials (X-MPUSH letters). Web Push needs
@@ -58,22 +77,46 @@ pub fn supported_providers(config: &Config) -> Vec<Provider> {
     out
 }
 
-impl PushRuntime {
-    /// Opens the store, loads every provider credential (a bad one fails
-    /// startup, loudly) and turns on binding capture in the proxy.
-    pub fn start(
-        config: &Config,
-        proxy: Arc<Proxy>,
+impl Runtime {
+    /// Builds the gateway: the push service, then the proxy over
+    /// `transports` with push wake-up, then (upstream mode with Path) the
+    /// keeper. Must be called inside a tokio runtime.
+    pub fn build(
+        config: &Arc<Config>,
         transports: TransportHandle,
-    ) -> Result<Arc<Self>, PushStartError> {
-        std::fs::create_dir_all(&config.data_dir).map_err(|source| PushStartError::DataDir {
+    ) -> Result<Arc<Runtime>, RuntimeError> {
+        let push = Arc::new(PushService::start(config)?);
+        let parts = ProxyParts::new(config.clone(), Arc::new(transports.clone()))?
+            .push(push.bindings.clone());
+        let sender: Arc<dyn PushSender> = push.clone();
+        let (proxy, waker) = crate::wake::proxy_with_wake(parts, sender.clone())?;
+        // The keeper registers the app's Contact with our Path; with
+        // contact rewriting the upstream knows another Contact.
+        let keeper = (!config.is_standalone() && config.upstream.contact_mode == ContactMode::Path)
+            .then(|| Keeper::start(proxy.clone(), push.bindings.clone(), sender));
+        Ok(Arc::new(Runtime {
+            push,
+            proxy,
+            waker,
+            keeper,
+            transports,
+            max_connections: config.sip.max_connections,
+        }))
+    }
+}
+
+impl PushService {
+    /// Opens the store and loads every provider credential (a bad one
+    /// fails startup, loudly); expires silent devices in the background.
+    pub fn start(config: &Config) -> Result<PushService, RuntimeError> {
+        std::fs::create_dir_all(&config.data_dir).map_err(|source| RuntimeError::DataDir {
             path: config.data_dir.display().to_string(),
             source,
         })?;
         let key = if config.store.key.is_empty() {
             load_or_create_key(&config.data_dir.join("store.key"))?
         } else {
-            sipwake_store::parse_key(&config.store.key).map_err(PushStartError::Key)?
+            sipwake_store::parse_key(&config.store.key).map_err(RuntimeError::Key)?
         };
         let db = if config.store.path.as_os_str().is_empty() {
             config.data_dir.join("bindings.db")
@@ -115,31 +158,11 @@ impl PushRuntime {
             },
             policy: config.push.clone(),
         });
-        proxy.attach_push(bindings.clone());
         spawn_expiry(bindings.clone());
-        let rt = Arc::new(PushRuntime {
+        Ok(PushService {
             bindings,
             dispatcher,
-            transports,
-            proxy: proxy.clone(),
-            max_connections: config.sip.max_connections,
-            keeper: std::sync::OnceLock::new(),
-        });
-        // Weak: the proxy outlives nothing it points to strongly.
-        proxy.attach_wake(Arc::new(WakeSender(Arc::downgrade(&rt))));
-        // The keeper registers the app's Contact with our Path; with
-        // contact rewriting the upstream knows another Contact.
-        if !config.is_standalone()
-            && config.upstream.contact_mode == crate::config::ContactMode::Path
-        {
-            let keeper = crate::keeper::Keeper::start(
-                proxy.clone(),
-                rt.bindings.clone(),
-                Arc::new(WakeSender(Arc::downgrade(&rt))),
-            );
-            let _ = rt.keeper.set(keeper);
-        }
-        Ok(rt)
+        })
     }
 
     /// Re-reads templates, keys and certificates (SIGHUP, `POST
@@ -148,27 +171,113 @@ impl PushRuntime {
         self.dispatcher.reload()
     }
 
-    /// SIP counters of the proxy (for /metrics).
-    pub fn sip_stats(&self) -> crate::proxy::stats::StatsSnapshot {
-        self.proxy.stats().snapshot()
+    /// Sends one push to one binding and applies the failure policy
+    /// (`pushnotification_removeon_pushfail`: dead tokens lose the binding
+    /// `device` = (AOR, device key) names).
+    pub async fn push_to(
+        &self,
+        target: &MpushBinding,
+        fields: PushFields,
+        device: Option<(&str, &str)>,
+    ) -> PushReport {
+        let label = || {
+            device.map_or_else(
+                || format!("token:{}", target.provider.letter()),
+                |(_, d)| d.to_string(),
+            )
+        };
+        let req = match self
+            .dispatcher
+            .build_request(target, fields.with_defaults())
+        {
+            Ok(r) => r,
+            Err(e) => return PushReport::failed(e.to_string()),
+        };
+        match self.dispatcher.send(req).await {
+            PushOutcome::Delivered { id, .. } => PushReport {
+                status: PushStatus::Sent,
+                id: Some(id),
+            },
+            PushOutcome::RemoveBinding { reason } => {
+                if let Some((aor, dev)) = device {
+                    let store = self.bindings.store.clone();
+                    let (aor, dev) = (aor.to_string(), dev.to_string());
+                    let removed =
+                        tokio::task::spawn_blocking(move || store.remove(&aor, &dev)).await;
+                    warn!(%reason, device = %label(), removed = ?removed.ok().and_then(Result::ok), "push token is gone; binding removed");
+                }
+                PushReport {
+                    status: PushStatus::Removed(reason),
+                    id: None,
+                }
+            }
+            PushOutcome::Failed { retryable, reason } => {
+                warn!(%reason, retryable, device = %label(), "push failed");
+                PushReport::failed(reason)
+            }
+        }
     }
 
+    /// [`Self::push_to`] a stored binding, as the API reports it.
+    async fn push_binding(&self, b: &sipwake_store::Binding, fields: PushFields) -> PushResult {
+        let r = self
+            .push_to(&mpush_of(b), fields, Some((&b.aor, &b.device)))
+            .await;
+        PushResult::new(b.device.clone(), &r.status, r.id)
+    }
+}
+
+impl PushReport {
+    fn failed(reason: String) -> PushReport {
+        PushReport {
+            status: PushStatus::Failed(reason),
+            id: None,
+        }
+    }
+}
+
+/// A stored binding's push target.
+fn mpush_of(b: &sipwake_store::Binding) -> MpushBinding {
+    MpushBinding {
+        env: b.push.env,
+        provider: b.push.provider,
+        package: b.push.package.clone(),
+        token: b.push.token.clone(),
+    }
+}
+
+/// Wake-up and keeper pushes go through the dispatcher and the removal
+/// policy.
+impl PushSender for PushService {
+    fn push<'a>(&'a self, b: &'a sipwake_store::Binding, fields: PushFields) -> PushFuture<'a> {
+        Box::pin(async move {
+            self.push_to(&mpush_of(b), fields, Some((&b.aor, &b.device)))
+                .await
+                .status
+        })
+    }
+}
+
+impl Runtime {
     /// `sipwake_wake_*` metrics (empty without push wake-up).
     pub fn wake_metrics(&self) -> String {
-        self.proxy.wake_prometheus().unwrap_or_default()
+        self.waker
+            .as_ref()
+            .map(|w| w.prometheus())
+            .unwrap_or_default()
     }
 
     /// Call once the SIP listeners are up: starts the keeper's store
     /// rebuild (its REGISTERs need our advertised addresses).
     pub fn listeners_ready(&self) {
-        if let Some(k) = self.keeper.get() {
+        if let Some(k) = &self.keeper {
             k.start_rebuild();
         }
     }
 
     /// The upstream keeper (upstream mode only).
-    pub fn keeper(&self) -> Option<&Arc<crate::keeper::Keeper>> {
-        self.keeper.get()
+    pub fn keeper(&self) -> Option<&Arc<Keeper>> {
+        self.keeper.as_ref()
     }
 
     pub fn flow_count(&self) -> usize {
@@ -179,95 +288,9 @@ impl PushRuntime {
     pub fn api_state(self: &Arc<Self>, tokens: &[String]) -> ApiState {
         ApiState {
             tokens: Arc::new(tokens.to_vec()),
-            store: self.bindings.store.clone(),
-            gateway: self.clone(),
+            store: self.push.bindings.store.clone(),
+            backend: self.clone(),
         }
-    }
-
-    /// Sends one push to one binding and applies the failure policy
-    /// (`pushnotification_removeon_pushfail`: dead tokens lose their binding).
-    pub async fn push_to(
-        &self,
-        target: &MpushBinding,
-        fields: PushFields,
-        device: Option<(&str, &str)>,
-    ) -> PushResult {
-        let label = device.map_or_else(
-            || format!("token:{}", target.provider.letter()),
-            |(_, d)| d.to_string(),
-        );
-        let req = match self
-            .dispatcher
-            .build_request(target, fields.with_defaults())
-        {
-            Ok(r) => r,
-            Err(e) => {
-                return PushResult {
-                    device: label,
-                    outcome: "failed".into(),
-                    detail: Some(e.to_string()),
-                };
-            }
-        };
-        match self.dispatcher.send(req).await {
-            PushOutcome::Delivered { id, .. } => PushResult {
-                device: label,
-                outcome: "delivered".into(),
-                detail: Some(id),
-            },
-            PushOutcome::RemoveBinding { reason } => {
-                if let Some((aor, dev)) = device {
-                    let store = self.bindings.store.clone();
-                    let (aor, dev) = (aor.to_string(), dev.to_string());
-                    let removed =
-                        tokio::task::spawn_blocking(move || store.remove(&aor, &dev)).await;
-                    warn!(%reason, device = %label, removed = ?removed.ok().and_then(Result::ok), "push token is gone; binding removed");
-                }
-                PushResult {
-                    device: label,
-                    outcome: "removed".into(),
-                    detail: Some(reason),
-                }
-            }
-            PushOutcome::Failed { retryable, reason } => {
-                warn!(%reason, retryable, device = %label, "push failed");
-                PushResult {
-                    device: label,
-                    outcome: "failed".into(),
-                    detail: Some(reason),
-                }
-            }
-        }
-    }
-}
-
-/// Wake-up pushes go through the runtime (dispatcher + removal policy).
-struct WakeSender(std::sync::Weak<PushRuntime>);
-
-impl crate::bindings::PushSender for WakeSender {
-    fn push<'a>(
-        &'a self,
-        b: &'a sipwake_store::Binding,
-        fields: PushFields,
-    ) -> crate::bindings::PushFuture<'a> {
-        Box::pin(async move {
-            let Some(rt) = self.0.upgrade() else {
-                return crate::bindings::PushStatus::Failed("gateway shutting down".into());
-            };
-            let target = MpushBinding {
-                env: b.push.env,
-                provider: b.push.provider,
-                package: b.push.package.clone(),
-                token: b.push.token.clone(),
-            };
-            let r = rt.push_to(&target, fields, Some((&b.aor, &b.device))).await;
-            let detail = r.detail.unwrap_or_default();
-            match r.outcome.as_str() {
-                "delivered" => crate::bindings::PushStatus::Sent,
-                "removed" => crate::bindings::PushStatus::Removed(detail),
-                _ => crate::bindings::PushStatus::Failed(detail),
-            }
-        })
     }
 }
 
@@ -301,7 +324,7 @@ fn kind_of(n: u8) -> NotificationKind {
     NotificationKind::from_ntype(i64::from(n))
 }
 
-impl api::Gateway for PushRuntime {
+impl api::Backend for Runtime {
     fn send_push(&self, req: SendPush) -> BoxFuture<'_, Result<Vec<PushResult>, SendPushError>> {
         Box::pin(async move {
             let fields = |package: &str, token: &str, to: &str| PushFields {
@@ -332,14 +355,16 @@ impl api::Gateway for PushRuntime {
                     Err(e) => return Err(SendPushError::BadRequest(e.to_string())),
                 };
                 let to = req.to_user.clone().unwrap_or_default();
-                return Ok(vec![
-                    self.push_to(&target, fields(package, token, &to), None)
-                        .await,
-                ]);
+                let r = self
+                    .push
+                    .push_to(&target, fields(package, token, &to), None)
+                    .await;
+                let label = format!("token:{}", target.provider.letter());
+                return Ok(vec![PushResult::new(label, &r.status, r.id)]);
             }
             let user = req.to_user.clone().unwrap_or_default();
             let aor = crate::api::aor_key(&user);
-            let store = self.bindings.store.clone();
+            let store = self.push.bindings.store.clone();
             let lookup = aor.clone();
             let devices = tokio::task::spawn_blocking(move || store.user(&lookup))
                 .await
@@ -356,20 +381,8 @@ impl api::Gateway for PushRuntime {
                 .to_string();
             let mut results = Vec::new();
             for b in devices {
-                let target = MpushBinding {
-                    env: b.push.env,
-                    provider: b.push.provider,
-                    package: b.push.package.clone(),
-                    token: b.push.token.clone(),
-                };
-                results.push(
-                    self.push_to(
-                        &target,
-                        fields(&b.push.package, &b.push.token, &to_user),
-                        Some((&b.aor, &b.device)),
-                    )
-                    .await,
-                );
+                let f = fields(&b.push.package, &b.push.token, &to_user);
+                results.push(self.push.push_binding(&b, f).await);
             }
             Ok(results)
         })
@@ -378,7 +391,7 @@ impl api::Gateway for PushRuntime {
     fn user_removed(&self, aor: &str, removed: Vec<sipwake_store::Binding>) -> BoxFuture<'_, ()> {
         let aor = aor.to_string();
         Box::pin(async move {
-            match self.keeper.get() {
+            match &self.keeper {
                 Some(k) => k.user_removed(&removed).await,
                 None => info!(%aor, "user removed by API (no upstream keeper)"),
             }
@@ -388,7 +401,7 @@ impl api::Gateway for PushRuntime {
     fn stats(&self) -> serde_json::Value {
         let sip = self.proxy.stats().snapshot();
         serde_json::json!({
-            "push": self.dispatcher.stats(),
+            "push": self.push.dispatcher.stats(),
             "sip": {
                 "requests_in": sip.requests_in,
                 "requests_out": sip.requests_out,
@@ -398,8 +411,8 @@ impl api::Gateway for PushRuntime {
                 "dropped": sip.dropped,
             },
             "flows": self.transports.flow_count(),
-            "wake": self.proxy.wake_stats(),
-            "keeper": self.keeper.get().map(|k| k.stats_json()),
+            "wake": self.waker.as_ref().map(|w| w.stats_json()),
+            "keeper": self.keeper.as_ref().map(|k| k.stats_json()),
         })
     }
 
@@ -408,7 +421,7 @@ impl api::Gateway for PushRuntime {
     }
 
     fn reload(&self) -> Result<(), String> {
-        PushRuntime::reload(self).map_err(|e| e.to_string())
+        self.push.reload().map_err(|e| e.to_string())
     }
 }
 
