@@ -89,7 +89,7 @@ impl Proxy {
         ctx: &Arc<ResponseContext>,
     ) -> Option<(Arc<dyn HoldHook>, HoldId)> {
         let hook = self.hold.clone()?;
-        if plan.wake.is_none() || !may_hold(req) {
+        if plan.recipient.is_none() || !may_hold(req) {
             return None;
         }
         let request = HeldRequest {
@@ -144,11 +144,11 @@ impl Proxy {
     /// Nothing to forward to and nothing held: 404 for a user nobody
     /// knows, else 480 (RFC 3261 §21.4.18).
     async fn answer_unreachable(&self, tx: &Arc<ServerTx>, req: &Message, plan: &Plan) {
-        let (aor, instances) = match &plan.wake {
+        let (aor, instances) = match &plan.recipient {
             Some(w) => (w.reg_aor.clone(), w.live.clone()),
             None => (String::new(), Vec::new()),
         };
-        let known = plan.wake.as_ref().is_none_or(|w| w.path.is_some())
+        let known = plan.recipient.as_ref().is_none_or(|w| w.path.is_some())
             || self.registrar.knows_user(&aor)
             || matches!(
                 self.registrar.lookup(&aor),

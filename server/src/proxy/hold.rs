@@ -33,7 +33,7 @@ pub fn may_hold(req: &Message) -> bool {
 }
 
 /// A routed request as the hook sees it: what arrived, and the plan the
-/// proxy made for it (its targets and who it is for, `plan.wake`).
+/// proxy made for it (its targets and who it is for, `plan.recipient`).
 #[derive(Debug, Clone)]
 pub struct HeldRequest {
     pub inb: Inbound,
@@ -65,7 +65,7 @@ pub struct HookParts {
 
 /// Holds requests for devices that are woken first (push wake-up).
 pub trait HoldHook: Send + Sync + 'static {
-    /// Called for a request [`may_hold`] with `plan.wake` set, after its
+    /// Called for a request [`may_hold`] with `plan.recipient` set, after its
     /// context exists and before any branch starts. Promises held
     /// branches to `ctx` ([`ResponseContext::hold`]) and returns the hold,
     /// or `None` when nothing is held or watched.

@@ -243,7 +243,7 @@ impl Proxy {
         }
     }
 
-    /// Registration events (the push wake-up seam).
+    /// Registration events (the hold hook and the keeper listen).
     pub fn subscribe(&self) -> broadcast::Receiver<RegistrarEvent> {
         self.events.subscribe()
     }

@@ -155,7 +155,7 @@ impl Proxy {
     fn is_merged_fork(&self, decision: &Decision, req: &Message) -> bool {
         let token = match decision {
             Decision::Forward(plan) | Decision::Offline { plan, .. } => plan
-                .wake
+                .recipient
                 .as_ref()
                 .and_then(|w| w.path.as_ref())
                 .map(|p| p.token.as_str()),

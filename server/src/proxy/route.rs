@@ -44,14 +44,14 @@ pub struct Plan {
     pub remove_headers: Vec<&'static str>,
     /// REGISTER: force this Expires upstream (pushnotification_disableunreg = 2).
     pub expires_override: Option<u32>,
-    /// The request is for a user's devices: who they are, so push wake-up
-    /// can find the sleeping ones (see `crate::wake`).
-    pub wake: Option<WakeRoute>,
+    /// The request is for a user's devices: who they are, in the keys a
+    /// hold hook needs to find the ones that cannot be reached now.
+    pub recipient: Option<Recipient>,
 }
 
-/// The user a request is routed to, in the keys push wake-up needs.
+/// The user a request is routed to, in the keys a hold hook needs.
 #[derive(Debug, Clone, Default)]
-pub struct WakeRoute {
+pub struct Recipient {
     /// The AOR as the registrar's events name it (standalone: the user
     /// part; upstream: `user@host` of the Path registration).
     pub reg_aor: String,
@@ -62,7 +62,7 @@ pub struct WakeRoute {
     /// The same devices, each with the target that reaches it.
     pub live_devices: Vec<LiveDevice>,
     /// Upstream mode: the one Path registration the request is for.
-    pub path: Option<PathWake>,
+    pub path: Option<RecipientPath>,
 }
 
 /// A device the request goes to at once.
@@ -74,13 +74,13 @@ pub struct LiveDevice {
     pub instance: String,
     pub contact: String,
     /// Reached over UDP: "live" only means its last known address, which a
-    /// sleeping app no longer reads (see `crate::wake`).
+    /// sleeping app no longer reads.
     pub udp: bool,
 }
 
 /// The Path registration an upstream request targets.
 #[derive(Debug, Clone)]
-pub struct PathWake {
+pub struct RecipientPath {
     pub token: String,
     pub instance: String,
     pub contact: String,
@@ -94,7 +94,7 @@ pub enum Decision {
     /// A REGISTER for the standalone registrar.
     Register,
     /// The user exists but none of its devices has a live flow: 480, unless
-    /// push wake-up holds the request (`plan.wake` says for whom).
+    /// push wake-up holds the request (`plan.recipient` says for whom).
     Offline {
         aor: String,
         instances: Vec<String>,
@@ -229,12 +229,12 @@ impl Proxy {
             else {
                 return Decision::Reject(404, "Not Found");
             };
-            plan.wake = Some(WakeRoute {
+            plan.recipient = Some(Recipient {
                 reg_aor: reg.aor.clone(),
                 push_aors: vec![format!("sip:{}", reg.aor)],
                 live: Vec::new(),
                 live_devices: Vec::new(),
-                path: Some(PathWake {
+                path: Some(RecipientPath {
                     token: tok.clone(),
                     instance: reg.instance.clone(),
                     contact: reg.contact.clone(),
@@ -244,7 +244,7 @@ impl Proxy {
             return match reg.reach {
                 Some((dest, kind)) => {
                     let ruri = ruri_ours.then(|| reg.contact.clone());
-                    if let Some(w) = plan.wake.as_mut() {
+                    if let Some(w) = plan.recipient.as_mut() {
                         w.live_devices.push(LiveDevice {
                             target: 0,
                             instance: reg.instance.clone(),
@@ -307,7 +307,7 @@ impl Proxy {
                 push_aors.push(a);
             }
         }
-        let mut wake = WakeRoute {
+        let mut recipient = Recipient {
             reg_aor: crate::registrar::aor_key(user),
             push_aors,
             live: Vec::new(),
@@ -318,7 +318,7 @@ impl Proxy {
             // Known from the users file, or maybe only from its push
             // bindings: the hold hook decides between holding and 480/404.
             None if self.registrar.knows_user(user) || self.hold.is_some() => {
-                plan.wake = Some(wake);
+                plan.recipient = Some(recipient);
                 return Decision::Offline {
                     aor: user.to_owned(),
                     instances: Vec::new(),
@@ -331,9 +331,9 @@ impl Proxy {
         let instances: Vec<String> = devices.iter().map(|d| d.instance.clone()).collect();
         for d in devices {
             if let Some((dest, kind)) = d.reach {
-                wake.live.push(d.instance.clone());
-                wake.live.push(d.contact.clone());
-                wake.live_devices.push(LiveDevice {
+                recipient.live.push(d.instance.clone());
+                recipient.live.push(d.contact.clone());
+                recipient.live_devices.push(LiveDevice {
                     target: plan.targets.len(),
                     instance: d.instance,
                     contact: d.contact.clone(),
@@ -347,7 +347,7 @@ impl Proxy {
                 });
             }
         }
-        plan.wake = Some(wake);
+        plan.recipient = Some(recipient);
         if plan.targets.is_empty() {
             return Decision::Offline {
                 aor: user.to_owned(),

@@ -177,7 +177,12 @@ fn target_for(
     identity: &str,
     flow: FlowId,
 ) -> Option<Target> {
-    if let Some(p) = request.plan.wake.as_ref().and_then(|w| w.path.as_ref()) {
+    if let Some(p) = request
+        .plan
+        .recipient
+        .as_ref()
+        .and_then(|w| w.path.as_ref())
+    {
         // The held Path registration, or — for a device without instance
         // whose Contact changed — the registration just made on `flow`.
         let reg = proxy

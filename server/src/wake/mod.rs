@@ -35,7 +35,7 @@ use crate::net::FlowId;
 use crate::proxy::context::{HeldBranch, ResponseContext};
 use crate::proxy::hold::{BranchRequest, HeldRequest, HoldFuture, HoldHook, HoldId, HookParts};
 use crate::proxy::locate::Registered;
-use crate::proxy::route::{LiveDevice, WakeRoute};
+use crate::proxy::route::{LiveDevice, Recipient};
 use crate::proxy::{Proxy, ProxyError, ProxyParts};
 use crate::registrar::RegistrarEvent;
 use crate::util::lock;
@@ -178,7 +178,7 @@ impl Waker {
     /// devices without a flow (held), UDP devices (watched, see [`udp`]),
     /// and with `level = 3` / `chat_when = 2` devices on a live connection
     /// (pushed only). Empty when push does not apply.
-    async fn sleepers(&self, req: &Message, route: &WakeRoute) -> Vec<Found> {
+    async fn sleepers(&self, req: &Message, route: &Recipient) -> Vec<Found> {
         let policy = &self.bindings.policy;
         let invite = req.method() == Some("INVITE");
         if invite && !policy.calls_enabled(true) || !invite && !policy.chat_enabled() {
@@ -274,7 +274,7 @@ impl Waker {
         let req = &request.req;
         let invite = req.method() == Some("INVITE");
         let call_id = req.call_id().unwrap_or("").to_owned();
-        let route = request.plan.wake.clone().unwrap_or_default();
+        let route = request.plan.recipient.clone().unwrap_or_default();
         let sleepers: Vec<Sleeper> = found
             .into_iter()
             .map(|f| {
@@ -370,7 +370,7 @@ impl Waker {
     /// hold (its event then found nothing held): look at the registrations
     /// once more. Only devices without a flow count; delivery is
     /// idempotent, so a late event changes nothing.
-    async fn recheck(&self, route: &WakeRoute) {
+    async fn recheck(&self, route: &Recipient) {
         let Some(proxy) = self.proxy.upgrade() else {
             return;
         };
@@ -584,7 +584,7 @@ impl HoldHook for Waker {
         ctx: &'a Arc<ResponseContext>,
     ) -> HoldFuture<'a, Option<HoldId>> {
         Box::pin(async move {
-            let route = request.plan.wake.as_ref()?;
+            let route = request.plan.recipient.as_ref()?;
             let found = self.sleepers(&request.req, route).await;
             if found.is_empty() {
                 return None;
