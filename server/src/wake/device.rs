@@ -285,4 +285,34 @@ mod tests {
             &["\"<urn:uuid:2>\"".into(), "sip:a@9.9.9.9".into()]
         ));
     }
+
+    #[tokio::test(start_paused = true)]
+    async fn leaving_waiting_hands_the_promise_on_exactly_once() {
+        use crate::proxy::context::testing::{settle, setup};
+        let s = setup("INVITE", None);
+        let b = binding("instance:urn:uuid:1", "sip:a@1.1.1.1");
+        let mut held = Sleeper::new(b.clone(), None, Reach::Held, Some(s.ctx.hold()));
+        assert!(held.state.is_waiting() && held.open());
+        let watched = Sleeper::new(b.clone(), None, Reach::Udp(0), None);
+        assert!(matches!(watched.state, DevState::Probing));
+        let live = Sleeper::new(b, None, Reach::Live(0), None);
+        assert!(matches!(live.state, DevState::Delivered) && !live.open());
+
+        let promise = held
+            .state
+            .leave(DevState::Delivered)
+            .expect("waiting had one");
+        assert!(matches!(held.state, DevState::Delivered) && !held.open());
+        assert!(
+            held.state.leave(DevState::Dropped).is_none(),
+            "handed on once"
+        );
+        assert!(
+            s.net.to_caller().is_empty(),
+            "no final while the promise is open"
+        );
+        promise.drop_with(480, "Temporarily Unavailable").await;
+        settle().await;
+        assert_eq!(s.net.to_caller(), vec![480]);
+    }
 }

@@ -717,3 +717,8 @@ impl ResponseContext {
         self.server.respond(code, b).await;
     }
 }
+
+#[cfg(test)]
+pub(crate) mod testing;
+#[cfg(test)]
+mod tests;
