@@ -373,12 +373,9 @@ impl api::Backend for Runtime {
             if devices.is_empty() {
                 return Err(SendPushError::NoBinding(user));
             }
-            let to_user = aor
-                .trim_start_matches("sip:")
-                .split('@')
-                .next()
-                .unwrap_or("")
-                .to_string();
+            let to_user = sipwake_sip::Aor::parse(&aor)
+                .map(|a| a.user().to_owned())
+                .unwrap_or_default();
             let mut results = Vec::new();
             for b in devices {
                 let f = fields(&b.push.package, &b.push.token, &to_user);

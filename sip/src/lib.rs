@@ -38,11 +38,13 @@
 //! assert_eq!(out.vias().nth(1).unwrap().unwrap().rport(), Some(Some(40000)));
 //! ```
 
+pub mod aor;
 pub mod error;
 pub mod message;
 pub mod name;
 pub mod text;
 
+pub use aor::Aor;
 pub use error::{FramingError, HeaderError, ParseError};
 pub use message::{BodyIssue, Header, Message, StartLine, StartLineIssue, unfold};
 pub mod nameaddr;

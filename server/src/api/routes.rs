@@ -7,6 +7,7 @@ use axum::routing::{delete, get, post};
 use axum::{Json, Router, middleware};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use sipwake_sip::Aor;
 
 use super::{ApiState, SendPush, SendPushError, auth};
 
@@ -30,13 +31,10 @@ pub(super) fn router(state: ApiState) -> Router {
 }
 
 /// Users are keyed by canonical AOR (`sip:user@host`); the API also takes
-/// the bare `user@host` operators usually type.
+/// the bare `user@host` operators usually type. A name that is no AOR is
+/// looked up as given (and finds nothing).
 pub fn aor_key(user: &str) -> String {
-    if user.starts_with("sip:") || user.starts_with("sips:") {
-        user.to_string()
-    } else {
-        format!("sip:{user}")
-    }
+    Aor::parse(user).map_or_else(|| user.to_owned(), |a| a.to_string())
 }
 
 fn error(status: StatusCode, msg: impl std::fmt::Display) -> Response {

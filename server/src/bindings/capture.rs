@@ -4,7 +4,7 @@
 use sipwake_core::feature_caps::FeatureCaps;
 use sipwake_core::mpush::{Mpush, MpushBinding, Provider, parse_mpush};
 use sipwake_core::pn::{PnProvider, parse_pn_params, pn_to_mpush};
-use sipwake_sip::{Contacts, Message};
+use sipwake_sip::{Aor, Contacts, Message};
 use sipwake_store::{Binding, BindingSource, Piid, PushTarget, Upstream, device_key};
 
 /// What the gateway supports, from `[push]` and the configured providers.
@@ -78,10 +78,8 @@ pub struct RegisterPush {
 /// The user key of a REGISTER: the canonical AOR of its To URI
 /// (`sip:user@host`, the same key the registrar uses). Only SIP/SIPS AORs
 /// with a user part can have push.
-pub fn aor_of(req: &Message) -> Option<String> {
-    let to = req.to().ok()?;
-    to.uri.user?;
-    to.uri.aor()
+pub fn aor_of(req: &Message) -> Option<Aor> {
+    Aor::from_uri(&req.to().ok()?.uri)
 }
 
 /// Reads the push data of a REGISTER. `now` is unix seconds.
@@ -93,7 +91,7 @@ pub fn capture(req: &Message, now: i64, opts: &CaptureOptions) -> RegisterPush {
         reject_555: false,
         unregister,
     };
-    let Some(aor) = aor_of(req) else {
+    let Some(aor) = aor_of(req).map(|a| a.to_string()) else {
         return out;
     };
     let contact = first_contact(req);

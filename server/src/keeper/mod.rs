@@ -626,11 +626,9 @@ fn ruri_of(reg: &Reg, b: &Binding) -> String {
 }
 
 /// The Path registry's `user@host` for a store AOR (`sip:` / `sips:`).
-pub fn registry_aor(store_aor: &str) -> &str {
-    store_aor
-        .strip_prefix("sip:")
-        .or_else(|| store_aor.strip_prefix("sips:"))
-        .unwrap_or(store_aor)
+pub fn registry_aor(store_aor: &str) -> String {
+    sipwake_sip::Aor::parse(store_aor)
+        .map_or_else(|| store_aor.to_owned(), |a| a.without_scheme().to_owned())
 }
 
 /// The registry identity of a stored device: its instance, else Contact.

@@ -104,7 +104,7 @@ async fn path_token_from_the_store_equals_the_registers() {
         let identity = identity_of(&b).unwrap();
         let aor = registry_aor(&b.aor);
         assert_eq!(
-            after_restart.token_for(aor, &identity),
+            after_restart.token_for(&aor, &identity),
             pending.token,
             "{contact}"
         );

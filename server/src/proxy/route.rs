@@ -6,7 +6,7 @@
 
 use std::net::SocketAddr;
 
-use sipwake_sip::{Message, NameAddr, Uri};
+use sipwake_sip::{Aor, Message, NameAddr, Uri};
 
 use super::Proxy;
 use super::locate::Registered;
@@ -231,7 +231,10 @@ impl Proxy {
             };
             plan.recipient = Some(Recipient {
                 reg_aor: reg.aor.clone(),
-                push_aors: vec![format!("sip:{}", reg.aor)],
+                push_aors: Aor::parse(&reg.aor)
+                    .map(|a| a.to_string())
+                    .into_iter()
+                    .collect(),
                 live: Vec::new(),
                 live_devices: Vec::new(),
                 path: Some(RecipientPath {
@@ -299,16 +302,18 @@ impl Proxy {
             return Decision::Reject(404, "Not Found");
         };
         let mut push_aors: Vec<String> = Vec::new();
-        for a in [ruri.aor(), req.to().ok().and_then(|t| t.uri.aor())]
+        let to_aor = req.to().ok().and_then(|t| Aor::from_uri(&t.uri));
+        for a in [Aor::from_uri(ruri), to_aor]
             .into_iter()
             .flatten()
+            .map(|a| a.to_string())
         {
             if !push_aors.contains(&a) {
                 push_aors.push(a);
             }
         }
         let mut recipient = Recipient {
-            reg_aor: crate::registrar::aor_key(user),
+            reg_aor: user.to_owned(),
             push_aors,
             live: Vec::new(),
             live_devices: Vec::new(),

@@ -111,12 +111,6 @@ pub struct Registrar {
     events: broadcast::Sender<RegistrarEvent>,
 }
 
-/// The AOR key in standalone mode: the To/R-URI user part. Standalone serves
-/// a single domain, so the host is not part of the key.
-pub fn aor_key(user: &str) -> String {
-    user.to_owned()
-}
-
 impl Registrar {
     pub fn new(
         cfg: RegistrarConfig,
@@ -148,7 +142,9 @@ impl Registrar {
         let Some(user) = to.uri.user.filter(|u| !u.is_empty()) else {
             return Reply::new(400, "To Has No User");
         };
-        let aor = aor_key(user);
+        // Standalone serves a single domain: registrations are keyed by
+        // the To user part, not the whole AOR.
+        let aor = user.to_owned();
         if let Some(auth) = &self.auth {
             match auth.check(req, crate::util::unix_now() as u64) {
                 AuthOutcome::Ok(authuser) if authuser == aor => {}
@@ -301,7 +297,7 @@ impl Registrar {
     pub fn lookup(&self, user: &str) -> Lookup {
         let now = Instant::now();
         let aors = self.aors.lock().unwrap_or_else(|e| e.into_inner());
-        match aors.get(&aor_key(user)) {
+        match aors.get(user) {
             None => Lookup::Unknown,
             Some(list) => Lookup::Bindings(
                 list.iter()

@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use sipwake_sip::{Contacts, Message};
+use sipwake_sip::{Aor, Contacts, Message};
 use tokio::sync::broadcast;
 use tokio::time::Instant;
 
@@ -81,11 +81,12 @@ impl PathRegistry {
         upstream: Destination,
     ) -> Option<Pending> {
         let to = req.to().ok()?;
-        let aor = format!(
-            "{}@{}",
-            to.uri.user.unwrap_or(""),
-            to.uri.host.to_ascii_lowercase()
-        );
+        // The AOR without its scheme, as the keeper derives it from the
+        // push store's AOR: both must name the same token.
+        let aor = match Aor::from_uri(&to.uri) {
+            Some(a) => a.without_scheme().to_owned(),
+            None => format!("@{}", to.uri.host.to_ascii_lowercase()),
+        };
         let first = match req.contacts().ok()? {
             Contacts::List(l) => l.into_iter().next(),
             Contacts::Star => None,
