@@ -1,8 +1,11 @@
-//! sipwake: a SIP push gateway. See docs/ARCHITECTURE.md for how the modules fit.
+//! sipwake: a SIP push gateway. See docs/ARCHITECTURE.md for how the modules
+//! fit; `tests/layering.rs` holds the order they depend on each other in:
 //!
-//! `transport` turns bytes into framed SIP messages tagged with their flow and
-//! knows nothing of push; `transaction` + `proxy` + `registrar` decide where
-//! messages go; `http` serves WebSocket SIP, health and (later) the API.
+//! `util`, `net`, `config` (leaf vocabulary) → `tls`, `token`, `bindings` →
+//! `transport`, `transaction` → `registrar` → `proxy` (with its hold hook
+//! seam) → `wake`, `keeper` (the hook and the registration keeper) →
+//! `http`, `web`, `api` (routers) → `runtime` (everything wired once) →
+//! `metrics`; `main` composes the routers and runs it all.
 
 pub mod api;
 pub mod bindings;

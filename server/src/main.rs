@@ -193,7 +193,7 @@ async fn serve(config: Arc<Config>) -> Result<(), StartError> {
     if let Some(addr) = config.http.http {
         http_listeners.push(http::bind(&transports, addr, None).await?);
     }
-    let web = sipwake::web::WebConfig::from_section(
+    let web = sipwake::web::WebSite::from_section(
         &config.web,
         Some(runtime.push.dispatcher.vapid_public_key().to_string()),
     );

@@ -113,25 +113,16 @@ impl PushService {
             path: config.data_dir.display().to_string(),
             source,
         })?;
+        let files = config.data_files();
         let key = if config.store.key.is_empty() {
-            load_or_create_key(&config.data_dir.join("store.key"))?
+            load_or_create_key(&files.store_key)?
         } else {
             sipwake_store::parse_key(&config.store.key).map_err(RuntimeError::Key)?
         };
-        let db = if config.store.path.as_os_str().is_empty() {
-            config.data_dir.join("bindings.db")
-        } else {
-            config.store.path.clone()
-        };
+        let db = files.store;
         let store: Arc<dyn BindingStore> = Arc::new(SqliteStore::open(&db, PiidCipher::new(key))?);
         let mut webpush = config.webpush.clone();
-        // The provider default is relative to the default data dir; follow
-        // the configured one.
-        if webpush.vapid_private_key
-            == sipwake_push::config::WebPushConfig::default().vapid_private_key
-        {
-            webpush.vapid_private_key = config.data_dir.join("vapid-private.key");
-        }
+        webpush.vapid_private_key = files.vapid_private_key;
         let dispatcher = Dispatcher::new(DispatcherConfig {
             fcm: config.fcm.clone(),
             apns: config.apns.clone(),

@@ -13,10 +13,6 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
 use crate::config::Config;
 
-/// File names of the generated certificate inside `data_dir`.
-pub const SELF_SIGNED_CERT: &str = "tls-cert.pem";
-pub const SELF_SIGNED_KEY: &str = "tls-key.pem";
-
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
     #[error("cannot read {what} {path}: {reason}")]
@@ -53,7 +49,7 @@ pub struct TlsMaterial {
 }
 
 /// Install ring as the process-wide rustls provider. Everything that builds a
-/// rustls config (here, and later reqwest) then uses the same provider.
+/// rustls config (here, and reqwest in the push clients) then uses the same provider.
 /// Idempotent: a second call (tests) is a no-op.
 pub fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -98,8 +94,8 @@ pub fn load_or_generate(
             source: CertSource::Configured(sip.tls_cert.clone()),
         });
     }
-    let cert_path = config.data_dir.join(SELF_SIGNED_CERT);
-    let key_path = config.data_dir.join(SELF_SIGNED_KEY);
+    let files = config.data_files();
+    let (cert_path, key_path) = (files.self_signed_cert, files.self_signed_key);
     if cert_path.exists() && key_path.exists() {
         return Ok(TlsMaterial {
             certs: read_certs(&cert_path)?,
@@ -211,18 +207,18 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = fs::metadata(config.data_dir.join(SELF_SIGNED_KEY))
+            let mode = fs::metadata(config.data_files().self_signed_key)
                 .unwrap()
                 .permissions()
                 .mode();
             assert_eq!(mode & 0o077, 0, "key must not be group/world readable");
         }
         // The generated cert also works as an extra CA for our own client.
-        config.sip.tls_ca = config.data_dir.join(SELF_SIGNED_CERT);
+        config.sip.tls_ca = config.data_files().self_signed_cert;
         client_config(&config).unwrap();
         // And as a configured certificate + key.
-        config.sip.tls_cert = config.data_dir.join(SELF_SIGNED_CERT);
-        config.sip.tls_key = config.data_dir.join(SELF_SIGNED_KEY);
+        config.sip.tls_cert = config.data_files().self_signed_cert;
+        config.sip.tls_key = config.data_files().self_signed_key;
         let configured = load_or_generate(&config, None).unwrap();
         assert!(matches!(configured.source, CertSource::Configured(_)));
         assert_eq!(configured.certs, first.certs);

@@ -16,7 +16,8 @@ const FLOW: &[u8] = b"sipwake-rr-v1";
 const REG: &[u8] = b"sipwake-path-v1";
 const MAC_LEN: usize = 10;
 
-/// The token secret. The gateway keeps it in `data_dir/`[`KEY_FILE`] so
+/// The token secret. The gateway keeps it in `data_dir` (see
+/// `Config::data_files`) so
 /// tokens held by upstreams and dialogs survive a restart.
 #[derive(Clone)]
 pub struct TokenKey([u8; 32]);
@@ -99,9 +100,6 @@ fn constant_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// File name of the key inside `data_dir`.
-pub const KEY_FILE: &str = "sip-token.key";
-
 /// The token key file could not be read or created.
 #[derive(Debug, thiserror::Error)]
 #[error("token key {path}: {source}")]
@@ -172,7 +170,7 @@ mod tests {
     #[test]
     fn key_file_is_created_once_and_reused() {
         let dir = std::env::temp_dir().join(format!("sipwake-token-key-{}", std::process::id()));
-        let path = dir.join("sub").join(KEY_FILE);
+        let path = dir.join("sub").join("sip-token.key");
         let a = load_or_create_key(&path).unwrap();
         let b = load_or_create_key(&path).unwrap();
         assert_eq!(

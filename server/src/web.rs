@@ -27,7 +27,7 @@ const MAX_FILE_BYTES: u64 = 32 * 1024 * 1024;
 
 /// Where the static files come from and what `/api/v1/webconfig` reports.
 #[derive(Debug, Clone, PartialEq)]
-pub struct WebConfig {
+pub struct WebSite {
     /// Built web demo (`web-demo/build.mjs` output), served at `/`.
     pub demo_dir: PathBuf,
     /// Built service worker, served at `/firebase-messaging-sw.js`.
@@ -46,11 +46,11 @@ pub struct WebConfig {
     pub domain: Option<String>,
 }
 
-impl Default for WebConfig {
+impl Default for WebSite {
     /// Paths relative to the working directory: right when sipwake runs
     /// from a checkout of the repository.
     fn default() -> Self {
-        WebConfig {
+        WebSite {
             demo_dir: PathBuf::from("web-demo/dist"),
             service_worker: PathBuf::from("service-worker/dist/firebase-messaging-sw.js"),
             sdk_dir: PathBuf::from("client-wasm/pkg"),
@@ -62,12 +62,12 @@ impl Default for WebConfig {
     }
 }
 
-impl WebConfig {
+impl WebSite {
     /// From the `[web]` section plus the gateway's VAPID public key (from the
     /// push dispatcher, when Web Push is available).
-    pub fn from_section(s: &WebSection, vapid_public_key: Option<String>) -> WebConfig {
+    pub fn from_section(s: &WebSection, vapid_public_key: Option<String>) -> WebSite {
         let opt = |v: &str| (!v.trim().is_empty()).then(|| v.trim().to_string());
-        WebConfig {
+        WebSite {
             demo_dir: s.demo_dir.clone(),
             service_worker: s.service_worker.clone(),
             sdk_dir: s.sdk_dir.clone(),
@@ -87,7 +87,7 @@ impl WebConfig {
 }
 
 /// The web routes. Generic over the state type so it merges into any router.
-pub fn router<S: Clone + Send + Sync + 'static>(config: WebConfig) -> Router<S> {
+pub fn router<S: Clone + Send + Sync + 'static>(config: WebSite) -> Router<S> {
     Router::new()
         .route("/api/v1/webconfig", get(webconfig))
         .route("/firebase-messaging-sw.js", get(service_worker))
@@ -111,7 +111,7 @@ struct WebConfigBody<'a> {
     service_worker: &'static str,
 }
 
-async fn webconfig(State(cfg): State<Arc<WebConfig>>, req: Request) -> Response {
+async fn webconfig(State(cfg): State<Arc<WebSite>>, req: Request) -> Response {
     // The connection knows whether it is TLS; without it (tests, or behind a
     // TLS-terminating proxy) trust X-Forwarded-Proto.
     let secure = req.extensions().get::<ConnMeta>().is_some_and(|m| m.secure)
@@ -153,7 +153,7 @@ fn host_of(headers: &HeaderMap) -> Option<&str> {
     ok.then_some(host)
 }
 
-async fn service_worker(State(cfg): State<Arc<WebConfig>>, headers: HeaderMap) -> Response {
+async fn service_worker(State(cfg): State<Arc<WebSite>>, headers: HeaderMap) -> Response {
     match read_file(&cfg.service_worker).await {
         Ok(file) => {
             let mut resp = file.into_response(&headers, "text/javascript; charset=utf-8");
@@ -174,12 +174,12 @@ async fn service_worker(State(cfg): State<Arc<WebConfig>>, headers: HeaderMap) -
     }
 }
 
-async fn sdk_file(State(cfg): State<Arc<WebConfig>>, req: Request) -> Response {
+async fn sdk_file(State(cfg): State<Arc<WebSite>>, req: Request) -> Response {
     let rel = req.uri().path().strip_prefix("/sdk/").unwrap_or_default();
     serve_from(&cfg.sdk_dir, rel, req.headers()).await
 }
 
-async fn demo_file(State(cfg): State<Arc<WebConfig>>, req: Request) -> Response {
+async fn demo_file(State(cfg): State<Arc<WebSite>>, req: Request) -> Response {
     let path = req.uri().path();
     let rel = path.strip_prefix('/').unwrap_or(path);
     let resp = serve_from(&cfg.demo_dir, rel, req.headers()).await;
@@ -432,7 +432,7 @@ mod tests {
     }
 
     /// A built site: demo, worker, SDK, and a secret next to (outside) the demo dir.
-    fn site() -> (Scratch, WebConfig) {
+    fn site() -> (Scratch, WebSite) {
         let s = Scratch::new();
         s.write("demo/index.html", b"<!DOCTYPE html><title>phone</title>");
         s.write("demo/app.js", b"console.log('app')");
@@ -449,17 +449,17 @@ mod tests {
             b"export default function init(){}",
         );
         s.write("pkg/web/sipwake_wasm.d.ts", b"export {}");
-        let cfg = WebConfig {
+        let cfg = WebSite {
             demo_dir: s.0.join("demo"),
             service_worker: sw,
             sdk_dir: s.0.join("pkg"),
-            ..WebConfig::default()
+            ..WebSite::default()
         };
         (s, cfg)
     }
 
     async fn get(
-        cfg: &WebConfig,
+        cfg: &WebSite,
         uri: &str,
         headers: &[(&str, &str)],
     ) -> (StatusCode, HeaderMap, Vec<u8>) {
@@ -577,11 +577,11 @@ mod tests {
     #[tokio::test]
     async fn missing_builds_get_an_explanation() {
         let s = Scratch::new();
-        let cfg = WebConfig {
+        let cfg = WebSite {
             demo_dir: s.0.join("no-demo"),
             service_worker: s.0.join("no-sw.js"),
             sdk_dir: s.0.join("no-pkg"),
-            ..WebConfig::default()
+            ..WebSite::default()
         };
         let (st, h, body) = get(&cfg, "/", &[]).await;
         assert_eq!(st, StatusCode::SERVICE_UNAVAILABLE);
@@ -673,7 +673,7 @@ mod tests {
         )
         .expect("toml");
         assert_eq!(s.validate(), Ok(()));
-        let cfg = WebConfig::from_section(&s, Some("BOr".into()));
+        let cfg = WebSite::from_section(&s, Some("BOr".into()));
         assert_eq!(cfg.demo_dir, PathBuf::from("/srv/demo"));
         assert_eq!(cfg.sdk_dir, PathBuf::from("client-wasm/pkg"));
         assert_eq!(cfg.domain.as_deref(), Some("example.com"));
@@ -687,7 +687,7 @@ mod tests {
         );
         let empty: WebSection = toml::from_str("").expect("toml");
         assert_eq!(empty, WebSection::default());
-        assert_eq!(WebConfig::from_section(&empty, None), WebConfig::default());
+        assert_eq!(WebSite::from_section(&empty, None), WebSite::default());
         let partial: WebSection = toml::from_str("firebase = { projectId = \"p\" }").expect("toml");
         assert_eq!(
             partial.validate(),

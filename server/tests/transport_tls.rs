@@ -61,7 +61,7 @@ async fn outgoing_tls_verifies_and_reuses_the_connection() {
     // which carries 127.0.0.1 as an IP SAN.
     let mut config = loopback_config("tls-out");
     std::fs::create_dir_all(&config.data_dir).unwrap();
-    config.sip.tls_ca = config.data_dir.join(sipwake::tls::SELF_SIGNED_CERT);
+    config.sip.tls_ca = config.data_files().self_signed_cert;
     sipwake::tls::install_crypto_provider();
     sipwake::tls::load_or_generate(&config, None).unwrap();
     let mut h = Harness::start(config).await;
@@ -120,7 +120,7 @@ async fn tls_handshake_must_finish_within_read_timeout() {
 async fn outgoing_tls_verifies_the_configured_host_name() {
     let mut config = loopback_config("tls-name");
     std::fs::create_dir_all(&config.data_dir).unwrap();
-    config.sip.tls_ca = config.data_dir.join(sipwake::tls::SELF_SIGNED_CERT);
+    config.sip.tls_ca = config.data_files().self_signed_cert;
     sipwake::tls::install_crypto_provider();
     sipwake::tls::load_or_generate(&config, None).unwrap();
     let mut h = Harness::start(config).await;

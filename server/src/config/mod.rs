@@ -9,9 +9,11 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Deserializer};
 
+mod files;
 mod push;
 mod web;
 
+pub use files::DataFiles;
 pub use push::PushPolicy;
 pub use web::WebSection;
 
@@ -34,12 +36,12 @@ pub enum ConfigError {
     Invalid { key: &'static str, reason: String },
 }
 
-/// The whole configuration. Sections for push providers, store and API are
-/// added by later work; each is one more field here with `#[serde(default)]`.
+/// The whole configuration: every section, each `#[serde(default)]`; the
+/// files kept in `data_dir` are resolved by [`Config::data_files`].
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
-    /// Where the self-signed TLS cert (and later the SQLite store) live.
+    /// Where the kept files live ([`Config::data_files`]).
     pub data_dir: PathBuf,
     /// tracing `EnvFilter` directives, e.g. `info` or `sipwake=debug,info`.
     pub log: String,

@@ -152,7 +152,7 @@ impl Proxy {
             || self.registrar.knows_user(&aor)
             || matches!(
                 self.registrar.lookup(&aor),
-                crate::registrar::Lookup::Bindings(_)
+                crate::registrar::Lookup::Registrations(_)
             );
         if !known {
             return self.answer(tx, req, 404, "Not Found", &[]).await;

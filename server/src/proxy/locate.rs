@@ -68,7 +68,7 @@ impl Proxy {
             }
             Registered::User(user) => match self.registrar.lookup(user) {
                 Lookup::Unknown => None,
-                Lookup::Bindings(list) => Some(
+                Lookup::Registrations(list) => Some(
                     list.into_iter()
                         .map(|b| Located {
                             reach: self.reach(b.flow, b.kind, b.remote),

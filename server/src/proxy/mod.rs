@@ -102,7 +102,7 @@ impl ProxyParts {
     /// The gateway's parts: the token key is kept in `data_dir`, so Path
     /// and Record-Route tokens survive a restart.
     pub fn new(config: Arc<Config>, net: Arc<dyn Network>) -> Result<ProxyParts, ProxyError> {
-        let tokens = token::load_or_create_key(&config.data_dir.join(token::KEY_FILE))?;
+        let tokens = token::load_or_create_key(&config.data_files().token_key)?;
         Ok(ProxyParts {
             config,
             net,

@@ -1,4 +1,4 @@
-//! Counters for a later /metrics endpoint. Relaxed atomics: these are
+//! SIP counters (`/metrics`, `/api/v1/stats`). Relaxed atomics: these are
 //! statistics, not synchronisation.
 
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -1,13 +1,15 @@
-//! Client registrations.
+//! Client registrations (SIP's own bindings of an AOR to a Contact; the
+//! push bindings are `crate::bindings`).
 //!
-//! * [`Registrar`]: the standalone-mode registrar (RFC 3261 §10.3): AOR →
-//!   bindings, each remembering the flow it arrived on, because the gateway
-//!   routes to clients by flow, never by their (often unreachable) Contact.
+//! * [`Registrar`]: the standalone-mode registrar (RFC 3261 §10.3): user →
+//!   registrations, each remembering the flow it arrived on, because the
+//!   gateway routes to clients by flow, never by their (often unreachable)
+//!   Contact.
 //! * [`paths::PathRegistry`]: upstream mode: Path token → the client
 //!   registration behind it and its current flow.
 //!
-//! Both publish [`RegistrarEvent`]s: the seam for push wake-up, which will
-//! deliver held requests when a device registers again.
+//! Both publish [`RegistrarEvent`]s once the REGISTER's 2xx went out:
+//! push wake-up delivers held requests on them, the keeper watches expiries.
 
 pub mod auth;
 pub mod paths;
@@ -25,8 +27,8 @@ use crate::config::RegistrarConfig;
 use crate::net::{FlowId, TransportKind};
 use auth::{AuthOutcome, DigestAuth};
 
-/// Bounds: bindings per AOR and AORs in total.
-pub const MAX_BINDINGS_PER_AOR: usize = 16;
+/// Bounds: registrations per AOR and AORs in total.
+pub const MAX_REGISTRATIONS_PER_AOR: usize = 16;
 pub const MAX_AORS: usize = 100_000;
 
 /// A registration changed. `instance` is the `+sip.instance` of the
@@ -53,7 +55,7 @@ pub struct Source {
 }
 
 #[derive(Debug, Clone)]
-pub struct Binding {
+pub struct Registration {
     /// The Contact URI as registered (reported back in 200 OK).
     pub uri: String,
     /// Identity within the AOR: `+sip.instance` value or the URI.
@@ -96,15 +98,15 @@ impl Reply {
 /// Result of looking a user up.
 #[derive(Debug, Clone)]
 pub enum Lookup {
-    /// Never registered (or all bindings expired long ago and were pruned).
+    /// Never registered (or every registration expired long ago and was pruned).
     Unknown,
-    Bindings(Vec<Binding>),
+    Registrations(Vec<Registration>),
 }
 
 pub struct Registrar {
     cfg: RegistrarConfig,
     auth: Option<DigestAuth>,
-    aors: Mutex<HashMap<String, Vec<Binding>>>,
+    aors: Mutex<HashMap<String, Vec<Registration>>>,
     /// Flow → AOR last registered on it (auth check without a scan).
     /// Locked after `aors`.
     by_flow: Mutex<HashMap<FlowId, String>>,
@@ -235,7 +237,7 @@ impl Registrar {
                         });
                         continue;
                     }
-                    if entry.len() >= MAX_BINDINGS_PER_AOR {
+                    if entry.len() >= MAX_REGISTRATIONS_PER_AOR {
                         return Reply::new(403, "Too Many Bindings");
                     }
                     events.push(RegistrarEvent::Registered {
@@ -243,7 +245,7 @@ impl Registrar {
                         instance: instance.clone(),
                         flow: src.flow,
                     });
-                    entry.push(Binding {
+                    entry.push(Registration {
                         uri,
                         instance,
                         flow: src.flow,
@@ -293,13 +295,13 @@ impl Registrar {
         self.auth.as_ref().is_some_and(|a| a.users().contains(user))
     }
 
-    /// Current (unexpired) bindings of a user.
+    /// Current (unexpired) registrations of a user.
     pub fn lookup(&self, user: &str) -> Lookup {
         let now = Instant::now();
         let aors = self.aors.lock().unwrap_or_else(|e| e.into_inner());
         match aors.get(user) {
             None => Lookup::Unknown,
-            Some(list) => Lookup::Bindings(
+            Some(list) => Lookup::Registrations(
                 list.iter()
                     .filter(|b| b.expires_at > now)
                     .cloned()
@@ -308,7 +310,7 @@ impl Registrar {
         }
     }
 
-    /// Whether some unexpired binding uses this flow (the flow belongs to a
+    /// Whether some unexpired registration uses this flow (the flow belongs to a
     /// registered — and, with auth on, authenticated — client).
     pub fn flow_is_registered(&self, flow: FlowId) -> bool {
         let now = Instant::now();

@@ -87,7 +87,7 @@ impl Harness {
             .await
             .expect("bind");
         let app = http::router(handle.clone())
-            .merge(sipwake::web::router(sipwake::web::WebConfig::default()));
+            .merge(sipwake::web::router(sipwake::web::WebSite::default()));
         let mut https = None;
         if let Some(addr) = config.http.https {
             let l = http::bind(&handle, addr, Some(https_tls)).await.unwrap();
@@ -156,7 +156,7 @@ impl Harness {
     }
 
     pub fn cert_path(&self) -> PathBuf {
-        self.config.data_dir.join(tls::SELF_SIGNED_CERT)
+        self.config.data_files().self_signed_cert
     }
 }
 
