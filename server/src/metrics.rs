@@ -11,6 +11,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
+use crate::proxy::stats::StatsSnapshot;
 use crate::runtime::Runtime;
 
 #[derive(Clone)]
@@ -51,26 +52,55 @@ async fn metrics(State(m): State<MetricsState>, headers: HeaderMap) -> Response 
         .into_response()
 }
 
-fn render(push: &Runtime) -> String {
-    let sip = push.proxy.stats().snapshot();
+fn render(rt: &Runtime) -> String {
     let mut out = String::new();
-    let mut counter = |name: &str, help: &str, rows: &[(&str, u64)]| {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
-        for (labels, v) in rows {
-            let _ = writeln!(out, "{name}{labels} {v}");
+    sip_counters(&mut out, &rt.proxy.stats().snapshot());
+    push_counters(&mut out, &rt.push.dispatcher.stats());
+    if let Some(k) = rt.keeper() {
+        let _ = writeln!(
+            out,
+            "# HELP sipwake_keeper_kept Upstream registrations the keeper watches.\n# TYPE sipwake_keeper_kept gauge\nsipwake_keeper_kept {}",
+            k.kept()
+        );
+        for (name, help, v) in k.stats().rows() {
+            let _ = writeln!(
+                out,
+                "# HELP sipwake_keeper_{name}_total {help}\n# TYPE sipwake_keeper_{name}_total counter\nsipwake_keeper_{name}_total {v}"
+            );
         }
-    };
+    }
+    let _ = writeln!(
+        out,
+        "# HELP sipwake_flows Open SIP flows (connections and UDP peers).\n# TYPE sipwake_flows gauge\nsipwake_flows {}",
+        rt.flow_count()
+    );
+    out.push_str(&rt.wake_metrics());
+    out
+}
+
+/// One counter family: HELP, TYPE and a row per label set.
+fn counter(out: &mut String, name: &str, help: &str, rows: &[(&str, u64)]) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+    for (labels, v) in rows {
+        let _ = writeln!(out, "{name}{labels} {v}");
+    }
+}
+
+fn sip_counters(out: &mut String, sip: &StatsSnapshot) {
     counter(
+        out,
         "sipwake_sip_requests_in_total",
         "SIP requests received.",
         &[("", sip.requests_in)],
     );
     counter(
+        out,
         "sipwake_sip_requests_out_total",
         "SIP requests sent.",
         &[("", sip.requests_out)],
     );
     counter(
+        out,
         "sipwake_sip_responses_in_total",
         "SIP responses received.",
         &[("", sip.responses_in)],
@@ -83,16 +113,21 @@ fn render(push: &Runtime) -> String {
         .collect();
     let classes: Vec<(&str, u64)> = classes.iter().map(|(l, v)| (l.as_str(), *v)).collect();
     counter(
+        out,
         "sipwake_sip_responses_out_total",
         "SIP responses sent or relayed, by class.",
         &classes,
     );
     counter(
+        out,
         "sipwake_sip_dropped_total",
         "SIP messages dropped (unparsable, stray, queue full).",
         &[("", sip.dropped)],
     );
-    let stats = push.push.dispatcher.stats();
+}
+
+/// Per provider and app.
+fn push_counters(out: &mut String, stats: &[sipwake_push::StatsEntry]) {
     let rows: Vec<(String, &sipwake_push::StatsEntry)> = stats
         .iter()
         .map(|e| {
@@ -131,28 +166,8 @@ fn render(push: &Runtime) -> String {
             .iter()
             .map(|(l, e)| (l.as_str(), f(&e.counters)))
             .collect();
-        counter(name, help, &r);
+        counter(out, name, help, &r);
     }
-    if let Some(k) = push.keeper() {
-        let _ = writeln!(
-            out,
-            "# HELP sipwake_keeper_kept Upstream registrations the keeper watches.\n# TYPE sipwake_keeper_kept gauge\nsipwake_keeper_kept {}",
-            k.kept()
-        );
-        for (name, help, v) in k.stats().rows() {
-            let _ = writeln!(
-                out,
-                "# HELP sipwake_keeper_{name}_total {help}\n# TYPE sipwake_keeper_{name}_total counter\nsipwake_keeper_{name}_total {v}"
-            );
-        }
-    }
-    let _ = writeln!(
-        out,
-        "# HELP sipwake_flows Open SIP flows (connections and UDP peers).\n# TYPE sipwake_flows gauge\nsipwake_flows {}",
-        push.flow_count()
-    );
-    out.push_str(&push.wake_metrics());
-    out
 }
 
 /// Label values escape `\`, `"` and newlines.

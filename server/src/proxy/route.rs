@@ -105,6 +105,20 @@ pub enum Decision {
     Forward(Box<Plan>),
 }
 
+/// A Record-Route token's (caller flow, callee flow) and the caller's
+/// From tag (`ftag`).
+type DialogToken = ((FlowId, Option<FlowId>), Option<String>);
+
+/// The leading Route values that name us.
+#[derive(Default)]
+struct OurRoutes {
+    count: usize,
+    /// The first Record-Route token.
+    flow_token: Option<DialogToken>,
+    /// The first Path token.
+    reg_token: Option<String>,
+}
+
 /// Methods whose out-of-dialog requests create dialogs we must stay in.
 fn creates_dialog(req: &Message) -> bool {
     let m = req.method().unwrap_or("");
@@ -149,28 +163,13 @@ impl Proxy {
     }
 
     pub(crate) async fn decide(&self, inb: &Inbound, req: &Message) -> Decision {
-        let method = req.method().unwrap_or("");
         let routes: Vec<NameAddr<'_>> = req.routes().unwrap_or_default();
         let mut plan = Plan {
             record_route: creates_dialog(req),
             ..Plan::default()
         };
-        let mut flow_token = None;
-        let mut reg_token = None;
-        for r in &routes {
-            if !self.is_our_uri(&r.uri, inb.local) {
-                break;
-            }
-            plan.strip_routes += 1;
-            if let Some(user) = r.uri.user {
-                if let Some(t) = self.tokens.parse_flow_token(user) {
-                    let ftag = r.uri.param("ftag").flatten().map(str::to_owned);
-                    flow_token.get_or_insert((t, ftag));
-                } else if is_registration_token(user) {
-                    reg_token.get_or_insert(user.to_owned());
-                }
-            }
-        }
+        let ours = self.our_routes(&routes, inb);
+        plan.strip_routes = ours.count;
         let next_route = routes.get(plan.strip_routes).map(|r| r.uri);
         let Some(Ok(ruri)) = req.uri() else {
             return Decision::Reject(400, "Bad Request-URI");
@@ -178,106 +177,138 @@ impl Proxy {
         let ruri_ours = self.is_our_uri(&ruri, inb.local);
 
         // 1. Dialogs we record-routed: the token names both sides' flows.
-        if let Some(((a, b), ftag)) = flow_token {
-            // Direction: the caller keeps its From tag (the `ftag` we put in
-            // the Record-Route), whatever connection it uses now; without a
-            // tag, fall back to the flow the request arrived on.
-            let from_caller = match ftag {
-                Some(t) => req.from().ok().and_then(|f| f.tag()) == Some(t.as_str()),
-                None => inb.flow == a,
-            };
-            let toward = if from_caller { b } else { Some(a) };
-            if let Some(f) = toward
-                && let Some(info) = self.net.flow(f)
-            {
-                plan.targets.push(Target {
-                    dest: Destination::Flow(f),
-                    kind: info.kind,
-                    ruri: None,
-                    to_flow: Some(f),
-                });
-                return Decision::Forward(Box::new(plan));
-            }
+        if let Some((flows, ftag)) = ours.flow_token {
             let next = next_route.unwrap_or(ruri);
-            return match self.uri_dest(&next).await {
-                Some((dest, kind)) if !self.is_our_uri(&next, inb.local) => {
-                    plan.targets.push(Target {
-                        dest,
-                        kind,
-                        ruri: None,
-                        to_flow: None,
-                    });
-                    Decision::Forward(Box::new(plan))
-                }
-                // RFC 5626 §5.3: the flow the dialog used is gone.
-                _ => Decision::Reject(430, "Flow Failed"),
-            };
+            return self.decide_dialog(inb, req, flows, ftag, &next, plan).await;
         }
-
         // 2. Requests the upstream routes to a client through our Path (or a
         //    token in the Request-URI, e.g. a strict-routing upstream).
-        if reg_token.is_none()
+        let ruri_token = ruri.user.filter(|u| ruri_ours && is_registration_token(u));
+        if let Some(tok) = ours.reg_token.or(ruri_token.map(str::to_owned)) {
+            return self.decide_path(&tok, ruri_ours, plan);
+        }
+        if req.method() == Some("OPTIONS")
             && ruri_ours
-            && let Some(u) = ruri.user.filter(|u| is_registration_token(u))
+            && ruri.user.is_none()
+            && next_route.is_none()
         {
-            reg_token = Some(u.to_owned());
-        }
-        if let Some(tok) = reg_token {
-            let Some(reg) = self
-                .locate(Registered::Path(&tok))
-                .and_then(|mut l| l.pop())
-            else {
-                return Decision::Reject(404, "Not Found");
-            };
-            plan.recipient = Some(Recipient {
-                reg_aor: reg.aor.clone(),
-                push_aors: Aor::parse(&reg.aor)
-                    .map(|a| a.to_string())
-                    .into_iter()
-                    .collect(),
-                live: Vec::new(),
-                live_devices: Vec::new(),
-                path: Some(RecipientPath {
-                    token: tok.clone(),
-                    instance: reg.instance.clone(),
-                    contact: reg.contact.clone(),
-                    rewrite_ruri: ruri_ours,
-                }),
-            });
-            return match reg.reach {
-                Some((dest, kind)) => {
-                    let ruri = ruri_ours.then(|| reg.contact.clone());
-                    if let Some(w) = plan.recipient.as_mut() {
-                        w.live_devices.push(LiveDevice {
-                            target: 0,
-                            instance: reg.instance.clone(),
-                            contact: reg.contact.clone(),
-                            udp: kind == TransportKind::Udp,
-                        });
-                    }
-                    plan.targets.push(Target {
-                        dest,
-                        kind,
-                        ruri,
-                        to_flow: Some(reg.flow),
-                    });
-                    Decision::Forward(Box::new(plan))
-                }
-                None => Decision::Offline {
-                    aor: reg.aor.clone(),
-                    instances: vec![reg.instance.clone()],
-                    plan: Box::new(plan),
-                },
-            };
-        }
-
-        if method == "OPTIONS" && ruri_ours && ruri.user.is_none() && next_route.is_none() {
             return Decision::OptionsHere;
         }
         match &self.upstream {
             None => self.decide_standalone(inb, req, &ruri, next_route.is_some(), plan),
             Some(_) => self.decide_upstream(inb, req, ruri_ours, plan).await,
         }
+    }
+
+    /// The leading Route values that name us, and the tokens in them.
+    fn our_routes(&self, routes: &[NameAddr<'_>], inb: &Inbound) -> OurRoutes {
+        let mut ours = OurRoutes::default();
+        for r in routes {
+            if !self.is_our_uri(&r.uri, inb.local) {
+                break;
+            }
+            ours.count += 1;
+            let Some(user) = r.uri.user else { continue };
+            if let Some(t) = self.tokens.parse_flow_token(user) {
+                let ftag = r.uri.param("ftag").flatten().map(str::to_owned);
+                ours.flow_token.get_or_insert((t, ftag));
+            } else if is_registration_token(user) {
+                ours.reg_token.get_or_insert(user.to_owned());
+            }
+        }
+        ours
+    }
+
+    /// An in-dialog request through our Record-Route: to the other side's
+    /// flow, or on to the next hop when that side is not a client of ours.
+    async fn decide_dialog(
+        &self,
+        inb: &Inbound,
+        req: &Message,
+        (a, b): (FlowId, Option<FlowId>),
+        ftag: Option<String>,
+        next: &Uri<'_>,
+        mut plan: Plan,
+    ) -> Decision {
+        // Direction: the caller keeps its From tag (the `ftag` we put in
+        // the Record-Route), whatever connection it uses now; without a
+        // tag, fall back to the flow the request arrived on.
+        let from_caller = match ftag {
+            Some(t) => req.from().ok().and_then(|f| f.tag()) == Some(t.as_str()),
+            None => inb.flow == a,
+        };
+        let toward = if from_caller { b } else { Some(a) };
+        if let Some(f) = toward
+            && let Some(info) = self.net.flow(f)
+        {
+            plan.targets.push(Target {
+                dest: Destination::Flow(f),
+                kind: info.kind,
+                ruri: None,
+                to_flow: Some(f),
+            });
+            return Decision::Forward(Box::new(plan));
+        }
+        match self.uri_dest(next).await {
+            Some((dest, kind)) if !self.is_our_uri(next, inb.local) => {
+                plan.targets.push(Target {
+                    dest,
+                    kind,
+                    ruri: None,
+                    to_flow: None,
+                });
+                Decision::Forward(Box::new(plan))
+            }
+            // RFC 5626 §5.3: the flow the dialog used is gone.
+            _ => Decision::Reject(430, "Flow Failed"),
+        }
+    }
+
+    /// A request for the Path registration behind `token`.
+    fn decide_path(&self, token: &str, ruri_ours: bool, mut plan: Plan) -> Decision {
+        let Some(reg) = self
+            .locate(Registered::Path(token))
+            .and_then(|mut l| l.pop())
+        else {
+            return Decision::Reject(404, "Not Found");
+        };
+        let mut recipient = Recipient {
+            reg_aor: reg.aor.clone(),
+            push_aors: Aor::parse(&reg.aor)
+                .map(|a| a.to_string())
+                .into_iter()
+                .collect(),
+            live: Vec::new(),
+            live_devices: Vec::new(),
+            path: Some(RecipientPath {
+                token: token.to_owned(),
+                instance: reg.instance.clone(),
+                contact: reg.contact.clone(),
+                rewrite_ruri: ruri_ours,
+            }),
+        };
+        let Some((dest, kind)) = reg.reach else {
+            plan.recipient = Some(recipient);
+            return Decision::Offline {
+                aor: reg.aor,
+                instances: vec![reg.instance],
+                plan: Box::new(plan),
+            };
+        };
+        recipient.live_devices.push(LiveDevice {
+            target: 0,
+            instance: reg.instance,
+            contact: reg.contact.clone(),
+            udp: kind == TransportKind::Udp,
+        });
+        plan.recipient = Some(recipient);
+        plan.targets.push(Target {
+            dest,
+            kind,
+            ruri: ruri_ours.then_some(reg.contact),
+            to_flow: Some(reg.flow),
+        });
+        Decision::Forward(Box::new(plan))
     }
 
     fn decide_standalone(

@@ -95,6 +95,21 @@ impl Reply {
     }
 }
 
+/// What a REGISTER asks for, once checked.
+enum Changes {
+    /// `Contact: *` with `Expires: 0`.
+    RemoveAll,
+    Update(Vec<Update>),
+}
+
+/// One Contact of a REGISTER: its URI, identity and granted interval
+/// (0 removes it).
+struct Update {
+    uri: String,
+    instance: String,
+    expires: u32,
+}
+
 /// Result of looking a user up.
 #[derive(Debug, Clone)]
 pub enum Lookup {
@@ -132,143 +147,40 @@ impl Registrar {
         self.auth.is_some()
     }
 
-    /// Handles a REGISTER addressed to us.
+    /// Handles a REGISTER addressed to us: who (To user, digest), what
+    /// (Contacts, intervals; applied atomically), then the current list.
     pub fn register(&self, req: &Message, src: Source) -> Reply {
-        let now = Instant::now();
-        let Ok(to) = req.to() else {
-            return Reply::new(400, "Bad To");
+        let aor = match self.authorized_user(req) {
+            Ok(aor) => aor,
+            Err(reply) => return reply,
         };
-        if !to.uri.is_sip() {
-            return Reply::new(400, "To Is Not a SIP AOR");
-        }
-        let Some(user) = to.uri.user.filter(|u| !u.is_empty()) else {
-            return Reply::new(400, "To Has No User");
-        };
-        // Standalone serves a single domain: registrations are keyed by
-        // the To user part, not the whole AOR.
-        let aor = user.to_owned();
-        if let Some(auth) = &self.auth {
-            match auth.check(req, crate::util::unix_now() as u64) {
-                AuthOutcome::Ok(authuser) if authuser == aor => {}
-                AuthOutcome::Ok(_) => return Reply::new(403, "Forbidden (user mismatch)"),
-                AuthOutcome::Challenge { stale } => {
-                    return Reply::new(401, "Unauthorized").with(
-                        "WWW-Authenticate",
-                        auth.challenge(stale, crate::util::unix_now() as u64),
-                    );
-                }
-            }
-        }
-        let Ok(call_id) = req.call_id() else {
-            return Reply::new(400, "Bad Call-ID");
-        };
-        let Ok(cseq) = req.cseq() else {
-            return Reply::new(400, "Bad CSeq");
-        };
-        let header_expires = match req.expires() {
-            Ok(e) => e,
-            Err(_) => return Reply::new(400, "Bad Expires"),
-        };
-        let contacts = match req.contacts() {
+        let (call_id, cseq, contacts) = match self.read_changes(req) {
             Ok(c) => c,
-            Err(_) => return Reply::new(400, "Bad Contact"),
+            Err(reply) => return reply,
         };
+        let now = Instant::now();
         let mut aors = self.aors.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(list) = aors.get_mut(&aor) {
             list.retain(|b| b.expires_at > now);
         }
-        let mut events = Vec::new();
-        match contacts {
-            Contacts::Star => {
-                if header_expires != Some(0) || req.count("Contact") != 1 {
-                    return Reply::new(400, "Contact * Requires Expires: 0");
-                }
-                for b in aors.remove(&aor).unwrap_or_default() {
-                    events.push(RegistrarEvent::Unregistered {
-                        aor: aor.clone(),
-                        instance: b.instance,
-                    });
-                }
+        let applied = match contacts {
+            Changes::RemoveAll => Ok(aors
+                .remove(&aor)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|b| RegistrarEvent::Unregistered {
+                    aor: aor.clone(),
+                    instance: b.instance,
+                })
+                .collect()),
+            Changes::Update(updates) => {
+                self.apply(&mut aors, &aor, updates, call_id, cseq, src, now)
             }
-            Contacts::List(list) => {
-                // Validate everything first: a REGISTER is applied atomically.
-                let mut updates = Vec::with_capacity(list.len());
-                for c in &list {
-                    let expires = match c.param("expires") {
-                        Some(Some(v)) => {
-                            v.trim()
-                                .parse::<u64>()
-                                .unwrap_or(3600)
-                                .min(u64::from(u32::MAX)) as u32
-                        }
-                        _ => header_expires.unwrap_or(3600),
-                    };
-                    let expires = expires.min(self.cfg.max_expires);
-                    if expires != 0 && expires < self.cfg.min_expires {
-                        return Reply::new(423, "Interval Too Brief")
-                            .with("Min-Expires", self.cfg.min_expires.to_string());
-                    }
-                    let instance = c
-                        .param("+sip.instance")
-                        .flatten()
-                        .map(str::to_owned)
-                        .unwrap_or_else(|| c.uri.raw.to_owned());
-                    updates.push((c.uri.raw.to_owned(), instance, expires));
-                }
-                let existing = aors.get(&aor).map(Vec::as_slice).unwrap_or(&[]);
-                for (_, instance, _) in &updates {
-                    if let Some(b) = existing.iter().find(|b| &b.instance == instance)
-                        && b.call_id == call_id
-                        && b.cseq >= cseq.seq
-                    {
-                        return Reply::new(500, "Out of Order CSeq");
-                    }
-                }
-                if !updates.is_empty() && !aors.contains_key(&aor) && aors.len() >= MAX_AORS {
-                    return Reply::new(503, "Registrar Full");
-                }
-                let entry = aors.entry(aor.clone()).or_default();
-                for (uri, instance, expires) in updates {
-                    entry.retain(|b| b.instance != instance);
-                    if expires == 0 {
-                        events.push(RegistrarEvent::Unregistered {
-                            aor: aor.clone(),
-                            instance,
-                        });
-                        continue;
-                    }
-                    if entry.len() >= MAX_REGISTRATIONS_PER_AOR {
-                        return Reply::new(403, "Too Many Bindings");
-                    }
-                    events.push(RegistrarEvent::Registered {
-                        aor: aor.clone(),
-                        instance: instance.clone(),
-                        flow: src.flow,
-                    });
-                    entry.push(Registration {
-                        uri,
-                        instance,
-                        flow: src.flow,
-                        kind: src.kind,
-                        remote: src.remote,
-                        expires_at: now + Duration::from_secs(u64::from(expires)),
-                        call_id: call_id.to_owned(),
-                        cseq: cseq.seq,
-                    });
-                }
-                if entry.is_empty() {
-                    aors.remove(&aor);
-                } else {
-                    let mut by_flow = self.by_flow.lock().unwrap_or_else(|e| e.into_inner());
-                    if by_flow.len() >= MAX_AORS {
-                        by_flow.retain(|f, a| {
-                            aors.get(a).is_some_and(|l| l.iter().any(|b| b.flow == *f))
-                        });
-                    }
-                    by_flow.insert(src.flow, aor.clone());
-                }
-            }
-        }
+        };
+        let events = match applied {
+            Ok(events) => events,
+            Err(reply) => return reply,
+        };
         let mut reply = Reply::new(200, "OK");
         for b in aors.get(&aor).map(Vec::as_slice).unwrap_or(&[]) {
             let left = b.expires_at.saturating_duration_since(now).as_secs();
@@ -276,9 +188,158 @@ impl Registrar {
                 .headers
                 .push(("Contact", format!("<{}>;expires={left}", b.uri)));
         }
-        drop(aors);
         reply.events = events;
         reply
+    }
+
+    /// The To user, once digest authentication (if on) says the sender
+    /// is that user. Standalone serves a single domain: registrations are
+    /// keyed by the To user part, not the whole AOR.
+    fn authorized_user(&self, req: &Message) -> Result<String, Reply> {
+        let Ok(to) = req.to() else {
+            return Err(Reply::new(400, "Bad To"));
+        };
+        if !to.uri.is_sip() {
+            return Err(Reply::new(400, "To Is Not a SIP AOR"));
+        }
+        let Some(user) = to.uri.user.filter(|u| !u.is_empty()) else {
+            return Err(Reply::new(400, "To Has No User"));
+        };
+        let Some(auth) = &self.auth else {
+            return Ok(user.to_owned());
+        };
+        let now = crate::util::unix_now() as u64;
+        match auth.check(req, now) {
+            AuthOutcome::Ok(authuser) if authuser == user => Ok(user.to_owned()),
+            AuthOutcome::Ok(_) => Err(Reply::new(403, "Forbidden (user mismatch)")),
+            AuthOutcome::Challenge { stale } => Err(Reply::new(401, "Unauthorized")
+                .with("WWW-Authenticate", auth.challenge(stale, now))),
+        }
+    }
+
+    /// Call-ID, CSeq and the Contacts with their intervals, all checked
+    /// before anything changes (RFC 3261 §10.3 steps 6–7).
+    fn read_changes<'m>(&self, req: &'m Message) -> Result<(&'m str, u32, Changes), Reply> {
+        let Ok(call_id) = req.call_id() else {
+            return Err(Reply::new(400, "Bad Call-ID"));
+        };
+        let Ok(cseq) = req.cseq() else {
+            return Err(Reply::new(400, "Bad CSeq"));
+        };
+        let Ok(header_expires) = req.expires() else {
+            return Err(Reply::new(400, "Bad Expires"));
+        };
+        let Ok(contacts) = req.contacts() else {
+            return Err(Reply::new(400, "Bad Contact"));
+        };
+        let list = match contacts {
+            Contacts::Star => {
+                if header_expires != Some(0) || req.count("Contact") != 1 {
+                    return Err(Reply::new(400, "Contact * Requires Expires: 0"));
+                }
+                return Ok((call_id, cseq.seq, Changes::RemoveAll));
+            }
+            Contacts::List(list) => list,
+        };
+        let mut updates = Vec::with_capacity(list.len());
+        for c in &list {
+            let expires = match c.param("expires") {
+                Some(Some(v)) => v
+                    .trim()
+                    .parse::<u64>()
+                    .unwrap_or(3600)
+                    .min(u64::from(u32::MAX)) as u32,
+                _ => header_expires.unwrap_or(3600),
+            };
+            let expires = expires.min(self.cfg.max_expires);
+            if expires != 0 && expires < self.cfg.min_expires {
+                return Err(Reply::new(423, "Interval Too Brief")
+                    .with("Min-Expires", self.cfg.min_expires.to_string()));
+            }
+            let instance = c
+                .param("+sip.instance")
+                .flatten()
+                .map(str::to_owned)
+                .unwrap_or_else(|| c.uri.raw.to_owned());
+            updates.push(Update {
+                uri: c.uri.raw.to_owned(),
+                instance,
+                expires,
+            });
+        }
+        Ok((call_id, cseq.seq, Changes::Update(updates)))
+    }
+
+    /// Applies checked updates to one user's registrations; the events to
+    /// announce, or the reply that refuses them all.
+    #[allow(clippy::too_many_arguments)]
+    fn apply(
+        &self,
+        aors: &mut HashMap<String, Vec<Registration>>,
+        aor: &str,
+        updates: Vec<Update>,
+        call_id: &str,
+        cseq: u32,
+        src: Source,
+        now: Instant,
+    ) -> Result<Vec<RegistrarEvent>, Reply> {
+        let existing = aors.get(aor).map(Vec::as_slice).unwrap_or(&[]);
+        for u in &updates {
+            if let Some(b) = existing.iter().find(|b| b.instance == u.instance)
+                && b.call_id == call_id
+                && b.cseq >= cseq
+            {
+                return Err(Reply::new(500, "Out of Order CSeq"));
+            }
+        }
+        if !updates.is_empty() && !aors.contains_key(aor) && aors.len() >= MAX_AORS {
+            return Err(Reply::new(503, "Registrar Full"));
+        }
+        let mut events = Vec::new();
+        let entry = aors.entry(aor.to_owned()).or_default();
+        for Update {
+            uri,
+            instance,
+            expires,
+        } in updates
+        {
+            entry.retain(|b| b.instance != instance);
+            if expires == 0 {
+                events.push(RegistrarEvent::Unregistered {
+                    aor: aor.to_owned(),
+                    instance,
+                });
+                continue;
+            }
+            if entry.len() >= MAX_REGISTRATIONS_PER_AOR {
+                return Err(Reply::new(403, "Too Many Bindings"));
+            }
+            events.push(RegistrarEvent::Registered {
+                aor: aor.to_owned(),
+                instance: instance.clone(),
+                flow: src.flow,
+            });
+            entry.push(Registration {
+                uri,
+                instance,
+                flow: src.flow,
+                kind: src.kind,
+                remote: src.remote,
+                expires_at: now + Duration::from_secs(u64::from(expires)),
+                call_id: call_id.to_owned(),
+                cseq,
+            });
+        }
+        if entry.is_empty() {
+            aors.remove(aor);
+        } else {
+            let mut by_flow = self.by_flow.lock().unwrap_or_else(|e| e.into_inner());
+            if by_flow.len() >= MAX_AORS {
+                by_flow.retain(|f, a| aors.get(a).is_some_and(|l| l.iter().any(|b| b.flow == *f)));
+            }
+            by_flow.insert(src.flow, aor.to_owned());
+        }
+        Ok(events)
     }
 
     /// Publishes a REGISTER's changes (after its reply was sent).

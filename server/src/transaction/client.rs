@@ -172,6 +172,20 @@ impl ClientTx {
     }
 }
 
+/// Where a client transaction is and when it next acts.
+struct Progress {
+    state: State,
+    /// Timer B / F; then C, D, K or M.
+    deadline: Instant,
+    /// Timer A / E interval (UDP only).
+    interval: Duration,
+    next_retx: Option<Instant>,
+    sends: u32,
+    /// The ACK we sent for a non-2xx final (resent on its retransmissions).
+    ack: Option<Bytes>,
+}
+
+/// One client transaction's task.
 struct Run {
     net: Arc<dyn Network>,
     timers: Timers,
@@ -197,7 +211,6 @@ impl Run {
     async fn run(self, mut rx: mpsc::Receiver<Input>) {
         let t = self.timers;
         let started = Instant::now();
-        let mut sends: u32 = 1;
         let invite = self.request.method() == Some("INVITE");
         if let Err(e) = self
             .net
@@ -207,107 +220,43 @@ impl Run {
             (self.on_event)(ClientEvent::TransportError(e.to_string())).await;
             return;
         }
-        let mut state = State::Calling;
-        // Timer B / F; later reused for C, D, K, M.
-        let mut deadline = started + self.stretch.map_or(t.t64(), |s| s.lifetime);
-        // Timer A / E: retransmission over UDP only.
-        let mut interval = t.t1;
-        let mut next_retx = (!self.reliable).then(|| Instant::now() + interval);
-        let mut ack: Option<Bytes> = None;
+        let mut p = Progress {
+            state: State::Calling,
+            deadline: started + self.stretch.map_or(t.t64(), |s| s.lifetime),
+            interval: t.t1,
+            next_retx: (!self.reliable).then(|| Instant::now() + t.t1),
+            sends: 1,
+            ack: None,
+        };
         loop {
-            let retx_at = next_retx.unwrap_or_else(|| Instant::now() + Duration::from_secs(86_400));
+            let retx_at = p
+                .next_retx
+                .unwrap_or_else(|| Instant::now() + Duration::from_secs(86_400));
             tokio::select! {
                 // In order: a stop is never beaten by a due resend.
                 biased;
-                input = rx.recv() => {
+                input = rx.recv() => match input {
                     // The table keeps a sender until this task ends.
-                    let resp = match input {
-                        None => return,
-                        Some(Input::Ctl(Ctl::Stop)) => {
-                            if state == State::Calling {
-                                debug!(call_id = %self.call_id, sends, "client transaction stopped before any response");
-                                return;
-                            }
-                            continue;
+                    None => return,
+                    Some(Input::Ctl(Ctl::Stop)) => {
+                        if p.state == State::Calling {
+                            debug!(call_id = %self.call_id, sends = p.sends, "client transaction stopped before any response");
+                            return;
                         }
-                        Some(Input::Ctl(Ctl::Resend)) => {
-                            if state == State::Calling {
-                                self.send(self.request.raw().clone()).await;
-                                sends += 1;
-                            }
-                            continue;
-                        }
-                        Some(Input::Response(r)) => *r,
-                    };
-                    let code = resp.status().unwrap_or(0);
-                    match (invite, state, code) {
-                        (_, State::Calling | State::Proceeding, 100..=199) => {
-                            if state == State::Calling {
-                                state = State::Proceeding;
-                                if invite {
-                                    next_retx = None;
-                                    deadline = Instant::now() + t.c;
-                                } else if next_retx.is_some() {
-                                    interval = t.t2;
-                                }
-                            }
-                            (self.on_event)(ClientEvent::Response(resp)).await;
-                        }
-                        (true, State::Calling | State::Proceeding | State::Accepted, 200..=299) => {
-                            if state != State::Accepted {
-                                state = State::Accepted;
-                                next_retx = None;
-                                deadline = Instant::now() + t.t64();
-                            }
-                            (self.on_event)(ClientEvent::Response(resp)).await;
-                        }
-                        (true, State::Calling | State::Proceeding, 300..) => {
-                            // RFC 3261 §17.1.1.3; an INVITE we built always
-                            // has what the ACK copies.
-                            let a = sipwake_sip::ack_for_non2xx(&self.request, &resp);
-                            if let Some(a) = &a {
-                                self.send(a.clone()).await;
-                            }
-                            ack = a;
-                            state = State::Completed;
-                            next_retx = None;
-                            deadline = Instant::now() + t.d(self.reliable);
-                            (self.on_event)(ClientEvent::Response(resp)).await;
-                        }
-                        (true, State::Completed, 300..) => {
-                            // Retransmitted final: our ACK got lost.
-                            if let Some(a) = ack.clone() {
-                                self.send(a).await;
-                            }
-                        }
-                        (false, State::Calling | State::Proceeding, 200..) => {
-                            state = State::Completed;
-                            next_retx = None;
-                            deadline = Instant::now() + t.i_k(self.reliable);
-                            (self.on_event)(ClientEvent::Response(resp)).await;
-                        }
-                        _ => {}
                     }
-                }
-                _ = tokio::time::sleep_until(retx_at), if next_retx.is_some() => {
-                    self.send(self.request.raw().clone()).await;
-                    sends += 1;
-                    interval = if invite && self.stretch.is_none() {
-                        interval * 2
-                    } else {
-                        (interval * 2).min(t.t2)
-                    };
-                    if !invite && state == State::Proceeding {
-                        interval = t.t2;
+                    Some(Input::Ctl(Ctl::Resend)) => {
+                        if p.state == State::Calling {
+                            self.send(self.request.raw().clone()).await;
+                            p.sends += 1;
+                        }
                     }
-                    let next = Instant::now() + interval;
-                    next_retx = match self.stretch {
-                        Some(s) if sends >= s.max_sends || next > started + s.resend_for => None,
-                        _ => Some(next),
-                    };
+                    Some(Input::Response(r)) => self.on_response(*r, &mut p, invite).await,
+                },
+                _ = tokio::time::sleep_until(retx_at), if p.next_retx.is_some() => {
+                    self.retransmit(&mut p, invite, started).await;
                 }
-                _ = tokio::time::sleep_until(deadline) => {
-                    if matches!(state, State::Calling | State::Proceeding) {
+                _ = tokio::time::sleep_until(p.deadline) => {
+                    if matches!(p.state, State::Calling | State::Proceeding) {
                         debug!(call_id = %self.call_id, "client transaction timed out");
                         (self.on_event)(ClientEvent::Timeout).await;
                     }
@@ -315,5 +264,80 @@ impl Run {
                 }
             }
         }
+    }
+
+    /// RFC 3261 §17.1.1.2 (INVITE) and §17.1.2.2 (non-INVITE) on a response.
+    async fn on_response(&self, resp: Message, p: &mut Progress, invite: bool) {
+        let t = self.timers;
+        let code = resp.status().unwrap_or(0);
+        match (invite, p.state, code) {
+            (_, State::Calling | State::Proceeding, 100..=199) => {
+                if p.state == State::Calling {
+                    p.state = State::Proceeding;
+                    if invite {
+                        p.next_retx = None;
+                        p.deadline = Instant::now() + t.c;
+                    } else if p.next_retx.is_some() {
+                        p.interval = t.t2;
+                    }
+                }
+                (self.on_event)(ClientEvent::Response(resp)).await;
+            }
+            (true, State::Calling | State::Proceeding | State::Accepted, 200..=299) => {
+                if p.state != State::Accepted {
+                    p.state = State::Accepted;
+                    p.next_retx = None;
+                    p.deadline = Instant::now() + t.t64();
+                }
+                (self.on_event)(ClientEvent::Response(resp)).await;
+            }
+            (true, State::Calling | State::Proceeding, 300..) => {
+                // RFC 3261 §17.1.1.3; an INVITE we built always has what
+                // the ACK copies.
+                let a = sipwake_sip::ack_for_non2xx(&self.request, &resp);
+                if let Some(a) = &a {
+                    self.send(a.clone()).await;
+                }
+                p.ack = a;
+                p.state = State::Completed;
+                p.next_retx = None;
+                p.deadline = Instant::now() + t.d(self.reliable);
+                (self.on_event)(ClientEvent::Response(resp)).await;
+            }
+            (true, State::Completed, 300..) => {
+                // Retransmitted final: our ACK got lost.
+                if let Some(a) = p.ack.clone() {
+                    self.send(a).await;
+                }
+            }
+            (false, State::Calling | State::Proceeding, 200..) => {
+                p.state = State::Completed;
+                p.next_retx = None;
+                p.deadline = Instant::now() + t.i_k(self.reliable);
+                (self.on_event)(ClientEvent::Response(resp)).await;
+            }
+            _ => {}
+        }
+    }
+
+    /// Timer A / E fired: resend, and schedule the next one (doubling up
+    /// to T2; a stretched schedule stops after its sends or window).
+    async fn retransmit(&self, p: &mut Progress, invite: bool, started: Instant) {
+        let t = self.timers;
+        self.send(self.request.raw().clone()).await;
+        p.sends += 1;
+        p.interval = if invite && self.stretch.is_none() {
+            p.interval * 2
+        } else {
+            (p.interval * 2).min(t.t2)
+        };
+        if !invite && p.state == State::Proceeding {
+            p.interval = t.t2;
+        }
+        let next = Instant::now() + p.interval;
+        p.next_retx = match self.stretch {
+            Some(s) if p.sends >= s.max_sends || next > started + s.resend_for => None,
+            _ => Some(next),
+        };
     }
 }

@@ -3,16 +3,18 @@
 //! the upgraded socket to [`run`].
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::ws::{Message, WebSocket};
 use bytes::Bytes;
+use futures_util::stream::SplitSink;
 use futures_util::{SinkExt, StreamExt};
 use tokio::sync::mpsc;
 use tokio::time::{Instant, timeout};
 
 use super::framing::{self, Datagram};
-use super::{ConnSlot, FlowInfo, Inbound, TransportHandle, TransportKind};
+use super::{ConnSlot, FlowId, FlowInfo, Inbound, Shared, TransportHandle, TransportKind};
 
 /// Messages queued for one WebSocket before `send` reports QueueFull.
 const QUEUE: usize = 256;
@@ -37,6 +39,25 @@ impl TransportHandle {
     }
 }
 
+/// The writing half of an upgraded WebSocket.
+type WsSink = SplitSink<WebSocket, Message>;
+
+/// One WebSocket flow, for handling its frames and logging.
+struct Conn {
+    shared: Arc<Shared>,
+    id: FlowId,
+    kind: TransportKind,
+    local: SocketAddr,
+    remote: SocketAddr,
+    send_timeout: Duration,
+}
+
+/// Whether the connection goes on.
+enum Next {
+    Go,
+    Close,
+}
+
 /// Serve one upgraded WebSocket as a SIP flow until it closes.
 pub async fn run(
     handle: TransportHandle,
@@ -47,7 +68,6 @@ pub async fn run(
     slot: WsSlot,
 ) {
     let shared = handle.shared().clone();
-    let limits = &shared.limits;
     let (tx, mut rx) = mpsc::channel::<Bytes>(QUEUE);
     let info = FlowInfo {
         kind,
@@ -55,88 +75,126 @@ pub async fn run(
         remote,
     };
     let id = shared.flows.add_stream(info, tx);
+    let conn = Conn {
+        send_timeout: shared.limits.read_timeout,
+        shared: shared.clone(),
+        id,
+        kind,
+        local,
+        remote,
+    };
     let transport = kind.log_name();
     tracing::debug!(flow = %id, transport = %transport, %remote, "websocket open");
     let (mut sink, mut stream) = socket.split();
+    let idle_timeout = shared.limits.idle_timeout;
     // Ping often enough that a live peer's pongs keep the connection fresh.
-    let ping_every = (limits.idle_timeout / 3).max(Duration::from_secs(1));
+    let ping_every = (idle_timeout / 3).max(Duration::from_secs(1));
     let mut ping = tokio::time::interval_at(Instant::now() + ping_every, ping_every);
     let mut last_rx = Instant::now();
-    let send_timeout = limits.read_timeout;
     loop {
-        tokio::select! {
+        let next = tokio::select! {
             _ = shared.shutdown.cancelled() => {
                 let _ = timeout(Duration::from_secs(1), sink.send(Message::Close(None))).await;
-                break;
+                Next::Close
             }
             frame = stream.next() => {
-                let msg = match frame {
-                    None => break,
-                    Some(Err(e)) => {
-                        // Includes frames over max_message_bytes.
-                        tracing::info!(flow = %id, transport = %transport, %remote, "closing websocket: {e}");
-                        break;
-                    }
-                    Some(Ok(m)) => m,
-                };
                 last_rx = Instant::now();
-                let data = match msg {
-                    Message::Text(t) => Bytes::from(t),
-                    Message::Binary(b) => b,
-                    Message::Ping(_) | Message::Pong(_) => continue,
-                    Message::Close(_) => break,
-                };
-                match framing::classify_datagram(&data) {
-                    Datagram::Ping => {
-                        // SIP.js-style CRLF keep-alive over WS: answer CRLF.
-                        let pong = Message::Text("\r\n".into());
-                        if timeout(send_timeout, sink.send(pong)).await.map_or(true, |r| r.is_err()) {
-                            break;
-                        }
-                        continue;
-                    }
-                    Datagram::Ignore => continue,
-                    Datagram::Sip => {}
-                }
-                if let Err(why) = framing::check(&data, limits) {
-                    tracing::warn!(flow = %id, transport = %transport, %remote, "closing websocket: {why}");
-                    break;
-                }
-                shared.deliver(Inbound { flow: id, kind, local, remote, bytes: data });
+                conn.on_frame(frame, &mut sink).await
             }
-            out = rx.recv() => {
-                // The flow table holds a sender until close_flow below.
-                let Some(bytes) = out else { break };
-                // Text frames when possible: browser SIP stacks expect them.
-                let frame = match axum::extract::ws::Utf8Bytes::try_from(bytes.clone()) {
-                    Ok(t) => Message::Text(t),
-                    Err(_) => Message::Binary(bytes),
-                };
-                match timeout(send_timeout, sink.send(frame)).await {
-                    Ok(Ok(())) => {}
-                    Ok(Err(e)) => {
-                        tracing::debug!(flow = %id, transport = %transport, %remote, error = %e, "websocket write error");
-                        break;
-                    }
-                    Err(_) => {
-                        tracing::warn!(flow = %id, transport = %transport, %remote, "closing websocket: peer not reading (write timed out)");
-                        break;
-                    }
-                }
-            }
+            // The flow table holds a sender until close_flow below.
+            out = rx.recv() => match out {
+                Some(bytes) => conn.write(bytes, &mut sink).await,
+                None => Next::Close,
+            },
             _ = ping.tick() => {
-                if last_rx.elapsed() >= limits.idle_timeout {
+                if last_rx.elapsed() >= idle_timeout {
                     tracing::info!(flow = %id, transport = %transport, %remote, "closing idle websocket (idle_timeout_secs)");
                     let _ = timeout(Duration::from_secs(1), sink.send(Message::Close(None))).await;
-                    break;
-                }
-                if timeout(send_timeout, sink.send(Message::Ping(Bytes::new()))).await.map_or(true, |r| r.is_err()) {
-                    break;
+                    Next::Close
+                } else {
+                    conn.send(&mut sink, Message::Ping(Bytes::new())).await
                 }
             }
+        };
+        if let Next::Close = next {
+            break;
         }
     }
     drop(slot);
     shared.close_flow(id);
     tracing::debug!(flow = %id, transport = %transport, %remote, "websocket closed");
+}
+
+impl Conn {
+    /// One frame from the peer: a SIP message in, a CRLF keep-alive
+    /// answered, anything broken or over the limits closes.
+    async fn on_frame(
+        &self,
+        frame: Option<Result<Message, axum::Error>>,
+        sink: &mut WsSink,
+    ) -> Next {
+        let (id, remote, transport) = (self.id, self.remote, self.kind.log_name());
+        let msg = match frame {
+            None => return Next::Close,
+            Some(Err(e)) => {
+                // Includes frames over max_message_bytes.
+                tracing::info!(flow = %id, transport = %transport, %remote, "closing websocket: {e}");
+                return Next::Close;
+            }
+            Some(Ok(m)) => m,
+        };
+        let data = match msg {
+            Message::Text(t) => Bytes::from(t),
+            Message::Binary(b) => b,
+            Message::Ping(_) | Message::Pong(_) => return Next::Go,
+            Message::Close(_) => return Next::Close,
+        };
+        match framing::classify_datagram(&data) {
+            // SIP.js-style CRLF keep-alive over WS: answer CRLF.
+            Datagram::Ping => return self.send(sink, Message::Text("\r\n".into())).await,
+            Datagram::Ignore => return Next::Go,
+            Datagram::Sip => {}
+        }
+        if let Err(why) = framing::check(&data, &self.shared.limits) {
+            tracing::warn!(flow = %id, transport = %transport, %remote, "closing websocket: {why}");
+            return Next::Close;
+        }
+        self.shared.deliver(Inbound {
+            flow: id,
+            kind: self.kind,
+            local: self.local,
+            remote,
+            bytes: data,
+        });
+        Next::Go
+    }
+
+    /// One message out, as a text frame when possible (browser SIP stacks
+    /// expect them).
+    async fn write(&self, bytes: Bytes, sink: &mut WsSink) -> Next {
+        let (id, remote, transport) = (self.id, self.remote, self.kind.log_name());
+        let frame = match axum::extract::ws::Utf8Bytes::try_from(bytes.clone()) {
+            Ok(t) => Message::Text(t),
+            Err(_) => Message::Binary(bytes),
+        };
+        match timeout(self.send_timeout, sink.send(frame)).await {
+            Ok(Ok(())) => Next::Go,
+            Ok(Err(e)) => {
+                tracing::debug!(flow = %id, transport = %transport, %remote, error = %e, "websocket write error");
+                Next::Close
+            }
+            Err(_) => {
+                tracing::warn!(flow = %id, transport = %transport, %remote, "closing websocket: peer not reading (write timed out)");
+                Next::Close
+            }
+        }
+    }
+
+    /// A control frame or keep-alive answer; a failed or stuck send closes.
+    async fn send(&self, sink: &mut WsSink, msg: Message) -> Next {
+        match timeout(self.send_timeout, sink.send(msg)).await {
+            Ok(Ok(())) => Next::Go,
+            _ => Next::Close,
+        }
+    }
 }
