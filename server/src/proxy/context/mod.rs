@@ -347,7 +347,7 @@ impl ResponseContext {
     /// silently (RFC 3261 §9.1: no CANCEL without a provisional) and it
     /// never counts in the best-response choice. `false` when it already
     /// answered (or is unknown). Callers hold a promised branch
-    /// (`hold_branches`) while taking, and settle it after, so the context
+    /// (a [`HeldBranch`]) while taking, and settle it after, so the context
     /// still ends with a final.
     pub fn take_branch(&self, idx: usize) -> bool {
         let mut inner = lock(&self.inner);
