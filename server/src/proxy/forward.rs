@@ -13,6 +13,7 @@ use tracing::{debug, info};
 
 use super::context::{OnSuccess, RelayEdits, ResponseContext};
 use super::hold::{BranchRequest, HeldRequest, HoldHook, HoldId, may_hold};
+use super::locate::Registered;
 use super::route::{Decision, Plan, Target};
 use super::stats::Stats;
 use super::{BRANCH_PREFIX, Proxy};
@@ -150,10 +151,7 @@ impl Proxy {
         };
         let known = plan.recipient.as_ref().is_none_or(|w| w.path.is_some())
             || self.registrar.knows_user(&aor)
-            || matches!(
-                self.registrar.lookup(&aor),
-                crate::registrar::Lookup::Registrations(_)
-            );
+            || self.locate(Registered::User(&aor)).is_some();
         if !known {
             return self.answer(tx, req, 404, "Not Found", &[]).await;
         }
