@@ -10,6 +10,7 @@ use std::net::SocketAddr;
 use super::Proxy;
 use crate::net::{Destination, FlowId, TransportKind};
 use crate::registrar::Lookup;
+use crate::registrar::paths::PathRegistration;
 
 /// A registration to look for.
 #[derive(Debug, Clone, Copy)]
@@ -44,28 +45,8 @@ impl Proxy {
     /// when a user's registrations all expired.
     pub fn locate(&self, who: Registered<'_>) -> Option<Vec<Located>> {
         match who {
-            Registered::Path(token) => {
-                let r = self.paths.get(token)?;
-                r.expires_at?;
-                Some(vec![Located {
-                    reach: self.reach(r.flow, r.kind, r.remote),
-                    aor: r.aor,
-                    instance: r.instance,
-                    contact: r.contact,
-                    flow: r.flow,
-                }])
-            }
-            Registered::PathOnFlow(flow) => {
-                let (_, r) = self.paths.on_flow(flow)?;
-                r.expires_at?;
-                Some(vec![Located {
-                    reach: self.reach(r.flow, r.kind, r.remote),
-                    aor: r.aor,
-                    instance: r.instance,
-                    contact: r.contact,
-                    flow: r.flow,
-                }])
-            }
+            Registered::Path(token) => self.located_path(self.paths.get(token)?),
+            Registered::PathOnFlow(flow) => self.located_path(self.paths.on_flow(flow)?.1),
             Registered::User(user) => match self.registrar.lookup(user) {
                 Lookup::Unknown => None,
                 Lookup::Registrations(list) => Some(
@@ -81,6 +62,18 @@ impl Proxy {
                 ),
             },
         }
+    }
+
+    /// A Path registration, unless it was removed upstream.
+    fn located_path(&self, r: PathRegistration) -> Option<Vec<Located>> {
+        r.expires_at?;
+        Some(vec![Located {
+            reach: self.reach(r.flow, r.kind, r.remote),
+            aor: r.aor,
+            instance: r.instance,
+            contact: r.contact,
+            flow: r.flow,
+        }])
     }
 
     /// A client flow as a destination: the flow while it lives; for UDP the

@@ -250,15 +250,7 @@ impl Proxy {
             return Decision::Forward(Box::new(plan));
         }
         match self.uri_dest(next).await {
-            Some((dest, kind)) if !self.is_our_uri(next, inb.local) => {
-                plan.targets.push(Target {
-                    dest,
-                    kind,
-                    ruri: None,
-                    to_flow: None,
-                });
-                Decision::Forward(Box::new(plan))
-            }
+            Some((dest, kind)) if !self.is_our_uri(next, inb.local) => plan.forward_to(dest, kind),
             // RFC 5626 §5.3: the flow the dialog used is gone.
             _ => Decision::Reject(430, "Flow Failed"),
         }
@@ -468,12 +460,19 @@ impl Proxy {
                 None => return Decision::Reject(400, "Bad To"),
             }
         }
-        plan.targets.push(Target {
+        plan.forward_to(dest, kind)
+    }
+}
+
+impl Plan {
+    /// Forwarded to one next hop, Request-URI unchanged.
+    fn forward_to(mut self, dest: Destination, kind: TransportKind) -> Decision {
+        self.targets.push(Target {
             dest,
             kind,
             ruri: None,
             to_flow: None,
         });
-        Decision::Forward(Box::new(plan))
+        Decision::Forward(Box::new(self))
     }
 }
