@@ -12,8 +12,8 @@
 //!
 //! ```text
 //!  branch:  Waiting ──1xx──▶ Provisional ──final──▶ Done
-//!              │  └──────────────final───────────────▲
-//!              └──take (no response yet)─────────────┘ (never counted)
+//!              ├──────────────final──────────────────▲
+//!              └──take (no response yet)──▶ Taken (never counted)
 //!  held:    promised ──deliver──▶ a new Waiting branch
 //!                    ──release──▶ (an existing branch has it)
 //!                    ──drop(code)─▶ counts as a `code` answer
@@ -35,11 +35,18 @@ use crate::transaction::client::{ClientEvent, EventFuture, EventHandler};
 use crate::transaction::{ClientTable, ClientTx, ServerTx, Stretch, Timers, TxHandle};
 use crate::util::lock;
 
+/// Where a branch is (the diagram above).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum BranchState {
+    /// Sent, nothing heard yet.
     Waiting,
+    /// A provisional came (a CANCEL may be sent now, RFC 3261 §9.1).
     Provisional,
+    /// Its final came (or a timeout / transport error counted as one).
     Done,
+    /// Given up before any response ([`ResponseContext::take_branch`]):
+    /// nothing it says is relayed or counted.
+    Taken,
 }
 
 struct Branch {
@@ -53,9 +60,6 @@ struct Branch {
     handle: Option<TxHandle>,
     /// Resent on a stretched schedule (a UDP push device that may sleep).
     stretched: bool,
-    /// Given up before any response ([`ResponseContext::take_branch`]):
-    /// nothing it says is relayed or counted.
-    taken: bool,
     hook: Option<BranchHook>,
 }
 
@@ -312,7 +316,6 @@ impl ResponseContext {
                 cancel_wanted: false,
                 handle: None,
                 stretched: stretch.is_some(),
-                taken: false,
                 hook,
             });
             inner.branches.len() - 1
@@ -335,7 +338,7 @@ impl ResponseContext {
             stretch,
         );
         if let Some(b) = lock(&self.inner).branches.get_mut(idx) {
-            if b.taken {
+            if b.state == BranchState::Taken {
                 handle.stop();
             }
             b.handle = Some(handle);
@@ -352,9 +355,8 @@ impl ResponseContext {
     pub fn take_branch(&self, idx: usize) -> bool {
         let mut inner = lock(&self.inner);
         match inner.branches.get_mut(idx) {
-            Some(b) if b.state == BranchState::Waiting && !b.taken => {
-                b.taken = true;
-                b.state = BranchState::Done;
+            Some(b) if b.state == BranchState::Waiting => {
+                b.state = BranchState::Taken;
                 if let Some(h) = &b.handle {
                     h.stop();
                 }
@@ -381,7 +383,7 @@ impl ResponseContext {
         lock(&self.inner)
             .branches
             .get(idx)
-            .is_some_and(|b| b.state == BranchState::Waiting && !b.taken)
+            .is_some_and(|b| b.state == BranchState::Waiting)
     }
 
     /// Answers `code` now unless a final went out already (a MESSAGE
@@ -420,8 +422,11 @@ impl ResponseContext {
 
     /// When every branch is done and none is held: the best final, taken.
     fn take_final_if_done(inner: &mut Inner) -> Option<(u16, Bytes)> {
-        let all_done =
-            inner.held == 0 && inner.branches.iter().all(|b| b.state == BranchState::Done);
+        let all_done = inner.held == 0
+            && inner
+                .branches
+                .iter()
+                .all(|b| matches!(b.state, BranchState::Done | BranchState::Taken));
         if !all_done {
             return None;
         }
@@ -456,8 +461,7 @@ impl ResponseContext {
                     // A stretched resend to a maybe-sleeping device ends
                     // with the call: nothing was received, nothing to cancel.
                     BranchState::Waiting if b.stretched && inner_final => {
-                        b.taken = true;
-                        b.state = BranchState::Done;
+                        b.state = BranchState::Taken;
                         if let Some(h) = &b.handle {
                             h.stop();
                         }
@@ -521,7 +525,11 @@ impl ResponseContext {
         let (taken, first, hook) = {
             let inner = lock(&self.inner);
             match inner.branches.get(idx) {
-                Some(b) => (b.taken, b.state == BranchState::Waiting, b.hook.clone()),
+                Some(b) => (
+                    b.state == BranchState::Taken,
+                    b.state == BranchState::Waiting,
+                    b.hook.clone(),
+                ),
                 None => return,
             }
         };
@@ -585,7 +593,11 @@ impl ResponseContext {
             let mut inner = lock(&self.inner);
             let final_sent = inner.final_sent;
             // Taken meanwhile: nothing it says counts (see `take_branch`).
-            let Some(b) = inner.branches.get_mut(idx).filter(|b| !b.taken) else {
+            let Some(b) = inner
+                .branches
+                .get_mut(idx)
+                .filter(|b| b.state != BranchState::Taken)
+            else {
                 return;
             };
             let was_waiting = b.state == BranchState::Waiting;
@@ -631,7 +643,11 @@ impl ResponseContext {
         let (act, cancel_rest, success) = {
             let mut inner = lock(&self.inner);
             // Taken meanwhile: nothing it says counts (see `take_branch`).
-            let Some(b) = inner.branches.get_mut(idx).filter(|b| !b.taken) else {
+            let Some(b) = inner
+                .branches
+                .get_mut(idx)
+                .filter(|b| b.state != BranchState::Taken)
+            else {
                 return;
             };
             let first = b.state != BranchState::Done;
