@@ -2,6 +2,11 @@
 //! CA), with token auth (`authorization: bearer <ES256 JWT>`) checked against
 //! the mock's own .p8 key, or certificate auth (a client certificate issued by
 //! the test CA), and Apple's header checks and error bodies.
+//!
+//! Like Apple, the mock has two environments: production ([`ApnsMock::base_url`])
+//! and sandbox ([`ApnsMock::sandbox_url`]), two listeners sharing one state.
+//! A device token bound to one environment ([`ApnsMock::token_env`]) is a
+//! `BadDeviceToken` in the other.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -15,7 +20,7 @@ use serde_json::{Value, json};
 
 use crate::MockError;
 use crate::server::{ConnInfo, Server, header, json, now_secs};
-use crate::tls::{ClientCert, TestCa};
+use crate::tls::{CertKind, ClientCert, TestCa, cert_topics};
 
 pub const KEY_ID: &str = "MOCKKEY123";
 pub const TEAM_ID: &str = "MOCKTEAM99";
@@ -39,12 +44,22 @@ pub enum ApnsFailure {
     InvalidProviderToken,
 }
 
+/// An APNs environment (listener) of the mock.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ApnsEnv {
+    /// `api.push.apple.com`: [`ApnsMock::base_url`].
+    Production,
+    /// `api.sandbox.push.apple.com`: [`ApnsMock::sandbox_url`].
+    Sandbox,
+}
+
 /// How a notification was authenticated.
 #[derive(Clone, Debug, PartialEq)]
 pub enum ApnsAuth {
     /// Token auth; the JWT as sent.
     Jwt(String),
-    /// Certificate auth; the bundle id from the certificate.
+    /// Certificate auth; the certificate's UID (its own topic: the bundle
+    /// id, or `<bundle>.voip` for a VoIP Services certificate).
     Cert(String),
 }
 
@@ -52,6 +67,11 @@ pub enum ApnsAuth {
 #[derive(Clone, Debug)]
 pub struct ApnsReceived {
     pub device_token: String,
+    /// The topic APNs delivered to: the `apns-topic` header, or without one
+    /// (certificate auth) the certificate's UID.
+    pub topic: String,
+    /// The environment (listener) the notification was sent to.
+    pub env: ApnsEnv,
     /// Request headers (lowercase names), e.g. `apns-topic`, `apns-push-type`.
     pub headers: BTreeMap<String, String>,
     pub body: Value,
@@ -65,6 +85,8 @@ struct State {
     failures: HashMap<String, VecDeque<ApnsFailure>>,
     received: Vec<ApnsReceived>,
     attempts: HashMap<String, usize>,
+    /// Device tokens bound to one environment.
+    token_envs: HashMap<String, ApnsEnv>,
     /// Verified provider JWTs and their `iat` (Apple caches them too).
     jwts: HashMap<String, u64>,
     next_id: u64,
@@ -73,6 +95,7 @@ struct State {
 /// A running APNs mock; stops when dropped.
 pub struct ApnsMock {
     server: Server,
+    sandbox: Server,
     state: Arc<Mutex<State>>,
     ca: TestCa,
     p8_pem: String,
@@ -90,24 +113,42 @@ impl ApnsMock {
         let key = KeyPair::generate()?;
         let decoding = DecodingKey::from_ec_pem(key.public_key_pem().as_bytes())?;
         let state = Arc::new(Mutex::new(State::default()));
-        let st = state.clone();
+        let decoding = Arc::new(decoding);
         let tls = ca.server_config(&[b"h2"], true)?;
-        let server = Server::start(
-            Some(tls),
-            Arc::new(move |conn: &ConnInfo, req| handle(&st, &decoding, conn, req)),
-        )
-        .await?;
+        let handler = |env: ApnsEnv| -> crate::server::Handler {
+            let st = state.clone();
+            let decoding = decoding.clone();
+            Arc::new(move |conn: &ConnInfo, req| handle(&st, &decoding, env, conn, req))
+        };
+        let server = Server::start(Some(tls.clone()), handler(ApnsEnv::Production)).await?;
+        let sandbox = Server::start(Some(tls), handler(ApnsEnv::Sandbox)).await?;
         Ok(Self {
             server,
+            sandbox,
             state,
             ca,
             p8_pem: key.serialize_pem(),
         })
     }
 
-    /// `https://127.0.0.1:port`.
+    /// `https://127.0.0.1:port`: the production environment.
     pub fn base_url(&self) -> String {
         format!("https://{}", self.server.addr())
+    }
+
+    /// `https://127.0.0.1:port`: the sandbox environment (another listener,
+    /// same CA, keys, state and checks).
+    pub fn sandbox_url(&self) -> String {
+        format!("https://{}", self.sandbox.addr())
+    }
+
+    /// Binds `device_token` to `env` (as APNs tokens are: a development build
+    /// gets sandbox tokens): pushes of it to the other environment are
+    /// answered 400 `BadDeviceToken`. Unbound tokens are accepted by both.
+    pub fn token_env(&self, device_token: &str, env: ApnsEnv) {
+        lock(&self.state)
+            .token_envs
+            .insert(device_token.to_owned(), env);
     }
 
     /// The CA that signed the server (and client) certificates.
@@ -121,9 +162,15 @@ impl ApnsMock {
         &self.p8_pem
     }
 
-    /// A VoIP Services client certificate for `bundle`, accepted by this mock.
+    /// A universal client certificate for `bundle` (topics `<bundle>`,
+    /// `<bundle>.voip`, `<bundle>.complication`), accepted by this mock.
     pub fn client_cert(&self, bundle: &str) -> Result<ClientCert, MockError> {
         self.ca.client_cert(bundle)
+    }
+
+    /// A client certificate of `kind` for `bundle`, accepted by this mock.
+    pub fn client_cert_of(&self, bundle: &str, kind: CertKind) -> Result<ClientCert, MockError> {
+        self.ca.client_cert_of(bundle, kind)
     }
 
     /// Answers the next pushes to `device_token` with `failures`, in order.
@@ -139,7 +186,8 @@ impl ApnsMock {
         lock(&self.state).received.clone()
     }
 
-    /// Requests for `device_token` that passed auth and header checks.
+    /// Requests for `device_token` that passed auth and header checks (in
+    /// either environment).
     pub fn attempts(&self, device_token: &str) -> usize {
         lock(&self.state)
             .attempts
@@ -153,13 +201,19 @@ impl ApnsMock {
         lock(&self.state).jwts.len()
     }
 
+    /// TCP connections accepted by the production listener.
     pub fn connections(&self) -> usize {
         self.server.connections()
     }
 
-    /// The underlying server (response delay, concurrency gauge).
+    /// The production server (response delay, concurrency gauge).
     pub fn server(&self) -> &Server {
         &self.server
+    }
+
+    /// The sandbox server (response delay, concurrency gauge, connections).
+    pub fn sandbox_server(&self) -> &Server {
+        &self.sandbox
     }
 }
 
@@ -175,21 +229,10 @@ fn reason(status: u16, reason: &str) -> Response<Full<Bytes>> {
     json(status, &body)
 }
 
-/// The bundle id (UID attribute) of an Apple-style client certificate.
-fn cert_bundle(der: &[u8]) -> Option<String> {
-    // UID OID 0.9.2342.19200300.100.1.1, DER-encoded, then a string value.
-    const UID_OID: &[u8] = &[
-        0x06, 0x0a, 0x09, 0x92, 0x26, 0x89, 0x93, 0xf2, 0x2c, 0x64, 0x01, 0x01,
-    ];
-    let at = der.windows(UID_OID.len()).position(|w| w == UID_OID)? + UID_OID.len();
-    let len = *der.get(at + 1)? as usize;
-    let value = der.get(at + 2..at + 2 + len)?;
-    String::from_utf8(value.to_vec()).ok()
-}
-
 fn handle(
     state: &Mutex<State>,
     key: &DecodingKey,
+    env: ApnsEnv,
     conn: &ConnInfo,
     req: Request<Bytes>,
 ) -> Response<Full<Bytes>> {
@@ -204,18 +247,21 @@ fn handle(
         // Apple closes HTTP/1.x connections; a clear error helps debugging.
         return reason(400, "BadRequest");
     }
-    let topic = header(&req, "apns-topic").to_owned();
+    let mut topic = header(&req, "apns-topic").to_owned();
     let push_type = header(&req, "apns-push-type").to_owned();
 
     let auth = if let Some(der) = &conn.client_cert {
-        let Some(bundle) = cert_bundle(der) else {
+        let Some(cert) = cert_topics(der) else {
             return reason(403, "BadCertificate");
         };
-        // A VoIP certificate covers `<bundle>` and `<bundle>.voip`.
-        if !topic.is_empty() && topic != bundle && topic != format!("{bundle}.voip") {
+        // Without apns-topic, APNs uses the certificate's own topic.
+        if topic.is_empty() {
+            topic = cert.uid.clone();
+        }
+        if !cert.topics.contains(&topic) {
             return reason(400, "TopicDisallowed");
         }
-        ApnsAuth::Cert(bundle)
+        ApnsAuth::Cert(cert.uid)
     } else {
         let Some(jwt) = header(&req, "authorization").strip_prefix("bearer ") else {
             return reason(403, "MissingProviderToken");
@@ -251,12 +297,19 @@ fn handle(
         return reason(400, "BadDeviceToken");
     }
     match push_type.as_str() {
-        "voip" if !topic.is_empty() && !topic.ends_with(".voip") => {
-            return reason(400, "TopicDisallowed");
-        }
         "voip" | "alert" | "background" | "location" | "complication" | "fileprovider" | "mdm"
         | "liveactivity" | "pushtotalk" => {}
         _ => return reason(400, "InvalidPushType"),
+    }
+    let voip_push = push_type == "voip";
+    match (&auth, voip_push, topic.ends_with(".voip")) {
+        (ApnsAuth::Jwt(_), true, false) => return reason(400, "TopicDisallowed"),
+        // A VoIP push to an app topic (say, on an alert certificate without
+        // apns-topic): the token is no PushKit token of that topic.
+        (ApnsAuth::Cert(_), true, false) => return reason(400, "DeviceTokenNotForTopic"),
+        // Any other push type to the VoIP topic.
+        (ApnsAuth::Cert(_), false, true) => return reason(400, "TopicDisallowed"),
+        _ => {}
     }
     if !matches!(header(&req, "apns-priority"), "" | "1" | "5" | "10") {
         return reason(400, "BadPriority");
@@ -279,6 +332,9 @@ fn handle(
 
     let mut st = lock(state);
     *st.attempts.entry(device_token.clone()).or_default() += 1;
+    if st.token_envs.get(&device_token).is_some_and(|e| *e != env) {
+        return reason(400, "BadDeviceToken");
+    }
     if let Some(f) = st
         .failures
         .get_mut(&device_token)
@@ -313,6 +369,8 @@ fn handle(
         .collect();
     st.received.push(ApnsReceived {
         device_token,
+        topic,
+        env,
         headers,
         body,
         auth,

@@ -69,6 +69,8 @@ struct State {
     failures: HashMap<String, VecDeque<FcmFailure>>,
     received: Vec<FcmReceived>,
     attempts: HashMap<String, usize>,
+    /// Registration tokens issued by another Firebase project.
+    token_projects: HashMap<String, String>,
     next_id: u64,
 }
 
@@ -170,6 +172,16 @@ impl FcmMock {
             .entry(token.to_owned())
             .or_default()
             .extend(failures);
+    }
+
+    /// Declares that registration token `token` belongs to Firebase project
+    /// `project`: sends of it to this mock's project (when `project` differs)
+    /// are answered 403 SENDER_ID_MISMATCH, as [`FcmFailure::SenderIdMismatch`]
+    /// is, every time.
+    pub fn token_of_project(&self, token: &str, project: &str) {
+        lock(&self.state)
+            .token_projects
+            .insert(token.to_owned(), project.to_owned());
     }
 
     /// Messages accepted so far.
@@ -304,6 +316,13 @@ fn send(state: &Mutex<State>, project: &str, req: Request<Bytes>) -> Response<Fu
     }
     let token = body["message"]["token"].as_str().unwrap_or("").to_owned();
     *st.attempts.entry(token.clone()).or_default() += 1;
+    if st
+        .token_projects
+        .get(&token)
+        .is_some_and(|p| *p != st.project_id)
+    {
+        return failure(&FcmFailure::SenderIdMismatch);
+    }
     if let Some(f) = st.failures.get_mut(&token).and_then(VecDeque::pop_front) {
         return failure(&f);
     }

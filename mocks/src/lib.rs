@@ -18,6 +18,9 @@ pub mod server;
 pub mod tls;
 pub mod webpush;
 
+pub use apns::ApnsEnv;
+pub use tls::CertKind;
+
 /// Why a mock could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum MockError {

@@ -144,3 +144,47 @@ async fn send_checks_bearer_and_message() {
     assert_eq!(mock.received().len(), 2);
     assert_eq!(mock.attempts("T"), 4);
 }
+
+#[tokio::test]
+async fn token_of_another_project_is_a_sender_id_mismatch() {
+    let mock = FcmMock::start("proj").await.unwrap();
+    let sa: Value = serde_json::from_str(&mock.service_account_json()).unwrap();
+    let uri = sa["token_uri"].as_str().unwrap();
+    let (_, tok) = token_request(
+        &common::client(None, None, false),
+        &sa,
+        &assertion(&sa, uri, FCM_SCOPE),
+    )
+    .await;
+    let bearer = tok["access_token"].as_str().unwrap().to_owned();
+    let c = common::client(None, None, true);
+    let url = format!("{}/v1/projects/proj/messages:send", mock.base_url());
+    let send = |token: &str| {
+        c.post(&url)
+            .bearer_auth(&bearer)
+            .json(&json!({"message": {"token": token, "data": {"ntype": "0"}}}))
+            .send()
+    };
+    mock.token_of_project("T-other", "other-proj");
+    mock.token_of_project("T-own", "proj");
+    let expected = json!({"error": {"code": 403, "message": "SenderId mismatch",
+        "status": "PERMISSION_DENIED",
+        "details": [{"@type": "type.googleapis.com/google.firebase.fcm.v1.FcmError",
+                     "errorCode": "SENDER_ID_MISMATCH"}]}});
+    // Every time, not once like a programmed failure.
+    for _ in 0..2 {
+        let r = send("T-other").await.unwrap();
+        assert_eq!(r.status(), 403);
+        assert_eq!(r.json::<Value>().await.unwrap(), expected);
+    }
+    // The same body as the programmed failure.
+    mock.fail("T", [FcmFailure::SenderIdMismatch]);
+    let r = send("T").await.unwrap();
+    assert_eq!(r.status(), 403);
+    assert_eq!(r.json::<Value>().await.unwrap(), expected);
+
+    assert_eq!(send("T-own").await.unwrap().status(), 200);
+    assert_eq!(send("T").await.unwrap().status(), 200);
+    assert_eq!(mock.attempts("T-other"), 2);
+    assert_eq!(mock.received().len(), 2);
+}

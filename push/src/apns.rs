@@ -3,6 +3,15 @@
 //! old) or certificate auth (.p12 with password / .pwd file, or PEM).
 //! Token-auth apps share one client (one connection per host); each
 //! certificate needs its own TLS session, so its own client.
+//!
+//! A certificate says which topics it may push to: Apple's "Apple Push
+//! Services" certificates list them (the app, `<bundle>.voip`,
+//! `<bundle>.complication`) in an extension; older single-topic ones name
+//! theirs in the subject UID (`<bundle>` for alerts, `<bundle>.voip` for
+//! VoIP Services). By default (`topic = "auto"`) a VoIP push goes to
+//! `<bundle>.voip` and an alert to `<bundle>` only when the certificate
+//! allows it; otherwise the push is refused here as a configuration error
+//! instead of being sent to fail at Apple.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -74,7 +83,48 @@ impl ProviderToken {
 
 enum AppAuth {
     Token(ProviderToken),
-    Cert(reqwest::Client),
+    /// The client and the topics its certificate allows.
+    Cert(reqwest::Client, Vec<String>),
+}
+
+/// Apple's APNs topics extension (1.2.840.113635.100.6.3.6).
+const TOPICS_OID: &str = "1.2.840.113635.100.6.3.6";
+/// The subject UID attribute (0.9.2342.19200300.100.1.1).
+const UID_OID: &str = "0.9.2342.19200300.100.1.1";
+
+/// The topics an APNs client certificate (DER) allows: the topics
+/// extension's entries, else the subject UID.
+pub(crate) fn cert_topics(der: &[u8]) -> Result<Vec<String>, String> {
+    use x509_parser::der_parser::ber::BerObjectContent;
+    use x509_parser::der_parser::parse_der;
+    let (_, cert) = x509_parser::parse_x509_certificate(der).map_err(|e| e.to_string())?;
+    let ext = cert
+        .extensions()
+        .iter()
+        .find(|x| x.oid.to_id_string() == TOPICS_OID);
+    if let Some(ext) = ext {
+        let (_, seq) = parse_der(ext.value).map_err(|e| format!("topics extension: {e}"))?;
+        let topics: Vec<String> = match &seq.content {
+            BerObjectContent::Sequence(items) => items
+                .iter()
+                .filter_map(|i| match &i.content {
+                    BerObjectContent::UTF8String(s) => Some((*s).to_owned()),
+                    _ => None,
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        if !topics.is_empty() {
+            return Ok(topics);
+        }
+    }
+    let uid = cert
+        .subject()
+        .iter_attributes()
+        .find(|a| a.attr_type().to_id_string() == UID_OID)
+        .and_then(|a| a.as_str().ok())
+        .ok_or("no APNs topics extension and no subject UID: not an APNs certificate")?;
+    Ok(vec![uid.to_owned()])
 }
 
 pub(crate) struct ApnsApp {
@@ -121,6 +171,19 @@ impl Apns {
         Ok(())
     }
 
+    /// The other host's environment (for a token the first one refused).
+    pub(crate) fn other_env(&self, env: PushEnv) -> PushEnv {
+        let current = match env {
+            PushEnv::Sandbox => ApnsEnv::Sandbox,
+            PushEnv::Production => ApnsEnv::Production,
+            PushEnv::Default => self.cfg.default_env,
+        };
+        match current {
+            ApnsEnv::Sandbox => PushEnv::Production,
+            ApnsEnv::Production => PushEnv::Sandbox,
+        }
+    }
+
     /// The bundle id in an X-MPUSH package or RFC 8599 pn-param
     /// (`TEAMID.com.example.app.voip` → `com.example.app`), per
     /// `pushnotification_teamid` / `pushnotification_teamidstr`.
@@ -141,7 +204,7 @@ impl Apns {
         };
         let app = Arc::new(ApnsApp {
             bundle: bundle.to_owned(),
-            auth: self.load_auth(&conf)?,
+            auth: self.load_auth(bundle, &conf)?,
         });
         apps.insert(bundle.to_owned(), app.clone());
         Ok(app)
@@ -172,7 +235,7 @@ impl Apns {
         None
     }
 
-    fn load_auth(&self, conf: &ApnsAppConfig) -> Result<AppAuth, ConfigError> {
+    fn load_auth(&self, bundle: &str, conf: &ApnsAppConfig) -> Result<AppAuth, ConfigError> {
         if let Some(p8) = &conf.p8 {
             let pem = std::fs::read(p8).map_err(|e| ConfigError::io(p8, e))?;
             let token = ProviderToken::new(
@@ -184,7 +247,7 @@ impl Apns {
             .map_err(|e| ConfigError::credential(p8, e))?;
             return Ok(AppAuth::Token(token));
         }
-        let identity = if let Some(p12) = &conf.p12 {
+        let (identity, path) = if let Some(p12) = &conf.p12 {
             let password = match &conf.password_file {
                 Some(f) => std::fs::read_to_string(f)
                     .map_err(|e| ConfigError::io(f, e))?
@@ -192,14 +255,20 @@ impl Apns {
                     .to_owned(),
                 None => conf.password.clone().unwrap_or_default(),
             };
-            load_p12(p12, &password)?
+            (load_p12(p12, &password)?, p12)
         } else if let Some(pem) = &conf.pem {
-            load_pem(pem)?
+            (load_pem(pem)?, pem)
         } else {
             return Err(ConfigError::Invalid(
                 "APNs app needs p12, pem or p8".to_owned(),
             ));
         };
+        let leaf = identity
+            .certs
+            .first()
+            .ok_or_else(|| ConfigError::credential(path, "no certificate"))?;
+        let topics = cert_topics(leaf).map_err(|e| ConfigError::credential(path, e))?;
+        self.check_topics(bundle, &topics, path)?;
         let client = client::build(
             ClientOptions {
                 extra_ca_pem: self.cfg.extra_ca_pem.as_deref(),
@@ -208,10 +277,54 @@ impl Apns {
             },
             &self.delivery,
         )?;
-        Ok(AppAuth::Cert(client))
+        Ok(AppAuth::Cert(client, topics))
     }
 
-    fn base_url(&self, env: PushEnv) -> &str {
+    /// Refuses a certificate that can never push for `bundle`; warns about
+    /// the kind of push it cannot carry (calls need `<bundle>.voip`, chats
+    /// `<bundle>`) when the topic is chosen automatically.
+    fn check_topics(
+        &self,
+        bundle: &str,
+        topics: &[String],
+        path: &Path,
+    ) -> Result<(), ConfigError> {
+        let voip = format!("{bundle}.voip");
+        let alert = topics.iter().any(|t| t == bundle);
+        let calls = topics.contains(&voip);
+        let rule = self.cfg.topic.as_str();
+        if !alert && !calls {
+            return Err(ConfigError::credential(
+                path,
+                format!("the certificate is for {topics:?}, not for app {bundle:?}"),
+            ));
+        }
+        let literal = !matches!(rule, "auto" | "null" | "" | "set");
+        if literal && !topics.iter().any(|t| t == rule) {
+            return Err(ConfigError::Invalid(format!(
+                "[apns] topic {rule:?} is not allowed by the certificate of {bundle:?} ({topics:?})"
+            )));
+        }
+        if rule == "auto" {
+            if !calls {
+                tracing::warn!(
+                    app = bundle,
+                    ?topics,
+                    "APNs certificate cannot carry VoIP pushes (calls): use an Apple Push Services or VoIP Services certificate, or a .p8 key"
+                );
+            }
+            if !alert {
+                tracing::warn!(
+                    app = bundle,
+                    ?topics,
+                    "APNs certificate cannot carry alert pushes (chats): use an Apple Push Services certificate, or a .p8 key"
+                );
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) fn base_url(&self, env: PushEnv) -> &str {
         let env = match env {
             PushEnv::Sandbox => ApnsEnv::Sandbox,
             PushEnv::Production => ApnsEnv::Production,
@@ -224,16 +337,24 @@ impl Apns {
         .trim_end_matches('/')
     }
 
-    /// One attempt. Returns the `apns-id`.
-    pub(crate) async fn send(&self, app: &ApnsApp, req: &PushRequest) -> Result<String, Failure> {
+    /// One attempt to the host of `env`. Returns the `apns-id`.
+    pub(crate) async fn send(
+        &self,
+        app: &ApnsApp,
+        req: &PushRequest,
+        env: PushEnv,
+    ) -> Result<String, Failure> {
         let push_type = match &self.cfg.push_type {
             Some(t) => t.clone(),
             None if req.kind == NotificationKind::Call => "voip".to_owned(),
             None => "alert".to_owned(),
         };
-        let token_auth = matches!(app.auth, AppAuth::Token(_));
-        let topic = topic(&self.cfg.topic, &app.bundle, &push_type, token_auth);
-        let url = format!("{}/3/device/{}", self.base_url(req.env), req.token);
+        let allowed = match &app.auth {
+            AppAuth::Token(_) => None,
+            AppAuth::Cert(_, topics) => Some(topics.as_slice()),
+        };
+        let topic = topic(&self.cfg.topic, &app.bundle, &push_type, allowed)?;
+        let url = format!("{}/3/device/{}", self.base_url(env), req.token);
         let (client, bearer) = match &app.auth {
             AppAuth::Token(t) => (
                 &self.token_client,
@@ -242,7 +363,7 @@ impl Apns {
                         .map_err(|e| Failure::Auth(format!("APNs JWT: {e}")))?,
                 ),
             ),
-            AppAuth::Cert(c) => (c, None),
+            AppAuth::Cert(c, _) => (c, None),
         };
         let expiration = match req.ttl_secs {
             0 => 0,
@@ -293,11 +414,27 @@ impl Apns {
     }
 }
 
-/// APNs error → action.
+/// What to fix when APNs refuses a topic.
+const TOPIC_FIX: &str = "check [apns] topic and that the key or certificate is this app's: a VoIP push needs topic <bundle>.voip (an Apple Push Services or VoIP Services certificate, or a .p8 key), an alert <bundle>";
+
+/// APNs error → action: only a token APNs calls gone (410) loses its
+/// binding; a token unknown on this host is tried on the other one; topic
+/// and certificate errors are ours to fix.
 pub(crate) fn classify(status: u16, reason: &str, after: Option<std::time::Duration>) -> Failure {
     let what = format!("APNs {status} {reason}");
     match (status, reason) {
-        (410, _) | (400, "BadDeviceToken" | "DeviceTokenNotForTopic") => Failure::Remove(what),
+        (410, _) => Failure::Remove(what),
+        (400, "BadDeviceToken") => Failure::WrongEnvironment(what),
+        (400, "DeviceTokenNotForTopic" | "TopicDisallowed" | "BadTopic" | "MissingTopic") => {
+            Failure::Config {
+                reason: what,
+                fix: TOPIC_FIX,
+            }
+        }
+        (400 | 403, "BadCertificate" | "BadCertificateEnvironment") => Failure::Config {
+            reason: what,
+            fix: "the certificate is refused by this APNs host: check the certificate (not expired, for this app) and the binding's s/p environment",
+        },
         (403, _) => Failure::Auth(what),
         (429 | 500 | 503, _) => Failure::Retry {
             reason: what,
@@ -317,17 +454,34 @@ fn apns_body(payload: &Value) -> Value {
     body
 }
 
-/// `apns-topic` per `pushnotification_topic`.
-pub(crate) fn topic(rule: &str, bundle: &str, push_type: &str, token_auth: bool) -> Option<String> {
-    match rule {
-        // Token auth has no certificate to take the topic from.
-        "null" | "" if !token_auth => None,
-        "null" | "" | "set" => Some(if push_type == "voip" {
-            format!("{bundle}.voip")
-        } else {
-            bundle.to_owned()
+/// `apns-topic` per `[apns] topic` (`pushnotification_topic`), with the
+/// topics a certificate allows (`None`: token auth, any topic of the team):
+/// `auto` → `<bundle>.voip` for VoIP pushes, `<bundle>` otherwise, refused
+/// here when the certificate does not allow it; `null` → none with a
+/// certificate (APNs applies the certificate's own), as `auto` with a key;
+/// `set` → that topic whatever the certificate says; anything else is sent
+/// literally.
+pub(crate) fn topic(
+    rule: &str,
+    bundle: &str,
+    push_type: &str,
+    allowed: Option<&[String]>,
+) -> Result<Option<String>, Failure> {
+    let wanted = if push_type == "voip" {
+        format!("{bundle}.voip")
+    } else {
+        bundle.to_owned()
+    };
+    match (rule, allowed) {
+        ("null" | "", Some(_)) => Ok(None),
+        ("auto", Some(topics)) if !topics.contains(&wanted) => Err(Failure::Config {
+            reason: format!(
+                "the APNs certificate of {bundle} cannot carry {push_type} pushes (it allows {topics:?}); not sent"
+            ),
+            fix: TOPIC_FIX,
         }),
-        literal => Some(literal.to_owned()),
+        ("auto" | "null" | "" | "set", _) => Ok(Some(wanted)),
+        (literal, _) => Ok(Some(literal.to_owned())),
     }
 }
 
@@ -408,23 +562,37 @@ W1tc7rwVgnYG3loQ6/H0RLh52jhZotLapCEyF7OKIYKNVLbFdnSfBZZn
 
     #[test]
     fn topic_rules() {
-        assert_eq!(topic("null", "com.a", "voip", false), None);
+        let t = |rule, push_type, allowed: Option<&[String]>| {
+            topic(rule, "com.a", push_type, allowed).map_err(|_| ())
+        };
+        let universal = ["com.a".to_owned(), "com.a.voip".to_owned()];
+        let alert_only = ["com.a".to_owned()];
+        let voip_only = ["com.a.voip".to_owned()];
+        // auto: what the certificate allows, else refused before sending.
         assert_eq!(
-            topic("null", "com.a", "voip", true).as_deref(),
-            Some("com.a.voip")
+            t("auto", "voip", Some(&universal)),
+            Ok(Some("com.a.voip".into()))
         );
         assert_eq!(
-            topic("set", "com.a", "alert", false).as_deref(),
-            Some("com.a")
+            t("auto", "alert", Some(&universal)),
+            Ok(Some("com.a".into()))
         );
+        assert_eq!(t("auto", "voip", Some(&alert_only)), Err(()));
+        assert_eq!(t("auto", "alert", Some(&voip_only)), Err(()));
         assert_eq!(
-            topic("set", "com.a", "voip", false).as_deref(),
-            Some("com.a.voip")
+            t("auto", "voip", Some(&voip_only)),
+            Ok(Some("com.a.voip".into()))
         );
+        // Token auth: every topic of the team.
+        assert_eq!(t("auto", "voip", None), Ok(Some("com.a.voip".into())));
+        assert_eq!(t("null", "voip", None), Ok(Some("com.a.voip".into())));
+        // null: none with a certificate; set: always; literal: as is.
+        assert_eq!(t("null", "voip", Some(&alert_only)), Ok(None));
         assert_eq!(
-            topic("com.b", "com.a", "voip", true).as_deref(),
-            Some("com.b")
+            t("set", "voip", Some(&alert_only)),
+            Ok(Some("com.a.voip".into()))
         );
+        assert_eq!(t("com.b", "voip", None), Ok(Some("com.b".into())));
     }
 
     #[test]
@@ -449,14 +617,22 @@ W1tc7rwVgnYG3loQ6/H0RLh52jhZotLapCEyF7OKIYKNVLbFdnSfBZZn
         ));
         assert!(matches!(
             classify(400, "BadDeviceToken", None),
-            Failure::Remove(_)
+            Failure::WrongEnvironment(_)
         ));
+        for reason in [
+            "DeviceTokenNotForTopic",
+            "TopicDisallowed",
+            "BadTopic",
+            "MissingTopic",
+            "BadCertificateEnvironment",
+        ] {
+            assert!(
+                matches!(classify(400, reason, None), Failure::Config { .. }),
+                "{reason}"
+            );
+        }
         assert!(matches!(
-            classify(400, "DeviceTokenNotForTopic", None),
-            Failure::Remove(_)
-        ));
-        assert!(matches!(
-            classify(400, "BadTopic", None),
+            classify(400, "BadExpirationDate", None),
             Failure::Permanent(_)
         ));
         assert!(matches!(

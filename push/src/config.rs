@@ -127,9 +127,12 @@ pub struct ApnsConfig {
     pub default_env: ApnsEnv,
     /// Extra trusted root (PEM), for tests.
     pub extra_ca_pem: Option<PathBuf>,
-    /// `pushnotification_topic`: `null` (no apns-topic; token auth needs one,
-    /// so it acts as `set` there), `set` (`<bundle>.voip` for VoIP pushes,
-    /// `<bundle>` otherwise) or a literal topic.
+    /// `pushnotification_topic`: `auto` (default: `<bundle>.voip` for VoIP
+    /// pushes, `<bundle>` otherwise, when the certificate allows it — else
+    /// the push is refused as a configuration error), `null` (no apns-topic
+    /// with a certificate, so APNs applies the certificate's own; as `auto`
+    /// with token auth), `set` (`<bundle>.voip` / `<bundle>` whatever the
+    /// certificate allows) or a literal topic.
     pub topic: String,
     /// `pushnotification_apnspushtype`: force this apns-push-type.
     pub push_type: Option<String>,
@@ -152,7 +155,7 @@ impl Default for ApnsConfig {
             sandbox_url: "https://api.sandbox.push.apple.com".into(),
             default_env: ApnsEnv::Production,
             extra_ca_pem: None,
-            topic: "null".into(),
+            topic: "auto".into(),
             push_type: None,
             teamid: -1,
             teamid_str: ".voip".into(),
@@ -270,7 +273,7 @@ mod tests {
         let c = DispatcherConfig::default();
         c.validate().unwrap();
         assert_eq!(c.fcm.max_fail, 10_000);
-        assert_eq!(c.apns.topic, "null");
+        assert_eq!(c.apns.topic, "auto");
         assert_eq!(c.apns.teamid, -1);
         assert_eq!(c.apns.teamid_str, ".voip");
         assert!(c.delivery.remove_on_push_fail);

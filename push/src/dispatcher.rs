@@ -176,10 +176,13 @@ impl Dispatcher {
         let start = Instant::now();
         let delivery = &inner.cfg.delivery;
         let mut attempt = 0u32;
+        // The APNs host; switched once when it does not know the token.
+        let mut env = req.env;
+        let mut switched = false;
         loop {
             let result = match &route {
                 Route::Fcm(a) => fcm.send(a, &req).await,
-                Route::Apns(a) => apns.send(a, &req).await,
+                Route::Apns(a) => apns.send(a, &req, env).await,
                 Route::Web(s) => inner.webpush.send(s, &req).await,
             };
             if let Route::Fcm(a) = &route
@@ -191,7 +194,29 @@ impl Dispatcher {
                 Ok(id) => {
                     let latency = start.elapsed();
                     inner.stats.delivered(provider, &app, latency);
-                    return PushOutcome::Delivered { id, latency };
+                    if switched {
+                        inner.stats.update(provider, &app, |c| c.env_corrected += 1);
+                        tracing::info!(
+                            provider,
+                            app,
+                            ?env,
+                            "push token belongs to the other APNs environment; delivered there"
+                        );
+                    }
+                    return PushOutcome::Delivered {
+                        id,
+                        latency,
+                        env: switched.then_some(env),
+                    };
+                }
+                Err(Failure::WrongEnvironment(reason)) if !switched => {
+                    env = apns.other_env(env);
+                    switched = true;
+                    tracing::debug!(provider, app, %reason, ?env, "push token unknown on this APNs host; trying the other");
+                }
+                Err(Failure::WrongEnvironment(reason)) => {
+                    let reason = format!("{reason} on both APNs hosts");
+                    return self.finish(provider, &app, Failure::Remove(reason));
                 }
                 Err(Failure::Retry {
                     reason,
@@ -273,9 +298,29 @@ impl Dispatcher {
             Failure::Auth(reason) => {
                 stats.update(provider, app, |c| {
                     c.auth_errors += 1;
+                    c.config_errors += 1;
                     c.failed += 1;
                 });
                 tracing::error!(provider, app, %reason, "push credentials refused: check the key / certificate");
+                PushOutcome::Failed {
+                    retryable: false,
+                    reason,
+                }
+            }
+            Failure::Config { reason, fix } => {
+                stats.update(provider, app, |c| {
+                    c.config_errors += 1;
+                    c.failed += 1;
+                });
+                tracing::error!(provider, app, %reason, fix, "push refused: the push configuration does not fit this app (binding kept)");
+                PushOutcome::Failed {
+                    retryable: false,
+                    reason,
+                }
+            }
+            // Only reached when a provider other than APNs said it.
+            Failure::WrongEnvironment(reason) => {
+                stats.update(provider, app, |c| c.failed += 1);
                 PushOutcome::Failed {
                     retryable: false,
                     reason,

@@ -52,6 +52,12 @@ pub(crate) enum Failure {
     },
     /// Our credentials were refused: loud, counted, binding kept.
     Auth(String),
+    /// Our configuration does not fit the app (topic, certificate kind,
+    /// Firebase project): loud with the fix, counted, binding kept.
+    Config { reason: String, fix: &'static str },
+    /// APNs does not know the token on this host: maybe a sandbox token
+    /// sent to production or the reverse. Tried once on the other host.
+    WrongEnvironment(String),
     /// Anything else (bad payload, unknown app): binding kept, no retry.
     Permanent(String),
 }

@@ -221,7 +221,10 @@ pub(crate) fn classify(status: u16, body: &Value, after: Option<std::time::Durat
     match status {
         404 if error_code == "UNREGISTERED" => Failure::Remove(what),
         400 if names_token => Failure::Remove(what),
-        403 if error_code == "SENDER_ID_MISMATCH" => Failure::Remove(what),
+        403 if error_code == "SENDER_ID_MISMATCH" => Failure::Config {
+            reason: what,
+            fix: "the token belongs to another Firebase project: use the service account of the app's project ([fcm] apps)",
+        },
         401 | 403 => Failure::Auth(what),
         429 | 500 | 502 | 503 | 504 => Failure::Retry {
             reason: what,

@@ -67,8 +67,14 @@ pub struct PushRequest {
 #[derive(Debug, Clone, PartialEq)]
 pub enum PushOutcome {
     /// Accepted by the provider. `id`: FCM message name, `apns-id`, or the
-    /// Web Push message URL. `latency` includes retries.
-    Delivered { id: String, latency: Duration },
+    /// Web Push message URL. `latency` includes retries. `env`: set when
+    /// APNs took the token only on the other host than the binding's —
+    /// store it on the binding.
+    Delivered {
+        id: String,
+        latency: Duration,
+        env: Option<PushEnv>,
+    },
     /// The provider says the token is dead: remove the binding.
     RemoveBinding { reason: String },
     /// Not delivered; keep the binding. `retryable`: a later try may work.

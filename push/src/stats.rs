@@ -16,6 +16,13 @@ pub struct Counters {
     pub removed: u64,
     /// Attempts refused because of our credentials (401/403, bad key).
     pub auth_errors: u64,
+    /// Pushes refused because our configuration does not fit the app
+    /// (credentials, APNs topic or certificate kind, Firebase project);
+    /// the binding is kept. A health signal: it should stay 0.
+    pub config_errors: u64,
+    /// Pushes delivered only on the other APNs host (a sandbox token sent
+    /// to production or the reverse); the binding's environment is fixed.
+    pub env_corrected: u64,
     /// Extra attempts after a transient error.
     pub retries: u64,
     /// Sum and maximum of the latencies of delivered pushes (ms).

@@ -8,7 +8,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::*;
-use sipwake_mocks::apns::{ApnsAuth, ApnsFailure, ApnsMock, KEY_ID, TEAM_ID};
+use sipwake_mocks::CertKind;
+use sipwake_mocks::apns::{ApnsAuth, ApnsEnv as MockEnv, ApnsFailure, ApnsMock, KEY_ID, TEAM_ID};
 use sipwake_push::config::{ApnsAppConfig, ApnsEnv};
 use sipwake_push::{
     ConfigError, Dispatcher, DispatcherConfig, NotificationKind, PushEnv, PushOutcome,
@@ -251,7 +252,7 @@ async fn p12_with_pwd_file_and_pem_discovered() {
     std::fs::write(dir.path().join(format!("pushkit.{BUNDLE}.pwd")), "s3cret\n").unwrap();
     let other = mock.client_cert("com.example.other").unwrap();
     std::fs::write(dir.path().join("pushkit.pem"), &other.pem).unwrap();
-    let d = cert_dispatcher(&mock, dir.path(), "null").await;
+    let d = cert_dispatcher(&mock, dir.path(), "auto").await;
 
     let out = d
         .send(apns_request(
@@ -275,10 +276,8 @@ async fn p12_with_pwd_file_and_pem_discovered() {
     let got = mock.received();
     assert_eq!(got[0].auth, ApnsAuth::Cert(BUNDLE.into()));
     assert_eq!(got[1].auth, ApnsAuth::Cert("com.example.other".into()));
-    assert!(
-        !got[0].headers.contains_key("apns-topic"),
-        "topic null: none sent"
-    );
+    assert_eq!(got[0].headers["apns-topic"], format!("{BUNDLE}.voip"));
+    assert_eq!(got[1].headers["apns-topic"], "com.example.other");
     assert!(!got[0].headers.contains_key("authorization"));
     assert_eq!(got[0].headers["apns-push-type"], "voip");
 }
@@ -395,23 +394,34 @@ async fn error_classes() {
             .await
         }
     };
-    // Dead tokens: removed, not retried.
-    for (i, f) in [
-        ApnsFailure::Unregistered,
-        ApnsFailure::BadDeviceToken,
-        ApnsFailure::DeviceTokenNotForTopic,
-    ]
-    .into_iter()
-    .enumerate()
-    {
-        mock.fail(&token(i), [f.clone()]);
-        let out = send(token(i)).await;
-        assert!(
-            matches!(out, PushOutcome::RemoveBinding { .. }),
-            "{f:?}: {out:?}"
-        );
-        assert_eq!(mock.attempts(&token(i)), 1);
-    }
+    // A dead token: removed, not retried.
+    mock.fail(&token(0), [ApnsFailure::Unregistered]);
+    let out = send(token(0)).await;
+    assert!(matches!(out, PushOutcome::RemoveBinding { .. }), "{out:?}");
+    assert_eq!(mock.attempts(&token(0)), 1);
+    // Unknown on both hosts (here one mock serves both): removed after
+    // the second host said so.
+    mock.fail(
+        &token(1),
+        [ApnsFailure::BadDeviceToken, ApnsFailure::BadDeviceToken],
+    );
+    let out = send(token(1)).await;
+    assert!(matches!(out, PushOutcome::RemoveBinding { .. }), "{out:?}");
+    assert_eq!(mock.attempts(&token(1)), 2);
+    // A topic error is ours: binding kept, not retried.
+    mock.fail(&token(2), [ApnsFailure::DeviceTokenNotForTopic]);
+    let out = send(token(2)).await;
+    assert!(
+        matches!(
+            out,
+            PushOutcome::Failed {
+                retryable: false,
+                ..
+            }
+        ),
+        "{out:?}"
+    );
+    assert_eq!(mock.attempts(&token(2)), 1);
     // A token that is not hex never leaves the gateway.
     assert!(matches!(
         send("../../x".into()).await,
@@ -474,6 +484,202 @@ async fn error_classes() {
         .find(|e| e.provider == "apns" && e.app == BUNDLE)
         .unwrap()
         .counters;
-    assert_eq!((c.removed, c.auth_errors, c.sent, c.retries), (4, 1, 1, 3));
-    assert_eq!(c.failed, 3);
+    assert_eq!((c.removed, c.auth_errors, c.sent, c.retries), (3, 1, 1, 3));
+    // 500s given up, the bad header, the topic error, the 403.
+    assert_eq!((c.failed, c.config_errors), (4, 2));
+}
+
+/// Stats of BUNDLE's APNs pushes.
+fn apns_stats(d: &Dispatcher) -> sipwake_push::Counters {
+    d.stats()
+        .into_iter()
+        .find(|e| e.provider == "apns" && e.app == BUNDLE)
+        .map(|e| e.counters)
+        .unwrap_or_default()
+}
+
+/// The default topic rule with each kind of certificate: a push goes to a
+/// topic its certificate allows, or is refused here as a configuration
+/// error — never sent to fail at Apple, never a removed binding.
+#[tokio::test]
+async fn default_topics_follow_the_certificate_kind() {
+    for (kind, call_ok, chat_ok) in [
+        (CertKind::Universal, true, true),
+        (CertKind::Alert, false, true),
+        (CertKind::Voip, true, false),
+    ] {
+        let mock = ApnsMock::start().await.unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let cert = mock.client_cert_of(BUNDLE, kind).unwrap();
+        std::fs::write(dir.path().join(format!("pushkit.{BUNDLE}.pem")), &cert.pem).unwrap();
+        let d = cert_dispatcher(&mock, dir.path(), "auto").await;
+        let call = d
+            .send(apns_request(
+                BUNDLE,
+                TOKEN,
+                NotificationKind::Call,
+                PushEnv::Default,
+            ))
+            .await;
+        let chat = d
+            .send(apns_request(
+                BUNDLE,
+                TOKEN,
+                NotificationKind::Chat,
+                PushEnv::Default,
+            ))
+            .await;
+        for (ok, out) in [(call_ok, &call), (chat_ok, &chat)] {
+            if ok {
+                assert!(
+                    matches!(out, PushOutcome::Delivered { .. }),
+                    "{kind:?}: {out:?}"
+                );
+            } else {
+                assert!(
+                    matches!(
+                        out,
+                        PushOutcome::Failed {
+                            retryable: false,
+                            ..
+                        }
+                    ),
+                    "{kind:?}: {out:?}"
+                );
+            }
+        }
+        let got = mock.received();
+        assert_eq!(
+            got.len(),
+            usize::from(call_ok) + usize::from(chat_ok),
+            "{kind:?}: nothing doomed is sent"
+        );
+        for r in &got {
+            let want = if r.headers["apns-push-type"] == "voip" {
+                format!("{BUNDLE}.voip")
+            } else {
+                BUNDLE.to_owned()
+            };
+            assert_eq!(r.headers["apns-topic"], want, "{kind:?}");
+        }
+        let c = apns_stats(&d);
+        let refused = u64::from(!call_ok) + u64::from(!chat_ok);
+        assert_eq!((c.config_errors, c.removed), (refused, 0), "{kind:?}");
+    }
+}
+
+/// The manual's `topic = null` with an ordinary alert certificate: the
+/// VoIP push goes without a topic, APNs applies the certificate's and
+/// answers DeviceTokenNotForTopic. That is our configuration, not a dead
+/// token: the binding stays and the error is counted.
+#[tokio::test]
+async fn null_topic_on_an_alert_certificate_is_a_config_error_not_a_dead_token() {
+    let mock = ApnsMock::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cert = mock.client_cert_of(BUNDLE, CertKind::Alert).unwrap();
+    std::fs::write(dir.path().join(format!("pushkit.{BUNDLE}.pem")), &cert.pem).unwrap();
+    let d = cert_dispatcher(&mock, dir.path(), "null").await;
+    let out = d
+        .send(apns_request(
+            BUNDLE,
+            TOKEN,
+            NotificationKind::Call,
+            PushEnv::Default,
+        ))
+        .await;
+    let PushOutcome::Failed {
+        retryable: false,
+        reason,
+    } = out
+    else {
+        panic!("{out:?}")
+    };
+    assert!(reason.contains("DeviceTokenNotForTopic"), "{reason}");
+    let c = apns_stats(&d);
+    assert_eq!((c.config_errors, c.removed), (1, 0));
+    // A chat with the certificate's own topic is fine.
+    let out = d
+        .send(apns_request(
+            BUNDLE,
+            TOKEN,
+            NotificationKind::Chat,
+            PushEnv::Default,
+        ))
+        .await;
+    assert!(matches!(out, PushOutcome::Delivered { .. }), "{out:?}");
+}
+
+/// A certificate of another app, or a literal topic it does not allow,
+/// can never work: refused when the configuration is loaded.
+#[tokio::test]
+async fn a_certificate_that_can_never_work_is_refused_at_startup() {
+    let mock = ApnsMock::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let other = mock.client_cert("com.example.other").unwrap();
+    let pem = dir.path().join("other.pem");
+    std::fs::write(&pem, &other.pem).unwrap();
+    let mut cfg = config(dir.path());
+    cfg.apns.apps.insert(
+        BUNDLE.into(),
+        ApnsAppConfig {
+            pem: Some(pem.clone()),
+            ..Default::default()
+        },
+    );
+    let Err(e) = Dispatcher::new(cfg.clone()) else {
+        panic!("another app's certificate was accepted")
+    };
+    assert!(e.to_string().contains("com.example.other"), "{e}");
+    let own = mock.client_cert(BUNDLE).unwrap();
+    std::fs::write(&pem, &own.pem).unwrap();
+    cfg.apns.topic = "com.example.elsewhere".into();
+    let Err(e) = Dispatcher::new(cfg.clone()) else {
+        panic!("a topic the certificate does not allow was accepted")
+    };
+    assert!(matches!(e, ConfigError::Invalid(_)), "{e}");
+    cfg.apns.topic = format!("{BUNDLE}.voip");
+    Dispatcher::new(cfg).unwrap();
+}
+
+/// A sandbox token sent to production (or the reverse) is tried once on
+/// the other host; the outcome names the environment that worked.
+#[tokio::test]
+async fn a_token_of_the_other_environment_is_delivered_there() {
+    let mock = ApnsMock::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = jwt_config(&mock, dir.path());
+    cfg.apns.sandbox_url = mock.sandbox_url();
+    let d = Dispatcher::new(cfg).unwrap();
+    mock.token_env(TOKEN, MockEnv::Sandbox);
+    let out = d
+        .send(apns_request(
+            BUNDLE,
+            TOKEN,
+            NotificationKind::Call,
+            PushEnv::Default,
+        ))
+        .await;
+    let PushOutcome::Delivered { env, .. } = out else {
+        panic!("{out:?}")
+    };
+    assert_eq!(env, Some(PushEnv::Sandbox));
+    assert_eq!(mock.attempts(TOKEN), 2, "production once, then sandbox");
+    let got = mock.received();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].env, MockEnv::Sandbox);
+    // Sent to the right host at once: no correction.
+    let out = d
+        .send(apns_request(
+            BUNDLE,
+            TOKEN,
+            NotificationKind::Call,
+            PushEnv::Sandbox,
+        ))
+        .await;
+    assert!(
+        matches!(out, PushOutcome::Delivered { env: None, .. }),
+        "{out:?}"
+    );
+    let c = apns_stats(&d);
+    assert_eq!((c.env_corrected, c.removed, c.sent), (1, 0, 2));
 }

@@ -170,8 +170,7 @@ async fn dead_tokens_remove_the_binding() {
     let s = setup(|_| {}).await;
     s.mock.fail("gone", [FcmFailure::Unregistered]);
     s.mock.fail("bad", [FcmFailure::InvalidToken]);
-    s.mock.fail("other", [FcmFailure::SenderIdMismatch]);
-    for t in ["gone", "bad", "other"] {
+    for t in ["gone", "bad"] {
         let out = s
             .dispatcher
             .send(fcm_request(
@@ -188,7 +187,35 @@ async fn dead_tokens_remove_the_binding() {
         assert_eq!(s.mock.attempts(t), 1, "{t}: not retried");
     }
     let c = stats(&s.dispatcher);
-    assert_eq!((c.removed, c.sent, c.retries), (3, 0, 0));
+    assert_eq!((c.removed, c.sent, c.retries), (2, 0, 0));
+}
+
+/// A token of another Firebase project is our configuration's fault (the
+/// service account's project), not a dead device: the binding stays.
+#[tokio::test]
+async fn sender_id_mismatch_keeps_the_binding_and_counts_a_config_error() {
+    let s = setup(|_| {}).await;
+    s.mock
+        .token_of_project("other-project-tok", "some-other-project");
+    s.mock.fail("programmed", [FcmFailure::SenderIdMismatch]);
+    for t in ["other-project-tok", "programmed"] {
+        let out = s
+            .dispatcher
+            .send(fcm_request(
+                Provider::AndroidFcm,
+                PKG,
+                t,
+                NotificationKind::Call,
+            ))
+            .await;
+        assert!(
+            matches!(out, PushOutcome::Failed { retryable: false, ref reason } if reason.contains("SENDER_ID_MISMATCH")),
+            "{t}: {out:?}"
+        );
+        assert_eq!(s.mock.attempts(t), 1, "{t}: not retried");
+    }
+    let c = stats(&s.dispatcher);
+    assert_eq!((c.removed, c.config_errors, c.failed), (0, 2, 2));
 }
 
 #[tokio::test]

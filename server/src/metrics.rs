@@ -161,6 +161,16 @@ fn push_counters(out: &mut String, stats: &[sipwake_push::StatsEntry]) {
             "Push retries after 429/5xx/network errors.",
             |c| c.retries,
         ),
+        (
+            "sipwake_push_config_errors_total",
+            "Pushes refused because the push configuration does not fit the app (credentials, APNs topic or certificate, Firebase project); bindings kept. Alert when it grows.",
+            |c| c.config_errors,
+        ),
+        (
+            "sipwake_push_env_corrected_total",
+            "Pushes APNs took only on the other host (sandbox/production); the binding's environment was corrected.",
+            |c| c.env_corrected,
+        ),
     ] {
         let r: Vec<(&str, u64)> = rows
             .iter()

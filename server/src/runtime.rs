@@ -185,10 +185,15 @@ impl PushService {
             Err(e) => return PushReport::failed(e.to_string()),
         };
         match self.dispatcher.send(req).await {
-            PushOutcome::Delivered { id, .. } => PushReport {
-                status: PushStatus::Sent,
-                id: Some(id),
-            },
+            PushOutcome::Delivered { id, env, .. } => {
+                if let (Some(env), Some((aor, dev))) = (env, device) {
+                    self.correct_env(aor, dev, env).await;
+                }
+                PushReport {
+                    status: PushStatus::Sent,
+                    id: Some(id),
+                }
+            }
             PushOutcome::RemoveBinding { reason } => {
                 if let Some((aor, dev)) = device {
                     let store = self.bindings.store.clone();
@@ -206,6 +211,29 @@ impl PushService {
                 warn!(%reason, retryable, device = %label(), "push failed");
                 PushReport::failed(reason)
             }
+        }
+    }
+
+    /// APNs took the token only on the other host: the binding's
+    /// environment is stored, so the next push goes there at once.
+    async fn correct_env(&self, aor: &str, device: &str, env: sipwake_core::mpush::PushEnv) {
+        let store = self.bindings.store.clone();
+        let (aor, device) = (aor.to_owned(), device.to_owned());
+        let result = tokio::task::spawn_blocking(move || {
+            let Some(mut b) = store.get(&aor, &device)? else {
+                return Ok(None);
+            };
+            b.push.env = env;
+            store.upsert(&b).map(|_| Some(b))
+        })
+        .await;
+        match result {
+            Ok(Ok(Some(b))) => {
+                info!(aor = %b.aor, device = %b.device, ?env, "push binding's APNs environment corrected")
+            }
+            Ok(Ok(None)) => {}
+            Ok(Err(e)) => warn!(error = %e, "push binding's environment not corrected"),
+            Err(e) => warn!(error = %e, "push binding's environment not corrected"),
         }
     }
 

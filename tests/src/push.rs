@@ -10,6 +10,7 @@ use std::time::Duration;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::Value;
+use sipwake_mocks::CertKind;
 use sipwake_mocks::apns::{ApnsMock, KEY_ID, TEAM_ID};
 use sipwake_mocks::fcm::FcmMock;
 use sipwake_mocks::webpush::{Subscription, WebPushMock};
@@ -75,28 +76,30 @@ pub fn apns_section(mock: &ApnsMock, dir: &Path) -> Result<String, Error> {
     let p8 = write(&dir.join("apns.p8"), mock.p8_pem())?;
     let url = q(&mock.base_url());
     Ok(format!(
-        "\n[apns]\nproduction_url = {url}\nsandbox_url = {url}\nextra_ca_pem = {ca}\n\
+        "\n[apns]\nproduction_url = {url}\nsandbox_url = {sandbox}\nextra_ca_pem = {ca}\n\
          [apns.apps.{app}]\np8 = {p8}\nkey_id = {kid}\nteam_id = {team}\n",
+        sandbox = q(&mock.sandbox_url()),
         app = q(APP),
         kid = q(KEY_ID),
         team = q(TEAM_ID),
     ))
 }
 
-/// `[apns]` with certificate auth: a password-protected .p12 for bundle
-/// [`APP`] issued by the mock's CA (the topic is left to the certificate).
-pub fn apns_p12_section(mock: &ApnsMock, dir: &Path) -> Result<String, Error> {
+/// `[apns]` with certificate auth: a password-protected .p12 of `kind`
+/// for bundle [`APP`] issued by the mock's CA (the default topic rule).
+pub fn apns_p12_section(mock: &ApnsMock, dir: &Path, kind: CertKind) -> Result<String, Error> {
     let ca = write(&dir.join("apns-ca.pem"), &mock.ca_pem())?;
     let p12 = mock
-        .client_cert(APP)
+        .client_cert_of(APP, kind)
         .and_then(|c| c.p12("e2e-p12-pw"))
         .map_err(mock_err)?;
     let path = dir.join("pushkit.p12");
     std::fs::write(&path, p12).map_err(|e| Error::io("write pushkit.p12", e))?;
     let url = q(&mock.base_url());
     Ok(format!(
-        "\n[apns]\nproduction_url = {url}\nsandbox_url = {url}\nextra_ca_pem = {ca}\n\
+        "\n[apns]\nproduction_url = {url}\nsandbox_url = {sandbox}\nextra_ca_pem = {ca}\n\
          [apns.apps.{app}]\np12 = {p12}\npassword = \"e2e-p12-pw\"\n",
+        sandbox = q(&mock.sandbox_url()),
         app = q(APP),
         p12 = q(&path.display().to_string()),
     ))
@@ -118,6 +121,9 @@ pub struct Options {
     /// With `apns`: certificate auth (the .p12 Apple hands out) instead of
     /// the .p8 token key.
     pub apns_p12: bool,
+    /// With `apns_p12`: the certificate's kind (`None`: an Apple Push
+    /// Services certificate, for alerts and VoIP).
+    pub apns_cert: Option<CertKind>,
     /// `[store]` at `dir/bindings.db` with [`STORE_KEY`]; off = the
     /// defaults (`<data_dir>/bindings.db`, key generated in `data_dir`).
     pub store: bool,
@@ -162,7 +168,10 @@ impl PushGateway {
         config.push_str(&fcm_section(&fcm, dir.path())?);
         config.push_str(&webpush_section(&webpush, dir.path())?);
         match &apns {
-            Some(a) if opts.apns_p12 => config.push_str(&apns_p12_section(a, dir.path())?),
+            Some(a) if opts.apns_p12 => {
+                let kind = opts.apns_cert.unwrap_or(CertKind::Universal);
+                config.push_str(&apns_p12_section(a, dir.path(), kind)?)
+            }
             Some(a) => config.push_str(&apns_section(a, dir.path())?),
             None => {}
         }
