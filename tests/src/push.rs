@@ -199,6 +199,37 @@ impl PushGateway {
     pub async fn client(&self, user: &str) -> Result<SipClient, Error> {
         SipClient::udp(self.gw.sip_addr(), user, crate::REALM).await
     }
+
+    /// Registers `user` through the gateway (401 → 200) with
+    /// `X-MPUSH: value`; panics (with the gateway log) unless the 200
+    /// carries Feature-Caps.
+    pub async fn register_push(&self, user: &str, value: &str) -> SipClient {
+        let mut c = self.client(user).await.unwrap();
+        let ok = c
+            .register(crate::password(user), 600, &[format!("X-MPUSH: {value}")])
+            .await
+            .unwrap();
+        assert_eq!(
+            ok.status(),
+            Some(200),
+            "{}\n{}",
+            ok.start,
+            self.gw.failure("log")
+        );
+        assert!(ok.header("Feature-Caps").is_some(), "{}", ok.start);
+        c
+    }
+
+    /// The `push` entry of `/api/v1/stats` for (provider, app), if any.
+    pub async fn push_stat(&self, provider: &str, app: &str) -> Option<Value> {
+        let stats = self.api.json("GET", "/api/v1/stats", None).await.unwrap();
+        stats["push"]
+            .as_array()
+            .unwrap_or_else(|| panic!("stats without push array: {stats}"))
+            .iter()
+            .find(|e| e["provider"] == provider && e["app"] == app)
+            .cloned()
+    }
 }
 
 /// A Web Push subscription as the X-MPUSH `w` token: base64url (no

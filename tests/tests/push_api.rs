@@ -4,8 +4,6 @@
 //! Kamailio (and to raw tokens); dead tokens remove bindings; stats move.
 
 use serde_json::{Value, json};
-use sipwake_e2e::client::SipClient;
-use sipwake_e2e::password;
 use sipwake_e2e::push::{self, API_TOKEN, APP, Options, PushGateway};
 use sipwake_mocks::apns::{ApnsAuth, ApnsFailure};
 use sipwake_mocks::fcm::FcmFailure;
@@ -28,35 +26,6 @@ async fn start(apns: bool) -> PushGateway {
     })
     .await
     .unwrap()
-}
-
-/// Registers `user` through the gateway (401 → 200) with `X-MPUSH: value`.
-async fn register_push(env: &PushGateway, user: &str, value: &str) -> SipClient {
-    let mut c = env.client(user).await.unwrap();
-    let ok = c
-        .register(password(user), 600, &[format!("X-MPUSH: {value}")])
-        .await
-        .unwrap();
-    assert_eq!(
-        ok.status(),
-        Some(200),
-        "{}\n{}",
-        ok.start,
-        env.gw.failure("log")
-    );
-    assert!(ok.header("Feature-Caps").is_some(), "{}", ok.start);
-    c
-}
-
-/// The `push` stats entry of (provider, app), if any.
-async fn push_stat(env: &PushGateway, provider: &str, app: &str) -> Option<Value> {
-    let stats = env.api.json("GET", "/api/v1/stats", None).await.unwrap();
-    stats["push"]
-        .as_array()
-        .unwrap_or_else(|| panic!("stats without push array: {stats}"))
-        .iter()
-        .find(|e| e["provider"] == provider && e["app"] == app)
-        .cloned()
 }
 
 /// (METHOD, path template) of every operation in the served OpenAPI document.
@@ -181,8 +150,10 @@ async fn load_answers_the_wsload_text() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn push_to_a_user_and_to_a_raw_token_via_fcm() {
     let env = start(false).await;
-    let _alice = register_push(&env, "alice", &format!("a:{APP}:fcm-user-tok")).await;
-    let before = push_stat(&env, "fcm", APP).await;
+    let _alice = env
+        .register_push("alice", &format!("a:{APP}:fcm-user-tok"))
+        .await;
+    let before = env.push_stat("fcm", APP).await;
     assert!(
         before.as_ref().is_none_or(|s| s["sent"] == 0),
         "sent before any push: {before:?}"
@@ -225,9 +196,7 @@ async fn push_to_a_user_and_to_a_raw_token_via_fcm() {
     assert_eq!(got[1].body["message"]["token"], "raw-fcm-tok");
     assert_eq!(got[1].body["message"]["data"]["nmsg"], "raw");
 
-    let stat = push_stat(&env, "fcm", APP)
-        .await
-        .expect("no fcm stats entry");
+    let stat = env.push_stat("fcm", APP).await.expect("no fcm stats entry");
     assert_eq!(stat["sent"], 2, "{stat}");
     assert_eq!(stat["failed"], 0, "{stat}");
 
@@ -251,7 +220,7 @@ async fn apns_call_and_chat_pushes() {
     let env = start(true).await;
     let apns = env.apns.as_ref().unwrap();
     let tok = push::apns_token("apns-api");
-    let _bob = register_push(&env, "bob", &format!("p:i:{APP}:{tok}")).await;
+    let _bob = env.register_push("bob", &format!("p:i:{APP}:{tok}")).await;
 
     let call = env
         .api
@@ -277,7 +246,8 @@ async fn apns_call_and_chat_pushes() {
     assert_eq!(got[0].headers["apns-topic"], format!("{APP}.voip"));
     assert_eq!(got[1].headers["apns-push-type"], "alert");
     assert_eq!(got[1].headers["apns-topic"], APP);
-    let stat = push_stat(&env, "apns", APP)
+    let stat = env
+        .push_stat("apns", APP)
         .await
         .expect("no apns stats entry");
     assert_eq!(stat["sent"], 2, "{stat}");
@@ -288,7 +258,9 @@ async fn web_push_is_encrypted_to_the_subscription() {
     let env = start(false).await;
     let sub = env.webpush.subscribe();
     let token = push::subscription_token(&sub);
-    let _carol = register_push(&env, "carol", &format!("w:webpush:{token}")).await;
+    let _carol = env
+        .register_push("carol", &format!("w:webpush:{token}"))
+        .await;
     let results = env
         .api
         .push(&json!({"type": 1, "from_user": "dave", "to_user": "carol@sipwake.test", "message": "web hello"}))
@@ -309,16 +281,20 @@ async fn web_push_is_encrypted_to_the_subscription() {
 async fn dead_tokens_remove_the_binding() {
     let env = start(true).await;
     let apns = env.apns.as_ref().unwrap();
-    let _a = register_push(&env, "alice", &format!("a:{APP}:fcm-dead-tok")).await;
+    let _a = env
+        .register_push("alice", &format!("a:{APP}:fcm-dead-tok"))
+        .await;
     let apns_tok = push::apns_token("apns-dead");
-    let _b = register_push(&env, "bob", &format!("i:{APP}:{apns_tok}")).await;
+    let _b = env
+        .register_push("bob", &format!("i:{APP}:{apns_tok}"))
+        .await;
     let sub = env.webpush.subscribe();
-    let _c = register_push(
-        &env,
-        "carol",
-        &format!("w:webpush:{}", push::subscription_token(&sub)),
-    )
-    .await;
+    let _c = env
+        .register_push(
+            "carol",
+            &format!("w:webpush:{}", push::subscription_token(&sub)),
+        )
+        .await;
     env.fcm.fail("fcm-dead-tok", [FcmFailure::Unregistered]);
     apns.fail(&apns_tok, [ApnsFailure::Unregistered]);
     env.webpush.expire(&sub);
@@ -343,7 +319,7 @@ async fn dead_tokens_remove_the_binding() {
         "no retry of a dead token"
     );
     assert_eq!(apns.attempts(&apns_tok), 1, "no retry of a dead token");
-    let stat = push_stat(&env, "fcm", APP).await.expect("fcm stats");
+    let stat = env.push_stat("fcm", APP).await.expect("fcm stats");
     assert_eq!(stat["removed"], 1, "{stat}");
     assert!(env.gw.log().contains("binding removed"));
 }
@@ -353,9 +329,13 @@ async fn dead_tokens_remove_the_binding() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn delete_user_removes_all_its_devices() {
     let env = start(false).await;
-    let _a1 = register_push(&env, "alice", &format!("a:{APP}:del-tok-1")).await;
-    let _a2 = register_push(&env, "alice", &format!("a:{APP}:del-tok-2")).await;
-    let _b = register_push(&env, "bob", &format!("a:{APP}:keep-tok")).await;
+    let _a1 = env
+        .register_push("alice", &format!("a:{APP}:del-tok-1"))
+        .await;
+    let _a2 = env
+        .register_push("alice", &format!("a:{APP}:del-tok-2"))
+        .await;
+    let _b = env.register_push("bob", &format!("a:{APP}:keep-tok")).await;
     assert_eq!(
         env.api.devices("alice@sipwake.test").await.unwrap().len(),
         2
@@ -400,7 +380,7 @@ async fn apns_push_with_a_p12_certificate() {
     .unwrap();
     let apns = env.apns.as_ref().unwrap();
     let tok = push::apns_token("apns-p12");
-    let _bob = register_push(&env, "bob", &format!("s:i:{APP}:{tok}")).await;
+    let _bob = env.register_push("bob", &format!("s:i:{APP}:{tok}")).await;
     let call = env
         .api
         .push(&json!({"type": 0, "from_user": "alice", "to_user": "bob@sipwake.test"}))

@@ -6,40 +6,15 @@
 //! configuration error, not a dead token.
 
 use serde_json::{Value, json};
-use sipwake_e2e::client::SipClient;
-use sipwake_e2e::password;
 use sipwake_e2e::push::{self, API_TOKEN, APP, Options, PushGateway};
 use sipwake_mocks::CertKind;
 use sipwake_mocks::apns::ApnsEnv;
 
-/// Registers `user` through the gateway (401 → 200) with `X-MPUSH: value`.
-async fn register_push(env: &PushGateway, user: &str, value: &str) -> SipClient {
-    let mut c = env.client(user).await.unwrap();
-    let ok = c
-        .register(password(user), 600, &[format!("X-MPUSH: {value}")])
-        .await
-        .unwrap();
-    assert_eq!(
-        ok.status(),
-        Some(200),
-        "{}\n{}",
-        ok.start,
-        env.gw.failure("log")
-    );
-    c
-}
-
 /// The `push` stats entry of (provider, app).
 async fn push_stat(env: &PushGateway, provider: &str, app: &str) -> Value {
-    let stats = env.api.json("GET", "/api/v1/stats", None).await.unwrap();
-    stats["push"]
-        .as_array()
-        .and_then(|a| {
-            a.iter()
-                .find(|e| e["provider"] == provider && e["app"] == app)
-        })
-        .cloned()
-        .unwrap_or_else(|| panic!("no {provider}/{app} stats: {stats}"))
+    env.push_stat(provider, app)
+        .await
+        .unwrap_or_else(|| panic!("no {provider}/{app} stats"))
 }
 
 async fn metrics(env: &PushGateway) -> String {
@@ -64,7 +39,7 @@ async fn an_alert_only_certificate_refuses_calls_and_keeps_the_binding() {
     .unwrap();
     let apns = env.apns.as_ref().unwrap();
     let tok = push::apns_token("alert-cert");
-    let _bob = register_push(&env, "bob", &format!("i:{APP}:{tok}")).await;
+    let _bob = env.register_push("bob", &format!("i:{APP}:{tok}")).await;
     let aor = "bob@sipwake.test";
 
     let call = env
@@ -119,7 +94,7 @@ async fn a_sandbox_token_is_delivered_on_sandbox_and_the_binding_corrected() {
     let tok = push::apns_token("sandbox-token");
     apns.token_env(&tok, ApnsEnv::Sandbox);
     // No s/p prefix: the production host by default.
-    let _bob = register_push(&env, "bob", &format!("i:{APP}:{tok}")).await;
+    let _bob = env.register_push("bob", &format!("i:{APP}:{tok}")).await;
     let aor = "bob@sipwake.test";
 
     let call = env
@@ -153,7 +128,9 @@ async fn a_sandbox_token_is_delivered_on_sandbox_and_the_binding_corrected() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_fcm_token_of_another_project_keeps_its_binding() {
     let env = PushGateway::start(Options::default()).await.unwrap();
-    let _alice = register_push(&env, "alice", &format!("a:{APP}:other-project-tok")).await;
+    let _alice = env
+        .register_push("alice", &format!("a:{APP}:other-project-tok"))
+        .await;
     env.fcm
         .token_of_project("other-project-tok", "someone-elses-project");
     let aor = "alice@sipwake.test";
