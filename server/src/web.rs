@@ -44,6 +44,8 @@ pub struct WebSite {
     pub vapid_public_key: Option<String>,
     /// SIP domain the page pre-fills; `None` = the page's host name.
     pub domain: Option<String>,
+    /// Origins whose pages may read `/api/v1/webconfig` (CORS).
+    pub allowed_origins: Vec<String>,
 }
 
 impl Default for WebSite {
@@ -58,6 +60,7 @@ impl Default for WebSite {
             firebase_vapid_key: None,
             vapid_public_key: None,
             domain: None,
+            allowed_origins: Vec::new(),
         }
     }
 }
@@ -82,6 +85,7 @@ impl WebSite {
             firebase_vapid_key: opt(&s.firebase_vapid_key),
             vapid_public_key,
             domain: opt(&s.domain),
+            allowed_origins: s.allowed_origins.clone(),
         }
     }
 }
@@ -89,7 +93,10 @@ impl WebSite {
 /// The web routes. Generic over the state type so it merges into any router.
 pub fn router<S: Clone + Send + Sync + 'static>(config: WebSite) -> Router<S> {
     Router::new()
-        .route("/api/v1/webconfig", get(webconfig))
+        .route(
+            "/api/v1/webconfig",
+            get(webconfig).options(webconfig_preflight),
+        )
         .route("/firebase-messaging-sw.js", get(service_worker))
         .route("/sdk/{*path}", get(sdk_file))
         .fallback(demo_file)
@@ -129,10 +136,53 @@ async fn webconfig(State(cfg): State<Arc<WebSite>>, req: Request) -> Response {
         sdk: "/sdk/",
         service_worker: "/firebase-messaging-sw.js",
     };
+    let origin = allowed_origin(&cfg, req.headers());
     let mut resp = axum::Json(body).into_response();
-    resp.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    let h = resp.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::VARY, HeaderValue::from_static("Origin"));
+    if let Some(o) = origin {
+        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, o);
+    }
     resp
+}
+
+/// CORS preflight (`OPTIONS`) for a page on an allowed origin; others get
+/// 403 and no CORS headers, so the browser refuses.
+async fn webconfig_preflight(State(cfg): State<Arc<WebSite>>, headers: HeaderMap) -> Response {
+    let Some(origin) = allowed_origin(&cfg, &headers) else {
+        return (
+            StatusCode::FORBIDDEN,
+            "origin not allowed ([web] allowed_origins)\n",
+        )
+            .into_response();
+    };
+    (
+        StatusCode::NO_CONTENT,
+        [
+            (header::ACCESS_CONTROL_ALLOW_ORIGIN, origin),
+            (
+                header::ACCESS_CONTROL_ALLOW_METHODS,
+                HeaderValue::from_static("GET"),
+            ),
+            (
+                header::ACCESS_CONTROL_MAX_AGE,
+                HeaderValue::from_static("600"),
+            ),
+            (header::VARY, HeaderValue::from_static("Origin")),
+        ],
+    )
+        .into_response()
+}
+
+/// The request's `Origin` when `[web] allowed_origins` lists it.
+fn allowed_origin(cfg: &WebSite, headers: &HeaderMap) -> Option<HeaderValue> {
+    let origin = headers.get(header::ORIGIN)?;
+    let o = origin.to_str().ok()?;
+    cfg.allowed_origins
+        .iter()
+        .any(|a| a.eq_ignore_ascii_case(o))
+        .then(|| origin.clone())
 }
 
 fn forwarded_https(headers: &HeaderMap) -> bool {
@@ -638,6 +688,56 @@ mod tests {
         assert_eq!(v["firebaseVapidKey"], "BFk");
         assert_eq!(v["vapidPublicKey"], "BOr");
         assert_eq!(v["domain"], "example.com");
+    }
+
+    #[tokio::test]
+    async fn webconfig_is_readable_from_allowed_origins_only() {
+        let (_s, mut cfg) = site();
+        cfg.allowed_origins = vec!["https://phone.example".into()];
+        // The page's own origin: no CORS needed, none sent.
+        let (status, h, _) = get(&cfg, "/api/v1/webconfig", &[]).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(header(&h, "access-control-allow-origin"), "");
+        assert_eq!(header(&h, "vary"), "Origin");
+        // An allowed origin: its pages may read the answer.
+        let origin = [("origin", "https://phone.example")];
+        let (status, h, _) = get(&cfg, "/api/v1/webconfig", &origin).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(
+            header(&h, "access-control-allow-origin"),
+            "https://phone.example"
+        );
+        // Another origin: no CORS header, so the browser refuses.
+        let other = [("origin", "https://evil.example")];
+        let (_, h, _) = get(&cfg, "/api/v1/webconfig", &other).await;
+        assert_eq!(header(&h, "access-control-allow-origin"), "");
+        // Preflight.
+        let preflight = |o: &'static str| {
+            Request::builder()
+                .method("OPTIONS")
+                .uri("/api/v1/webconfig")
+                .header("origin", o)
+                .header("access-control-request-method", "GET")
+                .body(Body::empty())
+                .expect("request")
+        };
+        let resp = router::<()>(cfg.clone())
+            .oneshot(preflight("https://phone.example"))
+            .await
+            .expect("infallible");
+        assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+        let h = resp.headers();
+        assert_eq!(
+            header(h, "access-control-allow-origin"),
+            "https://phone.example"
+        );
+        assert_eq!(header(h, "access-control-allow-methods"), "GET");
+        let resp = router::<()>(cfg.clone())
+            .oneshot(preflight("https://evil.example"))
+            .await
+            .expect("infallible");
+        assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+        assert!(resp.headers().get("access-control-allow-origin").is_none());
     }
 
     #[tokio::test]

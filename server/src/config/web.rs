@@ -20,6 +20,9 @@ pub struct WebSection {
     pub firebase_vapid_key: String,
     /// SIP domain the page pre-fills; empty = the page's host name.
     pub domain: String,
+    /// Origins (`https://phone.example`, `http://localhost:3000`) whose
+    /// pages may read `/api/v1/webconfig` (CORS); empty = same origin only.
+    pub allowed_origins: Vec<String>,
 }
 
 impl Default for WebSection {
@@ -33,6 +36,7 @@ impl Default for WebSection {
             firebase: BTreeMap::new(),
             firebase_vapid_key: String::new(),
             domain: String::new(),
+            allowed_origins: Vec::new(),
         }
     }
 }
@@ -52,6 +56,55 @@ impl WebSection {
                 return Err(("web.firebase", format!("missing {}", missing.join(", "))));
             }
         }
+        for o in &self.allowed_origins {
+            if !is_origin(o) {
+                return Err((
+                    "web.allowed_origins",
+                    format!("{o:?} is not an origin: scheme://host[:port], no path, no `*`"),
+                ));
+            }
+        }
         Ok(())
+    }
+}
+
+/// `http(s)://host[:port]` with nothing after (what a browser sends as
+/// `Origin`).
+fn is_origin(o: &str) -> bool {
+    let Some(rest) = o
+        .strip_prefix("https://")
+        .or_else(|| o.strip_prefix("http://"))
+    else {
+        return false;
+    };
+    !rest.is_empty()
+        && rest
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-.:[]".contains(&b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn allowed_origins_must_be_origins() {
+        let mut s = WebSection {
+            allowed_origins: vec![
+                "https://phone.example".into(),
+                "http://localhost:3000".into(),
+            ],
+            ..WebSection::default()
+        };
+        s.validate().unwrap();
+        for bad in [
+            "*",
+            "phone.example",
+            "https://phone.example/app",
+            "https://",
+        ] {
+            s.allowed_origins = vec![bad.into()];
+            assert_eq!(s.validate().unwrap_err().0, "web.allowed_origins", "{bad}");
+        }
     }
 }
