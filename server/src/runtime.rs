@@ -309,6 +309,7 @@ impl Runtime {
             tokens: Arc::new(tokens.to_vec()),
             store: self.push.bindings.store.clone(),
             backend: self.clone(),
+            wsload_limit: Arc::new(api::WindowLimit::per_second(api::WSLOAD_PER_SECOND)),
         }
     }
 }
@@ -432,8 +433,14 @@ impl api::Backend for Runtime {
         })
     }
 
-    fn load(&self) -> u8 {
-        load_level(self.transports.flow_count(), self.max_connections)
+    fn load(&self) -> Result<u8, String> {
+        if !self.transports.is_ready() {
+            return Err("the gateway is starting or stopping".into());
+        }
+        Ok(load_level(
+            self.transports.flow_count(),
+            self.max_connections,
+        ))
     }
 
     fn reload(&self) -> Result<(), String> {

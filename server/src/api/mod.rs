@@ -100,8 +100,10 @@ pub trait Backend: Send + Sync {
     fn user_removed(&self, aor: &str, removed: Vec<sipwake_store::Binding>) -> BoxFuture<'_, ()>;
     /// `pushstat`: counters as JSON.
     fn stats(&self) -> serde_json::Value;
-    /// `wsload`: 0 low, 1 normal, 2 high, 3 very high, 4 extreme.
-    fn load(&self) -> u8;
+    /// `wsload`: 0 low, 1 normal, 2 high, 3 very high, 4 extreme; `Err`
+    /// with the reason when the gateway cannot take clients (starting,
+    /// stopping).
+    fn load(&self) -> Result<u8, String>;
     /// Re-read push templates, keys and certificates (the manual's
     /// reloadfcm / pushkitrst). `Err` = nothing changed.
     fn reload(&self) -> Result<(), String>;
@@ -113,7 +115,39 @@ pub struct ApiState {
     pub tokens: Arc<Vec<String>>,
     pub store: Arc<dyn BindingStore>,
     pub backend: Arc<dyn Backend>,
+    /// Bounds the public, unauthenticated wsload answers.
+    pub wsload_limit: Arc<WindowLimit>,
 }
+
+/// At most `max` events per one-second window (a cheap global bound for a
+/// public endpoint; above it the caller is told to retry).
+pub struct WindowLimit {
+    max: u32,
+    window: std::sync::Mutex<(tokio::time::Instant, u32)>,
+}
+
+impl WindowLimit {
+    pub fn per_second(max: u32) -> WindowLimit {
+        WindowLimit {
+            max,
+            window: std::sync::Mutex::new((tokio::time::Instant::now(), 0)),
+        }
+    }
+
+    /// Whether one more event fits in the current window.
+    pub fn allow(&self) -> bool {
+        let mut w = crate::util::lock(&self.window);
+        let now = tokio::time::Instant::now();
+        if now.duration_since(w.0) >= std::time::Duration::from_secs(1) {
+            *w = (now, 0);
+        }
+        w.1 += 1;
+        w.1 <= self.max
+    }
+}
+
+/// Public wsload answers per second, over every client.
+pub const WSLOAD_PER_SECOND: u32 = 50;
 
 /// The `/api/v1` router (mount at the root; paths are absolute).
 pub fn router(state: ApiState) -> Router {

@@ -15,6 +15,12 @@ use super::{ApiState, SendPush, SendPushError, auth};
 pub const OPENAPI_JSON: &str = include_str!("openapi.json");
 
 pub(super) fn router(state: ApiState) -> Router {
+    // No token: the manual's client-side gateway selection asks every
+    // gateway, from the apps, which must not carry an admin secret.
+    let public = Router::new()
+        .route("/wsload", get(public_wsload))
+        .route("/mvapireq/", get(mvapireq))
+        .with_state(state.clone());
     Router::new()
         .route("/api/v1/push", post(send_push))
         .route("/api/v1/bindings", get(list_bindings))
@@ -28,6 +34,7 @@ pub(super) fn router(state: ApiState) -> Router {
             auth::require_bearer,
         ))
         .with_state(state)
+        .merge(public)
 }
 
 /// Users are keyed by canonical AOR (`sip:user@host`); the API also takes
@@ -166,15 +173,58 @@ async fn stats(State(state): State<ApiState>) -> Response {
     Json(state.backend.stats()).into_response()
 }
 
-/// The manual's wsload text contract: `OK: WS Load: X` with X in 0..=4.
+/// The manual's wsload text contract: `OK: WS Load: X type <word>` with X
+/// in 0..=4, or `ERROR: <reason>` when the gateway is malfunctioning.
 async fn load(State(state): State<ApiState>) -> Response {
-    let x = state.backend.load().min(4);
-    let word = ["low", "normal", "high", "very high", "extreme"][x as usize];
+    let (status, text) = match state.backend.load() {
+        Ok(x) => {
+            let x = x.min(4);
+            let word = ["low", "normal", "high", "very high", "extreme"][x as usize];
+            (StatusCode::OK, format!("OK: WS Load: {x} type {word}"))
+        }
+        Err(reason) => (StatusCode::SERVICE_UNAVAILABLE, format!("ERROR: {reason}")),
+    };
     (
+        status,
         [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-        format!("OK: WS Load: {x} type {word}"),
+        text,
     )
         .into_response()
+}
+
+/// `GET /wsload`: [`load`] for everyone, bounded per second.
+async fn public_wsload(State(state): State<ApiState>) -> Response {
+    if !state.wsload_limit.allow() {
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            "ERROR: too many wsload requests; retry in a second",
+        )
+            .into_response();
+    }
+    load(State(state)).await
+}
+
+#[derive(Deserialize)]
+struct MvapiQuery {
+    apientry: Option<String>,
+}
+
+/// The manual's `/mvapireq/?apientry=…`: `wsload` (public, as `/wsload`);
+/// the other entries are answered with where their `/api/v1` form is.
+async fn mvapireq(State(state): State<ApiState>, Query(q): Query<MvapiQuery>) -> Response {
+    match q.apientry.as_deref() {
+        Some("wsload") => public_wsload(State(state)).await,
+        other => (
+            StatusCode::NOT_IMPLEMENTED,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            format!(
+                "ERROR: apientry {:?} is not served here; use the /api/v1 API (docs/api.md)",
+                other.unwrap_or("")
+            ),
+        )
+            .into_response(),
+    }
 }
 
 async fn reload(State(state): State<ApiState>) -> Response {

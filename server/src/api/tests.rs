@@ -16,6 +16,8 @@ use super::*;
 struct FakeBackend {
     pushes: Mutex<Vec<SendPush>>,
     removed: Mutex<Vec<String>>,
+    /// `load()` answers this error when set.
+    broken: Mutex<Option<String>>,
 }
 
 impl Backend for FakeBackend {
@@ -40,8 +42,11 @@ impl Backend for FakeBackend {
     fn stats(&self) -> serde_json::Value {
         serde_json::json!({ "sent": 7 })
     }
-    fn load(&self) -> u8 {
-        1
+    fn load(&self) -> Result<u8, String> {
+        match self.broken.lock().unwrap().clone() {
+            Some(e) => Err(e),
+            None => Ok(1),
+        }
     }
     fn reload(&self) -> Result<(), String> {
         Err("bad template".into())
@@ -84,6 +89,7 @@ fn setup(tokens: &[&str]) -> (Router, Arc<FakeBackend>, Arc<SqliteStore>) {
         tokens: Arc::new(tokens.iter().map(|s| s.to_string()).collect()),
         store: store.clone(),
         backend: gw.clone(),
+        wsload_limit: Arc::new(WindowLimit::per_second(3)),
     };
     (router(state), gw, store)
 }
@@ -234,6 +240,43 @@ async fn load_and_stats_follow_the_manual_contracts() {
     assert!(body.starts_with("OK: WS Load: 1"), "{body}");
     let (_, body) = call(&app, "GET", "/api/v1/stats", Some("t"), None).await;
     assert_eq!(body, r#"{"sent":7}"#);
+}
+
+/// The manual's client-side gateway selection: wsload without a secret,
+/// `ERROR` when the gateway cannot take clients, bounded per second.
+#[tokio::test(start_paused = true)]
+async fn public_wsload_needs_no_token_and_is_bounded() {
+    let (app, gw, _) = setup(&["t"]);
+    let (s, body) = call(&app, "GET", "/wsload", None, None).await;
+    assert_eq!(
+        (s, body.as_str()),
+        (StatusCode::OK, "OK: WS Load: 1 type normal")
+    );
+    let (s, body) = call(&app, "GET", "/mvapireq/?apientry=wsload", None, None).await;
+    assert_eq!(
+        (s, body.as_str()),
+        (StatusCode::OK, "OK: WS Load: 1 type normal")
+    );
+    *gw.broken.lock().unwrap() = Some("the gateway is starting or stopping".into());
+    let (s, body) = call(&app, "GET", "/wsload", None, None).await;
+    assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(body, "ERROR: the gateway is starting or stopping");
+    // Three per second in this setup: the fourth is told to retry.
+    let (s, body) = call(&app, "GET", "/wsload", None, None).await;
+    assert_eq!(s, StatusCode::TOO_MANY_REQUESTS);
+    assert!(body.starts_with("ERROR: too many"), "{body}");
+    // The next second has room again.
+    tokio::time::advance(std::time::Duration::from_secs(1)).await;
+    *gw.broken.lock().unwrap() = None;
+    let (s, _) = call(&app, "GET", "/wsload", None, None).await;
+    assert_eq!(s, StatusCode::OK);
+    // Other manual entries are not served without the API.
+    let (s, body) = call(&app, "GET", "/mvapireq/?apientry=sendpush", None, None).await;
+    assert_eq!(s, StatusCode::NOT_IMPLEMENTED);
+    assert!(body.starts_with("ERROR: "), "{body}");
+    // The admin form still needs its token.
+    let (s, _) = call(&app, "GET", "/api/v1/load", None, None).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
 }
 
 /// (method, path) of every operation in the OpenAPI document.
