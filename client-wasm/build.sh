@@ -19,6 +19,11 @@ export CARGO_PROFILE_RELEASE_LTO=true
 export CARGO_PROFILE_RELEASE_CODEGEN_UNITS=1
 export CARGO_PROFILE_RELEASE_PANIC=abort
 export CARGO_PROFILE_RELEASE_DEBUG=false
+# Reproducible output (the gateway embeds this build and CI compares it with
+# a fresh one): panic locations name source files, so map the machine's
+# checkout and cargo home to fixed prefixes.
+CARGO_HOME_DIR="${CARGO_HOME:-$HOME/.cargo}"
+export RUSTFLAGS="--remap-path-prefix=$ROOT=/sipwake --remap-path-prefix=$CARGO_HOME_DIR=/cargo"
 
 cd "$ROOT"
 PATH=/usr/bin:$PATH RUSTC_BOOTSTRAP=1 cargo build -Zbuild-std=std,panic_abort \

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Web phone, service worker and the gateway's web hosting: the server's web
-# module unit tests, then browser end-to-end tests in headless Debian Chromium
-# (playwright-core): page over HTTPS + accessibility (axe-core) + screenshot,
-# service-worker notifications per ntype and clicks, two pages calling each
-# other through the standalone gateway, a phone registering through the
-# gateway to a real Kamailio upstream with an X-MPUSH binding, and the whole
-# web push path (API push -> Web Push -> worker -> click -> re-register).
+# module unit tests, the embedded copies against a fresh build, then browser
+# end-to-end tests in headless Debian Chromium (playwright-core) against the
+# gateway serving its embedded copies: page over HTTPS + accessibility
+# (axe-core) + screenshot, service-worker notifications per ntype and clicks,
+# two pages calling each other through the standalone gateway, a phone
+# registering through the gateway to a real Kamailio upstream with an X-MPUSH
+# binding, and the whole web push path (API push -> Web Push -> worker ->
+# click -> re-register).
 . "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 
@@ -24,14 +26,11 @@ trap 'rm -f "$out"' EXIT
 log "server web module unit tests (cargo test -p sipwake --lib web::)"
 if cargo test -q -p sipwake --lib web:: 2>&1 | tee "$out"; then tally "$out"; else tally "$out"; failed=$((failed + 1)); fi
 
-log "WASM SDK (client-wasm/build.sh; toolchain as scripts/test-wasm.sh installs it)"
-need_wasm_toolchain
-# Its own target dir (a different compiler), shared with scripts/test-wasm.sh.
-env -u CARGO_TARGET_DIR client-wasm/build.sh
-
-log "web demo + service worker bundles (esbuild)"
-need_npm web-demo
-node web-demo/build.mjs
+# The browser tests use the copies built into the gateway binary; this
+# rebuilds them from the sources (WASM SDK, web demo, service worker) and
+# fails when they differ from what is embedded.
+log "embedded web assets equal a fresh build (scripts/web-assets.sh check)"
+if scripts/web-assets.sh check 2>&1 | tee "$out"; then tally "$out"; else tally "$out"; failed=$((failed + 1)); fi
 
 log "gateway binary (cargo build -p sipwake)"
 cargo build -q -p sipwake

@@ -18,7 +18,9 @@ const common = {
   platform: 'browser',
   target: ['chrome110', 'firefox115', 'safari16'],
   minify,
-  sourcemap: 'linked',
+  // Release bundles are embedded in the gateway binary: no source maps
+  // (they would triple its web payload); `--dev` builds keep them.
+  sourcemap: minify ? false : 'linked',
   logLevel: 'warning',
   legalComments: 'linked',
   // The service worker lives outside web-demo/ but uses its node_modules.

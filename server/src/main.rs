@@ -46,6 +46,8 @@ enum StartError {
     Gateway(#[from] RuntimeError),
     #[error(transparent)]
     Bind(#[from] sipwake::transport::BindError),
+    #[error(transparent)]
+    Web(#[from] sipwake::web::WebFilesError),
     #[error("cannot start the async runtime: {0}")]
     Runtime(std::io::Error),
 }
@@ -196,7 +198,7 @@ async fn serve(config: Arc<Config>) -> Result<(), StartError> {
     let web = sipwake::web::WebSite::from_section(
         &config.web,
         Some(runtime.push.dispatcher.vapid_public_key().to_string()),
-    );
+    )?;
     let app = http::router(transports.clone())
         // Web demo, service worker, /sdk/, /api/v1/webconfig ([web] section).
         .merge(sipwake::web::router(web))

@@ -4,9 +4,12 @@
 //! `GET /api/v1/webconfig`, which tells a page the push settings the operator
 //! configured (Firebase web config and/or the VAPID public key).
 //!
-//! Files are read from disk per request (they are small and change when the
-//! operator rebuilds them); there is no cache beyond ETag revalidation.
+//! The files come from the binary itself ([`Files::Embedded`]: `server/web-assets/`,
+//! built by `scripts/web-assets.sh`, so a gateway started anywhere has its
+//! web phone) unless `[web]` points at an operator's own build on disk
+//! ([`Files::Disk`], read per request so a rebuild shows up at once).
 
+use std::borrow::Cow;
 use std::io;
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
@@ -17,23 +20,56 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use bytes::Bytes;
 use serde::Serialize;
 
 use crate::config::WebSection;
 use crate::net::ConnMeta;
 
-/// Largest file served; the demo bundle and the SDK are well below.
+/// Largest file served from disk; the demo bundle and the SDK are well below.
 const MAX_FILE_BYTES: u64 = 32 * 1024 * 1024;
+
+/// The web files compiled into the binary (`server/web-assets/README.md`).
+/// `debug-embed`: debug builds embed them too, so tests see what ships.
+#[derive(rust_embed::Embed)]
+#[folder = "web-assets/"]
+struct Embedded;
+
+/// Where one kind of static file comes from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Files {
+    /// Compiled into the binary.
+    Embedded,
+    /// The operator's own build: a directory (demo, SDK) or a file (worker).
+    Disk(PathBuf),
+}
+
+impl Files {
+    fn from_config(path: &Option<PathBuf>) -> Files {
+        path.clone().map_or(Files::Embedded, Files::Disk)
+    }
+}
+
+/// `[web]` names files that are not there.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "[web] {key} = {path:?}: {reason} (leave the key out to serve the copy built into sipwake)"
+)]
+pub struct WebFilesError {
+    pub key: &'static str,
+    pub path: PathBuf,
+    pub reason: &'static str,
+}
 
 /// Where the static files come from and what `/api/v1/webconfig` reports.
 #[derive(Debug, Clone, PartialEq)]
 pub struct WebSite {
-    /// Built web demo (`web-demo/build.mjs` output), served at `/`.
-    pub demo_dir: PathBuf,
-    /// Built service worker, served at `/firebase-messaging-sw.js`.
-    pub service_worker: PathBuf,
-    /// `client-wasm/pkg` (holding `web/`, `no-modules/`, `node/`), served at `/sdk/`.
-    pub sdk_dir: PathBuf,
+    /// The web demo (`web-demo/build.mjs` output), served at `/`.
+    pub demo: Files,
+    /// The service worker, served at `/firebase-messaging-sw.js`.
+    pub service_worker: Files,
+    /// The WASM SDK (`web/`, `no-modules/`, `node/`), served at `/sdk/`.
+    pub sdk: Files,
     /// Firebase web app config (`apiKey`, `projectId`, `messagingSenderId`,
     /// `appId`, …) exactly as the Firebase console shows it; `None` = the
     /// page uses standard Web Push.
@@ -49,13 +85,12 @@ pub struct WebSite {
 }
 
 impl Default for WebSite {
-    /// Paths relative to the working directory: right when sipwake runs
-    /// from a checkout of the repository.
+    /// Everything from the binary, nothing configured.
     fn default() -> Self {
         WebSite {
-            demo_dir: PathBuf::from("web-demo/dist"),
-            service_worker: PathBuf::from("service-worker/dist/firebase-messaging-sw.js"),
-            sdk_dir: PathBuf::from("client-wasm/pkg"),
+            demo: Files::Embedded,
+            service_worker: Files::Embedded,
+            sdk: Files::Embedded,
             firebase: None,
             firebase_vapid_key: None,
             vapid_public_key: None,
@@ -67,13 +102,30 @@ impl Default for WebSite {
 
 impl WebSite {
     /// From the `[web]` section plus the gateway's VAPID public key (from the
-    /// push dispatcher, when Web Push is available).
-    pub fn from_section(s: &WebSection, vapid_public_key: Option<String>) -> WebSite {
+    /// push dispatcher, when Web Push is available). Configured paths must
+    /// exist: a typo would otherwise serve 404s to every visitor.
+    pub fn from_section(
+        s: &WebSection,
+        vapid_public_key: Option<String>,
+    ) -> Result<WebSite, WebFilesError> {
+        let check = |key: &'static str, path: &Option<PathBuf>, dir: bool| match path {
+            Some(p) if dir && !p.is_dir() => Err(WebFilesError {
+                key,
+                path: p.clone(),
+                reason: "not a directory",
+            }),
+            Some(p) if !dir && !p.is_file() => Err(WebFilesError {
+                key,
+                path: p.clone(),
+                reason: "not a file",
+            }),
+            _ => Ok(Files::from_config(path)),
+        };
         let opt = |v: &str| (!v.trim().is_empty()).then(|| v.trim().to_string());
-        WebSite {
-            demo_dir: s.demo_dir.clone(),
-            service_worker: s.service_worker.clone(),
-            sdk_dir: s.sdk_dir.clone(),
+        Ok(WebSite {
+            demo: check("demo_dir", &s.demo_dir, true)?,
+            service_worker: check("service_worker", &s.service_worker, false)?,
+            sdk: check("sdk_dir", &s.sdk_dir, true)?,
             firebase: (!s.firebase.is_empty()).then(|| {
                 serde_json::Value::Object(
                     s.firebase
@@ -86,7 +138,7 @@ impl WebSite {
             vapid_public_key,
             domain: opt(&s.domain),
             allowed_origins: s.allowed_origins.clone(),
-        }
+        })
     }
 }
 
@@ -204,73 +256,86 @@ fn host_of(headers: &HeaderMap) -> Option<&str> {
 }
 
 async fn service_worker(State(cfg): State<Arc<WebSite>>, headers: HeaderMap) -> Response {
-    match read_file(&cfg.service_worker).await {
-        Ok(file) => {
-            let mut resp = file.into_response(&headers, "text/javascript; charset=utf-8");
-            let h = resp.headers_mut();
-            // Lets the worker control the whole site even if it is ever
-            // registered from a script in a sub-directory.
-            h.insert("service-worker-allowed", HeaderValue::from_static("/"));
-            // Browsers must always see the current worker (update checks).
-            h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-            resp
-        }
-        Err(e) => not_built(
-            e,
-            "service worker",
-            &cfg.service_worker,
-            "cd web-demo && npm ci && node build.mjs",
-        ),
-    }
+    let file = match &cfg.service_worker {
+        Files::Embedded => embedded("firebase-messaging-sw.js"),
+        Files::Disk(path) => read_file(path)
+            .await
+            .inspect_err(|e| {
+                tracing::warn!(path = %path.display(), error = %e, "service worker not readable");
+            })
+            .ok(),
+    };
+    let Some(file) = file else {
+        return not_found();
+    };
+    let mut resp = file.into_response(&headers, "text/javascript; charset=utf-8");
+    let h = resp.headers_mut();
+    // Lets the worker control the whole site even if it is ever
+    // registered from a script in a sub-directory.
+    h.insert("service-worker-allowed", HeaderValue::from_static("/"));
+    // Browsers must always see the current worker (update checks).
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    resp
 }
 
 async fn sdk_file(State(cfg): State<Arc<WebSite>>, req: Request) -> Response {
     let rel = req.uri().path().strip_prefix("/sdk/").unwrap_or_default();
-    serve_from(&cfg.sdk_dir, rel, req.headers()).await
+    serve(&cfg.sdk, "sdk", rel, req.headers()).await
 }
 
 async fn demo_file(State(cfg): State<Arc<WebSite>>, req: Request) -> Response {
     let path = req.uri().path();
     let rel = path.strip_prefix('/').unwrap_or(path);
-    let resp = serve_from(&cfg.demo_dir, rel, req.headers()).await;
-    // Only a missing demo build gets the explanation; other 404s stay plain.
-    if resp.status() == StatusCode::NOT_FOUND
-        && (rel.is_empty() || rel == "index.html")
-        && !cfg.demo_dir.join("index.html").is_file()
-    {
-        return not_built_page(&cfg.demo_dir);
+    serve(&cfg.demo, "demo", rel, req.headers()).await
+}
+
+/// Serves `rel` (still percent-encoded) from `files`; a directory means its
+/// `index.html`. `embedded_dir` is where the embedded copy lives.
+async fn serve(files: &Files, embedded_dir: &str, rel: &str, headers: &HeaderMap) -> Response {
+    let Some(rel) = safe_relative(rel) else {
+        return not_found();
+    };
+    let found = match files {
+        Files::Embedded => {
+            let path = Path::new(embedded_dir).join(&rel);
+            let index = path.join("index.html");
+            embedded_path(&path)
+                .map(|f| (f, path))
+                .or_else(|| embedded_path(&index).map(|f| (f, index)))
+        }
+        Files::Disk(dir) => from_dir(dir, &rel).await,
+    };
+    let Some((file, path)) = found else {
+        return not_found();
+    };
+    let mime = mime_for(&path);
+    let mut resp = file.into_response(headers, mime);
+    if mime.starts_with("text/html") {
+        resp.headers_mut().insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(PAGE_CSP),
+        );
     }
     resp
 }
 
-/// Serves `rel` (still percent-encoded) from `dir`; a directory means its `index.html`.
-async fn serve_from(dir: &Path, rel: &str, headers: &HeaderMap) -> Response {
-    let Some(rel) = safe_relative(rel) else {
-        return (StatusCode::NOT_FOUND, "not found\n").into_response();
-    };
-    let mut path = dir.join(&rel);
+fn not_found() -> Response {
+    (StatusCode::NOT_FOUND, "not found\n").into_response()
+}
+
+/// `rel` (checked by [`safe_relative`]) below `dir` on disk.
+async fn from_dir(dir: &Path, rel: &Path) -> Option<(File, PathBuf)> {
+    let mut path = dir.join(rel);
     if rel.as_os_str().is_empty() || path.is_dir() {
         path.push("index.html");
     }
     // A symlink must not lead out of the served directory.
     match (std::fs::canonicalize(dir), std::fs::canonicalize(&path)) {
         (Ok(root), Ok(real)) if real.starts_with(&root) => {}
-        _ => return (StatusCode::NOT_FOUND, "not found\n").into_response(),
+        _ => return None,
     }
-    match read_file(&path).await {
-        Ok(file) => {
-            let mime = mime_for(&path);
-            let mut resp = file.into_response(headers, mime);
-            if mime.starts_with("text/html") {
-                resp.headers_mut().insert(
-                    header::CONTENT_SECURITY_POLICY,
-                    HeaderValue::from_static(PAGE_CSP),
-                );
-            }
-            resp
-        }
-        Err(_) => (StatusCode::NOT_FOUND, "not found\n").into_response(),
-    }
+    let file = read_file(&path).await.ok()?;
+    Some((file, path))
 }
 
 /// The demo loads only its own scripts and the SDK (WebAssembly needs
@@ -352,8 +417,23 @@ fn mime_for(path: &Path) -> &'static str {
 }
 
 struct File {
-    body: Vec<u8>,
+    body: Bytes,
     etag: String,
+}
+
+/// An embedded file by its path below `server/web-assets/`.
+fn embedded(path: &str) -> Option<File> {
+    let file = Embedded::get(path)?;
+    let etag = format!("\"{}\"", hex::encode(&file.metadata.sha256_hash()[..16]));
+    let body = match file.data {
+        Cow::Borrowed(b) => Bytes::from_static(b),
+        Cow::Owned(v) => Bytes::from(v),
+    };
+    Some(File { body, etag })
+}
+
+fn embedded_path(path: &Path) -> Option<File> {
+    embedded(path.to_str()?)
 }
 
 async fn read_file(path: &Path) -> io::Result<File> {
@@ -371,7 +451,10 @@ async fn read_file(path: &Path) -> io::Result<File> {
         .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
         .map_or(0, |d| d.as_nanos());
     let etag = format!("\"{:x}-{:x}\"", body.len(), mtime);
-    Ok(File { body, etag })
+    Ok(File {
+        body: Bytes::from(body),
+        etag,
+    })
 }
 
 impl File {
@@ -401,47 +484,6 @@ impl File {
         )
             .into_response()
     }
-}
-
-fn not_built(err: io::Error, what: &str, path: &Path, how: &str) -> Response {
-    tracing::warn!(path = %path.display(), error = %err, "{what} not available");
-    (
-        StatusCode::NOT_FOUND,
-        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-        format!(
-            "sipwake: the {what} is not built ({}: {err}). Build it with `{how}`, or point the [web] config at it.\n",
-            path.display()
-        ),
-    )
-        .into_response()
-}
-
-fn not_built_page(dir: &Path) -> Response {
-    let dir = html_escape(&dir.display().to_string());
-    let body = format!(
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>sipwake: web demo not built</title></head>\n\
-         <body><main><h1>The sipwake web demo is not built</h1>\n\
-         <p>sipwake is running, but there is no <code>index.html</code> in <code>{dir}</code>.</p>\n\
-         <p>Build it from the repository with <code>cd web-demo &amp;&amp; npm ci &amp;&amp; node build.mjs</code> \
-         (and the WASM SDK with <code>client-wasm/build.sh</code>), or set the web demo directory in the <code>[web]</code> config section.</p>\n\
-         <p>SIP over WebSocket works without it at <code>/ws</code>.</p></main></body></html>\n"
-    );
-    (
-        StatusCode::SERVICE_UNAVAILABLE,
-        [
-            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
-            (header::CACHE_CONTROL, "no-store"),
-        ],
-        body,
-    )
-        .into_response()
-}
-
-fn html_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }
 
 #[cfg(test)]
@@ -500,9 +542,9 @@ mod tests {
         );
         s.write("pkg/web/sipwake_wasm.d.ts", b"export {}");
         let cfg = WebSite {
-            demo_dir: s.0.join("demo"),
-            service_worker: sw,
-            sdk_dir: s.0.join("pkg"),
+            demo: Files::Disk(s.0.join("demo")),
+            service_worker: Files::Disk(sw),
+            sdk: Files::Disk(s.0.join("pkg")),
             ..WebSite::default()
         };
         (s, cfg)
@@ -625,29 +667,80 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn missing_builds_get_an_explanation() {
-        let s = Scratch::new();
-        let cfg = WebSite {
-            demo_dir: s.0.join("no-demo"),
-            service_worker: s.0.join("no-sw.js"),
-            sdk_dir: s.0.join("no-pkg"),
-            ..WebSite::default()
-        };
+    async fn the_embedded_copies_are_served_by_default() {
+        let cfg = WebSite::default();
         let (st, h, body) = get(&cfg, "/", &[]).await;
-        assert_eq!(st, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(st, StatusCode::OK);
         assert_eq!(header(&h, "content-type"), "text/html; charset=utf-8");
-        let body = String::from_utf8(body).expect("utf-8");
-        assert!(body.contains("web demo is not built"), "{body}");
-        assert!(body.contains("node build.mjs"), "{body}");
-        let (st, _, body) = get(&cfg, "/firebase-messaging-sw.js", &[]).await;
-        assert_eq!(st, StatusCode::NOT_FOUND);
-        assert!(String::from_utf8_lossy(&body).contains("service worker is not built"));
-        assert_eq!(
-            get(&cfg, "/sdk/web/sipwake_wasm.js", &[]).await.0,
-            StatusCode::NOT_FOUND
+        assert!(header(&h, "content-security-policy").contains("'wasm-unsafe-eval'"));
+        assert!(String::from_utf8_lossy(&body).contains("<title>sipwake web phone</title>"));
+        let (st, _, body) = get(&cfg, "/app.js", &[]).await;
+        assert_eq!(st, StatusCode::OK);
+        assert!(
+            body.len() > 10_000,
+            "the bundled phone: {} bytes",
+            body.len()
         );
-        // Other paths stay plain 404s.
-        assert_eq!(get(&cfg, "/x.js", &[]).await.0, StatusCode::NOT_FOUND);
+        let (st, h, body) = get(&cfg, "/firebase-messaging-sw.js", &[]).await;
+        assert_eq!(st, StatusCode::OK);
+        assert_eq!(header(&h, "content-type"), "text/javascript; charset=utf-8");
+        assert_eq!(header(&h, "service-worker-allowed"), "/");
+        assert!(
+            body.len() > 10_000,
+            "the bundled worker: {} bytes",
+            body.len()
+        );
+        for build in ["web", "no-modules", "node"] {
+            let (st, h, body) = get(&cfg, &format!("/sdk/{build}/sipwake_wasm_bg.wasm"), &[]).await;
+            assert_eq!(st, StatusCode::OK, "{build}");
+            assert_eq!(header(&h, "content-type"), "application/wasm");
+            assert_eq!(&body[..4], b"\0asm", "{build}");
+            let (st, _, _) = get(&cfg, &format!("/sdk/{build}/sipwake_wasm.js"), &[]).await;
+            assert_eq!(st, StatusCode::OK, "{build}");
+        }
+        // Revalidation by content hash.
+        let (_, h, _) = get(&cfg, "/sdk/web/sipwake_wasm_bg.wasm", &[]).await;
+        let etag = header(&h, "etag").to_string();
+        assert_eq!(etag.len(), 34, "{etag}");
+        let (st, _, body) = get(
+            &cfg,
+            "/sdk/web/sipwake_wasm_bg.wasm",
+            &[("if-none-match", &etag)],
+        )
+        .await;
+        assert_eq!((st, body.len()), (StatusCode::NOT_MODIFIED, 0));
+        // Only the three served trees: not the notes beside them.
+        for uri in [
+            "/README.md",
+            "/TOOLS",
+            "/sdk/../README.md",
+            "/%2e%2e/README.md",
+            "/demo/index.html",
+            "/sdk/README.md",
+            "/nope.js",
+        ] {
+            assert_eq!(get(&cfg, uri, &[]).await.0, StatusCode::NOT_FOUND, "{uri}");
+        }
+    }
+
+    #[test]
+    fn configured_paths_must_exist() {
+        let s = Scratch::new();
+        s.write("demo/index.html", b"x");
+        let section = |demo: &str, sw: &str| WebSection {
+            demo_dir: Some(s.0.join(demo)),
+            service_worker: Some(s.0.join(sw)),
+            ..WebSection::default()
+        };
+        s.write("sw.js", b"x");
+        let site = WebSite::from_section(&section("demo", "sw.js"), None).expect("both exist");
+        assert_eq!(site.demo, Files::Disk(s.0.join("demo")));
+        assert_eq!(site.sdk, Files::Embedded);
+        let e = WebSite::from_section(&section("no-demo", "sw.js"), None).unwrap_err();
+        assert_eq!((e.key, e.reason), ("demo_dir", "not a directory"));
+        let e = WebSite::from_section(&section("demo", "demo"), None).unwrap_err();
+        assert_eq!((e.key, e.reason), ("service_worker", "not a file"));
+        assert!(e.to_string().contains("leave the key out"), "{e}");
     }
 
     #[tokio::test]
@@ -773,9 +866,14 @@ mod tests {
         )
         .expect("toml");
         assert_eq!(s.validate(), Ok(()));
-        let cfg = WebSite::from_section(&s, Some("BOr".into()));
-        assert_eq!(cfg.demo_dir, PathBuf::from("/srv/demo"));
-        assert_eq!(cfg.sdk_dir, PathBuf::from("client-wasm/pkg"));
+        assert_eq!(s.demo_dir, Some(PathBuf::from("/srv/demo")));
+        assert_eq!(s.sdk_dir, None);
+        let s = WebSection {
+            demo_dir: None,
+            ..s
+        };
+        let cfg = WebSite::from_section(&s, Some("BOr".into())).expect("no paths to check");
+        assert_eq!(cfg.demo, Files::Embedded);
         assert_eq!(cfg.domain.as_deref(), Some("example.com"));
         assert_eq!(cfg.firebase_vapid_key, None);
         assert_eq!(cfg.vapid_public_key.as_deref(), Some("BOr"));
@@ -787,7 +885,10 @@ mod tests {
         );
         let empty: WebSection = toml::from_str("").expect("toml");
         assert_eq!(empty, WebSection::default());
-        assert_eq!(WebSite::from_section(&empty, None), WebSite::default());
+        assert_eq!(
+            WebSite::from_section(&empty, None).expect("nothing to check"),
+            WebSite::default()
+        );
         let partial: WebSection = toml::from_str("firebase = { projectId = \"p\" }").expect("toml");
         assert_eq!(
             partial.validate(),

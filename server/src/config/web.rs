@@ -7,12 +7,16 @@ use serde::Deserialize;
 
 /// `[web]`: the static web demo, service worker and SDK files and the
 /// Firebase web config `/api/v1/webconfig` reports (docs/configuration.md).
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct WebSection {
-    pub demo_dir: PathBuf,
-    pub service_worker: PathBuf,
-    pub sdk_dir: PathBuf,
+    /// The operator's own web demo build; `None` = the one built into sipwake.
+    pub demo_dir: Option<PathBuf>,
+    /// The operator's own `firebase-messaging-sw.js`; `None` = built in.
+    pub service_worker: Option<PathBuf>,
+    /// The operator's own WASM SDK build (`web/`, `no-modules/`, `node/`);
+    /// `None` = built in.
+    pub sdk_dir: Option<PathBuf>,
     /// Firebase web app config (`apiKey`, `projectId`, `messagingSenderId`,
     /// `appId`, …); empty = standard Web Push only.
     pub firebase: BTreeMap<String, String>,
@@ -23,22 +27,6 @@ pub struct WebSection {
     /// Origins (`https://phone.example`, `http://localhost:3000`) whose
     /// pages may read `/api/v1/webconfig` (CORS); empty = same origin only.
     pub allowed_origins: Vec<String>,
-}
-
-impl Default for WebSection {
-    fn default() -> Self {
-        // Relative to the working directory: right when sipwake runs from
-        // a checkout of the repository.
-        WebSection {
-            demo_dir: PathBuf::from("web-demo/dist"),
-            service_worker: PathBuf::from("service-worker/dist/firebase-messaging-sw.js"),
-            sdk_dir: PathBuf::from("client-wasm/pkg"),
-            firebase: BTreeMap::new(),
-            firebase_vapid_key: String::new(),
-            domain: String::new(),
-            allowed_origins: Vec::new(),
-        }
-    }
 }
 
 /// Keys Firebase Messaging cannot start without.

@@ -1,6 +1,6 @@
 // The sipwake binary under test, on free loopback ports, serving the web
-// demo from the repository (its working directory is the repo root, where
-// the default [web] paths point).
+// demo, service worker and SDK built into it: it runs in a scratch directory
+// outside the repository with no [web] paths, as an operator would run it.
 import fs from 'node:fs';
 import path from 'node:path';
 import { freePort, startProcess, waitFor, tail } from './procs.mjs';
@@ -39,7 +39,7 @@ export async function startGateway({ root, tmp, mode, extraToml = '' }) {
   const cfg = path.join(dir, 'sipwake.toml');
   fs.writeFileSync(cfg, toml);
   const env = { RUST_LOG: '' };
-  const proc = startProcess('sipwake', bin, ['--config', cfg], { cwd: root, env, logPath: path.join(dir, 'sipwake.log') });
+  const proc = startProcess('sipwake', bin, ['--config', cfg], { cwd: dir, env, logPath: path.join(dir, 'sipwake.log') });
   const gw = {
     ports,
     dir,

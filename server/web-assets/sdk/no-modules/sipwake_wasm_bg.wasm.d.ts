@@ -1,0 +1,37 @@
+/* tslint:disable */
+/* eslint-disable */
+export const memory: WebAssembly.Memory;
+export const computePiid: (a: any, b: any, c: any) => [number, number, number, number];
+export const contactUriWithPn: (a: any, b: any) => [number, number, number, number];
+export const defaultApnsTemplate: () => [number, number];
+export const defaultFcmTemplate: () => [number, number];
+export const featureCapsSupports: (a: any, b: any) => [number, number, number];
+export const formatFeatureCaps: (a: any) => [number, number, number, number];
+export const formatPnParams: (a: any) => [number, number, number, number];
+export const mpushHeader: (a: any) => [number, number, number, number];
+export const mpushToPn: (a: any) => [number, number, number];
+export const mpushValue: (a: any) => [number, number, number, number];
+export const parseApns: (a: any) => [number, number, number];
+export const parseFcmData: (a: any) => [number, number, number];
+export const parseFeatureCaps: (a: any) => [number, number, number];
+export const parseMpush: (a: any) => [number, number, number];
+export const parsePnParams: (a: any) => [number, number, number];
+export const parsePush: (a: any) => [number, number, number];
+export const parseWebpush: (a: any) => [number, number, number];
+export const piidHeader: (a: any, b: any, c: any) => [number, number, number, number];
+export const pnToMpush: (a: any) => [number, number, number];
+export const pushDefaults: (a: any) => [number, number, number];
+export const registerHeaders: (a: any, b: any, c: any, d: any) => [number, number, number];
+export const renderApns: (a: any) => [number, number, number];
+export const renderFcm: (a: any, b: any, c: any) => [number, number, number];
+export const renderTemplate: (a: any, b: any) => [number, number, number];
+export const verifyPiid: (a: any, b: any, c: any, d: any) => [number, number, number];
+export const version: () => [number, number];
+export const __wbindgen_malloc: (a: number, b: number) => number;
+export const __wbindgen_realloc: (a: number, b: number, c: number, d: number) => number;
+export const __wbindgen_free: (a: number, b: number, c: number) => void;
+export const __wbindgen_exn_store: (a: number) => void;
+export const __externref_table_alloc: () => number;
+export const __wbindgen_externrefs: WebAssembly.Table;
+export const __externref_table_dealloc: (a: number) => void;
+export const __wbindgen_start: () => void;
