@@ -38,8 +38,14 @@ struct Running {
 
 impl Running {
     fn start(args: &[&str]) -> Running {
+        Running::start_in(&std::env::temp_dir(), args)
+    }
+
+    /// Started with `cwd` as its working directory.
+    fn start_in(cwd: &Path, args: &[&str]) -> Running {
         let mut child = Command::new(BIN)
             .args(args)
+            .current_dir(cwd)
             .env_remove("RUST_LOG")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -116,6 +122,12 @@ impl Drop for Running {
 }
 
 fn http_get(addr: SocketAddr, path: &str) -> String {
+    let (head, body) = http_get_bytes(addr, path);
+    head + &String::from_utf8(body).unwrap()
+}
+
+/// The response head (status line and headers, with the blank line) and body.
+fn http_get_bytes(addr: SocketAddr, path: &str) -> (String, Vec<u8>) {
     let mut s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(DEADLINE)).unwrap();
     write!(
@@ -123,9 +135,73 @@ fn http_get(addr: SocketAddr, path: &str) -> String {
         "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
     )
     .unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    out
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).unwrap();
+    let end = out
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a response head")
+        + 4;
+    let body = out.split_off(end);
+    (String::from_utf8(out).unwrap(), body)
+}
+
+fn header_of<'a>(head: &'a str, name: &str) -> &'a str {
+    head.lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case(name).then(|| v.trim())
+        })
+        .unwrap_or("")
+}
+
+#[test]
+fn serves_the_built_in_web_phone_from_any_directory() {
+    // A newcomer's first run: no [web] keys and no web files in the working
+    // directory; the phone, its service worker and the SDK come from the binary.
+    let dir = temp_dir("web");
+    let config = write_config(&dir, "");
+    let mut gw = Running::start_in(&dir, &["--config", config.to_str().unwrap()]);
+    gw.wait_for("ready");
+    let http = gw.listener("ws");
+    let (head, page) = http_get_bytes(http, "/");
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert_eq!(header_of(&head, "content-type"), "text/html; charset=utf-8");
+    let page = String::from_utf8(page).unwrap();
+    assert!(page.contains("<title>sipwake web phone</title>"), "{page}");
+    let (head, app) = http_get_bytes(http, "/app.js");
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(
+        app.len() > 100_000,
+        "bundled JsSIP phone: {} bytes",
+        app.len()
+    );
+    let (head, _) = http_get_bytes(http, "/firebase-messaging-sw.js");
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert_eq!(
+        header_of(&head, "content-type"),
+        "text/javascript; charset=utf-8"
+    );
+    let (head, wasm) = http_get_bytes(http, "/sdk/web/sipwake_wasm_bg.wasm");
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert_eq!(header_of(&head, "content-type"), "application/wasm");
+    assert_eq!(&wasm[..4], b"\0asm");
+    assert!(gw.terminate().success());
+
+    // A [web] path that is not there stops the start, naming the key.
+    let bad = write_config(&dir, "[web]\ndemo_dir = \"no-such-build\"\n");
+    let out = Command::new(BIN)
+        .args(["--config", bad.to_str().unwrap()])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("[web] demo_dir") && err.contains("not a directory"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
