@@ -105,6 +105,14 @@ impl Runtime {
     }
 }
 
+/// `[push_delivery]`, with the manual's `[push] removeon_pushfail = 0`
+/// turning removal on dead tokens off too (either switch keeps bindings).
+fn delivery_config(config: &Config) -> sipwake_push::config::DeliveryConfig {
+    let mut d = config.push_delivery.clone();
+    d.remove_on_push_fail &= config.push.removeon_pushfail == 1;
+    d
+}
+
 impl PushService {
     /// Opens the store and loads every provider credential (a bad one
     /// fails startup, loudly); expires silent devices in the background.
@@ -127,7 +135,7 @@ impl PushService {
             fcm: config.fcm.clone(),
             apns: config.apns.clone(),
             webpush,
-            delivery: config.push_delivery.clone(),
+            delivery: delivery_config(config),
             templates: config.templates.clone(),
             payload: sipwake_push::config::PayloadConfig {
                 ttl: config.push.ttl,
@@ -146,6 +154,8 @@ impl PushService {
             options: CaptureOptions {
                 supported,
                 send_555: config.push.send555,
+                remove_at_nopn: config.push.removeat_nopn == 1,
+                remove_at_noprid: config.push.removeat_noprid == 1,
             },
             policy: config.push.clone(),
         });
@@ -514,6 +524,17 @@ mod tests {
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
         assert_eq!(store.users().unwrap()[0].aor, "sip:new@d");
+    }
+
+    #[test]
+    fn either_removeon_pushfail_switch_keeps_bindings() {
+        let mut c = Config::default();
+        assert!(delivery_config(&c).remove_on_push_fail);
+        c.push.removeon_pushfail = 0;
+        assert!(!delivery_config(&c).remove_on_push_fail);
+        c.push.removeon_pushfail = 1;
+        c.push_delivery.remove_on_push_fail = false;
+        assert!(!delivery_config(&c).remove_on_push_fail);
     }
 
     #[test]

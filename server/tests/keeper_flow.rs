@@ -57,7 +57,7 @@ fn start_with_store(policy: PushPolicy, store: Arc<SqliteStore>) -> Env {
         store: store.clone(),
         options: CaptureOptions {
             supported: vec![Provider::AndroidFcm],
-            send_555: false,
+            ..CaptureOptions::default()
         },
         policy,
     });
@@ -328,6 +328,28 @@ async fn without_piid_the_app_gets_a_register_refresh_push() {
     // expiry (+ grace). No REGISTER was sent by the keeper.
     until("removal", || stat(&e, "removed") == 1).await;
     assert!(e.store.user("sip:alice@example.com").unwrap().is_empty());
+    e.h.quiet(Duration::from_secs(1)).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn prefermd5xauth_0_leaves_authentication_to_the_app() {
+    // The app sent X-PIID, but the operator wants challenges answered by
+    // the app only: it is kept like an app without credentials (ntype 4).
+    let mut e = start(PushPolicy {
+        prefermd5xauth: 0,
+        ..policy()
+    });
+    let (a, _) = app_registered(&mut e, 1, true).await;
+    e.h.net.close(a);
+    until("ntype 4 push", || !e.push.sent.lock().unwrap().is_empty()).await;
+    let sent = e.push.sent.lock().unwrap().clone();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].1.kind, NotificationKind::RegisterRefresh);
+    assert_eq!(stat(&e, "regrefresh_pushes"), 1);
+    assert_eq!(stat(&e, "auth_answered"), 0);
+    // The X-PIID stays stored: turning the option back on uses it again.
+    let stored = e.store.user("sip:alice@example.com").unwrap();
+    assert!(stored[0].piid.is_some());
     e.h.quiet(Duration::from_secs(1)).await;
 }
 

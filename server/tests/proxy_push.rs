@@ -26,6 +26,7 @@ fn with_push(config: Config, send_555: bool) -> (Harness, Arc<SqliteStore>) {
         options: CaptureOptions {
             supported: vec![Provider::AndroidFcm],
             send_555,
+            ..CaptureOptions::default()
         },
         policy: PushPolicy::default(),
     });

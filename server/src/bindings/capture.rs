@@ -15,6 +15,12 @@ pub struct CaptureOptions {
     /// The manual's `pushnotification_send555`: answer 555 to an
     /// unsupported provider instead of just not listing it.
     pub send_555: bool,
+    /// `pushnotification_removeat_nopn`: a REGISTER without push data
+    /// removes the device's binding, as `null` would.
+    pub remove_at_nopn: bool,
+    /// `pushnotification_removeat_noprid`: `pn-provider` without `pn-prid`
+    /// removes the device's binding instead of being a capability query.
+    pub remove_at_noprid: bool,
 }
 
 impl CaptureOptions {
@@ -108,7 +114,11 @@ pub fn capture(req: &Message, now: i64, opts: &CaptureOptions) -> RegisterPush {
         )
     } else if let Some(c) = &contact {
         match parse_pn_params(&c.value) {
+            Ok(None) if opts.remove_at_nopn => (BindingSource::Rfc8599, Ok(Mpush::Remove)),
             Ok(None) => return out,
+            Ok(Some(pn)) if pn.prid.is_none() && opts.remove_at_noprid => {
+                (BindingSource::Rfc8599, Ok(Mpush::Remove))
+            }
             Ok(Some(pn)) if pn.prid.is_none() => {
                 // A capability query: say what we support, bind nothing.
                 let name = pn.provider.name().to_string();
@@ -133,7 +143,11 @@ pub fn capture(req: &Message, now: i64, opts: &CaptureOptions) -> RegisterPush {
             },
             Err(e) => (BindingSource::Rfc8599, Err(e.to_string())),
         }
+    } else if opts.remove_at_nopn && matches!(req.contacts(), Ok(Contacts::Star)) {
+        // `Contact: *` without push data: every device of the user.
+        (BindingSource::Rfc8599, Ok(Mpush::Remove))
     } else {
+        // No Contact: a registration query (RFC 3261 §10.2.3) binds nothing.
         return out;
     };
 

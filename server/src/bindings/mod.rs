@@ -20,6 +20,7 @@ pub use device::{instance_of_device, normalize_instance};
 pub use sender::{PushFuture, PushSender, PushStatus};
 
 use crate::config::PushPolicy;
+use crate::net::TransportKind;
 
 /// The gateway's push bindings: the store, what is supported, and the
 /// `[push]` policy. Shared by the proxy (REGISTER path) and the API.
@@ -30,11 +31,29 @@ pub struct PushBindings {
 }
 
 impl PushBindings {
-    /// Reads a REGISTER's push data (see [`capture`]) and logs what is
-    /// wrong with it; nothing is stored yet.
-    pub fn read(&self, req: &sipwake_sip::Message, call_id: &str) -> RegisterPush {
+    /// Reads a REGISTER that came over `transport` for push data (see
+    /// [`capture`]) and logs what is wrong with it; nothing is stored yet.
+    /// With `websocket = 0` a WebSocket client's push data is ignored.
+    pub fn read(
+        &self,
+        req: &sipwake_sip::Message,
+        call_id: &str,
+        transport: TransportKind,
+    ) -> RegisterPush {
         let now = crate::util::unix_now();
         let rp = capture(req, now, &self.options);
+        if self.policy.websocket == 0
+            && matches!(transport, TransportKind::Ws | TransportKind::Wss)
+            && rp.capture != Capture::None
+        {
+            info!(%call_id, "push data from a WebSocket client ignored (websocket = 0); registering without push");
+            return RegisterPush {
+                capture: Capture::None,
+                feature_caps: None,
+                reject_555: false,
+                ..rp
+            };
+        }
         match &rp.capture {
             Capture::Invalid { reason } => {
                 warn!(%call_id, %reason, "push data ignored; registering without push")
@@ -80,5 +99,50 @@ impl PushBindings {
             _ => {}
         }
         result.map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sipwake_core::mpush::Provider;
+    use sipwake_store::{PiidCipher, SqliteStore};
+
+    fn bindings(websocket: i8) -> PushBindings {
+        PushBindings {
+            store: Arc::new(SqliteStore::in_memory(PiidCipher::new([1; 32])).expect("store")),
+            options: CaptureOptions {
+                supported: vec![Provider::AndroidFcm],
+                ..CaptureOptions::default()
+            },
+            policy: PushPolicy {
+                websocket,
+                ..PushPolicy::default()
+            },
+        }
+    }
+
+    #[test]
+    fn websocket_0_ignores_push_data_from_websocket_clients_only() {
+        let req = sipwake_sip::Message::parse(bytes::Bytes::from_static(
+            b"REGISTER sip:example.com SIP/2.0\r\nVia: SIP/2.0/WSS df7jal23ls0d.invalid;branch=z9hG4bK1\r\n\
+              From: <sip:alice@example.com>;tag=1\r\nTo: <sip:alice@example.com>\r\nCall-ID: c\r\n\
+              CSeq: 1 REGISTER\r\nContact: <sip:alice@df7jal23ls0d.invalid;transport=ws>\r\n\
+              X-MPUSH: a:com.example:tok\r\nContent-Length: 0\r\n\r\n",
+        ))
+        .expect("parses");
+        let bound = |rp: &RegisterPush| matches!(rp.capture, Capture::Bind(_));
+        for (websocket, kind, binds) in [
+            (-1, TransportKind::Wss, true),
+            (1, TransportKind::Ws, true),
+            (0, TransportKind::Wss, false),
+            (0, TransportKind::Ws, false),
+            (0, TransportKind::Udp, true),
+            (0, TransportKind::Tls, true),
+        ] {
+            let rp = bindings(websocket).read(&req, "c", kind);
+            assert_eq!(bound(&rp), binds, "websocket = {websocket} over {kind:?}");
+            assert_eq!(rp.feature_caps.is_some(), binds);
+        }
     }
 }

@@ -21,7 +21,7 @@ use sipwake_core::payload::NotificationKind;
 use sipwake_core::template::PushFields;
 use sipwake_sip::Message;
 use sipwake_sip::ids::random_token;
-use sipwake_store::Binding;
+use sipwake_store::{Binding, Piid};
 use tokio::sync::{broadcast, mpsc};
 use tokio::task::AbortHandle;
 use tokio::time::Instant;
@@ -66,6 +66,13 @@ pub fn mode_for(p: &PushPolicy, has_piid: bool) -> Mode {
         _ if keep => Mode::Register,
         _ => Mode::None,
     }
+}
+
+/// The credentials the gateway may answer upstream challenges with: the
+/// app's X-PIID, unless `prefermd5xauth = 0` leaves authentication to the
+/// app (its binding is then kept like one without X-PIID: by pushes).
+pub fn credentials<'a>(p: &PushPolicy, b: &'a Binding) -> Option<&'a Piid> {
+    b.piid.as_ref().filter(|_| p.prefermd5xauth == 1)
 }
 
 /// When to refresh a binding granted for `secs`: at ~90 %, but at least
@@ -299,7 +306,10 @@ impl Keeper {
             debug!(aor = %reg.aor, "registration without push binding; not kept");
             return None;
         };
-        match mode_for(self.policy(), binding.piid.is_some()) {
+        match mode_for(
+            self.policy(),
+            credentials(self.policy(), &binding).is_some(),
+        ) {
             Mode::None => None,
             Mode::Push => {
                 self.regrefresh_push(&reg, &binding).await;
@@ -386,7 +396,7 @@ impl Keeper {
                 200..=299 => return Ok(granted_expires(&resp, &reg.contact, expires)),
                 401 | 407 if !answered => {
                     let user = auth_user(binding, &reg.aor);
-                    let ha1 = binding.piid.as_ref().map(|p| p.expose());
+                    let ha1 = credentials(self.policy(), binding).map(|p| p.expose());
                     let cnonce = random_token(16);
                     let a = answer(&resp, &user, ha1, &ruri_of(reg, binding), &cnonce)?;
                     inc(&self.stats.auth_answered);

@@ -11,7 +11,7 @@ use sipwake_store::Binding;
 use tokio::time::Instant;
 use tracing::{info, warn};
 
-use super::{Keeper, Mode, Reg, identity_of, mode_for, refresh_delay};
+use super::{Keeper, Mode, Reg, credentials, identity_of, mode_for, refresh_delay};
 use crate::net::{Destination, FlowId, TransportKind};
 use crate::proxy::upstream::Hop;
 use crate::registrar::paths::PathRegistration;
@@ -108,7 +108,7 @@ impl Keeper {
                 e if e > 0 => u32::try_from(e).unwrap_or(super::DEFAULT_EXPIRES),
                 _ => super::DEFAULT_EXPIRES,
             };
-            let at = match mode_for(self.policy(), b.piid.is_some()) {
+            let at = match mode_for(self.policy(), credentials(self.policy(), b).is_some()) {
                 Mode::None => continue,
                 // Kept devices are registered again at once.
                 Mode::Register => Instant::now(),

@@ -72,7 +72,7 @@ async fn path_token_from_the_store_equals_the_registers() {
     let after_restart = PathRegistry::new(key, tokio::sync::broadcast::channel(4).0);
     let opts = CaptureOptions {
         supported: vec![Provider::AndroidFcm],
-        send_555: false,
+        ..CaptureOptions::default()
     };
     for contact in [
         "<sip:alice@10.0.0.1:5060;transport=tcp>;+sip.instance=\"<urn:uuid:1234>\";reg-id=1",

@@ -17,7 +17,7 @@ use super::Proxy;
 use super::context::{Committed, OnSuccess};
 use super::route::Plan;
 use crate::bindings::{Capture, PushBindings, RegisterPush};
-use crate::net::Inbound;
+use crate::net::{Inbound, TransportKind};
 use crate::registrar::Source;
 use crate::transaction::ServerTx;
 
@@ -36,7 +36,7 @@ impl Proxy {
         if let Err(rej) = validate_register(&req) {
             return self.answer(&tx, &req, rej.code, &rej.reason, &[]).await;
         }
-        let PushStep::Go(push) = self.read_push(&tx, &req, false).await else {
+        let PushStep::Go(push) = self.read_push(&tx, &req, inb.kind, false).await else {
             return;
         };
         let source = Source {
@@ -67,7 +67,7 @@ impl Proxy {
         tx: Arc<ServerTx>,
         mut plan: Plan,
     ) {
-        let push = match self.read_push(&tx, &req, true).await {
+        let push = match self.read_push(&tx, &req, inb.kind, true).await {
             PushStep::Answered => return,
             PushStep::Go(p) => p,
         };
@@ -115,11 +115,17 @@ impl Proxy {
     /// Reads the push data (if push is on) and answers what needs no
     /// forwarding: 555 (RFC 8599 §5.2 with `send555`) and, upstream
     /// (`upstream`), an unregister of a push app with `disableunreg = 1`.
-    async fn read_push(&self, tx: &Arc<ServerTx>, req: &Message, upstream: bool) -> PushStep {
+    async fn read_push(
+        &self,
+        tx: &Arc<ServerTx>,
+        req: &Message,
+        transport: TransportKind,
+        upstream: bool,
+    ) -> PushStep {
         let Some(bindings) = &self.push else {
             return PushStep::Go(None);
         };
-        let rp = bindings.read(req, &tx.call_id);
+        let rp = bindings.read(req, &tx.call_id, transport);
         if rp.reject_555 {
             self.answer_555(tx, req, &rp).await;
             return PushStep::Answered;

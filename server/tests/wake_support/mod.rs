@@ -74,7 +74,7 @@ pub fn wake_on(config: Config, policy: PushPolicy) -> (Harness, Arc<SqliteStore>
         store: store.clone(),
         options: CaptureOptions {
             supported: vec![Provider::AndroidFcm],
-            send_555: false,
+            ..CaptureOptions::default()
         },
         policy,
     });

@@ -16,7 +16,7 @@ fn all_providers() -> CaptureOptions {
             Provider::IosFcm,
             Provider::WebPush,
         ],
-        send_555: false,
+        ..CaptureOptions::default()
     }
 }
 
@@ -162,7 +162,7 @@ fn legacy_contact_forms_bind() {
 fn unsupported_provider_is_unlisted_by_default_and_555_when_asked() {
     let only_fcm = CaptureOptions {
         supported: vec![Provider::AndroidFcm],
-        send_555: false,
+        ..CaptureOptions::default()
     };
     let req = register("X-MPUSH: i:com.x:abcdef\r\n", "<sip:1111@10.0.0.1>");
     let r = capture(&req, NOW, &only_fcm);
@@ -250,4 +250,60 @@ fn plain_register_and_unregister_detection() {
     );
     assert!(r.unregister);
     assert!(matches!(r.capture, Capture::Bind(_)));
+}
+
+#[test]
+fn removeat_nopn_and_removeat_noprid_turn_into_removals() {
+    let instance = ";+sip.instance=\"<urn:uuid:1>\"";
+    let plain = register("", &format!("<sip:1111@10.0.0.1>{instance}"));
+    let query = register(
+        "",
+        &format!("<sip:1111@10.0.0.1;pn-provider=fcm>{instance}"),
+    );
+    let aor = "sip:1111@gw.mydomain.com".to_string();
+    // Off (the manual's default): an ordinary registration and a query.
+    assert_eq!(
+        capture(&plain, NOW, &all_providers()).capture,
+        Capture::None
+    );
+    assert_eq!(
+        capture(&query, NOW, &all_providers()).capture,
+        Capture::Query {
+            provider: "fcm".into()
+        }
+    );
+    let on = CaptureOptions {
+        remove_at_nopn: true,
+        remove_at_noprid: true,
+        ..all_providers()
+    };
+    // On: the device named by +sip.instance loses its binding, as with `null`.
+    let null = register(
+        "",
+        &format!("<sip:1111@10.0.0.1;pn-provider=fcm;pn-param=app;pn-prid=null>{instance}"),
+    );
+    let removal = capture(&null, NOW, &on).capture;
+    assert!(
+        matches!(&removal, Capture::Remove { aor: a, device: Some(_) } if *a == aor),
+        "{removal:?}"
+    );
+    assert_eq!(capture(&plain, NOW, &on).capture, removal);
+    let r = capture(&query, NOW, &on);
+    assert_eq!((r.capture, r.feature_caps), (removal, None));
+    // Without an instance (and for `Contact: *`): every device of the user.
+    let all = Capture::Remove {
+        aor: aor.clone(),
+        device: None,
+    };
+    assert_eq!(
+        capture(&register("", "<sip:1111@10.0.0.1>"), NOW, &on).capture,
+        all
+    );
+    assert_eq!(capture(&register("", "*"), NOW, &on).capture, all);
+    // Push data still binds; only its absence removes.
+    let with_push = register("X-MPUSH: a:com.x:tok\r\n", "<sip:1111@10.0.0.1>");
+    assert!(matches!(
+        capture(&with_push, NOW, &on).capture,
+        Capture::Bind(_)
+    ));
 }
