@@ -25,6 +25,8 @@ import java.util.concurrent.TimeUnit;
  * Runs every shared vector (tests/vectors/*.json) through the Java wrapper
  * and the JNI library, then API-level checks the vectors cannot express.
  * Usage: java -Xcheck:jni -Djava.library.path=DIR -cp ... org.sipwake.VectorTest VECTOR_DIR
+ * With -Dsipwake.panicProbe=absent (a release library, no panic-probe feature)
+ * it checks that the probe is missing instead of calling it.
  * Exits 1 on any failure; the last line is "N passed, M failed".
  */
 public final class VectorTest {
@@ -305,10 +307,23 @@ public final class VectorTest {
         expectSipWakeException("null binding", "binding must not be null",
                 () -> SipWake.mpushHeader((MpushBinding) null));
 
-        // A Rust panic inside a native method becomes a SipWakeException.
-        expectSipWakeException("panic probe", "(Rust panic): panic probe", PanicProbe::panic);
-        // ...and the library keeps working afterwards.
-        check(SipWake.parseMpush("null").isRemove(), "usable after panic", "parseMpush failed");
+        if ("absent".equals(System.getProperty("sipwake.panicProbe"))) {
+            // A release library (scripts/test-dist.sh) is built without the
+            // test-only panic-probe feature: the probe must not be there.
+            try {
+                PanicProbe.panic();
+                failures.add("panic probe: a release library must not export it");
+            } catch (UnsatisfiedLinkError e) {
+                passed++;
+            } catch (SipWakeException e) {
+                failures.add("panic probe: a release library must not export it (" + e.getMessage() + ")");
+            }
+        } else {
+            // A Rust panic inside a native method becomes a SipWakeException.
+            expectSipWakeException("panic probe", "(Rust panic): panic probe", PanicProbe::panic);
+            // ...and the library keeps working afterwards.
+            check(SipWake.parseMpush("null").isRemove(), "usable after panic", "parseMpush failed");
+        }
 
         // Typed API round trips.
         MpushBinding b = new MpushBinding(PushEnv.SANDBOX, Provider.APNS, "com.x.voip", "ab:cd");
