@@ -57,3 +57,23 @@ tally() {
   passed=$((passed + p))
   failed=$((failed + f))
 }
+
+# workspace_version : the release version, `[workspace.package] version` in
+# Cargo.toml (every crate inherits it). Fails when the SDK crates disagree.
+workspace_version() {
+  cargo metadata --no-deps --format-version 1 --offline --manifest-path "$ROOT/Cargo.toml" | node -e '
+    const m = JSON.parse(require("fs").readFileSync(0, "utf8"));
+    const sdk = ["sipwake-core", "sipwake-wasm", "sipwake-android", "sipwake-ios"];
+    const v = [...new Set(m.packages.filter((p) => sdk.includes(p.name)).map((p) => p.version))];
+    if (v.length !== 1 || !/^[0-9]+\.[0-9]+\.[0-9]+([-+][0-9A-Za-z.+-]+)?$/.test(v[0])) {
+      console.error("no single SDK version in Cargo.toml: " + JSON.stringify(v));
+      process.exit(1);
+    }
+    console.log(v[0]);'
+}
+
+# defines_symbol FILE SYMBOL : FILE (a .so, .a or .o) defines the global function SYMBOL.
+# readelf, because GNU nm stumbles over the LLVM bitcode in Rust staticlibs.
+defines_symbol() {
+  readelf -sW "$1" 2>/dev/null | awk -v s="$2" '$4 == "FUNC" && $5 == "GLOBAL" && $7 != "UND" && $8 == s { f = 1 } END { exit !f }'
+}
