@@ -16,7 +16,7 @@ use tracing::{info, warn};
 
 use crate::api::{self, ApiState, BoxFuture, PushResult, SendPush, SendPushError};
 use crate::bindings::{CaptureOptions, PushBindings, PushFuture, PushSender, PushStatus};
-use crate::config::{Config, ContactMode};
+use crate::config::Config;
 use crate::keeper::Keeper;
 use crate::proxy::{Proxy, ProxyError, ProxyParts};
 use crate::transport::TransportHandle;
@@ -90,9 +90,9 @@ impl Runtime {
             .push(push.bindings.clone());
         let sender: Arc<dyn PushSender> = push.clone();
         let (proxy, waker) = crate::wake::proxy_with_wake(parts, sender.clone())?;
-        // The keeper registers the app's Contact with our Path; with
-        // contact rewriting the upstream knows another Contact.
-        let keeper = (!config.is_standalone() && config.upstream.contact_mode == ContactMode::Path)
+        // Keeps sleeping apps registered upstream, with Path or with
+        // contact rewriting alike.
+        let keeper = (!config.is_standalone())
             .then(|| Keeper::start(proxy.clone(), push.bindings.clone(), sender));
         Ok(Arc::new(Runtime {
             push,

@@ -129,6 +129,9 @@ pub struct Options {
     pub store: bool,
     /// More TOML (whole sections, e.g. `[push]\nsend555 = true`).
     pub extra: String,
+    /// A Kamailio without Path support (`use_path` 0) and the gateway in
+    /// front of it rewriting Contacts (`contact_mode = "rewrite"`).
+    pub rewrite_contacts: bool,
 }
 
 /// A real Kamailio upstream, the gateway in front of it with FCM, Web Push
@@ -161,7 +164,13 @@ impl PushGateway {
             None
         };
         let dir = crate::util::temp_dir("push")?;
-        let mut config = api_section();
+        // Lines of [upstream], which the gateway's config has open here.
+        let mut config = if opts.rewrite_contacts {
+            "contact_mode = \"rewrite\"\n\n".to_string()
+        } else {
+            String::new()
+        };
+        config.push_str(&api_section());
         if opts.store {
             config.push_str(&store_section(&dir.path().join("bindings.db")));
         }
@@ -176,7 +185,11 @@ impl PushGateway {
             None => {}
         }
         config.push_str(&opts.extra);
-        let kamailio = Kamailio::start()?;
+        let kamailio = if opts.rewrite_contacts {
+            Kamailio::start_without_path()?
+        } else {
+            Kamailio::start()?
+        };
         let gw = Gateway::start(Mode::UpstreamWith(kamailio.uri("udp"), config))?;
         let api = Api::new(gw.http_addr());
         Ok(Self {

@@ -20,13 +20,15 @@ const APP_EXPIRES: u64 = 8;
 const DEADLINE: Duration = Duration::from_secs(60);
 
 async fn start() -> PushGateway {
-    PushGateway::start(Options {
+    PushGateway::start(options()).await.unwrap()
+}
+
+fn options() -> Options {
+    Options {
         store: true,
         extra: "\n[push]\nupperexpire = -1\nwake_timeout_secs = 3\n".into(),
         ..Options::default()
-    })
-    .await
-    .unwrap()
+    }
 }
 
 /// The app: REGISTER over TCP with push data and the given X-PIID (if
@@ -233,6 +235,49 @@ async fn keeper_holds_the_registration_across_refreshes_and_restart_until_remove
     );
     assert!(!logs.contains(&piid), "X-PIID leaked into the log");
     assert!(logs.contains("upstream registration refreshed by the keeper"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keeper_in_rewrite_mode_keeps_a_registrar_without_path() {
+    // contact_mode = "rewrite" in front of a Kamailio with use_path 0: the
+    // upstream stores the gateway's token URI as alice's Contact. The
+    // keeper must refresh that same Contact (not the app's, which Kamailio
+    // would then call directly), so calls still come to the gateway and push.
+    let env = PushGateway::start(Options {
+        rewrite_contacts: true,
+        ..options()
+    })
+    .await
+    .unwrap();
+    let token = "fcm-rewrite-tok";
+    let piid = push::piid("alice", REALM, password("alice"));
+    let app = app_register(&env, token, Some(&piid)).await;
+    let registered = Instant::now();
+    drop(app);
+    let k = wait_keeper(&env, "two authenticated refreshes", |k| {
+        n(k, "refreshes_ok") >= 2 && n(k, "auth_answered") >= 2
+    })
+    .await;
+    assert_eq!(n(&k, "refreshes_failed"), 0, "{k}");
+    assert_eq!(n(&k, "kept"), 1, "{k}");
+    outlive(registered, 2 * APP_EXPIRES + 1).await;
+    let seen = kamailio_saw_keeper(&env);
+    assert!(
+        seen >= 2,
+        "Kamailio logged {seen} authenticated keeper REGISTERs\n{}",
+        env.kamailio.log()
+    );
+    // Only the keeper holds alice's binding now; Kamailio sends the call
+    // to the gateway's URI, which pushes and holds it until wake_timeout.
+    let resp = bob_calls_alice(&env).await;
+    assert_eq!(resp.status(), Some(480), "{}", resp.start);
+    assert_eq!(
+        pushes(&env, token, "0"),
+        1,
+        "exactly one call push: {:?}\n{}",
+        env.fcm.received(),
+        env.gw.failure("log")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -30,7 +30,7 @@ use tracing::{debug, info, warn};
 use crate::bindings::PushBindings;
 use crate::bindings::PushSender;
 use crate::bindings::instance_of_device;
-use crate::config::PushPolicy;
+use crate::config::{ContactMode, PushPolicy};
 use crate::net::{Destination, TransportKind};
 use crate::proxy::{BRANCH_PREFIX, Proxy};
 use crate::registrar::RegistrarEvent;
@@ -73,6 +73,14 @@ pub fn mode_for(p: &PushPolicy, has_piid: bool) -> Mode {
 /// app (its binding is then kept like one without X-PIID: by pushes).
 pub fn credentials<'a>(p: &PushPolicy, b: &'a Binding) -> Option<&'a Piid> {
     b.piid.as_ref().filter(|_| p.prefermd5xauth == 1)
+}
+
+/// The transport toward `reg`'s upstream.
+fn upstream_kind(reg: &Reg) -> TransportKind {
+    match &reg.upstream {
+        Destination::Addr { kind, .. } => *kind,
+        Destination::Flow(_) => TransportKind::Udp,
+    }
 }
 
 /// When to refresh a binding granted for `secs`: at ~90 %, but at least
@@ -393,7 +401,10 @@ impl Keeper {
                 .await?;
             let code = resp.status().unwrap_or(0);
             match code {
-                200..=299 => return Ok(granted_expires(&resp, &reg.contact, expires)),
+                200..=299 => {
+                    let (contact, _) = self.upstream_contact(reg)?;
+                    return Ok(granted_expires(&resp, &contact, expires));
+                }
                 401 | 407 if !answered => {
                     let user = auth_user(binding, &reg.aor);
                     let ha1 = credentials(self.policy(), binding).map(|p| p.expose());
@@ -422,6 +433,27 @@ impl Keeper {
     }
 
     /// One REGISTER in a client transaction; its final response.
+    /// The Contact the upstream holds for `reg`, and our Path when there
+    /// is one: the app's Contact routed through our Path, or with contact
+    /// rewriting our URI carrying the same token — what the app's own
+    /// REGISTERs registered (proxy/route.rs), so requests reach it alike.
+    fn upstream_contact(&self, reg: &Reg) -> Result<(String, Option<String>), Failure> {
+        let kind = upstream_kind(reg);
+        let missing = || Failure::Transport("no local address for the upstream".into());
+        match self.proxy.config().upstream.contact_mode {
+            ContactMode::Rewrite => Ok((
+                self.proxy
+                    .our_uri_plain(kind, &reg.token)
+                    .ok_or_else(missing)?,
+                None,
+            )),
+            ContactMode::Path => Ok((
+                reg.contact.clone(),
+                Some(self.proxy.our_uri(kind, &reg.token).ok_or_else(missing)?),
+            )),
+        }
+    }
+
     async fn send_register(
         &self,
         reg: &Reg,
@@ -429,18 +461,12 @@ impl Keeper {
         expires: u32,
         auth: Option<(&'static str, String)>,
     ) -> Result<Message, Failure> {
-        let kind = match &reg.upstream {
-            Destination::Addr { kind, .. } => *kind,
-            Destination::Flow(_) => TransportKind::Udp,
-        };
+        let kind = upstream_kind(reg);
         let (host, port) = self
             .proxy
             .advertised(kind)
             .ok_or_else(|| Failure::Transport("no local address for the upstream".into()))?;
-        let path = self
-            .proxy
-            .our_uri(kind, &reg.token)
-            .ok_or_else(|| Failure::Transport("no local address for the Path".into()))?;
+        let (contact, path) = self.upstream_contact(reg)?;
         let (call_id, from_tag, cseq) = {
             let mut entries = lock(&self.entries);
             match entries.get_mut(&reg.token) {
@@ -456,7 +482,7 @@ impl Keeper {
         let spec = RegisterSpec {
             aor: reg.aor.clone(),
             ruri: ruri_of(reg, binding),
-            contact: reg.contact.clone(),
+            contact,
             instance: instance_of_device(device),
             reg_id: device
                 .rsplit_once(";reg-id=")

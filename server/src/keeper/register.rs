@@ -11,13 +11,15 @@ pub struct RegisterSpec {
     pub aor: String,
     /// Request-URI: `sip:<domain>`.
     pub ruri: String,
-    /// The app's Contact URI.
+    /// The Contact URI the upstream holds: the app's (with Path) or the
+    /// gateway's token URI (`contact_mode = "rewrite"`).
     pub contact: String,
     /// Normalised `+sip.instance` (none for token-keyed devices).
     pub instance: Option<String>,
     pub reg_id: Option<u32>,
-    /// `<sip:TOKEN@gateway;lr>`: our Path for this registration.
-    pub path: String,
+    /// `<sip:TOKEN@gateway;lr>`: our Path for this registration; `None`
+    /// with contact rewriting (the token is in the Contact instead).
+    pub path: Option<String>,
     pub expires: u32,
     pub call_id: String,
     pub from_tag: String,
@@ -41,15 +43,19 @@ impl RegisterSpec {
         let mut s = format!(
             "REGISTER {ruri} SIP/2.0\r\nVia: {via}\r\nMax-Forwards: 70\r\n\
              From: <sip:{aor}>;tag={tag}\r\nTo: <sip:{aor}>\r\nCall-ID: {cid}\r\n\
-             CSeq: {cseq} REGISTER\r\nContact: {contact}\r\nPath: {path}\r\n\
-             Supported: path\r\nExpires: {exp}\r\nUser-Agent: sipwake-keeper\r\n",
+             CSeq: {cseq} REGISTER\r\nContact: {contact}\r\n{path}\
+             Expires: {exp}\r\nUser-Agent: sipwake-keeper\r\n",
             ruri = self.ruri,
             via = self.via,
             aor = self.aor,
             tag = self.from_tag,
             cid = self.call_id,
             cseq = self.cseq,
-            path = self.path,
+            path = self
+                .path
+                .as_ref()
+                .map(|p| format!("Path: {p}\r\nSupported: path\r\n"))
+                .unwrap_or_default(),
             exp = self.expires,
         );
         if let Some((name, value)) = &self.auth {
@@ -129,7 +135,7 @@ mod tests {
             contact: "sip:alice@10.0.0.1:5060;transport=tcp".into(),
             instance: Some("urn:uuid:00000000-0000-0000-0000-000000000001".into()),
             reg_id: Some(1),
-            path: "<sip:swrabc@127.0.0.1:5060;lr>".into(),
+            path: Some("<sip:swrabc@127.0.0.1:5060;lr>".into()),
             expires: 3600,
             call_id: "kp-1@gw".into(),
             from_tag: "t1".into(),
@@ -165,6 +171,24 @@ mod tests {
         assert_eq!(m.expires().unwrap(), Some(3600));
         assert_eq!(m.top_via().unwrap().branch(), Some("z9hG4bKswk1"));
         assert!(m.header("Authorization").is_none());
+    }
+
+    #[test]
+    fn with_contact_rewriting_the_token_uri_is_the_contact_and_there_is_no_path() {
+        let m = parse(
+            &RegisterSpec {
+                contact: "sip:swrabc@127.0.0.1:5060".into(),
+                path: None,
+                ..spec()
+            }
+            .build(),
+        );
+        let Contacts::List(c) = m.contacts().unwrap() else {
+            panic!("star")
+        };
+        assert_eq!(c[0].uri.raw, "sip:swrabc@127.0.0.1:5060");
+        assert_eq!(c[0].reg_id(), Some(1));
+        assert!(m.header("Path").is_none() && m.header("Supported").is_none());
     }
 
     fn challenge(code: u16, hdr: &str, value: &str) -> Message {
