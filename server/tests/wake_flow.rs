@@ -331,6 +331,68 @@ async fn caller_cancel_before_wake_means_no_invite_later_and_a_cancel_push() {
 
 // -------------------------------------------------------------- standalone
 
+/// `cancel_when` 0: a cancel push only to devices that never took the
+/// call; 1: also to the device that woke and rang (the push was sent).
+#[tokio::test(start_paused = true)]
+async fn cancel_when_1_also_cancel_pushes_the_device_that_woke_and_rang() {
+    for (cancel_when, pushes_after_cancel) in [(0, 0), (1, 1)] {
+        let policy = PushPolicy {
+            cancel: 2,
+            cancel_when,
+            ..PushPolicy::default()
+        };
+        let (mut h, _store, push) = wake_on(Harness::upstream_config(UPSTREAM, false, &[]), policy);
+        let (a, up, path) = up_registered(&mut h, 40001, 1).await;
+        h.net.close(a);
+        h.inject(up, &up_invite(&path, "z9hG4bKcw1", "call-w"))
+            .await;
+        assert_eq!(h.next().await.status(), Some(100));
+        push.wait_for(1).await;
+        // The app wakes, takes the INVITE and rings.
+        let b = h.flow(TransportKind::Tcp, "127.0.0.2:40002");
+        h.inject(b, &up_register(40002, 2, "")).await;
+        let fwd = h.next().await;
+        h.inject(fwd.flow, &up_ok(&fwd, 40002)).await;
+        let out = h.drain(Duration::from_secs(1)).await;
+        let inv = out
+            .iter()
+            .find(|m| m.method() == Some("INVITE"))
+            .unwrap_or_else(|| panic!("no INVITE delivered: {out:?}"))
+            .msg
+            .clone();
+        h.inject(b, &reply(&inv, 180, "Ringing", Some("dev"), ""))
+            .await;
+        let cancel = request(
+            "CANCEL",
+            "sip:alice@127.0.0.2:40001;transport=tcp",
+            "SIP/2.0/UDP 127.0.0.9:5070;branch=z9hG4bKcw1",
+            "\"Bob Caller\" <sip:bob@example.com>;tag=bb",
+            "<sip:alice@example.com>",
+            "call-w",
+            1,
+            &format!("Route: {path}\n"),
+        );
+        h.inject(up, &cancel).await;
+        let out = h.drain(Duration::from_secs(2)).await;
+        // The woken device gets the SIP CANCEL either way.
+        assert_eq!(
+            count(&out, |m| m.method() == Some("CANCEL")
+                && m.dest == Destination::Flow(b)),
+            1,
+            "cancel_when {cancel_when}: {out:?}"
+        );
+        let sent = push.wait_for(1 + pushes_after_cancel).await;
+        assert_eq!(
+            sent.len(),
+            1 + pushes_after_cancel,
+            "cancel_when {cancel_when}"
+        );
+        if pushes_after_cancel == 1 {
+            assert_eq!(sent[1].1.kind, NotificationKind::Cancel);
+        }
+    }
+}
+
 fn sa_register(port: u16, inst: &str, token: &str, cseq: u32) -> String {
     request(
         "REGISTER",

@@ -84,7 +84,7 @@ impl Waker {
                     old: s.old.clone(),
                     pushed,
                 });
-                if call.resolved() {
+                if call.finished(&self.bindings.policy) {
                     done.push(*id);
                 }
             }

@@ -86,6 +86,19 @@ impl HeldCall {
     fn resolved(&self) -> bool {
         self.sleepers.iter().all(|s| !s.open())
     }
+
+    /// Nothing left to do for it: every device delivered or dropped, and
+    /// none owed a cancel push should the caller still cancel (with
+    /// `cancel_when` ≥ 1 a pushed device that woke gets one; the call then
+    /// stays until the caller cancels or the hold window ends).
+    fn finished(&self, policy: &crate::config::PushPolicy) -> bool {
+        self.resolved()
+            && !(self.invite
+                && self.sleepers.iter().any(|s| {
+                    matches!(s.state, DevState::Delivered)
+                        && policy.cancel_push(s.pushed_at.is_some(), true)
+                }))
+    }
 }
 
 /// What ends an open device without delivering to it.
@@ -455,7 +468,7 @@ impl Waker {
                             s.old.clone(),
                             s.state.leave(DevState::Dropped),
                         );
-                        if call.resolved() {
+                        if call.finished(&self.bindings.policy) {
                             calls.remove(&id);
                         }
                         (Some(end), None)
@@ -530,15 +543,36 @@ impl Waker {
                 }
             }
             settle_dropped(&call.ctx, s.old.as_ref(), Some(promise), code, reason).await;
-            if matches!(why, End::Cancelled)
-                && call.invite
-                && policy.cancel_push(s.pushed_at.is_some(), false)
-            {
-                let f = push::fields_for(&call.request.req, &s.binding, NotificationKind::Cancel);
-                if self.sender.push(&s.binding, f).await == PushStatus::Sent {
-                    inc(&self.stats.cancel_pushes);
-                }
+            if matches!(why, End::Cancelled) && call.invite {
+                self.cancel_push(&call.request.req, s, false).await;
             }
+        }
+        if matches!(why, End::Cancelled) && call.invite {
+            // Devices that woke and took the INVITE get the caller's CANCEL
+            // over SIP; a cancel push as well only with `cancel_when` ≥ 1.
+            for s in call
+                .sleepers
+                .iter()
+                .filter(|s| matches!(s.state, DevState::Delivered))
+            {
+                self.cancel_push(&call.request.req, s, true).await;
+            }
+        }
+    }
+
+    /// A cancel push (ntype 2) to `s` when `[push] cancel` / `cancel_when`
+    /// ask for one; `answered`: the device woke and took the request.
+    async fn cancel_push(&self, req: &sipwake_sip::Message, s: &Sleeper, answered: bool) {
+        if !self
+            .bindings
+            .policy
+            .cancel_push(s.pushed_at.is_some(), answered)
+        {
+            return;
+        }
+        let f = push::fields_for(req, &s.binding, NotificationKind::Cancel);
+        if self.sender.push(&s.binding, f).await == PushStatus::Sent {
+            inc(&self.stats.cancel_pushes);
         }
     }
 }

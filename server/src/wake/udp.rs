@@ -160,7 +160,7 @@ impl Waker {
                         _ => return,
                     }
                     let release = s.state.leave(DevState::Delivered);
-                    if call.resolved() {
+                    if call.finished(&self.bindings.policy) {
                         calls.remove(&id);
                     }
                     release
@@ -202,7 +202,7 @@ impl Waker {
             if call.invite && call.ctx.is_final_sent() {
                 // Answered elsewhere: its resends stopped with the call.
                 s.state = DevState::Dropped;
-                if call.resolved() {
+                if call.finished(&self.bindings.policy) {
                     calls.remove(&id);
                 }
                 return;
