@@ -185,6 +185,21 @@ pub fn capture(req: &Message, now: i64, opts: &CaptureOptions) -> RegisterPush {
         }
     };
     out.feature_caps = caps(vec![pns_name(binding.provider).to_string()]);
+    if contact.as_ref().is_some_and(|c| c.pnsreg) && !unregister {
+        // RFC 8599 §4.1.1 / §5.3: the app refreshes its registration
+        // itself; answer how many seconds before expiry it must, after
+        // which the gateway refreshes for it (keeper or ntype 4 push).
+        let asked = asked_expires(req, contact.as_ref());
+        let lead = super::refresh_lead(asked).as_secs_f64().ceil() as u32;
+        out.feature_caps = Some(
+            FeatureCaps {
+                pns: vec![pns_name(binding.provider).to_string()],
+                pnsreg: Some(Some(lead)),
+                pnspurr: None,
+            }
+            .header_value(),
+        );
+    }
     out.capture = Capture::Bind(Box::new(to_binding(
         req, aor, binding, source, contact, piid, now,
     )));
@@ -219,6 +234,20 @@ struct ContactInfo {
     uri: String,
     instance: Option<String>,
     reg_id: Option<u32>,
+    /// `+sip.pnsreg` (RFC 8599 media feature tag): the app can refresh its
+    /// registration without a push.
+    pnsreg: bool,
+    /// Its `expires` parameter.
+    expires: Option<u32>,
+}
+
+/// The registration interval the REGISTER asks for: the Contact's
+/// `expires`, else the Expires header, else RFC 3261's default 3600.
+fn asked_expires(req: &Message, contact: Option<&ContactInfo>) -> u32 {
+    contact
+        .and_then(|c| c.expires)
+        .or_else(|| req.expires().ok().flatten())
+        .unwrap_or(3600)
 }
 
 fn first_contact(req: &Message) -> Option<ContactInfo> {
@@ -236,6 +265,11 @@ fn first_contact(req: &Message) -> Option<ContactInfo> {
         uri: c.uri.raw.to_string(),
         instance: c.sip_instance().map(str::to_string),
         reg_id: c.reg_id(),
+        pnsreg: c.param("+sip.pnsreg").is_some(),
+        expires: c
+            .param("expires")
+            .flatten()
+            .and_then(|v| v.trim().parse().ok()),
     })
 }
 

@@ -21,6 +21,17 @@ pub use sender::{PushFuture, PushSender, PushStatus};
 
 use crate::config::PushPolicy;
 use crate::net::TransportKind;
+use std::time::Duration;
+
+/// How long before a registration of `secs` expires it is refreshed — by
+/// the keeper's own REGISTER or a register-refresh push (ntype 4) to the
+/// app — and what `+sip.pnsreg` announces: ~10 %, but at least 5 s (half
+/// the interval for very short ones), so a slow upstream or a
+/// retransmission still lands in time.
+pub fn refresh_lead(secs: u32) -> Duration {
+    let total = Duration::from_secs(u64::from(secs));
+    (total / 10).max(Duration::from_secs(5).min(total / 2))
+}
 
 /// The gateway's push bindings: the store, what is supported, and the
 /// `[push]` policy. Shared by the proxy (REGISTER path) and the API.

@@ -27,9 +27,9 @@ use tokio::task::AbortHandle;
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
-use crate::bindings::PushBindings;
 use crate::bindings::PushSender;
 use crate::bindings::instance_of_device;
+use crate::bindings::{PushBindings, refresh_lead};
 use crate::config::{ContactMode, PushPolicy};
 use crate::net::{Destination, TransportKind};
 use crate::proxy::{BRANCH_PREFIX, Proxy};
@@ -83,13 +83,9 @@ fn upstream_kind(reg: &Reg) -> TransportKind {
     }
 }
 
-/// When to refresh a binding granted for `secs`: at ~90 %, but at least
-/// 5 s (half the interval for very short ones) before expiry, so a slow
-/// upstream or a retransmission still lands in time.
+/// When to refresh a binding granted for `secs` (see [`refresh_lead`]).
 pub fn refresh_delay(secs: u32) -> Duration {
-    let total = Duration::from_secs(u64::from(secs));
-    let lead = (total / 10).max(Duration::from_secs(5).min(total / 2));
-    total - lead
+    Duration::from_secs(u64::from(secs)) - refresh_lead(secs)
 }
 
 /// Retry delay after `failures` consecutive failed refreshes.

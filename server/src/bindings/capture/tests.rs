@@ -307,3 +307,39 @@ fn removeat_nopn_and_removeat_noprid_turn_into_removals() {
         Capture::Bind(_)
     ));
 }
+
+#[test]
+fn sip_pnsreg_is_answered_with_the_refresh_lead() {
+    // RFC 8599: an app that refreshes by itself says +sip.pnsreg; the 200
+    // tells it how many seconds before expiry to refresh (the gateway's
+    // own refresh point: 10 % of the interval, at least 5 s).
+    let pn = "pn-provider=fcm;pn-param=app;pn-prid=tok";
+    let r = capture(
+        &register("", &format!("<sip:1111@10.0.0.1;{pn}>;+sip.pnsreg")),
+        NOW,
+        &all_providers(),
+    );
+    assert_eq!(
+        r.feature_caps.as_deref(),
+        Some("*;+sip.pns=\"fcm\";+sip.pnsreg=\"360\"")
+    );
+    let r = capture(
+        &register(
+            "",
+            &format!("<sip:1111@10.0.0.1;{pn}>;+sip.pnsreg;expires=60"),
+        ),
+        NOW,
+        &all_providers(),
+    );
+    assert_eq!(
+        r.feature_caps.as_deref(),
+        Some("*;+sip.pns=\"fcm\";+sip.pnsreg=\"6\"")
+    );
+    // Without the tag, only the push service.
+    let r = capture(
+        &register("", &format!("<sip:1111@10.0.0.1;{pn}>")),
+        NOW,
+        &all_providers(),
+    );
+    assert_eq!(r.feature_caps.as_deref(), Some("*;+sip.pns=\"fcm\""));
+}
