@@ -508,6 +508,7 @@ mod tests {
             created_at: last_seen,
             last_seen,
             upstream_expires_at: None,
+            app_expires: None,
             push_failures: 0,
         };
         store.upsert(&mk("sip:old@d", now - 31 * 86_400)).unwrap();

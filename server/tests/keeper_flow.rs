@@ -414,6 +414,7 @@ fn stored_alice() -> Binding {
         created_at: 1,
         last_seen: sipwake::util::unix_now(),
         upstream_expires_at: None,
+        app_expires: None,
         push_failures: 0,
     }
 }
@@ -447,6 +448,25 @@ async fn startup_restores_the_path_registration_and_registers_at_once() {
     assert_eq!(restored.contact, "sip:alice@127.0.0.2:40001;transport=tcp");
     assert_eq!(stat(&e, "restored"), 1);
     e.h.inject(reg.flow, &ok_with_expires(&reg.msg, 3600)).await;
+    until("refresh", || stat(&e, "refreshes_ok") == 1).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn upperexpire_minus_1_asks_the_apps_interval_after_a_restart() {
+    // The app asked for 300 s before the restart: the stored binding keeps
+    // it, and the rebuilt registration asks for 300 again, not a default.
+    let store = Arc::new(SqliteStore::in_memory(PiidCipher::new([5; 32])).unwrap());
+    store
+        .upsert(&Binding {
+            app_expires: Some(300),
+            ..stored_alice()
+        })
+        .unwrap();
+    let mut e = start_with_store(policy(), store);
+    let reg = e.h.next().await;
+    assert_eq!(reg.msg.method(), Some("REGISTER"));
+    assert_eq!(reg.msg.expires().unwrap(), Some(300));
+    e.h.inject(reg.flow, &ok_with_expires(&reg.msg, 300)).await;
     until("refresh", || stat(&e, "refreshes_ok") == 1).await;
 }
 

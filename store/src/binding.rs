@@ -95,6 +95,9 @@ pub struct Binding {
     pub last_seen: i64,
     /// Unix seconds until which the upstream registration is valid.
     pub upstream_expires_at: Option<i64>,
+    /// The registration interval (seconds) the app asked for in its last
+    /// REGISTER: what `upperexpire = -1` asks upstream, after a restart too.
+    pub app_expires: Option<u32>,
     /// Consecutive failed pushes.
     pub push_failures: u32,
 }

@@ -31,6 +31,7 @@ CREATE TABLE IF NOT EXISTS bindings (
     last_seen INTEGER NOT NULL,
     upstream_expires_at INTEGER,
     push_failures INTEGER NOT NULL DEFAULT 0,
+    app_expires INTEGER,
     PRIMARY KEY (aor, device)
 );
 CREATE INDEX IF NOT EXISTS bindings_token ON bindings(token);
@@ -39,7 +40,24 @@ CREATE INDEX IF NOT EXISTS bindings_last_seen ON bindings(last_seen);
 
 const COLUMNS: &str = "aor, device, provider, env, package, token, source, contact, auth_user, piid, \
      upstream_server, upstream_proxy, upstream_domain, user_agent, created_at, last_seen, \
-     upstream_expires_at, push_failures";
+     upstream_expires_at, push_failures, app_expires";
+
+/// Columns added after the first release, for stores created before them
+/// (`CREATE TABLE IF NOT EXISTS` leaves an existing table as it was).
+const ADDED_COLUMNS: &[(&str, &str)] = &[("app_expires", "INTEGER")];
+
+fn add_missing_columns(conn: &Connection) -> Result<(), StoreError> {
+    let mut stmt = conn.prepare("SELECT name FROM pragma_table_info('bindings')")?;
+    let have: Vec<String> = stmt
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    for (name, ty) in ADDED_COLUMNS {
+        if !have.iter().any(|h| h == name) {
+            conn.execute_batch(&format!("ALTER TABLE bindings ADD COLUMN {name} {ty}"))?;
+        }
+    }
+    Ok(())
+}
 
 /// SQLite-backed [`BindingStore`].
 pub struct SqliteStore {
@@ -63,6 +81,7 @@ impl SqliteStore {
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.execute_batch(SCHEMA)?;
+        add_missing_columns(&conn)?;
         Ok(SqliteStore {
             conn: Mutex::new(conn),
             cipher,
@@ -120,6 +139,7 @@ impl SqliteStore {
             last_seen: row.get(15)?,
             upstream_expires_at: row.get(16)?,
             push_failures: row.get(17)?,
+            app_expires: row.get(18)?,
             aor,
             device,
         })
@@ -182,7 +202,7 @@ impl BindingStore for SqliteStore {
         tx.execute(
             &format!(
                 "INSERT OR REPLACE INTO bindings ({COLUMNS}) VALUES \
-                 (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)"
+                 (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)"
             ),
             params![
                 b.aor,
@@ -203,6 +223,7 @@ impl BindingStore for SqliteStore {
                 b.last_seen,
                 b.upstream_expires_at,
                 b.push_failures,
+                b.app_expires,
             ],
         )?;
         tx.commit()?;
@@ -334,6 +355,7 @@ mod tests {
             created_at: 1000,
             last_seen: 1000,
             upstream_expires_at: Some(4600),
+            app_expires: Some(600),
             push_failures: 0,
         }
     }
@@ -366,6 +388,36 @@ mod tests {
             1000,
             "creation time is kept"
         );
+    }
+
+    #[test]
+    fn a_store_from_before_app_expires_gains_the_column_and_keeps_its_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        {
+            // The first release's table, with one row.
+            let conn = Connection::open(&path).unwrap();
+            let old = SCHEMA.replace("    app_expires INTEGER,\n", "");
+            assert!(!old.contains("app_expires"));
+            conn.execute_batch(&old).unwrap();
+            conn.execute(
+                "INSERT INTO bindings (aor, device, provider, env, package, token, source, \
+                 contact, created_at, last_seen) VALUES ('sip:a@d', 'token:a:t', 'a', 'd', 'p', \
+                 't', 'mpush', 'sip:a@h', 1, 2)",
+                [],
+            )
+            .unwrap();
+        }
+        let store = SqliteStore::open(&path, cipher()).unwrap();
+        let got = store.user("sip:a@d").unwrap();
+        assert_eq!((got.len(), got[0].app_expires), (1, None));
+        let mut b = binding("sip:a@d", "t2", None);
+        b.app_expires = Some(120);
+        store.upsert(&b).unwrap();
+        drop(store);
+        let store = SqliteStore::open(&path, cipher()).unwrap();
+        let got = store.get("sip:a@d", &b.device).unwrap().unwrap();
+        assert_eq!(got.app_expires, Some(120));
     }
 
     #[test]

@@ -72,6 +72,7 @@ fn binding(aor: &str, token: &str) -> Binding {
         created_at: 1,
         last_seen: 2,
         upstream_expires_at: None,
+        app_expires: None,
         push_failures: 0,
     }
 }

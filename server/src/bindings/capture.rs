@@ -305,6 +305,7 @@ fn to_binding(
         .as_ref()
         .map(|c| (c.instance.clone(), c.reg_id))
         .unwrap_or_default();
+    let app_expires = asked_expires(req, contact.as_ref());
     let auth_user = req
         .to()
         .ok()
@@ -331,6 +332,7 @@ fn to_binding(
         created_at: now,
         last_seen: now,
         upstream_expires_at: None,
+        app_expires: Some(app_expires),
         push_failures: 0,
         aor,
     }

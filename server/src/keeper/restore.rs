@@ -104,9 +104,11 @@ impl Keeper {
             if !persists_allows(self.policy().persists, b.last_seen, now_unix) {
                 continue;
             }
+            // upperexpire = -1: what the app last asked for, kept with its
+            // binding so a restart does not fall back to a default.
             let interval = match self.policy().upperexpire {
                 e if e > 0 => u32::try_from(e).unwrap_or(super::DEFAULT_EXPIRES),
-                _ => super::DEFAULT_EXPIRES,
+                _ => b.app_expires.unwrap_or(super::DEFAULT_EXPIRES),
             };
             let at = match mode_for(self.policy(), credentials(self.policy(), b).is_some()) {
                 Mode::None => continue,

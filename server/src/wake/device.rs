@@ -222,6 +222,7 @@ mod tests {
             created_at: 0,
             last_seen: 0,
             upstream_expires_at: None,
+            app_expires: None,
             push_failures: 0,
         }
     }
