@@ -9,7 +9,7 @@ use super::ApiState;
 
 /// Compares without an early exit, so response time does not reveal how
 /// much of a token matched.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
     }

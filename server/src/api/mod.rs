@@ -6,6 +6,7 @@
 //! everything (it is never open by accident).
 
 pub(crate) mod auth;
+mod mvapi;
 mod routes;
 
 use std::future::Future;

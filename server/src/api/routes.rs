@@ -19,7 +19,7 @@ pub(super) fn router(state: ApiState) -> Router {
     // gateway, from the apps, which must not carry an admin secret.
     let public = Router::new()
         .route("/wsload", get(public_wsload))
-        .route("/mvapireq/", get(mvapireq))
+        .route("/mvapireq/", get(super::mvapi::mvapireq))
         .with_state(state.clone());
     Router::new()
         .route("/api/v1/push", post(send_push))
@@ -64,24 +64,8 @@ async fn send_push(
         Ok(b) => b,
         Err(e) => return error(StatusCode::BAD_REQUEST, e.body_text()),
     };
-    if req.kind > 4 {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "type must be 0 (call), 1 (chat), 2 (cancel), 3 (custom) or 4 (register refresh)",
-        );
-    }
-    let raw_target = req.platform.is_some() || req.package.is_some() || req.to_token.is_some();
-    if raw_target && (req.platform.is_none() || req.package.is_none() || req.to_token.is_none()) {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "platform, package and to_token must be given together",
-        );
-    }
-    if !raw_target && req.to_user.is_none() {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "either to_user or platform/package/to_token is required",
-        );
+    if let Err(why) = validate_send_push(&req) {
+        return error(StatusCode::BAD_REQUEST, why);
     }
     match state.backend.send_push(req).await {
         Ok(results) => Json(json!({ "results": results })).into_response(),
@@ -89,6 +73,23 @@ async fn send_push(
         Err(e @ SendPushError::NoBinding(_)) => error(StatusCode::NOT_FOUND, e),
         Err(e @ SendPushError::Unavailable(_)) => error(StatusCode::SERVICE_UNAVAILABLE, e),
     }
+}
+
+/// The sendpush rules both API forms apply before anything is sent.
+pub(super) fn validate_send_push(req: &SendPush) -> Result<(), &'static str> {
+    if req.kind > 4 {
+        return Err(
+            "type must be 0 (call), 1 (chat), 2 (cancel), 3 (custom) or 4 (register refresh)",
+        );
+    }
+    let raw_target = req.platform.is_some() || req.package.is_some() || req.to_token.is_some();
+    if raw_target && (req.platform.is_none() || req.package.is_none() || req.to_token.is_none()) {
+        return Err("platform, package and to_token must be given together");
+    }
+    if !raw_target && req.to_user.is_none() {
+        return Err("either to_user or platform/package/to_token is required");
+    }
+    Ok(())
 }
 
 #[derive(Deserialize)]
@@ -149,24 +150,44 @@ async fn list_bindings(State(state): State<ApiState>, Query(q): Query<BindingsQu
 }
 
 async fn remove_user(State(state): State<ApiState>, Path(user): Path<String>) -> Response {
+    match upperunreg(&state, &user).await {
+        Ok((user, count)) => Json(json!({ "user": user, "removed": count })).into_response(),
+        Err(Unreg::NoBinding(user)) => error(
+            StatusCode::NOT_FOUND,
+            format!("user {user} has no push binding"),
+        ),
+        Err(Unreg::Failed(resp)) => resp,
+    }
+}
+
+/// Why an upperunreg removed nothing.
+pub(super) enum Unreg {
+    /// The user (canonical AOR) has no push binding.
+    NoBinding(String),
+    /// The store failed; the answer to send.
+    Failed(Response),
+}
+
+/// The manual's upperunreg: removes every push binding of `user` and lets
+/// the gateway unregister it upstream. The canonical AOR and the count.
+pub(super) async fn upperunreg(state: &ApiState, user: &str) -> Result<(String, usize), Unreg> {
     let store = state.store.clone();
-    let aor = aor_key(&user);
+    let aor = aor_key(user);
     let user = aor.clone();
     let removed = match tokio::task::spawn_blocking(move || store.remove_user(&aor)).await {
         Ok(Ok(removed)) => removed,
-        Ok(Err(e)) => return store_error(e),
-        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, e),
+        Ok(Err(e)) => return Err(Unreg::Failed(store_error(e))),
+        Err(e) => {
+            return Err(Unreg::Failed(error(StatusCode::INTERNAL_SERVER_ERROR, e)));
+        }
     };
     if removed.is_empty() {
-        return error(
-            StatusCode::NOT_FOUND,
-            format!("user {user} has no push binding"),
-        );
+        return Err(Unreg::NoBinding(user));
     }
     let count = removed.len();
     tracing::info!(user = %user, devices = count, "push bindings removed by API (upperunreg)");
     state.backend.user_removed(&user, removed).await;
-    Json(json!({ "user": user, "removed": count })).into_response()
+    Ok((user, count))
 }
 
 async fn stats(State(state): State<ApiState>) -> Response {
@@ -193,7 +214,7 @@ async fn load(State(state): State<ApiState>) -> Response {
 }
 
 /// `GET /wsload`: [`load`] for everyone, bounded per second.
-async fn public_wsload(State(state): State<ApiState>) -> Response {
+pub(super) async fn public_wsload(State(state): State<ApiState>) -> Response {
     if !state.wsload_limit.allow() {
         return (
             StatusCode::TOO_MANY_REQUESTS,
@@ -203,28 +224,6 @@ async fn public_wsload(State(state): State<ApiState>) -> Response {
             .into_response();
     }
     load(State(state)).await
-}
-
-#[derive(Deserialize)]
-struct MvapiQuery {
-    apientry: Option<String>,
-}
-
-/// The manual's `/mvapireq/?apientry=…`: `wsload` (public, as `/wsload`);
-/// the other entries are answered with where their `/api/v1` form is.
-async fn mvapireq(State(state): State<ApiState>, Query(q): Query<MvapiQuery>) -> Response {
-    match q.apientry.as_deref() {
-        Some("wsload") => public_wsload(State(state)).await,
-        other => (
-            StatusCode::NOT_IMPLEMENTED,
-            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-            format!(
-                "ERROR: apientry {:?} is not served here; use the /api/v1 API (docs/api.md)",
-                other.unwrap_or("")
-            ),
-        )
-            .into_response(),
-    }
 }
 
 async fn reload(State(state): State<ApiState>) -> Response {

@@ -123,7 +123,11 @@ async fn call(
 #[tokio::test]
 async fn every_route_requires_a_bearer_token() {
     let (app, _, _) = setup(&["s3cret"]);
-    for (m, u) in routes_in_openapi() {
+    for (m, u, public) in routes_in_openapi() {
+        if public {
+            // /wsload and /mvapireq/ (its own authkey, tested below).
+            continue;
+        }
         let uri = u.replace("{user}", "1111@example.com");
         assert_eq!(
             call(&app, &m, &uri, None, None).await.0,
@@ -271,24 +275,151 @@ async fn public_wsload_needs_no_token_and_is_bounded() {
     *gw.broken.lock().unwrap() = None;
     let (s, _) = call(&app, "GET", "/wsload", None, None).await;
     assert_eq!(s, StatusCode::OK);
-    // Other manual entries are not served without the API.
+    // Other manual entries need the API secret.
     let (s, body) = call(&app, "GET", "/mvapireq/?apientry=sendpush", None, None).await;
-    assert_eq!(s, StatusCode::NOT_IMPLEMENTED);
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
     assert!(body.starts_with("ERROR: "), "{body}");
     // The admin form still needs its token.
     let (s, _) = call(&app, "GET", "/api/v1/load", None, None).await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
 }
 
-/// (method, path) of every operation in the OpenAPI document.
-fn routes_in_openapi() -> Vec<(String, String)> {
+/// The manual's `mvapireq` entries, starting with its own example URLs.
+#[tokio::test]
+async fn mvapireq_entries_answer_the_manuals_examples() {
+    let token = "an-api-token-0001";
+    let (app, gw, store) = setup(&[token]);
+    let get = |uri: String| {
+        let app = app.clone();
+        async move { call(&app, "GET", &uri, None, None).await }
+    };
+    // "Send “hi” to user 2222 from the API" (its entry spelled `senpush`).
+    let (s, body) = get(format!(
+        "/mvapireq/?apientry=senpush&authkey={token}&authid=adminuser&authmd5=XXX&authsalt=XXX\
+         &type=3&from_user=1111&to_user=2222&message=hi&now=555"
+    ))
+    .await;
+    assert_eq!(
+        (s, body.as_str()),
+        (StatusCode::OK, "OK: 1 delivered, 0 removed, 0 failed")
+    );
+    // "Send “hi” to the MizuDroid app with token TTT from the API".
+    let (s, _) = get(format!(
+        "/mvapireq/?apientry=sendpush&authkey={token}&type=3&from_user=1111&to_user=2222\
+         &title=VoIP&message=hi&platform=a&package=com.mizuvoip.mizudroid.app&to_token=TTT&now=555"
+    ))
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    {
+        let pushes = gw.pushes.lock().unwrap();
+        assert_eq!(pushes.len(), 2);
+        assert_eq!(
+            (
+                pushes[0].kind,
+                pushes[0].to_user.as_deref(),
+                pushes[0].message.as_deref()
+            ),
+            (3, Some("2222"), Some("hi"))
+        );
+        assert_eq!(
+            (
+                pushes[1].platform.as_deref(),
+                pushes[1].package.as_deref(),
+                pushes[1].to_token.as_deref()
+            ),
+            (Some("a"), Some("com.mizuvoip.mizudroid.app"), Some("TTT"))
+        );
+        assert_eq!(pushes[1].title.as_deref(), Some("VoIP"));
+    }
+    // The authid/authsalt/authmd5 form: md5(salt + token), never the token.
+    use md5::{Digest, Md5};
+    let sum = hex::encode(
+        Md5::new()
+            .chain_update("s4lt")
+            .chain_update(token)
+            .finalize(),
+    );
+    let (s, _) = get(format!(
+        "/mvapireq/?apientry=sendpushu&authid=ops&authsalt=s4lt&authmd5={sum}&to_user=2222&type=1&message=x"
+    ))
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(gw.pushes.lock().unwrap()[2].kind, 1);
+    // Wrong secrets, either form.
+    for auth in [
+        "authkey=nope",
+        "authid=ops&authsalt=s4lt&authmd5=00",
+        "authid=ops&authsalt=&authmd5=00",
+    ] {
+        let (s, body) = get(format!("/mvapireq/?apientry=pushstat&{auth}")).await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED, "{auth}");
+        assert!(body.starts_with("ERROR: authentication failed"), "{body}");
+    }
+    // Bad input is named, nothing is sent.
+    for (query, status) in [
+        (
+            "apientry=sendpushu&to_token=TTT&platform=a&package=p&to_user=2",
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "apientry=sendpush&type=9&to_user=2222",
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "apientry=sendpush&type=x&to_user=2222",
+            StatusCode::BAD_REQUEST,
+        ),
+        ("apientry=sendpush&message=hi", StatusCode::BAD_REQUEST),
+        (
+            "apientry=sendpush&to_user=2&colour=red",
+            StatusCode::BAD_REQUEST,
+        ),
+        ("apientry=dropall", StatusCode::BAD_REQUEST),
+        ("apientry=upperunreg", StatusCode::BAD_REQUEST),
+    ] {
+        let (s, body) = get(format!("/mvapireq/?{query}&authkey={token}")).await;
+        assert_eq!(s, status, "{query}: {body}");
+        assert!(body.starts_with("ERROR: "), "{query}: {body}");
+    }
+    assert_eq!(gw.pushes.lock().unwrap().len(), 3);
+    // pushstat: the counters.
+    let (s, body) = get(format!("/mvapireq/?apientry=pushstat&authkey={token}")).await;
+    assert_eq!((s, body.as_str()), (StatusCode::OK, "{\"sent\":7}"));
+    // upperunreg: both bindings go, the gateway unregisters upstream.
+    let (s, body) = get(format!(
+        "/mvapireq/?apientry=upperunreg&authkey={token}&user=1111@example.com"
+    ))
+    .await;
+    assert_eq!(
+        (s, body.as_str()),
+        (
+            StatusCode::OK,
+            "OK: removed 2 push binding(s) of sip:1111@example.com"
+        )
+    );
+    assert!(store.user("sip:1111@example.com").unwrap().is_empty());
+    assert_eq!(
+        gw.removed.lock().unwrap().as_slice(),
+        ["sip:1111@example.com"]
+    );
+    let (s, body) = get(format!(
+        "/mvapireq/?apientry=upperunreg&authkey={token}&to_user=1111@example.com"
+    ))
+    .await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "{body}");
+}
+
+/// (method, path, public) of every operation in the OpenAPI document;
+/// public = `security: []` (no bearer token).
+fn routes_in_openapi() -> Vec<(String, String, bool)> {
     let doc: openapiv3::OpenAPI =
         serde_json::from_str(OPENAPI_JSON).expect("the OpenAPI document is valid OpenAPI 3");
     let mut out = Vec::new();
     for (path, item) in doc.paths.paths.iter() {
         let item = item.as_item().expect("no $ref path items");
-        for (method, _) in item.iter() {
-            out.push((method.to_uppercase(), path.clone()));
+        for (method, op) in item.iter() {
+            let public = op.security.as_ref().is_some_and(|s| s.is_empty());
+            out.push((method.to_uppercase(), path.clone(), public));
         }
     }
     out
@@ -298,8 +429,8 @@ fn routes_in_openapi() -> Vec<(String, String)> {
 async fn openapi_document_matches_the_routes() {
     let (app, _, _) = setup(&["t"]);
     let routes = routes_in_openapi();
-    assert_eq!(routes.len(), 7);
-    for (m, u) in routes {
+    assert_eq!(routes.len(), 9);
+    for (m, u, _) in routes {
         let uri = u.replace("{user}", "nobody@example.com");
         let body = (m == "POST").then_some(r#"{"to_user":"x"}"#);
         let (s, _) = call(&app, &m, &uri, Some("t"), body).await;
