@@ -46,6 +46,7 @@ const READ_BY_METHOD: &[(&str, &str, &str)] = &[
         "removeon_subscallfail",
         "remove_on_subsequent_call_fail",
     ),
+    ("registrar", "digest_algorithms", "digest_algorithms"),
 ];
 
 /// Docs that hold the option tables.

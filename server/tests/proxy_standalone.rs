@@ -395,6 +395,66 @@ async fn a_request_coming_back_unchanged_is_a_loop() {
     assert_eq!((r.status(), r.dest), (Some(482), Destination::Flow(b)));
 }
 
+/// `digest_algorithms = ["SHA-256", "MD5"]`: two challenges, SHA-256
+/// first; an RFC 7616 SHA-256 answer registers.
+#[tokio::test(start_paused = true)]
+async fn sha256_digest_is_offered_first_and_accepted() {
+    use sipwake_sip::digest::Algorithm;
+    let dir = std::env::temp_dir().join(format!("sipwake-proxy-sha-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let users = dir.join("users");
+    std::fs::write(&users, "alice:secret\n").unwrap();
+    let mut c = Config::default();
+    c.registrar.users_file = users;
+    c.registrar.digest_algorithms = vec!["SHA-256".into(), "MD5".into()];
+    let mut h = Harness::new(c);
+    let a = h.flow(TransportKind::Tcp, "127.0.0.2:40001");
+    let contact = "sip:alice@127.0.0.2:40001;transport=tcp";
+    let via = |b: &str| format!("SIP/2.0/TCP 127.0.0.2:40001;branch={b}");
+    h.inject(
+        a,
+        &register("alice", &via("z9hG4bKs1"), contact, "sha", 1, ""),
+    )
+    .await;
+    let ch = h.next().await;
+    assert_eq!(ch.status(), Some(401));
+    let offered: Vec<Challenge> = ch
+        .msg
+        .headers_named("WWW-Authenticate")
+        .map(|h| Challenge::parse(&h.unfolded()).unwrap())
+        .collect();
+    assert_eq!(
+        offered.iter().map(|c| c.algorithm).collect::<Vec<_>>(),
+        [Algorithm::Sha256, Algorithm::Md5]
+    );
+    let creds = answer(
+        &offered[0],
+        "alice",
+        &Algorithm::Sha256.ha1("alice", "sipwake", "secret"),
+        "REGISTER",
+        "sip:127.0.0.1",
+        "cn",
+        1,
+    )
+    .unwrap();
+    assert!(creds.to_header_value().contains("algorithm=SHA-256"));
+    h.inject(
+        a,
+        &register(
+            "alice",
+            &via("z9hG4bKs2"),
+            contact,
+            "sha",
+            2,
+            &format!("Authorization: {}\n", creds.to_header_value()),
+        ),
+    )
+    .await;
+    let ok = h.next().await;
+    assert_eq!(ok.status(), Some(200), "{}", ok.text());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[tokio::test(start_paused = true)]
 async fn digest_auth_challenges_then_accepts() {
     let dir = std::env::temp_dir().join(format!("sipwake-proxy-test-{}", std::process::id()));

@@ -1,8 +1,10 @@
-//! HTTP Digest for SIP (RFC 2617 / RFC 7616 with MD5, qop=auth or none;
-//! RFC 3261 §22.4). The gateway stores HA1 = MD5(user:realm:password)
-//! (the X-PIID), so everything here starts from HA1, never a password.
+//! HTTP Digest for SIP (RFC 3261 §22.4, RFC 7616, RFC 8760): MD5, SHA-256
+//! and SHA-512/256, qop=auth or none (no `-sess` variants, no auth-int).
+//! Everything starts from HA1 = H(user:realm:password), never a password:
+//! the gateway stores HA1s (the X-PIID), not secrets it could reuse.
 
-use md5::{Digest, Md5};
+use md5::Md5;
+use sha2::{Digest, Sha256, Sha512_256};
 use thiserror::Error;
 
 use crate::auth::{AuthValue, quote};
@@ -15,10 +17,82 @@ pub enum DigestError {
     NotDigest,
     #[error("missing Digest parameter {0}")]
     Missing(&'static str),
-    #[error("unsupported algorithm {0} (only MD5)")]
+    #[error("unsupported algorithm {0} (MD5, SHA-256, SHA-512-256)")]
     Algorithm(String),
     #[error("unsupported qop (only auth)")]
     Qop,
+}
+
+/// A Digest hash algorithm (RFC 7616 §3.2, the IANA names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub enum Algorithm {
+    /// RFC 2617's, and the default when a challenge names none.
+    #[default]
+    Md5,
+    Sha256,
+    Sha512_256,
+}
+
+impl Algorithm {
+    pub const ALL: [Algorithm; 3] = [Algorithm::Md5, Algorithm::Sha256, Algorithm::Sha512_256];
+
+    /// The name in `algorithm=` (case-insensitive on input).
+    pub fn name(self) -> &'static str {
+        match self {
+            Algorithm::Md5 => "MD5",
+            Algorithm::Sha256 => "SHA-256",
+            Algorithm::Sha512_256 => "SHA-512-256",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Algorithm> {
+        Algorithm::ALL
+            .into_iter()
+            .find(|a| a.name().eq_ignore_ascii_case(name.trim()))
+    }
+
+    /// Hex digits of a hash (and of an HA1): 32 for MD5, 64 for the SHAs.
+    pub fn hex_len(self) -> usize {
+        match self {
+            Algorithm::Md5 => 32,
+            Algorithm::Sha256 | Algorithm::Sha512_256 => 64,
+        }
+    }
+
+    /// HA1 = H(username:realm:password), lowercase hex.
+    pub fn ha1(self, username: &str, realm: &str, password: &str) -> String {
+        self.hex(&[username, realm, password])
+    }
+
+    /// H(parts joined by `:`), lowercase hex.
+    fn hex(self, parts: &[&str]) -> String {
+        fn run<D: Digest>(parts: &[&str]) -> String {
+            let mut h = D::new();
+            for (i, p) in parts.iter().enumerate() {
+                if i > 0 {
+                    h.update(b":");
+                }
+                h.update(p.as_bytes());
+            }
+            let mut out = String::new();
+            for b in h.finalize() {
+                out.push(char::from(b"0123456789abcdef"[(b >> 4) as usize]));
+                out.push(char::from(b"0123456789abcdef"[(b & 15) as usize]));
+            }
+            out
+        }
+        match self {
+            Algorithm::Md5 => run::<Md5>(parts),
+            Algorithm::Sha256 => run::<Sha256>(parts),
+            Algorithm::Sha512_256 => run::<Sha512_256>(parts),
+        }
+    }
+}
+
+impl std::fmt::Display for Algorithm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 /// A WWW-Authenticate / Proxy-Authenticate Digest challenge.
@@ -27,7 +101,7 @@ pub struct Challenge {
     pub realm: String,
     pub nonce: String,
     pub opaque: Option<String>,
-    pub algorithm: Option<String>,
+    pub algorithm: Algorithm,
     /// qop options offered (empty = RFC 2069 style, no qop).
     pub qop: Vec<String>,
     pub stale: bool,
@@ -41,17 +115,18 @@ pub struct Credentials {
     pub nonce: String,
     pub uri: String,
     pub response: String,
-    pub algorithm: Option<String>,
+    pub algorithm: Algorithm,
     pub opaque: Option<String>,
     pub qop: Option<String>,
     pub nc: Option<String>,
     pub cnonce: Option<String>,
 }
 
-fn check_alg(a: &Option<String>) -> Result<(), DigestError> {
+/// `algorithm=` as given; absent = MD5 (RFC 7616 §3.3).
+fn algorithm_of(a: Option<String>) -> Result<Algorithm, DigestError> {
     match a {
-        Some(a) if !a.eq_ignore_ascii_case("MD5") => Err(DigestError::Algorithm(a.clone())),
-        _ => Ok(()),
+        None => Ok(Algorithm::Md5),
+        Some(a) => Algorithm::parse(&a).ok_or(DigestError::Algorithm(a)),
     }
 }
 
@@ -62,11 +137,11 @@ impl Challenge {
             return Err(DigestError::NotDigest);
         }
         let get = |n| v.get(n).map(|c| c.into_owned());
-        let c = Challenge {
+        Ok(Challenge {
             realm: get("realm").ok_or(DigestError::Missing("realm"))?,
             nonce: get("nonce").ok_or(DigestError::Missing("nonce"))?,
             opaque: get("opaque"),
-            algorithm: get("algorithm"),
+            algorithm: algorithm_of(get("algorithm"))?,
             qop: get("qop")
                 .map(|q| {
                     q.split(',')
@@ -76,12 +151,10 @@ impl Challenge {
                 })
                 .unwrap_or_default(),
             stale: get("stale").is_some_and(|s| s.eq_ignore_ascii_case("true")),
-        };
-        check_alg(&c.algorithm)?;
-        Ok(c)
+        })
     }
 
-    /// A challenge header value offering qop=auth with MD5.
+    /// The challenge header value (its algorithm always named).
     pub fn to_header_value(&self) -> String {
         let mut s = format!(
             "Digest realm={}, nonce={}",
@@ -91,7 +164,7 @@ impl Challenge {
         if let Some(o) = &self.opaque {
             s.push_str(&format!(", opaque={}", quote(o)));
         }
-        s.push_str(", algorithm=MD5");
+        s.push_str(&format!(", algorithm={}", self.algorithm));
         if !self.qop.is_empty() {
             s.push_str(&format!(", qop={}", quote(&self.qop.join(","))));
         }
@@ -109,31 +182,30 @@ impl Credentials {
             return Err(DigestError::NotDigest);
         }
         let get = |n| v.get(n).map(|c| c.into_owned());
-        let c = Credentials {
+        Ok(Credentials {
             username: get("username").ok_or(DigestError::Missing("username"))?,
             realm: get("realm").ok_or(DigestError::Missing("realm"))?,
             nonce: get("nonce").ok_or(DigestError::Missing("nonce"))?,
             uri: get("uri").ok_or(DigestError::Missing("uri"))?,
             response: get("response").ok_or(DigestError::Missing("response"))?,
-            algorithm: get("algorithm"),
+            algorithm: algorithm_of(get("algorithm"))?,
             opaque: get("opaque"),
             qop: get("qop"),
             nc: get("nc"),
             cnonce: get("cnonce"),
-        };
-        check_alg(&c.algorithm)?;
-        Ok(c)
+        })
     }
 
     /// Header value (for `Authorization:` / `Proxy-Authorization:`).
     pub fn to_header_value(&self) -> String {
         let mut s = format!(
-            "Digest username={}, realm={}, nonce={}, uri={}, response={}, algorithm=MD5",
+            "Digest username={}, realm={}, nonce={}, uri={}, response={}, algorithm={}",
             quote(&self.username),
             quote(&self.realm),
             quote(&self.nonce),
             quote(&self.uri),
-            quote(&self.response)
+            quote(&self.response),
+            self.algorithm
         );
         if let Some(o) = &self.opaque {
             s.push_str(&format!(", opaque={}", quote(o)));
@@ -145,45 +217,32 @@ impl Credentials {
     }
 }
 
-fn md5_hex(parts: &[&str]) -> String {
-    let mut h = Md5::new();
-    for (i, p) in parts.iter().enumerate() {
-        if i > 0 {
-            h.update(b":");
-        }
-        h.update(p.as_bytes());
-    }
-    let mut out = String::with_capacity(32);
-    for b in h.finalize() {
-        out.push(char::from(b"0123456789abcdef"[(b >> 4) as usize]));
-        out.push(char::from(b"0123456789abcdef"[(b & 15) as usize]));
-    }
-    out
-}
-
-/// HA1 = MD5(username:realm:password), lowercase hex.
+/// The MD5 HA1 = MD5(username:realm:password), lowercase hex: what the
+/// manual's X-PIID carries. Other algorithms: [`Algorithm::ha1`].
 pub fn ha1(username: &str, realm: &str, password: &str) -> String {
-    md5_hex(&[username, realm, password])
+    Algorithm::Md5.ha1(username, realm, password)
 }
 
-/// The request-digest. `qop` is `Some((nc, cnonce))` for qop=auth, `None`
-/// for the RFC 2069 form.
+/// The request-digest with `alg`. `qop` is `Some((nc, cnonce))` for
+/// qop=auth, `None` for the RFC 2069 form.
 pub fn response(
+    alg: Algorithm,
     ha1: &str,
     method: &str,
     uri: &str,
     nonce: &str,
     qop: Option<(&str, &str)>,
 ) -> String {
-    let ha2 = md5_hex(&[method, uri]);
+    let ha2 = alg.hex(&[method, uri]);
     let ha1 = ha1.to_ascii_lowercase();
     match qop {
-        Some((nc, cnonce)) => md5_hex(&[&ha1, nonce, nc, cnonce, "auth", &ha2]),
-        None => md5_hex(&[&ha1, nonce, &ha2]),
+        Some((nc, cnonce)) => alg.hex(&[&ha1, nonce, nc, cnonce, "auth", &ha2]),
+        None => alg.hex(&[&ha1, nonce, &ha2]),
     }
 }
 
-/// Answers a challenge: builds the credentials for `method uri`, using
+/// Answers a challenge: builds the credentials for `method uri` with the
+/// challenge's algorithm (`ha1` must be for that algorithm), using
 /// qop=auth when offered (with `cnonce` and nonce count `nc`).
 pub fn answer(
     challenge: &Challenge,
@@ -200,6 +259,7 @@ pub fn answer(
     }
     let nc = format!("{nc:08x}");
     let resp = response(
+        challenge.algorithm,
         ha1,
         method,
         uri,
@@ -212,7 +272,7 @@ pub fn answer(
         nonce: challenge.nonce.clone(),
         uri: uri.to_owned(),
         response: resp,
-        algorithm: Some("MD5".into()),
+        algorithm: challenge.algorithm,
         opaque: challenge.opaque.clone(),
         qop: use_qop.then(|| "auth".to_owned()),
         nc: use_qop.then(|| nc.clone()),
@@ -221,7 +281,8 @@ pub fn answer(
 }
 
 /// Checks credentials against the stored HA1 for `method` (constant-time
-/// comparison of the digest). Nonce freshness is the caller's business.
+/// comparison of the digest); `ha1` must be for `creds.algorithm`. Nonce
+/// freshness is the caller's business.
 pub fn verify(creds: &Credentials, ha1: &str, method: &str) -> bool {
     let qop = match (&creds.qop, &creds.nc, &creds.cnonce) {
         (Some(q), Some(nc), Some(cn)) if q.eq_ignore_ascii_case("auth") => {
@@ -230,7 +291,7 @@ pub fn verify(creds: &Credentials, ha1: &str, method: &str) -> bool {
         (None, _, _) => None,
         _ => return false,
     };
-    let expected = response(ha1, method, &creds.uri, &creds.nonce, qop);
+    let expected = response(creds.algorithm, ha1, method, &creds.uri, &creds.nonce, qop);
     let given = creds.response.to_ascii_lowercase();
     expected.len() == given.len()
         && expected
@@ -277,7 +338,7 @@ mod tests {
             Err(DigestError::NotDigest)
         );
         assert!(matches!(
-            Challenge::parse(r#"Digest realm="r", nonce="n", algorithm=SHA-256"#),
+            Challenge::parse(r#"Digest realm="r", nonce="n", algorithm=SHA-256-sess"#),
             Err(DigestError::Algorithm(_))
         ));
         let c = Challenge::parse(r#"Digest realm="r", nonce="n", qop="auth-int""#).unwrap();
@@ -289,12 +350,65 @@ mod tests {
             realm: "r".into(),
             nonce: "n".into(),
             opaque: None,
-            algorithm: None,
+            algorithm: Algorithm::Md5,
             qop: vec!["auth".into()],
             stale: true,
         };
         let back = Challenge::parse(&chal.to_header_value()).unwrap();
         assert_eq!(back.qop, ["auth"]);
         assert!(back.stale);
+    }
+
+    /// RFC 7616 §3.9.1: the same request answered with SHA-256 and MD5.
+    #[test]
+    fn rfc7616_examples() {
+        let challenge = |alg: &str| {
+            Challenge::parse(&format!(
+                r#"Digest realm="http-auth@example.org", qop="auth, auth-int", algorithm={alg}, nonce="7ypf/xlj9XXwfDPEoM4URrv/xwf94BcCAzFZH4GiTo0v", opaque="FQhe/qaU925kfnzjCev0ciny7QMkPqMAFRtzCUYo5tdS""#
+            ))
+            .unwrap()
+        };
+        let cnonce = "f2/wE4q74E6zIJEtWaHKaf5wv/H5QzzpXusqGemxURZJ";
+        for (alg, expect) in [
+            (
+                Algorithm::Sha256,
+                "753927fa0e85d155564e2e272a28d1802ca10daf4496794697cf8db5856cb6c1",
+            ),
+            (Algorithm::Md5, "8ca523f5e9506fed4657c9700eebdbec"),
+        ] {
+            let c = challenge(alg.name());
+            assert_eq!(c.algorithm, alg);
+            let h = alg.ha1("Mufasa", "http-auth@example.org", "Circle of Life");
+            assert_eq!(h.len(), alg.hex_len());
+            let cr = answer(&c, "Mufasa", &h, "GET", "/dir/index.html", cnonce, 1).unwrap();
+            assert_eq!(cr.response, expect, "{alg}");
+            let back = Credentials::parse(&cr.to_header_value()).unwrap();
+            assert_eq!(back.algorithm, alg);
+            assert!(verify(&back, &h, "GET"));
+            // An HA1 of another algorithm never verifies.
+            let other =
+                Algorithm::Sha512_256.ha1("Mufasa", "http-auth@example.org", "Circle of Life");
+            assert!(!verify(&back, &other, "GET"));
+        }
+    }
+
+    #[test]
+    fn sha_512_256_round_trip_and_names() {
+        let c =
+            Challenge::parse(r#"Digest realm="r", nonce="n", algorithm=sha-512-256, qop="auth""#)
+                .unwrap();
+        assert_eq!(c.algorithm, Algorithm::Sha512_256);
+        assert!(c.to_header_value().contains("algorithm=SHA-512-256"));
+        let h = Algorithm::Sha512_256.ha1("u", "r", "p");
+        assert_eq!(h.len(), 64);
+        assert_ne!(h, Algorithm::Sha256.ha1("u", "r", "p"));
+        let cr = answer(&c, "u", &h, "REGISTER", "sip:r", "c", 1).unwrap();
+        assert!(verify(
+            &Credentials::parse(&cr.to_header_value()).unwrap(),
+            &h,
+            "REGISTER"
+        ));
+        assert_eq!(Algorithm::parse("md5"), Some(Algorithm::Md5));
+        assert_eq!(Algorithm::parse("SHA-1"), None);
     }
 }

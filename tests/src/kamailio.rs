@@ -33,23 +33,34 @@ impl Kamailio {
     /// An upstream for load runs (bench/): `children` UDP worker processes.
     /// Tests keep one, which relays a transaction's responses in order.
     pub fn start_with_children(users: &[(&str, &str)], children: u8) -> Result<Self, Error> {
-        Self::start_cfg(users, children, true)
+        Self::start_cfg(users, children, true, None)
+    }
+
+    /// Digest challenges with `algorithm` (the auth module's `algorithm`
+    /// parameter: `"SHA-256"`) instead of MD5.
+    pub fn start_with_digest(algorithm: &str) -> Result<Self, Error> {
+        Self::start_cfg(USERS, 1, true, Some(algorithm))
     }
 
     /// A registrar without Path support (`use_path` 0): it stores each
     /// REGISTER's Contact and ignores Path, like servers that need the
     /// gateway's `contact_mode = "rewrite"`.
     pub fn start_without_path() -> Result<Self, Error> {
-        Self::start_cfg(USERS, 1, false)
+        Self::start_cfg(USERS, 1, false, None)
     }
 
-    fn start_cfg(users: &[(&str, &str)], children: u8, use_path: bool) -> Result<Self, Error> {
+    fn start_cfg(
+        users: &[(&str, &str)],
+        children: u8,
+        use_path: bool,
+        algorithm: Option<&str>,
+    ) -> Result<Self, Error> {
         let dir = util::temp_dir("kamailio")?;
         let port = util::free_port()?;
         let users_file = dir.path().join("users.cfg");
         std::fs::write(&users_file, users_cfg(users)?)
             .map_err(|e| Error::io("write users.cfg", e))?;
-        let cfg = render_cfg(port, &users_file, children.max(1), use_path)?;
+        let cfg = render_cfg(port, &users_file, children.max(1), use_path, algorithm)?;
         let cfg_path = dir.path().join("kamailio.cfg");
         std::fs::write(&cfg_path, cfg).map_err(|e| Error::io("write kamailio.cfg", e))?;
 
@@ -171,7 +182,20 @@ fn users_cfg(users: &[(&str, &str)]) -> Result<String, Error> {
     Ok(out)
 }
 
-fn render_cfg(port: u16, users_file: &Path, children: u8, use_path: bool) -> Result<String, Error> {
+fn render_cfg(
+    port: u16,
+    users_file: &Path,
+    children: u8,
+    use_path: bool,
+    algorithm: Option<&str>,
+) -> Result<String, Error> {
+    let algorithm = match algorithm {
+        Some(a) if a.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') => {
+            format!("modparam(\"auth\", \"algorithm\", \"{a}\")")
+        }
+        Some(a) => return Err(Error::Setup(format!("odd digest algorithm {a:?}"))),
+        None => String::new(),
+    };
     let tmpl_path = util::crate_dir().join("kamailio/kamailio.cfg.tmpl");
     let tmpl = std::fs::read_to_string(&tmpl_path)
         .map_err(|e| Error::io(format!("read {}", tmpl_path.display()), e))?;
@@ -181,6 +205,7 @@ fn render_cfg(port: u16, users_file: &Path, children: u8, use_path: bool) -> Res
         .replace("@@PORT@@", &port.to_string())
         .replace("@@CHILDREN@@", &children.to_string())
         .replace("@@USE_PATH@@", if use_path { "1" } else { "0" })
+        .replace("@@AUTH_ALGORITHM@@", &algorithm)
         .replace("@@REALM@@", REALM)
         .replace("@@MPATH@@", MODULES_DIR)
         .replace("@@SECRET@@", &secret)
@@ -219,7 +244,7 @@ mod tests {
 
     #[test]
     fn template_renders_every_placeholder() {
-        let cfg = render_cfg(5999, Path::new("/x/users.cfg"), 1, true).unwrap();
+        let cfg = render_cfg(5999, Path::new("/x/users.cfg"), 1, true, None).unwrap();
         assert!(cfg.contains("listen=udp:127.0.0.1:5999"));
         assert!(cfg.contains("\nchildren=1\n"));
         assert!(cfg.contains("include_file \"/x/users.cfg\""));

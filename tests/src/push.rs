@@ -132,6 +132,8 @@ pub struct Options {
     /// A Kamailio without Path support (`use_path` 0) and the gateway in
     /// front of it rewriting Contacts (`contact_mode = "rewrite"`).
     pub rewrite_contacts: bool,
+    /// Kamailio challenges with this digest algorithm (`"SHA-256"`), not MD5.
+    pub upstream_digest: Option<&'static str>,
 }
 
 /// A real Kamailio upstream, the gateway in front of it with FCM, Web Push
@@ -185,10 +187,16 @@ impl PushGateway {
             None => {}
         }
         config.push_str(&opts.extra);
-        let kamailio = if opts.rewrite_contacts {
-            Kamailio::start_without_path()?
-        } else {
-            Kamailio::start()?
+        let kamailio = match (opts.rewrite_contacts, opts.upstream_digest) {
+            (true, None) => Kamailio::start_without_path()?,
+            (false, Some(alg)) => Kamailio::start_with_digest(alg)?,
+            (false, None) => Kamailio::start()?,
+            (true, Some(_)) => {
+                return Err(Error::Setup(
+                    "rewrite_contacts with upstream_digest: not a combination the tests need"
+                        .into(),
+                ));
+            }
         };
         let gw = Gateway::start(Mode::UpstreamWith(kamailio.uri("udp"), config))?;
         let api = Api::new(gw.http_addr());
@@ -254,6 +262,15 @@ pub fn subscription_token(sub: &Subscription) -> String {
 /// The manual's X-PIID: md5(user:realm:password) as hex.
 pub fn piid(user: &str, realm: &str, password: &str) -> String {
     sipmsg::md5_hex(&format!("{user}:{realm}:{password}"))
+}
+
+/// An X-PIID item for servers that challenge with SHA-256:
+/// `SHA-256:` + sha256(user:realm:password) as hex.
+pub fn piid_sha256(user: &str, realm: &str, password: &str) -> String {
+    format!(
+        "SHA-256:{}",
+        sipmsg::sha256_hex(&format!("{user}:{realm}:{password}"))
+    )
 }
 
 /// A 64-hex APNs device token derived from `seed`.

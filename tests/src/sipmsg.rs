@@ -214,7 +214,8 @@ impl Challenge {
         Ok(c)
     }
 
-    /// The `Authorization` value answering this challenge (MD5, qop=auth when offered).
+    /// The `Authorization` value answering this challenge (MD5, or
+    /// SHA-256 when the challenge says so; qop=auth when offered).
     pub fn authorization(
         &self,
         user: &str,
@@ -223,8 +224,13 @@ impl Challenge {
         uri: &str,
         cnonce: &str,
     ) -> String {
-        let ha1 = md5_hex(&format!("{user}:{}:{password}", self.realm));
-        let ha2 = md5_hex(&format!("{method}:{uri}"));
+        let sha = self
+            .algorithm
+            .as_deref()
+            .is_some_and(|a| a.eq_ignore_ascii_case("SHA-256"));
+        let h = if sha { sha256_hex } else { md5_hex };
+        let ha1 = h(&format!("{user}:{}:{password}", self.realm));
+        let ha2 = h(&format!("{method}:{uri}"));
         let nc = "00000001";
         let mut out = format!(
             "Digest username=\"{user}\", realm=\"{}\", nonce=\"{}\", uri=\"{uri}\"",
@@ -232,11 +238,12 @@ impl Challenge {
         );
         let response = if self.qop_auth {
             out.push_str(&format!(", qop=auth, nc={nc}, cnonce=\"{cnonce}\""));
-            md5_hex(&format!("{ha1}:{}:{nc}:{cnonce}:auth:{ha2}", self.nonce))
+            h(&format!("{ha1}:{}:{nc}:{cnonce}:auth:{ha2}", self.nonce))
         } else {
-            md5_hex(&format!("{ha1}:{}:{ha2}", self.nonce))
+            h(&format!("{ha1}:{}:{ha2}", self.nonce))
         };
-        out.push_str(&format!(", response=\"{response}\", algorithm=MD5"));
+        let alg = if sha { "SHA-256" } else { "MD5" };
+        out.push_str(&format!(", response=\"{response}\", algorithm={alg}"));
         if let Some(o) = &self.opaque {
             out.push_str(&format!(", opaque=\"{o}\""));
         }
@@ -270,6 +277,13 @@ fn auth_params(s: &str) -> Vec<(String, String)> {
 
 pub fn md5_hex(s: &str) -> String {
     Md5::digest(s.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+pub fn sha256_hex(s: &str) -> String {
+    sha2::Sha256::digest(s.as_bytes())
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()

@@ -281,6 +281,65 @@ async fn keeper_in_rewrite_mode_keeps_a_registrar_without_path() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keeper_answers_sha256_challenges_from_a_sha256_piid() {
+    // Kamailio challenges with SHA-256 (RFC 7616), not MD5: the app sends
+    // its SHA-256 HA1 as an X-PIID item, and the keeper answers with it.
+    let env = PushGateway::start(Options {
+        upstream_digest: Some("SHA-256"),
+        ..options()
+    })
+    .await
+    .unwrap();
+    let token = "fcm-sha256-tok";
+    let piid = push::piid_sha256("alice", REALM, password("alice"));
+    let app = app_register(&env, token, Some(&piid)).await;
+    let registered = Instant::now();
+    drop(app);
+    let k = wait_keeper(&env, "two SHA-256 refreshes", |k| {
+        n(k, "refreshes_ok") >= 2 && n(k, "auth_answered") >= 2
+    })
+    .await;
+    assert_eq!(n(&k, "refreshes_failed"), 0, "{k}");
+    outlive(registered, 2 * APP_EXPIRES + 1).await;
+    let seen = kamailio_saw_keeper(&env);
+    assert!(
+        seen >= 2,
+        "Kamailio logged {seen} authenticated keeper REGISTERs\n{}",
+        env.kamailio.log()
+    );
+    // (Had Kamailio challenged with MD5, a SHA-256-only X-PIID could not
+    // have answered: the test below is the other half.)
+    let resp = bob_calls_alice(&env).await;
+    assert_eq!(resp.status(), Some(480), "{}", resp.start);
+    assert_eq!(pushes(&env, token, "0"), 1, "{}", env.gw.failure("log"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_md5_piid_cannot_answer_sha256_and_the_binding_goes() {
+    // Only the manual's MD5 X-PIID, but the server wants SHA-256: the
+    // keeper cannot authenticate; removeon_regfail removes the binding
+    // rather than keeping an app that would silently stop getting calls.
+    let env = PushGateway::start(Options {
+        upstream_digest: Some("SHA-256"),
+        ..options()
+    })
+    .await
+    .unwrap();
+    let piid = push::piid("alice", REALM, password("alice"));
+    let app = app_register(&env, "fcm-md5-only", Some(&piid)).await;
+    drop(app);
+    let k = wait_keeper(&env, "removal", |k| n(k, "removed") >= 1).await;
+    assert_eq!(n(&k, "refreshes_ok"), 0, "{k}");
+    assert!(
+        env.gw
+            .log()
+            .contains("no HA1 for the algorithms challenged (SHA-256)"),
+        "{}",
+        env.gw.failure("log")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_piid_gets_the_binding_removed() {
     let env = start().await;
     let wrong = push::piid("alice", REALM, "not-the-password");

@@ -172,15 +172,13 @@ pub fn capture(req: &Message, now: i64, opts: &CaptureOptions) -> RegisterPush {
         };
         return out;
     }
-    let piid = match req.header("X-PIID").map(str::trim) {
+    let piid = match req.header("X-PIID").map(super::piid::normalize) {
         None => None,
-        Some(p) if p.len() == 32 && p.bytes().all(|b| b.is_ascii_hexdigit()) => {
-            Some(Piid::new(p.to_ascii_lowercase()))
-        }
-        Some(_) => {
+        Some(Ok(p)) => Some(Piid::new(p)),
+        Some(Err(e)) => {
             // Push still works without it; only the upstream keeper needs it.
             // Never log the value: it is a credential hash.
-            tracing::warn!(aor = %aor, "X-PIID ignored: it must be 32 hex characters (md5 of user:realm:password)");
+            tracing::warn!(aor = %aor, error = %e, "X-PIID ignored: 32 hex digits (md5 of user:realm:password), or SHA-256:/SHA-512-256: items");
             None
         }
     };

@@ -8,6 +8,7 @@
 
 mod capture;
 mod device;
+pub mod piid;
 mod sender;
 
 use std::sync::Arc;

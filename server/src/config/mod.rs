@@ -162,6 +162,19 @@ pub struct RegistrarConfig {
     pub users_file: PathBuf,
     pub max_expires: u32,
     pub min_expires: u32,
+    /// Digest algorithms offered, in order of preference: one challenge
+    /// each (RFC 8760). `MD5`, `SHA-256`, `SHA-512-256`.
+    pub digest_algorithms: Vec<String>,
+}
+
+impl RegistrarConfig {
+    /// [`Self::digest_algorithms`], parsed (validated at load).
+    pub fn digest_algorithms(&self) -> Vec<sipwake_sip::digest::Algorithm> {
+        self.digest_algorithms
+            .iter()
+            .filter_map(|a| sipwake_sip::digest::Algorithm::parse(a))
+            .collect()
+    }
 }
 
 fn loopback(port: u16) -> SocketAddr {
@@ -228,6 +241,9 @@ impl Default for RegistrarConfig {
             users_file: PathBuf::new(),
             max_expires: 3600,
             min_expires: 60,
+            // MD5 only by default: JsSIP and many phones answer nothing else
+            // and give up on the first challenge they cannot use.
+            digest_algorithms: vec!["MD5".into()],
         }
     }
 }
@@ -364,6 +380,16 @@ impl Config {
                 "registrar.min_expires",
                 "must not be greater than registrar.max_expires",
             );
+        }
+        let algs = r.digest_algorithms();
+        if r.digest_algorithms.is_empty() || algs.len() != r.digest_algorithms.len() {
+            return invalid(
+                "registrar.digest_algorithms",
+                "must list one or more of \"MD5\", \"SHA-256\", \"SHA-512-256\"",
+            );
+        }
+        if (1..algs.len()).any(|i| algs[..i].contains(&algs[i])) {
+            return invalid("registrar.digest_algorithms", "lists an algorithm twice");
         }
         Ok(())
     }
@@ -515,6 +541,18 @@ min_expires = 30
             ("[upstream]\nserver = \"http://x\"", "upstream.server"),
             ("[registrar]\nmin_expires = 7200", "registrar.min_expires"),
             ("[registrar]\nrealm = \"\"", "registrar.realm"),
+            (
+                "[registrar]\ndigest_algorithms = []",
+                "registrar.digest_algorithms",
+            ),
+            (
+                "[registrar]\ndigest_algorithms = [\"SHA-1\"]",
+                "registrar.digest_algorithms",
+            ),
+            (
+                "[registrar]\ndigest_algorithms = [\"MD5\", \"md5\"]",
+                "registrar.digest_algorithms",
+            ),
         ] {
             let err = Config::from_toml_str(text, None).unwrap_err().to_string();
             assert!(err.contains(key), "{text}: {err}");

@@ -2,6 +2,8 @@
 //! the digest answer computed from the stored HA1 (X-PIID).
 
 use sipwake_sip::digest::{self, Challenge, DigestError};
+
+use crate::bindings::piid;
 use sipwake_sip::{Contacts, Message};
 
 /// What one REGISTER of the keeper says.
@@ -71,6 +73,8 @@ impl RegisterSpec {
 pub enum AnswerError {
     #[error("no usable credentials stored (no X-PIID)")]
     NoCredentials,
+    #[error("the X-PIID has no HA1 for the algorithms challenged ({0})")]
+    NoHa1For(String),
     #[error("{0} without a challenge header")]
     NoChallenge(u16),
     #[error("challenge: {0}")]
@@ -78,12 +82,13 @@ pub enum AnswerError {
 }
 
 /// The Authorization (401) or Proxy-Authorization (407) header answering
-/// `resp`, computed from the HA1. MD5 only: qop=auth with `nc` and
-/// `cnonce` when offered, else the RFC 2069 form.
+/// `resp` from the stored X-PIID: the first challenge (in the server's order
+/// of preference) whose algorithm the X-PIID has an HA1 for; qop=auth with
+/// `nc` and `cnonce` when offered, else the RFC 2069 form.
 pub fn answer(
     resp: &Message,
     user: &str,
-    ha1: Option<&str>,
+    piid: Option<&str>,
     ruri: &str,
     cnonce: &str,
 ) -> Result<(&'static str, String), AnswerError> {
@@ -93,17 +98,23 @@ pub fn answer(
     } else {
         ("WWW-Authenticate", "Authorization")
     };
-    let ha1 = ha1.ok_or(AnswerError::NoCredentials)?;
-    // Several challenges (e.g. one per algorithm): the first MD5 one.
+    let piid = piid.ok_or(AnswerError::NoCredentials)?;
     let mut last_err = None;
+    let mut offered = Vec::new();
     for h in resp.headers_named(challenge_hdr) {
         match Challenge::parse(&h.unfolded()) {
-            Ok(ch) => {
-                let creds = digest::answer(&ch, user, ha1, "REGISTER", ruri, cnonce, 1)?;
-                return Ok((auth_hdr, creds.to_header_value()));
-            }
+            Ok(ch) => match piid::ha1_for(piid, ch.algorithm) {
+                Some(ha1) => {
+                    let creds = digest::answer(&ch, user, ha1, "REGISTER", ruri, cnonce, 1)?;
+                    return Ok((auth_hdr, creds.to_header_value()));
+                }
+                None => offered.push(ch.algorithm.name()),
+            },
             Err(e) => last_err = Some(e),
         }
+    }
+    if !offered.is_empty() {
+        return Err(AnswerError::NoHa1For(offered.join(", ")));
     }
     Err(last_err.map_or(AnswerError::NoChallenge(code), AnswerError::Digest))
 }
@@ -238,6 +249,30 @@ mod tests {
         assert_eq!(creds.qop, None);
         assert_eq!(creds.cnonce, None);
         assert!(verify(&creds, &ha1, "REGISTER"));
+    }
+
+    #[test]
+    fn the_first_challenge_with_an_ha1_in_the_piid_is_answered() {
+        use sipwake_sip::digest::Algorithm;
+        let text = "SIP/2.0 401 Unauthorized\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\n\
+             From: <sip:bob@r>;tag=1\r\nTo: <sip:bob@r>;tag=2\r\nCall-ID: c\r\nCSeq: 1 REGISTER\r\n\
+             WWW-Authenticate: Digest realm=\"r\", nonce=\"n1\", algorithm=SHA-256, qop=\"auth\"\r\n\
+             WWW-Authenticate: Digest realm=\"r\", nonce=\"n1\", algorithm=MD5, qop=\"auth\"\r\n\
+             Content-Length: 0\r\n\r\n";
+        let resp = parse(text);
+        let md5 = Algorithm::Md5.ha1("bob", "r", "pw");
+        let sha = Algorithm::Sha256.ha1("bob", "r", "pw");
+        // Both HA1s: the server's first choice, SHA-256.
+        let both = crate::bindings::piid::normalize(&format!("{md5},SHA-256:{sha}")).unwrap();
+        let (_, value) = answer(&resp, "bob", Some(&both), "sip:r", "cn").unwrap();
+        let creds = Credentials::parse(&value).unwrap();
+        assert_eq!(creds.algorithm, Algorithm::Sha256);
+        assert!(verify(&creds, &sha, "REGISTER"));
+        // The manual's MD5-only X-PIID: the MD5 challenge.
+        let (_, value) = answer(&resp, "bob", Some(&md5), "sip:r", "cn").unwrap();
+        let creds = Credentials::parse(&value).unwrap();
+        assert_eq!(creds.algorithm, Algorithm::Md5);
+        assert!(verify(&creds, &md5, "REGISTER"));
     }
 
     #[test]

@@ -160,7 +160,11 @@ impl Proxy {
             None
         } else {
             let users = Users::load(&config.registrar.users_file, &config.registrar.realm)?;
-            Some(DigestAuth::new(config.registrar.realm.clone(), users))
+            Some(DigestAuth::new(
+                config.registrar.realm.clone(),
+                users,
+                config.registrar.digest_algorithms(),
+            )?)
         };
         match (&upstream, &auth) {
             (Some(u), _) => {

@@ -1,13 +1,15 @@
 //! Digest authentication for the standalone registrar (RFC 3261 §22,
-//! RFC 2617 MD5 with qop=auth or no qop). Nonces are stateless: a
-//! timestamp plus a MAC, valid for [`NONCE_TTL_SECS`].
+//! RFC 7616 / RFC 8760: MD5, SHA-256, SHA-512-256 with qop=auth or no qop;
+//! one challenge per configured algorithm, in order of preference). Nonces
+//! are stateless: a timestamp plus a MAC, valid for [`NONCE_TTL_SECS`].
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
-use sipwake_sip::{Message, digest};
+use sipwake_sip::Message;
+use sipwake_sip::digest::{self, Algorithm};
 
 pub const NONCE_TTL_SECS: u64 = 300;
 
@@ -20,12 +22,17 @@ pub enum UsersError {
     },
     #[error("users file line {line}: {what}")]
     Line { line: usize, what: &'static str },
+    #[error(
+        "user {user} has only an MD5 HA1 (`ha1:` line), which [registrar] digest_algorithms does not offer: add MD5 or give the password"
+    )]
+    NoUsableHa1 { user: String },
 }
 
-/// `user → HA1` (hex MD5 of `user:realm:password`).
+/// `user → algorithm → HA1` (hex H(`user:realm:password`)): every
+/// algorithm for a password line, MD5 only for an `ha1:` line.
 #[derive(Clone, Default)]
 pub struct Users {
-    ha1: HashMap<String, String>,
+    ha1: HashMap<String, BTreeMap<Algorithm, String>>,
 }
 
 impl std::fmt::Debug for Users {
@@ -57,14 +64,17 @@ impl Users {
             if user.is_empty() {
                 return Err(err("empty user name"));
             }
-            let h = match rest.strip_prefix("ha1:") {
+            let hashes = match rest.strip_prefix("ha1:") {
                 Some(h) if h.len() == 32 && h.bytes().all(|b| b.is_ascii_hexdigit()) => {
-                    h.to_ascii_lowercase()
+                    BTreeMap::from([(Algorithm::Md5, h.to_ascii_lowercase())])
                 }
                 Some(_) => return Err(err("ha1 must be 32 hex digits")),
-                None => digest::ha1(user, realm, rest),
+                None => Algorithm::ALL
+                    .into_iter()
+                    .map(|a| (a, a.ha1(user, realm, rest)))
+                    .collect(),
             };
-            ha1.insert(user.to_owned(), h);
+            ha1.insert(user.to_owned(), hashes);
         }
         Ok(Users { ha1 })
     }
@@ -94,16 +104,32 @@ pub enum AuthOutcome {
 pub struct DigestAuth {
     pub realm: String,
     users: Users,
+    /// Offered in this order of preference (`[registrar] digest_algorithms`).
+    algorithms: Vec<Algorithm>,
     key: [u8; 32],
 }
 
 impl DigestAuth {
-    pub fn new(realm: String, users: Users) -> DigestAuth {
-        DigestAuth {
+    /// Refuses users none of whose HA1s an offered algorithm can check.
+    pub fn new(
+        realm: String,
+        users: Users,
+        algorithms: Vec<Algorithm>,
+    ) -> Result<DigestAuth, UsersError> {
+        if let Some(user) = users
+            .ha1
+            .iter()
+            .find(|(_, h)| !algorithms.iter().any(|a| h.contains_key(a)))
+            .map(|(u, _)| u.clone())
+        {
+            return Err(UsersError::NoUsableHa1 { user });
+        }
+        Ok(DigestAuth {
             realm,
             users,
+            algorithms,
             key: rand::random(),
-        }
+        })
     }
 
     pub fn users(&self) -> &Users {
@@ -131,14 +157,20 @@ impl DigestAuth {
             .then_some(now_secs.saturating_sub(ts) <= NONCE_TTL_SECS && ts <= now_secs + 5)
     }
 
-    /// The WWW-Authenticate value to send.
-    pub fn challenge(&self, stale: bool, now_secs: u64) -> String {
-        format!(
-            "Digest realm=\"{}\", nonce=\"{}\", algorithm=MD5, qop=\"auth\"{}",
-            self.realm,
-            self.nonce(now_secs),
-            if stale { ", stale=true" } else { "" }
-        )
+    /// The WWW-Authenticate values to send, one per offered algorithm in
+    /// order of preference (RFC 8760 §2.4), sharing one nonce.
+    pub fn challenges(&self, stale: bool, now_secs: u64) -> Vec<String> {
+        let nonce = self.nonce(now_secs);
+        self.algorithms
+            .iter()
+            .map(|a| {
+                format!(
+                    "Digest realm=\"{}\", nonce=\"{nonce}\", algorithm={a}, qop=\"auth\"{}",
+                    self.realm,
+                    if stale { ", stale=true" } else { "" }
+                )
+            })
+            .collect()
     }
 
     /// Checks the request's `Authorization` fields for our realm (parsing
@@ -147,14 +179,19 @@ impl DigestAuth {
         let method = req.method().unwrap_or("");
         let mut stale = false;
         for value in req.headers_named("Authorization").map(|h| h.value) {
-            // Not Digest, a field missing, or an algorithm other than MD5.
+            // Not Digest, a field missing, or an unknown algorithm.
             let Ok(creds) = digest::Credentials::parse(value) else {
                 continue;
             };
-            if creds.realm != self.realm {
+            if creds.realm != self.realm || !self.algorithms.contains(&creds.algorithm) {
                 continue;
             }
-            let Some(ha1) = self.users.ha1.get(&creds.username) else {
+            let Some(ha1) = self
+                .users
+                .ha1
+                .get(&creds.username)
+                .and_then(|h| h.get(&creds.algorithm))
+            else {
                 continue;
             };
             let Some(fresh) = self.nonce_state(&creds.nonce, now_secs) else {
@@ -190,14 +227,31 @@ mod tests {
         hex::encode(Md5::digest(s.as_bytes()))
     }
 
-    /// What a UA computes (RFC 2617 §3.2.2), spelled out independently of
+    fn sha256_hex(s: &str) -> String {
+        use sha2::Digest;
+        hex::encode(Sha256::digest(s.as_bytes()))
+    }
+
+    /// What a UA computes (RFC 7616 §3.4.1), spelled out independently of
     /// sipwake-sip's digest module so the check is not circular.
     pub(crate) fn answer(user: &str, pass: &str, realm: &str, nonce: &str, uri: &str) -> String {
-        let ha1 = md5_hex(&format!("{user}:{realm}:{pass}"));
-        let ha2 = md5_hex(&format!("REGISTER:{uri}"));
-        let resp = md5_hex(&format!("{ha1}:{nonce}:00000001:abc:auth:{ha2}"));
+        answer_with("MD5", md5_hex, user, pass, realm, nonce, uri)
+    }
+
+    fn answer_with(
+        alg: &str,
+        h: fn(&str) -> String,
+        user: &str,
+        pass: &str,
+        realm: &str,
+        nonce: &str,
+        uri: &str,
+    ) -> String {
+        let ha1 = h(&format!("{user}:{realm}:{pass}"));
+        let ha2 = h(&format!("REGISTER:{uri}"));
+        let resp = h(&format!("{ha1}:{nonce}:00000001:abc:auth:{ha2}"));
         format!(
-            "Authorization: Digest username=\"{user}\", realm=\"{realm}\", nonce=\"{nonce}\", uri=\"{uri}\", response=\"{resp}\", qop=auth, nc=00000001, cnonce=\"abc\", algorithm=MD5\r\n"
+            "Authorization: Digest username=\"{user}\", realm=\"{realm}\", nonce=\"{nonce}\", uri=\"{uri}\", response=\"{resp}\", qop=auth, nc=00000001, cnonce=\"abc\", algorithm={alg}\r\n"
         )
     }
 
@@ -209,8 +263,16 @@ mod tests {
         )
         .unwrap();
         assert_eq!(u.len(), 2);
-        assert_eq!(u.ha1["alice"], md5_hex("alice:r:secret"));
-        assert_eq!(u.ha1["bob"], "0123456789abcdef0123456789abcdef");
+        assert_eq!(u.ha1["alice"][&Algorithm::Md5], md5_hex("alice:r:secret"));
+        assert_eq!(
+            u.ha1["alice"][&Algorithm::Sha256],
+            sha256_hex("alice:r:secret")
+        );
+        assert_eq!(u.ha1["alice"].len(), 3);
+        assert_eq!(
+            u.ha1["bob"],
+            BTreeMap::from([(Algorithm::Md5, "0123456789abcdef0123456789abcdef".into())])
+        );
         assert!(matches!(
             Users::parse("nocolon\n", "r"),
             Err(UsersError::Line { line: 1, .. })
@@ -223,7 +285,9 @@ mod tests {
         let auth = DigestAuth::new(
             "sipwake".into(),
             Users::parse("alice:secret\n", "sipwake").unwrap(),
-        );
+            vec![Algorithm::Md5],
+        )
+        .unwrap();
         let now = 1_000_000;
         let nonce = auth.nonce(now);
         assert_eq!(
@@ -252,5 +316,61 @@ mod tests {
             auth.check(&forged, now),
             AuthOutcome::Challenge { stale: false }
         );
+    }
+
+    #[test]
+    fn sha256_is_offered_first_and_checked_with_its_own_ha1() {
+        let users = "alice:secret\nbob:ha1:0123456789abcdef0123456789abcdef\n";
+        let auth = DigestAuth::new(
+            "sipwake".into(),
+            Users::parse(users, "sipwake").unwrap(),
+            vec![Algorithm::Sha256, Algorithm::Md5],
+        )
+        .unwrap();
+        let now = 1_000_000;
+        let ch = auth.challenges(false, now);
+        assert_eq!(ch.len(), 2);
+        assert!(ch[0].contains("algorithm=SHA-256") && ch[1].contains("algorithm=MD5"));
+        let nonce = auth.nonce(now);
+        let sha = answer_with(
+            "SHA-256", sha256_hex, "alice", "secret", "sipwake", &nonce, "sip:gw",
+        );
+        assert_eq!(
+            auth.check(&req_with(&sha), now),
+            AuthOutcome::Ok("alice".into())
+        );
+        let md5 = answer("alice", "secret", "sipwake", &nonce, "sip:gw");
+        assert_eq!(
+            auth.check(&req_with(&md5), now),
+            AuthOutcome::Ok("alice".into())
+        );
+        // A SHA-256 answer computed with MD5 inside (wrong hash) fails.
+        let mixed = answer_with(
+            "SHA-256", md5_hex, "alice", "secret", "sipwake", &nonce, "sip:gw",
+        );
+        assert_eq!(
+            auth.check(&req_with(&mixed), now),
+            AuthOutcome::Challenge { stale: false }
+        );
+        // SHA-256 only: MD5 answers are refused, and an MD5-only user
+        // cannot be served at all (refused at startup).
+        let sha_only = DigestAuth::new(
+            "sipwake".into(),
+            Users::parse("alice:secret\n", "sipwake").unwrap(),
+            vec![Algorithm::Sha256],
+        )
+        .unwrap();
+        assert_eq!(
+            sha_only.check(&req_with(&md5), now),
+            AuthOutcome::Challenge { stale: false }
+        );
+        let e = DigestAuth::new(
+            "sipwake".into(),
+            Users::parse(users, "sipwake").unwrap(),
+            vec![Algorithm::Sha256],
+        )
+        .err()
+        .expect("bob has only an MD5 HA1");
+        assert!(e.to_string().contains("bob"), "{e}");
     }
 }

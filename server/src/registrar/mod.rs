@@ -212,8 +212,12 @@ impl Registrar {
         match auth.check(req, now) {
             AuthOutcome::Ok(authuser) if authuser == user => Ok(user.to_owned()),
             AuthOutcome::Ok(_) => Err(Reply::new(403, "Forbidden (user mismatch)")),
-            AuthOutcome::Challenge { stale } => Err(Reply::new(401, "Unauthorized")
-                .with("WWW-Authenticate", auth.challenge(stale, now))),
+            AuthOutcome::Challenge { stale } => Err(auth
+                .challenges(stale, now)
+                .into_iter()
+                .fold(Reply::new(401, "Unauthorized"), |r, c| {
+                    r.with("WWW-Authenticate", c)
+                })),
         }
     }
 
