@@ -135,6 +135,22 @@ pub trait Network: Send + Sync + 'static {
     fn flow(&self, id: FlowId) -> Option<FlowInfo>;
     /// Advertised sent-by for our Via / Record-Route / Path on that transport.
     fn via_host_port(&self, kind: TransportKind) -> Option<(String, u16)>;
+    /// The gateway's load level, the manual's wsload scale 0..=4 (see
+    /// [`load_level`]): what the load-dependent `[push]` levels follow.
+    fn load(&self) -> u8;
+}
+
+/// The wsload 0..=4 scale from connection use (`flows` of `max`): below
+/// 25 % low, then one step per quarter, 4 (extreme) at 95 % and above.
+pub fn load_level(flows: usize, max: usize) -> u8 {
+    let pct = flows.saturating_mul(100) / max.max(1);
+    match pct {
+        0..25 => 0,
+        25..50 => 1,
+        50..75 => 2,
+        75..95 => 3,
+        _ => 4,
+    }
 }
 
 /// Per-connection facts, inserted into each request's extensions.

@@ -60,7 +60,6 @@ pub struct Runtime {
     /// Upstream mode: keeps sleeping apps' upstream registrations.
     keeper: Option<Arc<Keeper>>,
     transports: TransportHandle,
-    max_connections: usize,
 }
 
 /// The providers that have credentials (X-MPUSH letters). Web Push needs
@@ -100,7 +99,6 @@ impl Runtime {
             waker,
             keeper,
             transports,
-            max_connections: config.sip.max_connections,
         }))
     }
 }
@@ -447,27 +445,11 @@ impl api::Backend for Runtime {
         if !self.transports.is_ready() {
             return Err("the gateway is starting or stopping".into());
         }
-        Ok(load_level(
-            self.transports.flow_count(),
-            self.max_connections,
-        ))
+        Ok(crate::net::Network::load(&self.transports))
     }
 
     fn reload(&self) -> Result<(), String> {
         self.push.reload().map_err(|e| e.to_string())
-    }
-}
-
-/// The wsload 0..=4 scale from connection use: below 25 % low, then one
-/// step per quarter, 4 (extreme) at 95 % and above.
-pub fn load_level(flows: usize, max: usize) -> u8 {
-    let pct = flows.saturating_mul(100) / max.max(1);
-    match pct {
-        0..25 => 0,
-        25..50 => 1,
-        50..75 => 2,
-        75..95 => 3,
-        _ => 4,
     }
 }
 
@@ -477,6 +459,7 @@ mod tests {
 
     #[test]
     fn load_levels() {
+        use crate::net::load_level;
         assert_eq!(load_level(0, 100), 0);
         assert_eq!(load_level(30, 100), 1);
         assert_eq!(load_level(60, 100), 2);

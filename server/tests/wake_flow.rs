@@ -331,6 +331,35 @@ async fn caller_cancel_before_wake_means_no_invite_later_and_a_cancel_push() {
 
 // -------------------------------------------------------------- standalone
 
+/// The manual's load-dependent levels: with the gateway at high load (wsload
+/// 3), `level = 1` (and the default) does not push a call, `level = 2` does.
+#[tokio::test(start_paused = true)]
+async fn high_load_stops_level_1_call_pushes_but_not_level_2() {
+    for (level, pushed) in [(1, false), (-1, false), (2, true)] {
+        let policy = PushPolicy {
+            level,
+            ..PushPolicy::default()
+        };
+        let (mut h, _store, push) = wake_on(Harness::upstream_config(UPSTREAM, false, &[]), policy);
+        let (a, up, path) = up_registered(&mut h, 40001, 1).await;
+        h.net.close(a);
+        h.net.load.store(3, std::sync::atomic::Ordering::Relaxed);
+        h.inject(up, &up_invite(&path, "z9hG4bKld1", "call-load"))
+            .await;
+        let out = h.drain(Duration::from_secs(2)).await;
+        if pushed {
+            assert_eq!(push.wait_for(1).await.len(), 1, "level {level}");
+        } else {
+            // No push: the sleeping device is simply unreachable now.
+            assert!(
+                out.iter().any(|m| m.status() == Some(480)),
+                "level {level}: {out:?}"
+            );
+            assert_eq!(push.all().len(), 0, "level {level}");
+        }
+    }
+}
+
 /// `cancel_when` 0: a cancel push only to devices that never took the
 /// call; 1: also to the device that woke and rang (the push was sent).
 #[tokio::test(start_paused = true)]

@@ -156,6 +156,24 @@ pub struct PolicyError {
     pub reason: String,
 }
 
+/// Load levels (the wsload scale, `net::load_level`) at and above which the
+/// load is "high": the manual's "yes" settings stop pushing there, its
+/// "always" ones do not.
+pub const HIGH_LOAD: u8 = 3;
+/// At and below: "low load", where the manual's "yes on low load" push.
+pub const LOW_LOAD: u8 = 1;
+
+/// The manual's load-dependent levels: 1 yes on low load, 2 yes (not on
+/// high load), 3 always; anything else (0, -1) no.
+fn by_load(setting: i8, load: u8) -> bool {
+    match setting {
+        1 => load <= LOW_LOAD,
+        2 => load < HIGH_LOAD,
+        3 => true,
+        _ => false,
+    }
+}
+
 impl PushPolicy {
     /// Checks ranges the manual defines.
     pub fn validate(&self) -> Result<(), PolicyError> {
@@ -207,11 +225,14 @@ impl PushPolicy {
         Ok(())
     }
 
-    /// Push for calls at all (`level` 0 turns push off).
-    pub fn calls_enabled(&self, any_provider: bool) -> bool {
+    /// Push for a call at this `load` (the wsload level 0..=4): `level` 0
+    /// never, 1 (and -1 auto, when a provider is configured) unless the
+    /// load is high, 2 and 3 always.
+    pub fn calls_enabled(&self, any_provider: bool, load: u8) -> bool {
         match self.level {
             0 => false,
-            -1 => any_provider,
+            -1 => any_provider && load < HIGH_LOAD,
+            1 => load < HIGH_LOAD,
             _ => true,
         }
     }
@@ -221,9 +242,10 @@ impl PushPolicy {
         self.level == 3
     }
 
-    /// Chat pushes (`chat` -1 auto means yes on a gateway).
-    pub fn chat_enabled(&self) -> bool {
-        self.chat != 0
+    /// Chat push at this `load`: `chat` 0 never, 1 on low load, 2 (and -1
+    /// auto) unless the load is high, 3 always.
+    pub fn chat_enabled(&self, load: u8) -> bool {
+        by_load(if self.chat == -1 { 2 } else { self.chat }, load)
     }
 
     /// Chat push also to devices with a live connection (`chat_when` 2).
@@ -243,10 +265,12 @@ impl PushPolicy {
         }
     }
 
-    /// Cancel pushes for a call that was pushed; `device_answered` is
-    /// whether the woken device sent any SIP response.
-    pub fn cancel_push(&self, call_push_sent: bool, device_answered: bool) -> bool {
-        if self.cancel <= 0 {
+    /// A cancel push to a device of a cancelled call at this `load`:
+    /// `cancel` 0 / -1 never, 1 on low load, 2 unless the load is high, 3
+    /// always; `cancel_when` picks the devices (`device_answered`: it woke
+    /// and took the request).
+    pub fn cancel_push(&self, call_push_sent: bool, device_answered: bool, load: u8) -> bool {
+        if !by_load(self.cancel, load) {
             return false;
         }
         match self.cancel_when {
@@ -323,21 +347,68 @@ mod tests {
     #[test]
     fn decisions_follow_the_levels() {
         let mut p = PushPolicy::default();
-        assert!(p.calls_enabled(true) && !p.calls_enabled(false));
+        assert!(p.calls_enabled(true, 0) && !p.calls_enabled(false, 0));
         assert!(
-            !p.cancel_push(true, false),
+            !p.cancel_push(true, false, 0),
             "cancel pushes are off by default"
         );
         p.cancel = 2;
         assert!(
-            p.cancel_push(true, false)
-                && !p.cancel_push(true, true)
-                && !p.cancel_push(false, false)
+            p.cancel_push(true, false, 0)
+                && !p.cancel_push(true, true, 0)
+                && !p.cancel_push(false, false, 0)
         );
         p.cancel_when = 2;
-        assert!(p.cancel_push(false, true));
+        assert!(p.cancel_push(false, true, 0));
         assert!(p.keep_upstream_registration(true) && !p.keep_upstream_registration(false));
         assert!(p.refresh_by_push(false) && !p.refresh_by_push(true));
         assert!(!p.remove_on_noanswer() && !p.remove_on_subsequent_call_fail());
+    }
+
+    /// The manual's load-dependent levels against the wsload scale 0..=4:
+    /// 1 "yes on low load" (0–1), 2 "yes" (not on high load, 3–4), 3 "always".
+    #[test]
+    fn levels_follow_the_load() {
+        let policy = |level: i8, chat: i8, cancel: i8| PushPolicy {
+            level,
+            chat,
+            cancel,
+            cancel_when: 2,
+            ..PushPolicy::default()
+        };
+        let calls = |p: &PushPolicy| {
+            (0..=4)
+                .map(|l| p.calls_enabled(true, l))
+                .collect::<Vec<_>>()
+        };
+        let chats = |p: &PushPolicy| (0..=4).map(|l| p.chat_enabled(l)).collect::<Vec<_>>();
+        let cancels = |p: &PushPolicy| {
+            (0..=4)
+                .map(|l| p.cancel_push(true, false, l))
+                .collect::<Vec<_>>()
+        };
+        let (t, f) = (true, false);
+        // pushnotification: -1 and 1 stop on high load, 2 and 3 never.
+        for level in [-1, 1] {
+            assert_eq!(
+                calls(&policy(level, 0, 0)),
+                [t, t, t, f, f],
+                "level {level}"
+            );
+        }
+        for level in [2, 3] {
+            assert_eq!(calls(&policy(level, 0, 0)), [t; 5], "level {level}");
+        }
+        assert_eq!(calls(&policy(0, 0, 0)), [f; 5]);
+        // chat and cancel: 1 low load only, 2 (and chat's -1) not on high, 3 always.
+        assert_eq!(chats(&policy(-1, 1, 0)), [t, t, f, f, f]);
+        assert_eq!(chats(&policy(-1, 2, 0)), [t, t, t, f, f]);
+        assert_eq!(chats(&policy(-1, -1, 0)), [t, t, t, f, f]);
+        assert_eq!(chats(&policy(-1, 3, 0)), [t; 5]);
+        assert_eq!(chats(&policy(-1, 0, 0)), [f; 5]);
+        assert_eq!(cancels(&policy(-1, 0, 1)), [t, t, f, f, f]);
+        assert_eq!(cancels(&policy(-1, 0, 2)), [t, t, t, f, f]);
+        assert_eq!(cancels(&policy(-1, 0, 3)), [t; 5]);
+        assert_eq!(cancels(&policy(-1, 0, -1)), [f; 5]);
     }
 }

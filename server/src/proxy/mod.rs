@@ -232,6 +232,11 @@ impl Proxy {
         &self.config
     }
 
+    /// The gateway's load level (wsload 0..=4, [`Network::load`]).
+    pub fn load(&self) -> u8 {
+        self.net.load()
+    }
+
     /// The transaction timers (for hooks that start branches).
     pub fn timers(&self) -> Timers {
         self.timers

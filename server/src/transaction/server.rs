@@ -286,6 +286,9 @@ mod tests {
         fn via_host_port(&self, _: TransportKind) -> Option<(String, u16)> {
             None
         }
+        fn load(&self) -> u8 {
+            0
+        }
     }
 
     fn start(method: &str) -> Arc<ServerTx> {

@@ -568,6 +568,10 @@ fn bracket_ipv6(host: &str) -> String {
 }
 
 impl Network for TransportHandle {
+    fn load(&self) -> u8 {
+        crate::net::load_level(self.flow_count(), self.shared.limits.max_connections)
+    }
+
     fn send(&self, dest: Destination, bytes: Bytes) -> SendFuture<'_> {
         Box::pin(async move {
             TransportHandle::send(self, dest, bytes)

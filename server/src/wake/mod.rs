@@ -96,7 +96,8 @@ impl HeldCall {
             && !(self.invite
                 && self.sleepers.iter().any(|s| {
                     matches!(s.state, DevState::Delivered)
-                        && policy.cancel_push(s.pushed_at.is_some(), true)
+                        // Owed at some load: decided when the caller cancels.
+                        && policy.cancel_push(s.pushed_at.is_some(), true, 0)
                 }))
     }
 }
@@ -187,6 +188,12 @@ impl Waker {
         });
     }
 
+    /// The gateway's load now (wsload 0..=4): the load-dependent `[push]`
+    /// levels follow it.
+    fn load(&self) -> u8 {
+        self.proxy.upgrade().map_or(0, |p| p.load())
+    }
+
     /// The stored push devices of the routed user that need push handling:
     /// devices without a flow (held), UDP devices (watched, see [`udp`]),
     /// and with `level = 3` / `chat_when = 2` devices on a live connection
@@ -194,7 +201,18 @@ impl Waker {
     async fn sleepers(&self, req: &Message, route: &Recipient) -> Vec<Found> {
         let policy = &self.bindings.policy;
         let invite = req.method() == Some("INVITE");
-        if invite && !policy.calls_enabled(true) || !invite && !policy.chat_enabled() {
+        let allowed = |load| {
+            if invite {
+                policy.calls_enabled(true, load)
+            } else {
+                policy.chat_enabled(load)
+            }
+        };
+        let load = self.load();
+        if !allowed(load) {
+            if allowed(0) {
+                info!(load, invite, "no push at this load ([push] level / chat)");
+            }
             return Vec::new();
         }
         if lock(&self.calls).len() >= MAX_HELD {
@@ -566,7 +584,7 @@ impl Waker {
         if !self
             .bindings
             .policy
-            .cancel_push(s.pushed_at.is_some(), answered)
+            .cancel_push(s.pushed_at.is_some(), answered, self.load())
         {
             return;
         }

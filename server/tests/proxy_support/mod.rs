@@ -49,6 +49,8 @@ pub struct FakeNet {
     tx: mpsc::UnboundedSender<Sent>,
     /// Addresses that refuse connections (send fails).
     pub unreachable: Mutex<HashSet<SocketAddr>>,
+    /// The load level (wsload 0..=4) the gateway sees.
+    pub load: std::sync::atomic::AtomicU8,
 }
 
 fn gw_port(kind: TransportKind) -> u16 {
@@ -119,6 +121,10 @@ impl Network for FakeNet {
     fn via_host_port(&self, kind: TransportKind) -> Option<(String, u16)> {
         Some((GW.to_owned(), gw_port(kind)))
     }
+
+    fn load(&self) -> u8 {
+        self.load.load(Ordering::Relaxed)
+    }
 }
 
 pub struct Harness {
@@ -152,6 +158,7 @@ impl Harness {
             next: AtomicU64::new(1),
             tx,
             unreachable: Mutex::default(),
+            load: std::sync::atomic::AtomicU8::new(0),
         });
         let mut parts = ProxyParts::with_network(Arc::new(config), net.clone(), Timers::default());
         if let Some(p) = push {

@@ -65,6 +65,9 @@ impl Network for Recorder {
     fn via_host_port(&self, _: TransportKind) -> Option<(String, u16)> {
         Some(("127.0.0.1".into(), 5060))
     }
+    fn load(&self) -> u8 {
+        0
+    }
 }
 
 /// One request's context, its network and client table.
