@@ -6,8 +6,8 @@
 # (axe-core) + screenshot, service-worker notifications per ntype and clicks,
 # two pages calling each other through the standalone gateway, a phone
 # registering through the gateway to a real Kamailio upstream with an X-MPUSH
-# binding, and the whole web push path (API push -> Web Push -> worker ->
-# click -> re-register).
+# binding, the whole web push path (API push -> Web Push -> worker ->
+# click -> re-register), and /api/v1/webconfig read across origins (CORS).
 . "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 

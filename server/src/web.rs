@@ -217,6 +217,12 @@ async fn webconfig_preflight(State(cfg): State<Arc<WebSite>>, headers: HeaderMap
                 header::ACCESS_CONTROL_ALLOW_METHODS,
                 HeaderValue::from_static("GET"),
             ),
+            // What a page may add to its GET (e.g. `Cache-Control: no-cache`
+            // for a fresh config) without being refused.
+            (
+                header::ACCESS_CONTROL_ALLOW_HEADERS,
+                HeaderValue::from_static("Accept, Cache-Control, Content-Type"),
+            ),
             (
                 header::ACCESS_CONTROL_MAX_AGE,
                 HeaderValue::from_static("600"),
@@ -825,6 +831,7 @@ mod tests {
             "https://phone.example"
         );
         assert_eq!(header(h, "access-control-allow-methods"), "GET");
+        assert!(header(h, "access-control-allow-headers").contains("Cache-Control"));
         let resp = router::<()>(cfg.clone())
             .oneshot(preflight("https://evil.example"))
             .await

@@ -15,6 +15,7 @@ import { swSuite } from './sw.mjs';
 import { sipSuite } from './sip.mjs';
 import { upstreamSuite } from './upstream.mjs';
 import { wakeSuite } from './wake.mjs';
+import { corsSuite } from './cors.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, '..', '..');
@@ -53,6 +54,10 @@ if (want('sip')) {
 
 if (want('upstream')) {
   await upstreamSuite(t, env).catch((e) => t.fatal('sip-upstream', e));
+}
+
+if (want('cors')) {
+  await corsSuite(t, env).catch((e) => t.fatal('cors', e));
 }
 
 if (want('wake')) {
