@@ -74,6 +74,11 @@ fn render(rt: &Runtime) -> String {
         "# HELP sipwake_flows Open SIP flows (connections and UDP peers).\n# TYPE sipwake_flows gauge\nsipwake_flows {}",
         rt.flow_count()
     );
+    let _ = writeln!(
+        out,
+        "# HELP sipwake_load Load level, the manual's wsload scale: 0 low .. 4 extreme (share of [sip] max_connections in use).\n# TYPE sipwake_load gauge\nsipwake_load {}",
+        rt.proxy.load()
+    );
     out.push_str(&rt.wake_metrics());
     out
 }
