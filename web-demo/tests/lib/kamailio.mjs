@@ -40,7 +40,11 @@ export async function startKamailio({ root, tmp, realm, users }) {
     .replaceAll('@@SECRET@@', crypto.randomBytes(8).toString('hex'))
     .replaceAll('@@USERS_FILE@@', usersFile)
     // One UDP worker: responses relayed in order (see the template).
-    .replaceAll('@@CHILDREN@@', '1');
+    .replaceAll('@@CHILDREN@@', '1')
+    // Path support on, MD5 digest (the template's defaults in tests/src/kamailio.rs).
+    .replaceAll('@@USE_PATH@@', '1')
+    .replaceAll('@@AUTH_ALGORITHM@@', '');
+  if (cfg.includes('@@')) throw new Error('kamailio.cfg.tmpl has a placeholder this harness does not fill');
   const cfgPath = path.join(dir, 'kamailio.cfg');
   fs.writeFileSync(cfgPath, cfg);
   const proc = startProcess('kamailio', '/usr/sbin/kamailio',
