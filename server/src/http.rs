@@ -1,5 +1,11 @@
 //! HTTP(S) listeners on axum: WebSocket SIP at `/ws` (RFC 7118), `/healthz`.
 //!
+//! Browsers may open `/ws` only from the gateway's own origin or an origin
+//! the operator allowed (`[web] allowed_origins`): a page on another site
+//! must not turn a visitor's browser into a SIP client of this gateway
+//! (cross-site WebSocket hijacking). Clients that send no `Origin` (phones,
+//! SDKs, other servers) are not browsers and are not affected.
+//!
 //! [`router`] holds only those two; `main` merges the feature routers (web
 //! demo, `/api/v1`, `/metrics`) into it and [`serve`]s the result.
 
@@ -11,7 +17,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::{Extension, State, WebSocketUpgrade};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use hyper::body::Incoming;
@@ -28,14 +34,58 @@ use crate::transport::{self, BindError, TransportHandle, TransportKind};
 #[derive(Clone)]
 struct AppState {
     transports: TransportHandle,
+    /// Browser origins allowed besides the gateway's own.
+    ws_origins: Arc<Vec<String>>,
 }
 
-/// `/ws` (SIP over WebSocket into the transports) and `/healthz`.
-pub fn router(transports: TransportHandle) -> Router {
+/// `/ws` (SIP over WebSocket into the transports) and `/healthz`;
+/// `ws_origins`: the other origins whose pages may open `/ws`.
+pub fn router(transports: TransportHandle, ws_origins: Vec<String>) -> Router {
     Router::new()
         .route("/ws", get(ws_upgrade))
         .route("/healthz", get(healthz))
-        .with_state(AppState { transports })
+        .with_state(AppState {
+            transports,
+            ws_origins: Arc::new(ws_origins),
+        })
+}
+
+/// Whether a WebSocket handshake may proceed: no `Origin` (not a browser),
+/// an allowed origin, or the page's own origin — its authority equal to the
+/// `Host` it connected to (default ports filled in: 443 on TLS, else 80).
+fn origin_allowed(headers: &HeaderMap, allowed: &[String], secure: bool) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return true;
+    };
+    let Ok(origin) = origin.to_str() else {
+        return false;
+    };
+    if allowed.iter().any(|a| a.eq_ignore_ascii_case(origin)) {
+        return true;
+    }
+    let Some((scheme, authority)) = origin.split_once("://") else {
+        // "null" (sandboxed or file: pages) and anything else odd.
+        return false;
+    };
+    let origin_port = match scheme.to_ascii_lowercase().as_str() {
+        "https" => 443,
+        "http" => 80,
+        _ => return false,
+    };
+    let Some(host) = headers.get(header::HOST).and_then(|h| h.to_str().ok()) else {
+        return false;
+    };
+    let host_port = if secure { 443 } else { 80 };
+    authority_key(authority, origin_port) == authority_key(host, host_port)
+}
+
+/// `(lowercase host, port)` of `host[:port]` (IPv6 in brackets).
+fn authority_key(authority: &str, default_port: u16) -> Option<(String, u16)> {
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((h, p)) if !p.contains(']') => (h, p.parse().ok()?),
+        _ => (authority, default_port),
+    };
+    (!host.is_empty()).then(|| (host.to_ascii_lowercase(), port))
 }
 
 async fn healthz(State(app): State<AppState>) -> Response {
@@ -55,8 +105,21 @@ const WS_READ_BUFFER: usize = 4096;
 async fn ws_upgrade(
     State(app): State<AppState>,
     Extension(meta): Extension<ConnMeta>,
+    headers: HeaderMap,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
+    if !origin_allowed(&headers, &app.ws_origins, meta.secure) {
+        let origin = headers
+            .get(header::ORIGIN)
+            .and_then(|o| o.to_str().ok())
+            .unwrap_or("?");
+        tracing::warn!(remote = %meta.remote, %origin, "websocket refused: page origin not allowed ([web] allowed_origins)");
+        return (
+            StatusCode::FORBIDDEN,
+            "origin not allowed ([web] allowed_origins)\n",
+        )
+            .into_response();
+    }
     let upgrade = match upgrade {
         Ok(u) => u.protocols(["sip"]),
         Err(rejection) => return rejection.into_response(),
@@ -233,5 +296,47 @@ async fn serve_conn<S>(
             conn.as_mut().graceful_shutdown();
             let _ = timeout(Duration::from_secs(2), conn).await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(origin: Option<&str>, host: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(header::HOST, host.parse().unwrap());
+        if let Some(o) = origin {
+            h.insert(header::ORIGIN, o.parse().unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn websocket_origins() {
+        let allowed = vec!["https://phone.example".to_string()];
+        let ok = |origin: Option<&str>, host: &str, secure: bool| {
+            origin_allowed(&headers(origin, host), &allowed, secure)
+        };
+        // Not a browser.
+        assert!(ok(None, "gw.example:8443", true));
+        // The gateway's own pages, default ports filled in.
+        assert!(ok(Some("https://gw.example:8443"), "gw.example:8443", true));
+        assert!(ok(Some("https://GW.example"), "gw.example", true));
+        assert!(ok(Some("https://gw.example:443"), "gw.example", true));
+        assert!(ok(Some("http://127.0.0.1:8080"), "127.0.0.1:8080", false));
+        assert!(ok(Some("https://[::1]:8443"), "[::1]:8443", true));
+        // Allowed elsewhere.
+        assert!(ok(Some("https://phone.example"), "gw.example:8443", true));
+        // Anything else.
+        assert!(!ok(Some("https://evil.example"), "gw.example:8443", true));
+        assert!(!ok(
+            Some("https://gw.example:8444"),
+            "gw.example:8443",
+            true
+        ));
+        assert!(!ok(Some("http://gw.example"), "gw.example", true));
+        assert!(!ok(Some("null"), "gw.example", true));
+        assert!(!ok(Some("chrome-extension://abc"), "gw.example", true));
     }
 }

@@ -199,7 +199,7 @@ async fn serve(config: Arc<Config>) -> Result<(), StartError> {
         &config.web,
         Some(runtime.push.dispatcher.vapid_public_key().to_string()),
     )?;
-    let app = http::router(transports.clone())
+    let app = http::router(transports.clone(), config.web.allowed_origins.clone())
         // Web demo, service worker, /sdk/, /api/v1/webconfig ([web] section).
         .merge(sipwake::web::router(web))
         .merge(sipwake::api::router(runtime.api_state(&config.api.tokens)))

@@ -132,6 +132,33 @@ async fn ws_round_trip_text_and_binary() {
     assert!(h.handle.flow(m.flow).is_none());
 }
 
+/// A page on another site may not open `/ws` in a visitor's browser
+/// (cross-site WebSocket hijacking); the gateway's own pages, allowed
+/// origins and non-browser clients (no Origin) may.
+#[tokio::test]
+async fn ws_from_a_foreign_page_is_403() {
+    let h = Harness::start(loopback_config("ws-origin")).await;
+    let addr = h.http.unwrap();
+    let with_origin = |origin: &str| {
+        upgrade_request(Some("sip"))
+            .replace("Host: x\r\n", &format!("Host: x\r\nOrigin: {origin}\r\n"))
+    };
+    let resp = raw_http(addr, &with_origin("https://evil.example")).await;
+    assert!(resp.starts_with("HTTP/1.1 403"), "{resp}");
+    assert!(resp.contains("allowed_origins"), "{resp}");
+    for origin in ["http://x", "https://phone.example"] {
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        s.write_all(with_origin(origin).as_bytes()).await.unwrap();
+        let mut buf = [0u8; 64];
+        let n = tokio::time::timeout(DEADLINE, s.read(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        let resp = String::from_utf8_lossy(&buf[..n]);
+        assert!(resp.starts_with("HTTP/1.1 101"), "{origin}: {resp}");
+    }
+}
+
 #[tokio::test]
 async fn ws_without_sip_subprotocol_is_400() {
     let h = Harness::start(loopback_config("ws-400")).await;

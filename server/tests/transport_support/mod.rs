@@ -86,7 +86,7 @@ impl Harness {
             .start(&config, Some(sip_tls), sink)
             .await
             .expect("bind");
-        let app = http::router(handle.clone())
+        let app = http::router(handle.clone(), vec!["https://phone.example".into()])
             .merge(sipwake::web::router(sipwake::web::WebSite::default()));
         let mut https = None;
         if let Some(addr) = config.http.https {
