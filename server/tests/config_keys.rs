@@ -23,6 +23,7 @@ const SECTIONS: &[(&str, &str)] = &[
     ("api", "server/src/config/mod.rs"),
     ("push", "server/src/config/push.rs"),
     ("web", "server/src/config/web.rs"),
+    ("limits", "server/src/config/limits.rs"),
     ("push_delivery", "push/src/config.rs"),
     ("fcm", "push/src/config.rs"),
     ("apns", "push/src/config.rs"),

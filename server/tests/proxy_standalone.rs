@@ -395,6 +395,67 @@ async fn a_request_coming_back_unchanged_is_a_loop() {
     assert_eq!((r.status(), r.dest), (Some(482), Destination::Flow(b)));
 }
 
+/// A wrong-password flood from one address bans it (403, even with the
+/// right password) within `[limits] auth_failures`; another address keeps
+/// registering.
+#[tokio::test(start_paused = true)]
+async fn a_password_guessing_source_is_banned_and_only_it() {
+    let dir = std::env::temp_dir().join(format!("sipwake-proxy-ban-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let users = dir.join("users");
+    std::fs::write(&users, "alice:secret\n").unwrap();
+    let mut c = Config::default();
+    c.registrar.users_file = users;
+    c.limits.auth_failures = 3;
+    let mut h = Harness::new(c);
+    // One round: REGISTER, 401, an answer with `password`; the final code.
+    async fn attempt(h: &mut Harness, flow: FlowId, n: u32, password: &str) -> u16 {
+        let via = format!("SIP/2.0/TCP 127.0.0.2:40001;branch=z9hG4bKban{n}");
+        let contact = "sip:alice@127.0.0.2:40001;transport=tcp";
+        h.inject(flow, &register("alice", &via, contact, "ban", 2 * n, ""))
+            .await;
+        let ch = h.next().await;
+        if ch.status() != Some(401) {
+            return ch.status().unwrap_or(0);
+        }
+        let challenge = Challenge::parse(ch.msg.header("WWW-Authenticate").unwrap()).unwrap();
+        let creds = answer(
+            &challenge,
+            "alice",
+            &ha1("alice", "sipwake", password),
+            "REGISTER",
+            "sip:127.0.0.1",
+            "cn",
+            1,
+        )
+        .unwrap();
+        let via = format!("SIP/2.0/TCP 127.0.0.2:40001;branch=z9hG4bKbana{n}");
+        let auth = format!("Authorization: {}\n", creds.to_header_value());
+        h.inject(
+            flow,
+            &register("alice", &via, contact, "ban", 2 * n + 1, &auth),
+        )
+        .await;
+        h.next().await.status().unwrap_or(0)
+    }
+    let guesser = h.flow(TransportKind::Tcp, "127.0.0.2:40001");
+    assert_eq!(attempt(&mut h, guesser, 1, "guess1").await, 401);
+    assert_eq!(attempt(&mut h, guesser, 2, "guess2").await, 401);
+    assert_eq!(
+        attempt(&mut h, guesser, 3, "guess3").await,
+        403,
+        "third failure bans"
+    );
+    assert_eq!(
+        attempt(&mut h, guesser, 4, "secret").await,
+        403,
+        "banned: refused outright"
+    );
+    let other = h.flow(TransportKind::Tcp, "127.0.0.5:40001");
+    assert_eq!(attempt(&mut h, other, 5, "secret").await, 200);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// `digest_algorithms = ["SHA-256", "MD5"]`: two challenges, SHA-256
 /// first; an RFC 7616 SHA-256 answer registers.
 #[tokio::test(start_paused = true)]

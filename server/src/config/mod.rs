@@ -10,10 +10,12 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Deserializer};
 
 mod files;
+mod limits;
 mod push;
 mod web;
 
 pub use files::DataFiles;
+pub use limits::LimitsConfig;
 pub use push::PushPolicy;
 pub use web::WebSection;
 
@@ -67,6 +69,8 @@ pub struct Config {
     pub api: ApiConfig,
     /// `[web]`: the web demo, service worker and SDK files, Firebase web config.
     pub web: WebSection,
+    /// `[limits]`: per-source limits and bans.
+    pub limits: LimitsConfig,
 }
 
 /// `[store]`: where push bindings live.
@@ -200,6 +204,7 @@ impl Default for Config {
             store: StoreConfig::default(),
             api: ApiConfig::default(),
             web: WebSection::default(),
+            limits: LimitsConfig::default(),
         }
     }
 }
@@ -352,6 +357,12 @@ impl Config {
         }
         if let Err((key, reason)) = self.web.validate() {
             return Err(ConfigError::Invalid { key, reason });
+        }
+        if let Err((key, reason)) = self.limits.validate() {
+            return Err(ConfigError::Invalid {
+                key,
+                reason: reason.into(),
+            });
         }
         if let Err(e) = self.push.validate() {
             return Err(ConfigError::Invalid {
@@ -545,6 +556,8 @@ min_expires = 30
                 "[registrar]\ndigest_algorithms = []",
                 "registrar.digest_algorithms",
             ),
+            ("[limits]\nauth_window_secs = 0", "limits.auth_window_secs"),
+            ("[limits]\nban_secs = 0", "limits.ban_secs"),
             (
                 "[registrar]\ndigest_algorithms = [\"SHA-1\"]",
                 "registrar.digest_algorithms",

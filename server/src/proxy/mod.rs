@@ -164,6 +164,7 @@ impl Proxy {
                 config.registrar.realm.clone(),
                 users,
                 config.registrar.digest_algorithms(),
+                config.limits.clone(),
             )?)
         };
         match (&upstream, &auth) {

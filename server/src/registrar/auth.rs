@@ -1,17 +1,26 @@
 //! Digest authentication for the standalone registrar (RFC 3261 §22,
 //! RFC 7616 / RFC 8760: MD5, SHA-256, SHA-512-256 with qop=auth or no qop;
 //! one challenge per configured algorithm, in order of preference). Nonces
-//! are stateless: a timestamp plus a MAC, valid for [`NONCE_TTL_SECS`].
+//! are a timestamp plus a MAC, valid for [`NONCE_TTL_SECS`]; each nonce
+//! count is accepted once (a replayed Authorization is challenged again
+//! with stale=true). A source IP with too many failed authentications is
+//! banned for a while (`[limits]`).
 
 use std::collections::{BTreeMap, HashMap};
+use std::net::IpAddr;
 use std::path::Path;
+use std::sync::Mutex;
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use sipwake_sip::Message;
+
+use crate::config::LimitsConfig;
+use crate::util::lock;
 use sipwake_sip::digest::{self, Algorithm};
 
 pub const NONCE_TTL_SECS: u64 = 300;
+const NONCE_LEN: usize = 16 + 16 + 24;
 
 #[derive(Debug, thiserror::Error)]
 pub enum UsersError {
@@ -97,8 +106,26 @@ impl Users {
 pub enum AuthOutcome {
     /// Valid credentials for this user.
     Ok(String),
-    /// Missing or wrong credentials: challenge (stale = the nonce expired).
+    /// Missing or wrong credentials: challenge (stale = the nonce expired
+    /// or was used already).
     Challenge { stale: bool },
+    /// The source is banned for failed authentications (`[limits]`).
+    Banned,
+}
+
+/// Bookkeeping above this many entries is pruned (and, if still too big,
+/// forgotten): a flood of fresh sources or nonces cannot grow memory.
+const MAX_TRACKED: usize = 100_000;
+
+/// Per-source failures and bans, and the nonce counts already used.
+#[derive(Default)]
+struct Guard {
+    /// Source → (window start, failures in it).
+    failures: HashMap<IpAddr, (u64, u32)>,
+    /// Source → banned until (unix seconds).
+    bans: HashMap<IpAddr, u64>,
+    /// Nonce → the highest nonce count accepted with it.
+    used: HashMap<String, u32>,
 }
 
 pub struct DigestAuth {
@@ -107,6 +134,8 @@ pub struct DigestAuth {
     /// Offered in this order of preference (`[registrar] digest_algorithms`).
     algorithms: Vec<Algorithm>,
     key: [u8; 32],
+    limits: LimitsConfig,
+    guard: Mutex<Guard>,
 }
 
 impl DigestAuth {
@@ -115,6 +144,7 @@ impl DigestAuth {
         realm: String,
         users: Users,
         algorithms: Vec<Algorithm>,
+        limits: LimitsConfig,
     ) -> Result<DigestAuth, UsersError> {
         if let Some(user) = users
             .ha1
@@ -129,6 +159,8 @@ impl DigestAuth {
             users,
             algorithms,
             key: rand::random(),
+            limits,
+            guard: Mutex::default(),
         })
     }
 
@@ -136,24 +168,29 @@ impl DigestAuth {
         &self.users
     }
 
-    fn nonce_mac(&self, ts: u64) -> String {
+    /// MAC over the nonce's timestamp and random part.
+    fn nonce_mac(&self, head: &str) -> String {
         let mut m =
             <Hmac<Sha256> as Mac>::new_from_slice(&self.key).expect("HMAC takes any key length");
-        m.update(&ts.to_be_bytes());
+        m.update(head.as_bytes());
         hex::encode(&m.finalize().into_bytes()[..12])
     }
 
+    /// A fresh nonce: timestamp (16 hex), 8 random bytes (16 hex), MAC (24
+    /// hex). Unique per challenge, so a nonce count is one client's.
     pub fn nonce(&self, now_secs: u64) -> String {
-        format!("{now_secs:016x}{}", self.nonce_mac(now_secs))
+        let head = format!("{now_secs:016x}{:016x}", rand::random::<u64>());
+        let mac = self.nonce_mac(&head);
+        head + &mac
     }
 
     /// `Some(true)` valid and fresh, `Some(false)` ours but expired.
     fn nonce_state(&self, nonce: &str, now_secs: u64) -> Option<bool> {
-        if nonce.len() != 16 + 24 || !nonce.is_ascii() {
+        if nonce.len() != NONCE_LEN || !nonce.is_ascii() {
             return None;
         }
         let ts = u64::from_str_radix(&nonce[..16], 16).ok()?;
-        (self.nonce_mac(ts) == nonce[16..])
+        (self.nonce_mac(&nonce[..32]) == nonce[32..])
             .then_some(now_secs.saturating_sub(ts) <= NONCE_TTL_SECS && ts <= now_secs + 5)
     }
 
@@ -175,9 +212,13 @@ impl DigestAuth {
 
     /// Checks the request's `Authorization` fields for our realm (parsing
     /// and the constant-time check are sipwake-sip's digest module).
-    pub fn check(&self, req: &Message, now_secs: u64) -> AuthOutcome {
+    pub fn check(&self, req: &Message, now_secs: u64, from: IpAddr) -> AuthOutcome {
+        if self.banned(from, now_secs) {
+            return AuthOutcome::Banned;
+        }
         let method = req.method().unwrap_or("");
         let mut stale = false;
+        let mut failed = false;
         for value in req.headers_named("Authorization").map(|h| h.value) {
             // Not Digest, a field missing, or an unknown algorithm.
             let Ok(creds) = digest::Credentials::parse(value) else {
@@ -192,21 +233,104 @@ impl DigestAuth {
                 .get(&creds.username)
                 .and_then(|h| h.get(&creds.algorithm))
             else {
+                // An unknown user answering our realm: guessing names.
+                failed = true;
                 continue;
             };
             let Some(fresh) = self.nonce_state(&creds.nonce, now_secs) else {
                 continue;
             };
             if !digest::verify(&creds, ha1, method) {
+                failed = true;
                 continue;
             }
-            if !fresh {
+            if !fresh || !self.first_use(&creds, now_secs) {
                 stale = true;
                 continue;
             }
             return AuthOutcome::Ok(creds.username);
         }
+        if failed && self.count_failure(from, now_secs) {
+            return AuthOutcome::Banned;
+        }
         AuthOutcome::Challenge { stale }
+    }
+
+    fn banned(&self, from: IpAddr, now: u64) -> bool {
+        let mut g = lock(&self.guard);
+        match g.bans.get(&from) {
+            Some(until) if *until > now => true,
+            Some(_) => {
+                g.bans.remove(&from);
+                false
+            }
+            None => false,
+        }
+    }
+
+    /// Counts a failed authentication; `true` when it bans the source.
+    fn count_failure(&self, from: IpAddr, now: u64) -> bool {
+        let l = &self.limits;
+        if l.auth_failures == 0 {
+            return false;
+        }
+        let mut g = lock(&self.guard);
+        if g.failures.len() >= MAX_TRACKED {
+            g.failures
+                .retain(|_, (start, _)| now.saturating_sub(*start) < l.auth_window_secs);
+            if g.failures.len() >= MAX_TRACKED {
+                g.failures.clear();
+            }
+        }
+        let entry = g.failures.entry(from).or_insert((now, 0));
+        if now.saturating_sub(entry.0) >= l.auth_window_secs {
+            *entry = (now, 0);
+        }
+        entry.1 += 1;
+        if entry.1 < l.auth_failures {
+            return false;
+        }
+        g.failures.remove(&from);
+        if g.bans.len() >= MAX_TRACKED {
+            g.bans.retain(|_, until| *until > now);
+        }
+        g.bans.insert(from, now + l.ban_secs);
+        tracing::warn!(source = %from, failures = l.auth_failures, window_secs = l.auth_window_secs, ban_secs = l.ban_secs, "source banned: too many failed digest authentications");
+        true
+    }
+
+    /// Whether this (nonce, nonce count) is new: qop=auth answers must
+    /// count up, an answer without qop may use its nonce once.
+    fn first_use(&self, creds: &digest::Credentials, now: u64) -> bool {
+        let nc = match &creds.nc {
+            Some(nc) => match u32::from_str_radix(nc, 16) {
+                Ok(n) if n > 0 => n,
+                _ => return false,
+            },
+            None => 1,
+        };
+        let mut g = lock(&self.guard);
+        if g.used.len() >= MAX_TRACKED {
+            // Only nonces still valid matter; the rest expire anyway.
+            g.used.retain(|nonce, _| {
+                u64::from_str_radix(&nonce[..16], 16)
+                    .is_ok_and(|ts| now.saturating_sub(ts) <= NONCE_TTL_SECS)
+            });
+            if g.used.len() >= MAX_TRACKED {
+                g.used.clear();
+            }
+        }
+        match g.used.get_mut(&creds.nonce) {
+            Some(last) if *last >= nc => false,
+            Some(last) => {
+                *last = nc;
+                true
+            }
+            None => {
+                g.used.insert(creds.nonce.clone(), nc);
+                true
+            }
+        }
     }
 }
 
@@ -214,6 +338,8 @@ impl DigestAuth {
 mod tests {
     use super::*;
     use bytes::Bytes;
+
+    const IP: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 1));
 
     fn req_with(auth: &str) -> Message {
         Message::parse(Bytes::from(format!(
@@ -286,34 +412,38 @@ mod tests {
             "sipwake".into(),
             Users::parse("alice:secret\n", "sipwake").unwrap(),
             vec![Algorithm::Md5],
+            LimitsConfig::default(),
         )
         .unwrap();
         let now = 1_000_000;
         let nonce = auth.nonce(now);
         assert_eq!(
-            auth.check(&req_with(""), now),
+            auth.check(&req_with(""), now, IP),
             AuthOutcome::Challenge { stale: false }
         );
         let good = req_with(&answer("alice", "secret", "sipwake", &nonce, "sip:gw"));
-        assert_eq!(auth.check(&good, now + 10), AuthOutcome::Ok("alice".into()));
+        assert_eq!(
+            auth.check(&good, now + 10, IP),
+            AuthOutcome::Ok("alice".into())
+        );
         let bad = req_with(&answer("alice", "wrong", "sipwake", &nonce, "sip:gw"));
         assert_eq!(
-            auth.check(&bad, now),
+            auth.check(&bad, now, IP),
             AuthOutcome::Challenge { stale: false }
         );
         assert_eq!(
-            auth.check(&good, now + NONCE_TTL_SECS + 1),
+            auth.check(&good, now + NONCE_TTL_SECS + 1, IP),
             AuthOutcome::Challenge { stale: true }
         );
         let forged = req_with(&answer(
             "alice",
             "secret",
             "sipwake",
-            "00000000000f4240ffffffffffffffffffffffff",
+            "00000000000f42400000000000000000ffffffffffffffffffffffff",
             "sip:gw",
         ));
         assert_eq!(
-            auth.check(&forged, now),
+            auth.check(&forged, now, IP),
             AuthOutcome::Challenge { stale: false }
         );
     }
@@ -325,6 +455,7 @@ mod tests {
             "sipwake".into(),
             Users::parse(users, "sipwake").unwrap(),
             vec![Algorithm::Sha256, Algorithm::Md5],
+            LimitsConfig::default(),
         )
         .unwrap();
         let now = 1_000_000;
@@ -336,12 +467,14 @@ mod tests {
             "SHA-256", sha256_hex, "alice", "secret", "sipwake", &nonce, "sip:gw",
         );
         assert_eq!(
-            auth.check(&req_with(&sha), now),
+            auth.check(&req_with(&sha), now, IP),
             AuthOutcome::Ok("alice".into())
         );
-        let md5 = answer("alice", "secret", "sipwake", &nonce, "sip:gw");
+        // (A nonce count is good once: the MD5 answer uses the next nonce.)
+        let nonce2 = auth.nonce(now + 1);
+        let md5 = answer("alice", "secret", "sipwake", &nonce2, "sip:gw");
         assert_eq!(
-            auth.check(&req_with(&md5), now),
+            auth.check(&req_with(&md5), now + 1, IP),
             AuthOutcome::Ok("alice".into())
         );
         // A SHA-256 answer computed with MD5 inside (wrong hash) fails.
@@ -349,7 +482,7 @@ mod tests {
             "SHA-256", md5_hex, "alice", "secret", "sipwake", &nonce, "sip:gw",
         );
         assert_eq!(
-            auth.check(&req_with(&mixed), now),
+            auth.check(&req_with(&mixed), now, IP),
             AuthOutcome::Challenge { stale: false }
         );
         // SHA-256 only: MD5 answers are refused, and an MD5-only user
@@ -358,19 +491,131 @@ mod tests {
             "sipwake".into(),
             Users::parse("alice:secret\n", "sipwake").unwrap(),
             vec![Algorithm::Sha256],
+            LimitsConfig::default(),
         )
         .unwrap();
         assert_eq!(
-            sha_only.check(&req_with(&md5), now),
+            sha_only.check(&req_with(&md5), now, IP),
             AuthOutcome::Challenge { stale: false }
         );
         let e = DigestAuth::new(
             "sipwake".into(),
             Users::parse(users, "sipwake").unwrap(),
             vec![Algorithm::Sha256],
+            LimitsConfig::default(),
         )
         .err()
         .expect("bob has only an MD5 HA1");
         assert!(e.to_string().contains("bob"), "{e}");
+    }
+
+    #[test]
+    fn an_authorization_is_accepted_once_per_nonce_count() {
+        let auth = DigestAuth::new(
+            "sipwake".into(),
+            Users::parse("alice:secret\n", "sipwake").unwrap(),
+            vec![Algorithm::Md5],
+            LimitsConfig::default(),
+        )
+        .unwrap();
+        let now = 1_000_000;
+        let nonce = auth.nonce(now);
+        let good = req_with(&answer("alice", "secret", "sipwake", &nonce, "sip:gw"));
+        assert_eq!(auth.check(&good, now, IP), AuthOutcome::Ok("alice".into()));
+        // The same header again (nc=00000001): a replay, challenged afresh.
+        assert_eq!(
+            auth.check(&good, now + 1, IP),
+            AuthOutcome::Challenge { stale: true }
+        );
+        // The next count with the same nonce is fine.
+        let next = answer("alice", "secret", "sipwake", &nonce, "sip:gw")
+            .replace("nc=00000001", "nc=00000002");
+        let digest = |nc: &str| {
+            use md5::{Digest, Md5};
+            let h = |s: String| hex::encode(Md5::digest(s.as_bytes()));
+            let ha1 = h("alice:sipwake:secret".into());
+            let ha2 = h("REGISTER:sip:gw".into());
+            h(format!("{ha1}:{nonce}:{nc}:abc:auth:{ha2}"))
+        };
+        let next = next.replace(&digest("00000001"), &digest("00000002"));
+        assert_eq!(
+            auth.check(&req_with(&next), now + 2, IP),
+            AuthOutcome::Ok("alice".into())
+        );
+    }
+
+    #[test]
+    fn wrong_credentials_from_one_source_ban_it_and_only_it() {
+        let limits = LimitsConfig {
+            auth_failures: 3,
+            auth_window_secs: 60,
+            ban_secs: 600,
+        };
+        let auth = DigestAuth::new(
+            "sipwake".into(),
+            Users::parse("alice:secret\n", "sipwake").unwrap(),
+            vec![Algorithm::Md5],
+            limits,
+        )
+        .unwrap();
+        let now = 1_000_000;
+        let nonce = auth.nonce(now);
+        let bad = req_with(&answer("alice", "guess", "sipwake", &nonce, "sip:gw"));
+        let stranger = req_with(&answer("mallory", "x", "sipwake", &nonce, "sip:gw"));
+        assert_eq!(
+            auth.check(&bad, now, IP),
+            AuthOutcome::Challenge { stale: false }
+        );
+        assert_eq!(
+            auth.check(&stranger, now, IP),
+            AuthOutcome::Challenge { stale: false }
+        );
+        assert_eq!(auth.check(&bad, now, IP), AuthOutcome::Banned);
+        // Banned: even the right password is refused, for ban_secs.
+        let good = req_with(&answer("alice", "secret", "sipwake", &nonce, "sip:gw"));
+        assert_eq!(auth.check(&good, now + 10, IP), AuthOutcome::Banned);
+        // Another source is not affected.
+        let other: IpAddr = "192.0.2.2".parse().unwrap();
+        assert_eq!(
+            auth.check(&good, now + 10, other),
+            AuthOutcome::Ok("alice".into())
+        );
+        // A request without credentials is not a failure.
+        let before_ban_ends = now + 599;
+        assert_eq!(
+            auth.check(&req_with(""), before_ban_ends, IP),
+            AuthOutcome::Banned
+        );
+        let fresh = auth.nonce(now + 601);
+        let good = req_with(&answer("alice", "secret", "sipwake", &fresh, "sip:gw"));
+        assert_eq!(
+            auth.check(&good, now + 601, IP),
+            AuthOutcome::Ok("alice".into())
+        );
+        // Failures spread wider than the window never ban.
+        let quiet = DigestAuth::new(
+            "sipwake".into(),
+            Users::parse("alice:secret\n", "sipwake").unwrap(),
+            vec![Algorithm::Md5],
+            LimitsConfig {
+                auth_failures: 2,
+                ..LimitsConfig::default()
+            },
+        )
+        .unwrap();
+        for k in 0..5u64 {
+            let t = now + k * 61;
+            let bad = req_with(&answer(
+                "alice",
+                "guess",
+                "sipwake",
+                &quiet.nonce(t),
+                "sip:gw",
+            ));
+            assert_eq!(
+                quiet.check(&bad, t, IP),
+                AuthOutcome::Challenge { stale: false }
+            );
+        }
     }
 }

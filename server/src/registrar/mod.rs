@@ -150,7 +150,7 @@ impl Registrar {
     /// Handles a REGISTER addressed to us: who (To user, digest), what
     /// (Contacts, intervals; applied atomically), then the current list.
     pub fn register(&self, req: &Message, src: Source) -> Reply {
-        let aor = match self.authorized_user(req) {
+        let aor = match self.authorized_user(req, src.remote.ip()) {
             Ok(aor) => aor,
             Err(reply) => return reply,
         };
@@ -195,7 +195,7 @@ impl Registrar {
     /// The To user, once digest authentication (if on) says the sender
     /// is that user. Standalone serves a single domain: registrations are
     /// keyed by the To user part, not the whole AOR.
-    fn authorized_user(&self, req: &Message) -> Result<String, Reply> {
+    fn authorized_user(&self, req: &Message, from: std::net::IpAddr) -> Result<String, Reply> {
         let Ok(to) = req.to() else {
             return Err(Reply::new(400, "Bad To"));
         };
@@ -209,7 +209,11 @@ impl Registrar {
             return Ok(user.to_owned());
         };
         let now = crate::util::unix_now() as u64;
-        match auth.check(req, now) {
+        match auth.check(req, now, from) {
+            AuthOutcome::Banned => Err(Reply::new(
+                403,
+                "Forbidden (too many failed authentications)",
+            )),
             AuthOutcome::Ok(authuser) if authuser == user => Ok(user.to_owned()),
             AuthOutcome::Ok(_) => Err(Reply::new(403, "Forbidden (user mismatch)")),
             AuthOutcome::Challenge { stale } => Err(auth
