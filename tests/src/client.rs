@@ -47,7 +47,18 @@ pub const RECV_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl SipClient {
     pub async fn udp(peer: SocketAddr, user: &str, domain: &str) -> Result<Self, Error> {
-        let sock = UdpSocket::bind("127.0.0.1:0")
+        Self::udp_from([127, 0, 0, 1].into(), peer, user, domain).await
+    }
+
+    /// A UDP client on another loopback address (`127.0.0.2` …), to be a
+    /// different source to the gateway.
+    pub async fn udp_from(
+        ip: std::net::IpAddr,
+        peer: SocketAddr,
+        user: &str,
+        domain: &str,
+    ) -> Result<Self, Error> {
+        let sock = UdpSocket::bind(SocketAddr::new(ip, 0))
             .await
             .map_err(|e| Error::io("bind udp", e))?;
         let local = sock
