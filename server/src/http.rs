@@ -128,8 +128,8 @@ async fn ws_upgrade(
         tracing::info!(remote = %meta.remote, "websocket refused: no \"sip\" subprotocol offered");
         return (StatusCode::BAD_REQUEST, NO_SIP_SUBPROTOCOL).into_response();
     }
-    let Some(slot) = app.transports.reserve_ws() else {
-        tracing::warn!(remote = %meta.remote, "refusing websocket: max_connections reached");
+    let Some(slot) = app.transports.reserve_ws(meta.remote.ip()) else {
+        tracing::warn!(remote = %meta.remote, "refusing websocket: max_connections or [limits] flows_per_ip reached");
         return (StatusCode::SERVICE_UNAVAILABLE, "too many connections\n").into_response();
     };
     let kind = if meta.secure {

@@ -228,6 +228,51 @@ async fn tcp_max_connections_refuses_extra_and_frees_slots() {
     }
 }
 
+/// `[limits] flows_per_ip`: one source address cannot take every flow;
+/// others still connect, and a closed flow frees its address's slot.
+#[tokio::test]
+async fn tcp_flows_per_ip_bounds_one_source_only() {
+    let mut config = loopback_config("tcp-per-ip");
+    config.limits.flows_per_ip = 2;
+    let mut h = Harness::start(config).await;
+    let addr = h.addr(TransportKind::Tcp);
+    let from = |ip: [u8; 4]| async move {
+        let s = tokio::net::TcpSocket::new_v4().unwrap();
+        s.bind(std::net::SocketAddr::from((ip, 0))).unwrap();
+        s.connect(addr).await.unwrap()
+    };
+    let mut a = from([127, 0, 0, 1]).await;
+    a.write_all(&sip_request("a", "")).await.unwrap();
+    let fa = h.next_message_is("a").await.flow;
+    let mut b = from([127, 0, 0, 1]).await;
+    b.write_all(&sip_request("b", "")).await.unwrap();
+    h.next_message_is("b").await;
+    // A third from the same address is closed unread…
+    let mut c = from([127, 0, 0, 1]).await;
+    let _ = c.write_all(&sip_request("c", "")).await;
+    read_until_closed(&mut c).await;
+    // …while another address connects.
+    let mut o = from([127, 0, 0, 2]).await;
+    o.write_all(&sip_request("o", "")).await.unwrap();
+    h.next_message_is("o").await;
+    drop(a);
+    h.wait_closed(fa).await;
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        let mut d = from([127, 0, 0, 1]).await;
+        d.write_all(&sip_request("d", "")).await.unwrap();
+        let got = tokio::time::timeout(Duration::from_millis(500), h.messages.recv()).await;
+        if let Ok(Some(m)) = got {
+            assert!(String::from_utf8_lossy(&m.bytes).contains("Call-ID: d\r\n"));
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "per-address slot never freed"
+        );
+    }
+}
+
 #[tokio::test]
 async fn tcp_outgoing_connection_is_opened_once_and_reused() {
     let mut h = Harness::start(loopback_config("tcp-out")).await;

@@ -12,6 +12,9 @@ pub struct LimitsConfig {
     pub auth_window_secs: u64,
     /// How long a banned source is refused (403).
     pub ban_secs: u64,
+    /// Inbound TCP / TLS / WebSocket flows one source address may hold at
+    /// once (an office behind one NAT address counts as one); 0 = no bound.
+    pub flows_per_ip: usize,
 }
 
 impl Default for LimitsConfig {
@@ -20,6 +23,7 @@ impl Default for LimitsConfig {
             auth_failures: 10,
             auth_window_secs: 60,
             ban_secs: 600,
+            flows_per_ip: 256,
         }
     }
 }

@@ -550,6 +550,7 @@ mod tests {
             auth_failures: 3,
             auth_window_secs: 60,
             ban_secs: 600,
+            ..LimitsConfig::default()
         };
         let auth = DigestAuth::new(
             "sipwake".into(),

@@ -76,6 +76,9 @@ pub struct Limits {
     pub max_message_bytes: usize,
     pub max_headers: usize,
     pub max_connections: usize,
+    /// `[limits] flows_per_ip`: inbound TCP/TLS/WebSocket flows one source
+    /// address may hold; 0 = no per-address bound.
+    pub flows_per_ip: usize,
     pub idle_timeout: Duration,
     pub read_timeout: Duration,
     /// How long an unused UDP flow is remembered. At least the longest
@@ -91,6 +94,7 @@ impl Limits {
             max_message_bytes: s.max_message_bytes,
             max_headers: s.max_headers,
             max_connections: s.max_connections,
+            flows_per_ip: c.limits.flows_per_ip,
             idle_timeout: idle,
             read_timeout: Duration::from_secs(s.read_timeout_secs),
             udp_flow_ttl: idle.max(Duration::from_secs(u64::from(c.registrar.max_expires) + 60)),
@@ -118,6 +122,8 @@ pub(crate) struct Shared {
     pub(crate) connections: AtomicUsize,
     /// Counts HTTP(S) connections not (yet) upgraded to WebSocket.
     http_connections: AtomicUsize,
+    /// Inbound SIP flows per source address (`Limits::flows_per_ip`).
+    per_ip: Mutex<HashMap<IpAddr, usize>>,
     sink: OnceLock<Arc<dyn Sink>>,
     udp_sockets: RwLock<Vec<Arc<tokio::net::UdpSocket>>>,
     advertised: RwLock<HashMap<TransportKind, (String, u16)>>,
@@ -141,6 +147,7 @@ impl TransportHandle {
                 flows: flows::Flows::default(),
                 connections: AtomicUsize::new(0),
                 http_connections: AtomicUsize::new(0),
+                per_ip: Mutex::new(HashMap::new()),
                 sink: OnceLock::new(),
                 udp_sockets: RwLock::new(Vec::new()),
                 advertised: RwLock::new(HashMap::new()),
@@ -464,6 +471,42 @@ impl Shared {
         self.acquire(false)
     }
 
+    /// A slot for an inbound flow from `from`: also `None` when that address
+    /// holds `flows_per_ip` flows already (one source cannot take them all).
+    pub(crate) fn acquire_inbound(self: &Arc<Self>, from: IpAddr) -> Option<ConnSlot> {
+        let max = self.limits.flows_per_ip;
+        if max > 0 {
+            let mut per_ip = self.per_ip.lock().unwrap_or_else(|e| e.into_inner());
+            let n = per_ip.entry(from).or_insert(0);
+            if *n >= max {
+                return None;
+            }
+            *n += 1;
+        }
+        match self.acquire(false) {
+            Some(mut slot) => {
+                slot.from = (max > 0).then_some(from);
+                Some(slot)
+            }
+            None => {
+                if max > 0 {
+                    self.release_ip(from);
+                }
+                None
+            }
+        }
+    }
+
+    fn release_ip(&self, from: IpAddr) {
+        let mut per_ip = self.per_ip.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = per_ip.get_mut(&from) {
+            *n -= 1;
+            if *n == 0 {
+                per_ip.remove(&from);
+            }
+        }
+    }
+
     /// Take a plain HTTP(S) connection slot (a separate count with the same
     /// `max_connections` bound; a WebSocket takes a SIP slot on upgrade).
     pub(crate) fn acquire_http_connection(self: &Arc<Self>) -> Option<ConnSlot> {
@@ -488,6 +531,7 @@ impl Shared {
             .map(|_| ConnSlot {
                 shared: self.clone(),
                 http,
+                from: None,
             })
     }
 }
@@ -499,6 +543,8 @@ type DialGate = Arc<tokio::sync::Mutex<()>>;
 pub(crate) struct ConnSlot {
     shared: Arc<Shared>,
     http: bool,
+    /// The source address counted against `flows_per_ip`, if any.
+    from: Option<IpAddr>,
 }
 
 impl Drop for ConnSlot {
@@ -506,6 +552,9 @@ impl Drop for ConnSlot {
         self.shared
             .counter(self.http)
             .fetch_sub(1, Ordering::AcqRel);
+        if let Some(ip) = self.from {
+            self.shared.release_ip(ip);
+        }
     }
 }
 

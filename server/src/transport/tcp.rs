@@ -50,10 +50,11 @@ pub(crate) async fn accept_loop(
                 }
             }
         };
-        let Some(slot) = shared.acquire_connection() else {
+        let Some(slot) = shared.acquire_inbound(remote.ip()) else {
             tracing::warn!(transport = kind.log_name(), %remote,
                 max_connections = shared.limits.max_connections,
-                "refusing connection: max_connections reached");
+                flows_per_ip = shared.limits.flows_per_ip,
+                "refusing connection: max_connections or flows_per_ip reached");
             drop(sock);
             continue;
         };

@@ -26,10 +26,11 @@ pub struct WsSlot {
 }
 
 impl TransportHandle {
-    /// Reserve a connection for a WebSocket; `None` at `max_connections`.
-    pub fn reserve_ws(&self) -> Option<WsSlot> {
+    /// Reserve a connection for a WebSocket from `from`; `None` at
+    /// `max_connections` or at the address's `flows_per_ip`.
+    pub fn reserve_ws(&self, from: std::net::IpAddr) -> Option<WsSlot> {
         self.shared()
-            .acquire_connection()
+            .acquire_inbound(from)
             .map(|slot| WsSlot { _slot: slot })
     }
 
