@@ -237,6 +237,38 @@ async fn keeper_holds_the_registration_across_refreshes_and_restart_until_remove
     assert!(logs.contains("upstream registration refreshed by the keeper"));
 }
 
+/// The app registers with `token` and `piid`, then goes away; the keeper
+/// must refresh it (two answered challenges, no failure) past two app
+/// expiries, and bob's call then still reaches the gateway: one push, 480
+/// after the wake timeout.
+async fn kept_and_still_called(env: &PushGateway, token: &str, piid: &str) {
+    let app = app_register(env, token, Some(piid)).await;
+    let registered = Instant::now();
+    drop(app);
+    let k = wait_keeper(env, "two authenticated refreshes", |k| {
+        n(k, "refreshes_ok") >= 2 && n(k, "auth_answered") >= 2
+    })
+    .await;
+    assert_eq!(n(&k, "refreshes_failed"), 0, "{k}");
+    assert_eq!(n(&k, "kept"), 1, "{k}");
+    outlive(registered, 2 * APP_EXPIRES + 1).await;
+    let seen = kamailio_saw_keeper(env);
+    assert!(
+        seen >= 2,
+        "Kamailio logged {seen} authenticated keeper REGISTERs\n{}",
+        env.kamailio.log()
+    );
+    let resp = bob_calls_alice(env).await;
+    assert_eq!(resp.status(), Some(480), "{}", resp.start);
+    assert_eq!(
+        pushes(env, token, "0"),
+        1,
+        "exactly one call push: {:?}\n{}",
+        env.fcm.received(),
+        env.gw.failure("log")
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keeper_in_rewrite_mode_keeps_a_registrar_without_path() {
     // contact_mode = "rewrite" in front of a Kamailio with use_path 0: the
@@ -249,69 +281,24 @@ async fn keeper_in_rewrite_mode_keeps_a_registrar_without_path() {
     })
     .await
     .unwrap();
-    let token = "fcm-rewrite-tok";
     let piid = push::piid("alice", REALM, password("alice"));
-    let app = app_register(&env, token, Some(&piid)).await;
-    let registered = Instant::now();
-    drop(app);
-    let k = wait_keeper(&env, "two authenticated refreshes", |k| {
-        n(k, "refreshes_ok") >= 2 && n(k, "auth_answered") >= 2
-    })
-    .await;
-    assert_eq!(n(&k, "refreshes_failed"), 0, "{k}");
-    assert_eq!(n(&k, "kept"), 1, "{k}");
-    outlive(registered, 2 * APP_EXPIRES + 1).await;
-    let seen = kamailio_saw_keeper(&env);
-    assert!(
-        seen >= 2,
-        "Kamailio logged {seen} authenticated keeper REGISTERs\n{}",
-        env.kamailio.log()
-    );
-    // Only the keeper holds alice's binding now; Kamailio sends the call
-    // to the gateway's URI, which pushes and holds it until wake_timeout.
-    let resp = bob_calls_alice(&env).await;
-    assert_eq!(resp.status(), Some(480), "{}", resp.start);
-    assert_eq!(
-        pushes(&env, token, "0"),
-        1,
-        "exactly one call push: {:?}\n{}",
-        env.fcm.received(),
-        env.gw.failure("log")
-    );
+    kept_and_still_called(&env, "fcm-rewrite-tok", &piid).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keeper_answers_sha256_challenges_from_a_sha256_piid() {
     // Kamailio challenges with SHA-256 (RFC 7616), not MD5: the app sends
     // its SHA-256 HA1 as an X-PIID item, and the keeper answers with it.
+    // (Had Kamailio challenged with MD5, a SHA-256-only X-PIID could not
+    // have answered: the test below is the other half.)
     let env = PushGateway::start(Options {
         upstream_digest: Some("SHA-256"),
         ..options()
     })
     .await
     .unwrap();
-    let token = "fcm-sha256-tok";
     let piid = push::piid_sha256("alice", REALM, password("alice"));
-    let app = app_register(&env, token, Some(&piid)).await;
-    let registered = Instant::now();
-    drop(app);
-    let k = wait_keeper(&env, "two SHA-256 refreshes", |k| {
-        n(k, "refreshes_ok") >= 2 && n(k, "auth_answered") >= 2
-    })
-    .await;
-    assert_eq!(n(&k, "refreshes_failed"), 0, "{k}");
-    outlive(registered, 2 * APP_EXPIRES + 1).await;
-    let seen = kamailio_saw_keeper(&env);
-    assert!(
-        seen >= 2,
-        "Kamailio logged {seen} authenticated keeper REGISTERs\n{}",
-        env.kamailio.log()
-    );
-    // (Had Kamailio challenged with MD5, a SHA-256-only X-PIID could not
-    // have answered: the test below is the other half.)
-    let resp = bob_calls_alice(&env).await;
-    assert_eq!(resp.status(), Some(480), "{}", resp.start);
-    assert_eq!(pushes(&env, token, "0"), 1, "{}", env.gw.failure("log"));
+    kept_and_still_called(&env, "fcm-sha256-tok", &piid).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

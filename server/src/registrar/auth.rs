@@ -341,6 +341,16 @@ mod tests {
 
     const IP: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 1));
 
+    fn auth_of(users: &str, algorithms: Vec<Algorithm>, limits: LimitsConfig) -> DigestAuth {
+        DigestAuth::new(
+            "sipwake".into(),
+            Users::parse(users, "sipwake").unwrap(),
+            algorithms,
+            limits,
+        )
+        .unwrap()
+    }
+
     fn req_with(auth: &str) -> Message {
         Message::parse(Bytes::from(format!(
             "REGISTER sip:gw SIP/2.0\r\nVia: SIP/2.0/UDP c;branch=z9hG4bK1\r\nFrom: <sip:alice@gw>;tag=1\r\nTo: <sip:alice@gw>\r\nCall-ID: x\r\nCSeq: 1 REGISTER\r\n{auth}Content-Length: 0\r\n\r\n"
@@ -408,13 +418,11 @@ mod tests {
 
     #[test]
     fn digest_accepts_right_password_only() {
-        let auth = DigestAuth::new(
-            "sipwake".into(),
-            Users::parse("alice:secret\n", "sipwake").unwrap(),
+        let auth = auth_of(
+            "alice:secret\n",
             vec![Algorithm::Md5],
             LimitsConfig::default(),
-        )
-        .unwrap();
+        );
         let now = 1_000_000;
         let nonce = auth.nonce(now);
         assert_eq!(
@@ -451,13 +459,11 @@ mod tests {
     #[test]
     fn sha256_is_offered_first_and_checked_with_its_own_ha1() {
         let users = "alice:secret\nbob:ha1:0123456789abcdef0123456789abcdef\n";
-        let auth = DigestAuth::new(
-            "sipwake".into(),
-            Users::parse(users, "sipwake").unwrap(),
+        let auth = auth_of(
+            users,
             vec![Algorithm::Sha256, Algorithm::Md5],
             LimitsConfig::default(),
-        )
-        .unwrap();
+        );
         let now = 1_000_000;
         let ch = auth.challenges(false, now);
         assert_eq!(ch.len(), 2);
@@ -487,13 +493,11 @@ mod tests {
         );
         // SHA-256 only: MD5 answers are refused, and an MD5-only user
         // cannot be served at all (refused at startup).
-        let sha_only = DigestAuth::new(
-            "sipwake".into(),
-            Users::parse("alice:secret\n", "sipwake").unwrap(),
+        let sha_only = auth_of(
+            "alice:secret\n",
             vec![Algorithm::Sha256],
             LimitsConfig::default(),
-        )
-        .unwrap();
+        );
         assert_eq!(
             sha_only.check(&req_with(&md5), now, IP),
             AuthOutcome::Challenge { stale: false }
@@ -511,13 +515,11 @@ mod tests {
 
     #[test]
     fn an_authorization_is_accepted_once_per_nonce_count() {
-        let auth = DigestAuth::new(
-            "sipwake".into(),
-            Users::parse("alice:secret\n", "sipwake").unwrap(),
+        let auth = auth_of(
+            "alice:secret\n",
             vec![Algorithm::Md5],
             LimitsConfig::default(),
-        )
-        .unwrap();
+        );
         let now = 1_000_000;
         let nonce = auth.nonce(now);
         let good = req_with(&answer("alice", "secret", "sipwake", &nonce, "sip:gw"));
@@ -552,13 +554,7 @@ mod tests {
             ban_secs: 600,
             ..LimitsConfig::default()
         };
-        let auth = DigestAuth::new(
-            "sipwake".into(),
-            Users::parse("alice:secret\n", "sipwake").unwrap(),
-            vec![Algorithm::Md5],
-            limits,
-        )
-        .unwrap();
+        let auth = auth_of("alice:secret\n", vec![Algorithm::Md5], limits);
         let now = 1_000_000;
         let nonce = auth.nonce(now);
         let bad = req_with(&answer("alice", "guess", "sipwake", &nonce, "sip:gw"));
@@ -594,16 +590,14 @@ mod tests {
             AuthOutcome::Ok("alice".into())
         );
         // Failures spread wider than the window never ban.
-        let quiet = DigestAuth::new(
-            "sipwake".into(),
-            Users::parse("alice:secret\n", "sipwake").unwrap(),
+        let quiet = auth_of(
+            "alice:secret\n",
             vec![Algorithm::Md5],
             LimitsConfig {
                 auth_failures: 2,
                 ..LimitsConfig::default()
             },
-        )
-        .unwrap();
+        );
         for k in 0..5u64 {
             let t = now + k * 61;
             let bad = req_with(&answer(
