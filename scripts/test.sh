@@ -21,6 +21,16 @@ mkdir -p "$logs"
 run_area() {
   case "$1" in
     rust)
+      # The Redis store tests start their own redis-server instances (free
+      # loopback ports, temp dirs) and fail when it is missing. A service
+      # Debian starts and enables on install is not needed: switch it off
+      # (one that was there before is left alone; the tests never use 6379).
+      local had_redis=1
+      dpkg-query -W -f='${Status}' redis-server 2>/dev/null | grep -q 'install ok installed' || had_redis=0
+      need_apt redis-server
+      if [ "$had_redis" = 0 ] && command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
+        systemctl disable --now redis-server >/dev/null 2>&1 || true
+      fi
       cargo fmt --all -- --check
       cargo clippy --workspace --all-targets --quiet -- -D warnings
       # The e2e and bench crates need Kamailio and SIPp: they run in their own areas.

@@ -121,6 +121,25 @@ pub struct UserSummary {
     pub last_seen: i64,
 }
 
+/// A provider from its X-MPUSH letter, as stored.
+pub(crate) fn provider_from(s: &str) -> Option<Provider> {
+    [
+        Provider::AndroidFcm,
+        Provider::Apns,
+        Provider::IosFcm,
+        Provider::WebPush,
+    ]
+    .into_iter()
+    .find(|p| s.len() == 1 && s.starts_with(p.letter()))
+}
+
+/// A push environment from its letter, as stored.
+pub(crate) fn env_from(s: &str) -> Option<PushEnv> {
+    [PushEnv::Default, PushEnv::Sandbox, PushEnv::Production]
+        .into_iter()
+        .find(|e| s.len() == 1 && s.starts_with(e.letter()))
+}
+
 /// The key that makes "one binding per device instance": the RFC 5626
 /// `+sip.instance` (with `reg-id` when given), else the push token itself.
 pub fn device_key(

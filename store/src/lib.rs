@@ -6,15 +6,21 @@
 //! registered upstream while the app sleeps) and the upstream it chose.
 //!
 //! [`BindingStore`] is the storage seam; [`SqliteStore`] is the embedded
-//! default. The API is synchronous (SQLite is); async callers use
+//! default, [`RedisStore`] the shared one for several gateways (Redis or
+//! Valkey: standalone, Cluster or Sentinel). The API is synchronous (SQLite
+//! is; the Redis client is the blocking one); async callers use
 //! `spawn_blocking`.
 
 mod binding;
+#[cfg(test)]
+mod conformance;
 mod crypto;
+pub mod redis;
 mod sqlite;
 
 pub use binding::{Binding, BindingSource, Piid, PushTarget, Upstream, UserSummary, device_key};
 pub use crypto::{PiidCipher, load_or_create_key, parse_key};
+pub use redis::{RedisOptions, RedisServers, RedisStore, SentinelServers};
 pub use sqlite::SqliteStore;
 
 /// Errors of a binding store.
@@ -28,6 +34,15 @@ pub enum StoreError {
     Decrypt { aor: String },
     #[error("corrupt binding row for {aor}: {reason}")]
     Corrupt { aor: String, reason: String },
+    /// Redis could not be reached or refused: `target` names the servers
+    /// (addresses, never credentials), `reason` says what happened
+    /// (connection refused, timed out, …).
+    #[error("binding store Redis ({target}): {reason}")]
+    Redis { target: String, reason: String },
+    #[error(
+        "binding store {store} holds X-PIIDs sealed with another key: every gateway sharing it needs the same [store] key"
+    )]
+    KeyMismatch { store: String },
 }
 
 /// Where push bindings live. Every write is durable when the call returns,

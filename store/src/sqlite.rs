@@ -5,9 +5,10 @@ use std::path::Path;
 use std::sync::Mutex;
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
-use sipwake_core::mpush::{Provider, PushEnv};
 
-use crate::binding::{Binding, BindingSource, Piid, PushTarget, Upstream, UserSummary};
+use crate::binding::{
+    Binding, BindingSource, Piid, PushTarget, Upstream, UserSummary, env_from, provider_from,
+};
 use crate::crypto::PiidCipher;
 use crate::{BindingStore, StoreError};
 
@@ -162,23 +163,6 @@ impl SqliteStore {
     }
 }
 
-fn provider_from(s: &str) -> Option<Provider> {
-    [
-        Provider::AndroidFcm,
-        Provider::Apns,
-        Provider::IosFcm,
-        Provider::WebPush,
-    ]
-    .into_iter()
-    .find(|p| s.len() == 1 && s.starts_with(p.letter()))
-}
-
-fn env_from(s: &str) -> Option<PushEnv> {
-    [PushEnv::Default, PushEnv::Sandbox, PushEnv::Production]
-        .into_iter()
-        .find(|e| s.len() == 1 && s.starts_with(e.letter()))
-}
-
 impl BindingStore for SqliteStore {
     fn upsert(&self, b: &Binding) -> Result<bool, StoreError> {
         let mut conn = self.lock();
@@ -331,63 +315,67 @@ impl BindingStore for SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::device_key;
+    use crate::conformance::{self, Backend, binding, cipher};
 
-    fn binding(aor: &str, token: &str, piid: Option<&str>) -> Binding {
-        Binding {
-            aor: aor.into(),
-            device: device_key(None, None, Provider::AndroidFcm, token),
-            push: PushTarget {
-                provider: Provider::AndroidFcm,
-                env: PushEnv::Default,
-                package: "com.example.app".into(),
-                token: token.into(),
-            },
-            source: BindingSource::Mpush,
-            contact: "<sip:1111@192.0.2.1:5060>".into(),
-            auth_user: Some("1111".into()),
-            piid: piid.map(Piid::new),
-            upstream: Upstream {
-                server: Some("sip.example.com".into()),
-                ..Default::default()
-            },
-            user_agent: Some("MyCoolApp".into()),
-            created_at: 1000,
-            last_seen: 1000,
-            upstream_expires_at: Some(4600),
-            app_expires: Some(600),
-            push_failures: 0,
+    /// A database file in its own temporary directory.
+    struct SqliteFile(tempfile::TempDir);
+
+    impl Backend for SqliteFile {
+        fn open(&self, cipher: PiidCipher) -> Result<Box<dyn BindingStore>, StoreError> {
+            Ok(Box::new(SqliteStore::open(
+                &self.0.path().join("bindings.db"),
+                cipher,
+            )?))
         }
     }
 
-    fn cipher() -> PiidCipher {
-        PiidCipher::new([3u8; 32])
+    /// The shared behaviour suite, one test per case.
+    macro_rules! conformance_tests {
+        ($($case:ident),* $(,)?) => {$(
+            #[test]
+            fn $case() {
+                conformance::$case(&SqliteFile(tempfile::tempdir().unwrap()));
+            }
+        )*
+            #[test]
+            fn every_conformance_case_runs_here() {
+                let here = [$(stringify!($case)),*];
+                for (name, _) in conformance::CASES {
+                    assert!(here.contains(name), "{name} is not run against SQLite");
+                }
+            }
+        };
     }
 
+    conformance_tests!(
+        upsert_get_and_change_detection,
+        same_content_upsert_keeps_failures_changed_content_sets_them,
+        every_field_round_trips,
+        several_devices_per_user_and_removals,
+        ordering_of_all_user_and_users,
+        failures_touch_and_expiry,
+        expiry_boundary_and_indexes,
+        token_change_moves_the_binding,
+        remove_user_leaves_others,
+        missing_bindings_are_no_ops,
+        survives_reopen_and_another_key_cannot_read,
+        concurrent_writers,
+    );
+
     #[test]
-    fn upsert_get_and_change_detection() {
-        let s = SqliteStore::in_memory(cipher()).unwrap();
-        let b = binding(
-            "1111@example.com",
-            "tok1",
-            Some("14d4f932e3897a39d6a17c13b526db00"),
-        );
-        assert!(s.upsert(&b).unwrap());
-        let mut again = b.clone();
-        again.last_seen = 2000;
-        assert!(!s.upsert(&again).unwrap(), "only the clock moved");
-        let got = s.get(&b.aor, &b.device).unwrap().unwrap();
-        assert_eq!(got.last_seen, 2000);
-        assert_eq!(got.piid, b.piid);
-        let mut changed = again.clone();
-        changed.contact = "<sip:1111@192.0.2.9:5060>".into();
-        changed.created_at = 5000;
-        assert!(s.upsert(&changed).unwrap());
-        assert_eq!(
-            s.get(&b.aor, &b.device).unwrap().unwrap().created_at,
-            1000,
-            "creation time is kept"
-        );
+    fn in_memory_store_runs_the_suite_too() {
+        struct Memory;
+        impl Backend for Memory {
+            fn open(&self, cipher: PiidCipher) -> Result<Box<dyn BindingStore>, StoreError> {
+                Ok(Box::new(SqliteStore::in_memory(cipher)?))
+            }
+        }
+        // Reopening an in-memory store starts empty: every case but that one.
+        for (name, case) in conformance::CASES {
+            if *name != "survives_reopen_and_another_key_cannot_read" {
+                case(&Memory);
+            }
+        }
     }
 
     #[test]
@@ -446,61 +434,5 @@ mod tests {
         );
         let wrong = SqliteStore::open(&path, PiidCipher::new([9u8; 32])).unwrap();
         assert!(matches!(wrong.all(), Err(StoreError::Decrypt { .. })));
-    }
-
-    #[test]
-    fn several_devices_per_user_and_removals() {
-        let s = SqliteStore::in_memory(cipher()).unwrap();
-        let a = binding("u@d", "tokA", None);
-        let mut b = binding("u@d", "tokB", None);
-        b.last_seen = 3000;
-        let c = binding("v@d", "tokA", None);
-        for x in [&a, &b, &c] {
-            s.upsert(x).unwrap();
-        }
-        let devices: Vec<_> = s
-            .user("u@d")
-            .unwrap()
-            .into_iter()
-            .map(|x| x.push.token)
-            .collect();
-        assert_eq!(devices, ["tokB", "tokA"], "most recently seen first");
-        assert_eq!(
-            s.users().unwrap(),
-            vec![
-                UserSummary {
-                    aor: "u@d".into(),
-                    devices: 2,
-                    last_seen: 3000
-                },
-                UserSummary {
-                    aor: "v@d".into(),
-                    devices: 1,
-                    last_seen: 1000
-                }
-            ]
-        );
-        assert_eq!(s.remove_token("tokA").unwrap().len(), 2);
-        assert!(s.remove("u@d", &b.device).unwrap());
-        assert!(!s.remove("u@d", &b.device).unwrap());
-        assert!(s.all().unwrap().is_empty());
-    }
-
-    #[test]
-    fn failures_touch_and_expiry() {
-        let s = SqliteStore::in_memory(cipher()).unwrap();
-        let a = binding("u@d", "tokA", None);
-        let mut old = binding("w@d", "tokW", None);
-        old.last_seen = 10;
-        s.upsert(&a).unwrap();
-        s.upsert(&old).unwrap();
-        assert_eq!(s.record_push_failure("u@d", &a.device).unwrap(), 1);
-        assert_eq!(s.record_push_failure("u@d", &a.device).unwrap(), 2);
-        s.touch("u@d", &a.device, 1500).unwrap();
-        assert_eq!(s.get("u@d", &a.device).unwrap().unwrap().push_failures, 0);
-        let expired = s.expire_inactive(1500, 1000).unwrap();
-        assert_eq!(expired.len(), 1);
-        assert_eq!(expired[0].aor, "w@d");
-        assert_eq!(s.remove_user("u@d").unwrap().len(), 1);
     }
 }

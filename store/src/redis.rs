@@ -1,0 +1,818 @@
+//! The Redis / Valkey binding store, for gateways that share their bindings
+//! (issue 11). Standalone, Redis Cluster and Sentinel alike.
+//!
+//! Key layout (`<p>` = the configured prefix, default `sipwake`):
+//!
+//! - `<p>:{<aor>}:devices` — a hash per user: for each device key `d`,
+//!   field `c:<d>` = the binding as JSON (the X-PIID sealed with the store
+//!   key and `aor|device` as associated data, as in SQLite, hex-encoded),
+//!   `s:<d>` = last seen (unix seconds), `f:<d>` = consecutive push
+//!   failures. The `{<aor>}` hash tag puts a user's data in one cluster
+//!   slot, so every change is one single-key Lua script (atomic).
+//! - `<p>:tok:{<token>}` — a set per push token of the devices using it
+//!   (`<len(aor)>:<aor><device>`), for `remove_token`.
+//! - `<p>:users` — the set of AORs with bindings, for `all`, `users` and
+//!   `expire_inactive`.
+//! - `<p>:keycheck` — a value sealed with the store key: a gateway with
+//!   another key refuses to start instead of failing on every X-PIID.
+//!
+//! The indexes live in other slots than the data, so they are kept apart
+//! from it with an invariant instead of a transaction: an index never
+//! misses a binding. Writers add index entries before (and again after)
+//! writing a binding and remove them only after deleting it, re-checking
+//! the binding afterwards; readers skip entries whose binding is gone.
+//! Changes are compare-and-set on the stored JSON (a concurrent change is
+//! re-read and retried), so `upsert` decides "changed or only the clock"
+//! on decrypted content like SQLite does.
+
+mod conn;
+#[cfg(test)]
+pub(crate) mod harness;
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+use std::sync::LazyLock;
+
+use ::redis::Script;
+use serde::{Deserialize, Serialize};
+
+use conn::{Conn, Fail, Pool};
+pub use conn::{
+    RedisOptions, RedisServers, RedisUrl, SentinelServers, check_redis_url, redact_url,
+};
+
+use crate::binding::{
+    Binding, BindingSource, Piid, PushTarget, Upstream, UserSummary, env_from, provider_from,
+};
+use crate::crypto::PiidCipher;
+use crate::{BindingStore, StoreError};
+
+/// How often a compare-and-set that lost a race is retried.
+const CAS_ROUNDS: usize = 16;
+/// Keys read per pipeline by `all`, `users` and `expire_inactive`.
+const BATCH: usize = 200;
+
+/// Sets last_seen when the content is still the expected one.
+static SEEN: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+if redis.call('HGET', KEYS[1], 'c:' .. ARGV[1]) ~= ARGV[2] then return 0 end
+redis.call('HSET', KEYS[1], 's:' .. ARGV[1], ARGV[3])
+return 1",
+    )
+});
+
+/// Writes a binding when the content is still the expected one ('' =
+/// absent).
+static PUT: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local cur = redis.call('HGET', KEYS[1], 'c:' .. ARGV[1])
+if (cur or '') ~= ARGV[2] then return 0 end
+redis.call('HSET', KEYS[1], 'c:' .. ARGV[1], ARGV[3], 's:' .. ARGV[1], ARGV[4], 'f:' .. ARGV[1], ARGV[5])
+return 1",
+    )
+});
+
+static TOUCH: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+if redis.call('HEXISTS', KEYS[1], 'c:' .. ARGV[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], 's:' .. ARGV[1], ARGV[2], 'f:' .. ARGV[1], '0')
+return 1",
+    )
+});
+
+static FAIL: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+if redis.call('HEXISTS', KEYS[1], 'c:' .. ARGV[1]) == 0 then return 0 end
+return redis.call('HINCRBY', KEYS[1], 'f:' .. ARGV[1], 1)",
+    )
+});
+
+/// Deletes devices whose content is still the expected one (and, with a
+/// cutoff in ARGV[1], that were last seen before it). ARGV[2..] = device,
+/// expected content pairs. Returns the fields left, then device, last
+/// seen, failures of each deleted one.
+static DELETE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local out = {''}
+local cutoff = tonumber(ARGV[1])
+for i = 2, #ARGV, 2 do
+  local d = ARGV[i]
+  if redis.call('HGET', KEYS[1], 'c:' .. d) == ARGV[i + 1] then
+    local seen = redis.call('HGET', KEYS[1], 's:' .. d) or '0'
+    if cutoff == nil or (tonumber(seen) or 0) < cutoff then
+      local fails = redis.call('HGET', KEYS[1], 'f:' .. d) or '0'
+      redis.call('HDEL', KEYS[1], 'c:' .. d, 's:' .. d, 'f:' .. d)
+      table.insert(out, d)
+      table.insert(out, seen)
+      table.insert(out, fails)
+    end
+  end
+end
+out[1] = tostring(redis.call('HLEN', KEYS[1]))
+return out",
+    )
+});
+
+/// The stored form of a binding, without the clock fields (`last_seen`,
+/// `push_failures` have their own hash fields).
+#[derive(Debug, Serialize, Deserialize)]
+struct Stored {
+    provider: String,
+    env: String,
+    package: String,
+    token: String,
+    source: String,
+    contact: String,
+    auth_user: Option<String>,
+    /// Hex of nonce + ciphertext.
+    piid: Option<String>,
+    upstream_server: Option<String>,
+    upstream_proxy: Option<String>,
+    upstream_domain: Option<String>,
+    user_agent: Option<String>,
+    created_at: i64,
+    upstream_expires_at: Option<i64>,
+    app_expires: Option<u32>,
+}
+
+/// One device's fields in a user's hash.
+#[derive(Debug, Default, Clone)]
+struct Raw {
+    content: Option<String>,
+    seen: Option<String>,
+    fails: Option<String>,
+}
+
+/// A user's hash, by device.
+type Devices = BTreeMap<String, Raw>;
+
+fn group(fields: BTreeMap<String, String>) -> Devices {
+    let mut out = Devices::new();
+    for (field, value) in fields {
+        let Some((kind, device)) = field.split_once(':') else {
+            continue;
+        };
+        let raw = out.entry(device.to_string()).or_default();
+        match kind {
+            "c" => raw.content = Some(value),
+            "s" => raw.seen = Some(value),
+            "f" => raw.fails = Some(value),
+            _ => {}
+        }
+    }
+    out.retain(|_, raw| raw.content.is_some());
+    out
+}
+
+/// `<len(aor)>:<aor><device>`: unambiguous whatever the AOR holds.
+fn device_ref(aor: &str, device: &str) -> String {
+    format!("{}:{aor}{device}", aor.len())
+}
+
+fn parse_device_ref(r: &str) -> Option<(&str, &str)> {
+    let (len, rest) = r.split_once(':')?;
+    let len: usize = len.parse().ok()?;
+    (rest.is_char_boundary(len) && len <= rest.len()).then(|| rest.split_at(len))
+}
+
+/// Key names under the prefix.
+struct Keys {
+    prefix: String,
+}
+
+impl Keys {
+    fn user(&self, aor: &str) -> String {
+        format!("{}:{{{aor}}}:devices", self.prefix)
+    }
+    fn token(&self, token: &str) -> String {
+        format!("{}:tok:{{{token}}}", self.prefix)
+    }
+    fn users(&self) -> String {
+        format!("{}:users", self.prefix)
+    }
+    fn keycheck(&self) -> String {
+        format!("{}:keycheck", self.prefix)
+    }
+}
+
+const KEYCHECK_TEXT: &str = "sipwake binding store key check";
+
+/// Redis-backed [`BindingStore`].
+pub struct RedisStore {
+    pool: Pool,
+    cipher: PiidCipher,
+    keys: Keys,
+}
+
+impl std::fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("target", &self.pool.target)
+            .field("prefix", &self.keys.prefix)
+            .finish()
+    }
+}
+
+impl RedisStore {
+    /// Connects (an unreachable Redis is an error here, at startup) and
+    /// checks that the bindings under this prefix were sealed with the same
+    /// key.
+    pub fn open(options: &RedisOptions, cipher: PiidCipher) -> Result<Self, StoreError> {
+        let store = RedisStore {
+            pool: Pool::open(options)?,
+            cipher,
+            keys: Keys {
+                prefix: options.prefix.clone(),
+            },
+        };
+        store.check_key()?;
+        Ok(store)
+    }
+
+    /// What the store talks to, for logs: addresses, never credentials.
+    pub fn target(&self) -> &str {
+        &self.pool.target
+    }
+
+    fn check_key(&self) -> Result<(), StoreError> {
+        let key = self.keys.keycheck();
+        let sealed = hex::encode(self.cipher.seal(KEYCHECK_TEXT, &key));
+        let stored: String = self.pool.run(|c| {
+            // The first gateway's key wins; SET NX then GET works on
+            // every Redis / Valkey version.
+            ::redis::cmd("SET")
+                .arg(&key)
+                .arg(&sealed)
+                .arg("NX")
+                .query::<Option<String>>(c.link())?;
+            let stored: Option<String> = ::redis::cmd("GET").arg(&key).query(c.link())?;
+            Ok(stored.unwrap_or_default())
+        })?;
+        let opened = hex::decode(&stored)
+            .ok()
+            .and_then(|b| self.cipher.open(&b, &key));
+        if opened.as_deref() == Some(KEYCHECK_TEXT) {
+            Ok(())
+        } else {
+            Err(StoreError::KeyMismatch {
+                store: format!("{} prefix `{}`", self.pool.target, self.keys.prefix),
+            })
+        }
+    }
+
+    fn aad(aor: &str, device: &str) -> String {
+        format!("{aor}|{device}")
+    }
+
+    fn encode(&self, b: &Binding, created_at: i64) -> String {
+        let stored = Stored {
+            provider: b.push.provider.letter().to_string(),
+            env: b.push.env.letter().to_string(),
+            package: b.push.package.clone(),
+            token: b.push.token.clone(),
+            source: b.source.as_str().to_string(),
+            contact: b.contact.clone(),
+            auth_user: b.auth_user.clone(),
+            piid: b
+                .piid
+                .as_ref()
+                .map(|p| hex::encode(self.cipher.seal(p.expose(), &Self::aad(&b.aor, &b.device)))),
+            upstream_server: b.upstream.server.clone(),
+            upstream_proxy: b.upstream.proxy.clone(),
+            upstream_domain: b.upstream.domain.clone(),
+            user_agent: b.user_agent.clone(),
+            created_at,
+            upstream_expires_at: b.upstream_expires_at,
+            app_expires: b.app_expires,
+        };
+        serde_json::to_string(&stored).expect("a binding serializes")
+    }
+
+    /// The binding in `content`, with the clock fields from `seen` and
+    /// `fails`.
+    fn decode(
+        &self,
+        aor: &str,
+        device: &str,
+        content: &str,
+        seen: Option<&str>,
+        fails: Option<&str>,
+    ) -> Result<Binding, StoreError> {
+        let corrupt = |reason: String| StoreError::Corrupt {
+            aor: aor.to_string(),
+            reason: format!("device {device}: {reason}"),
+        };
+        let s: Stored = serde_json::from_str(content).map_err(|e| corrupt(e.to_string()))?;
+        let provider = provider_from(&s.provider).ok_or_else(|| corrupt("provider".into()))?;
+        let env = env_from(&s.env).ok_or_else(|| corrupt("env".into()))?;
+        let source = BindingSource::parse(&s.source).ok_or_else(|| corrupt("source".into()))?;
+        let piid = match s.piid {
+            Some(h) => {
+                let sealed = hex::decode(h).map_err(|_| corrupt("piid".into()))?;
+                Some(Piid::new(
+                    self.cipher
+                        .open(&sealed, &Self::aad(aor, device))
+                        .ok_or_else(|| StoreError::Decrypt {
+                            aor: aor.to_string(),
+                        })?,
+                ))
+            }
+            None => None,
+        };
+        let last_seen = match seen {
+            Some(v) => v.parse().map_err(|_| corrupt("last seen".into()))?,
+            None => return Err(corrupt("no last seen".into())),
+        };
+        let push_failures = match fails {
+            Some(v) => v.parse().map_err(|_| corrupt("push failures".into()))?,
+            None => 0,
+        };
+        Ok(Binding {
+            aor: aor.to_string(),
+            device: device.to_string(),
+            push: PushTarget {
+                provider,
+                env,
+                package: s.package,
+                token: s.token,
+            },
+            source,
+            contact: s.contact,
+            auth_user: s.auth_user,
+            piid,
+            upstream: Upstream {
+                server: s.upstream_server,
+                proxy: s.upstream_proxy,
+                domain: s.upstream_domain,
+            },
+            user_agent: s.user_agent,
+            created_at: s.created_at,
+            last_seen,
+            upstream_expires_at: s.upstream_expires_at,
+            app_expires: s.app_expires,
+            push_failures,
+        })
+    }
+
+    fn decode_raw(&self, aor: &str, device: &str, raw: &Raw) -> Result<Binding, StoreError> {
+        let content = raw.content.as_deref().unwrap_or_default();
+        self.decode(
+            aor,
+            device,
+            content,
+            raw.seen.as_deref(),
+            raw.fails.as_deref(),
+        )
+    }
+
+    /// The token in stored content, without decrypting anything.
+    fn token_of(content: &str) -> Option<String> {
+        serde_json::from_str::<Stored>(content)
+            .ok()
+            .map(|s| s.token)
+    }
+
+    fn devices(&self, c: &mut Conn, aor: &str) -> Result<Devices, Fail> {
+        let fields: BTreeMap<String, String> = ::redis::cmd("HGETALL")
+            .arg(self.keys.user(aor))
+            .query(c.link())?;
+        Ok(group(fields))
+    }
+
+    /// The hashes of many users, in pipelines.
+    fn many_devices(&self, c: &mut Conn, aors: &[String]) -> Result<Vec<Devices>, Fail> {
+        let mut out = Vec::with_capacity(aors.len());
+        for chunk in aors.chunks(BATCH) {
+            let cmds = chunk.iter().map(|aor| {
+                let mut cmd = ::redis::cmd("HGETALL");
+                cmd.arg(self.keys.user(aor));
+                cmd
+            });
+            let got: Vec<BTreeMap<String, String>> = c.pipeline(cmds)?;
+            out.extend(got.into_iter().map(group));
+        }
+        Ok(out)
+    }
+
+    /// Every AOR in the user index, sorted.
+    fn indexed_users(&self, c: &mut Conn) -> Result<Vec<String>, Fail> {
+        let mut aors: Vec<String> = ::redis::cmd("SMEMBERS")
+            .arg(self.keys.users())
+            .query(c.link())?;
+        aors.sort();
+        Ok(aors)
+    }
+
+    fn sadd(&self, c: &mut Conn, key: String, member: &str) -> Result<(), Fail> {
+        ::redis::cmd("SADD")
+            .arg(key)
+            .arg(member)
+            .query::<i64>(c.link())?;
+        Ok(())
+    }
+
+    /// The user and token index entries of a binding about to be written.
+    fn add_indexes(&self, c: &mut Conn, b: &Binding) -> Result<(), Fail> {
+        self.sadd(c, self.keys.users(), &b.aor)?;
+        self.sadd(
+            c,
+            self.keys.token(&b.push.token),
+            &device_ref(&b.aor, &b.device),
+        )
+    }
+
+    /// Drops `token`'s entry for a device, unless the device (re)appeared
+    /// with that token meanwhile.
+    fn drop_token_ref(
+        &self,
+        c: &mut Conn,
+        token: &str,
+        aor: &str,
+        device: &str,
+    ) -> Result<(), Fail> {
+        let key = self.keys.token(token);
+        let member = device_ref(aor, device);
+        ::redis::cmd("SREM")
+            .arg(&key)
+            .arg(&member)
+            .query::<i64>(c.link())?;
+        let now: Option<String> = ::redis::cmd("HGET")
+            .arg(self.keys.user(aor))
+            .arg(format!("c:{device}"))
+            .query(c.link())?;
+        if now.as_deref().and_then(Self::token_of).as_deref() == Some(token) {
+            self.sadd(c, key, &member)?;
+        }
+        Ok(())
+    }
+
+    /// Drops a user from the user index when they have no binding left,
+    /// unless one appeared meanwhile.
+    fn drop_user_if_empty(&self, c: &mut Conn, aor: &str) -> Result<(), Fail> {
+        let key = self.keys.user(aor);
+        let exists = |c: &mut Conn| -> Result<bool, Fail> {
+            Ok(::redis::cmd("EXISTS").arg(&key).query::<i64>(c.link())? > 0)
+        };
+        if exists(c)? {
+            return Ok(());
+        }
+        ::redis::cmd("SREM")
+            .arg(self.keys.users())
+            .arg(aor)
+            .query::<i64>(c.link())?;
+        if exists(c)? {
+            self.sadd(c, self.keys.users(), aor)?;
+        }
+        Ok(())
+    }
+
+    /// Deletes the given (device, expected content) pairs of one user
+    /// (with `cutoff`: only those last seen before it), cleans the indexes
+    /// and returns what was deleted as (device, last seen, failures).
+    fn delete(
+        &self,
+        c: &mut Conn,
+        aor: &str,
+        cutoff: Option<i64>,
+        pairs: &[(&str, &str)],
+    ) -> Result<Vec<(String, String, String)>, Fail> {
+        if pairs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut inv = DELETE.key(self.keys.user(aor));
+        inv.arg(cutoff.map(|c| c.to_string()).unwrap_or_default());
+        for (device, content) in pairs {
+            inv.arg(*device).arg(*content);
+        }
+        let reply: Vec<String> = inv.invoke(c.link())?;
+        let left = reply.first().map(String::as_str);
+        let deleted: Vec<(String, String, String)> = reply
+            .get(1..)
+            .unwrap_or_default()
+            .chunks(3)
+            .filter(|t| t.len() == 3)
+            .map(|t| (t[0].clone(), t[1].clone(), t[2].clone()))
+            .collect();
+        for (device, _, _) in &deleted {
+            let content = pairs
+                .iter()
+                .find(|(d, _)| d == device)
+                .map(|(_, c)| *c)
+                .unwrap_or_default();
+            if let Some(token) = Self::token_of(content) {
+                self.drop_token_ref(c, &token, aor, device)?;
+            }
+        }
+        if left == Some("0") {
+            self.drop_user_if_empty(c, aor)?;
+        }
+        Ok(deleted)
+    }
+
+    /// `b` as it was deleted: with the clock fields the deletion saw.
+    fn with_clock(mut b: Binding, seen: &str, fails: &str) -> Binding {
+        b.last_seen = seen.parse().unwrap_or(b.last_seen);
+        b.push_failures = fails.parse().unwrap_or(b.push_failures);
+        b
+    }
+
+    fn lost_race(&self, what: &str) -> Fail {
+        Fail::Store(StoreError::Redis {
+            target: self.pool.target.clone(),
+            reason: format!(
+                "{what}: the binding kept changing under concurrent writers ({CAS_ROUNDS} tries)"
+            ),
+        })
+    }
+}
+
+fn sort_bindings(v: &mut [Binding]) {
+    v.sort_by(|a, b| (&a.aor, &a.device).cmp(&(&b.aor, &b.device)));
+}
+
+impl BindingStore for RedisStore {
+    fn upsert(&self, b: &Binding) -> Result<bool, StoreError> {
+        let key = self.keys.user(&b.aor);
+        let field = format!("c:{}", b.device);
+        self.pool.run(|c| {
+            for _ in 0..CAS_ROUNDS {
+                let cur: Option<String> =
+                    ::redis::cmd("HGET").arg(&key).arg(&field).query(c.link())?;
+                let old = match &cur {
+                    Some(raw) => Some(self.decode(&b.aor, &b.device, raw, Some("0"), None)?),
+                    None => None,
+                };
+                if let (Some(old), Some(raw)) = (&old, &cur)
+                    && old.same_content(b)
+                {
+                    let done: i64 = SEEN
+                        .key(&key)
+                        .arg(&b.device)
+                        .arg(raw)
+                        .arg(b.last_seen)
+                        .invoke(c.link())?;
+                    if done == 1 {
+                        return Ok(false);
+                    }
+                    continue;
+                }
+                let created_at = old.as_ref().map_or(b.created_at, |o| o.created_at);
+                let content = self.encode(b, created_at);
+                // Index first: an index may name a missing binding, never
+                // miss one.
+                self.add_indexes(c, b)?;
+                let done: i64 = PUT
+                    .key(&key)
+                    .arg(&b.device)
+                    .arg(cur.as_deref().unwrap_or_default())
+                    .arg(&content)
+                    .arg(b.last_seen)
+                    .arg(b.push_failures)
+                    .invoke(c.link())?;
+                if done == 0 {
+                    continue;
+                }
+                // Again: a remover may have dropped the entries between
+                // the first add and the write.
+                self.add_indexes(c, b)?;
+                if let Some(old) = old
+                    && old.push.token != b.push.token
+                {
+                    self.drop_token_ref(c, &old.push.token, &b.aor, &b.device)?;
+                }
+                return Ok(true);
+            }
+            Err(self.lost_race("upsert"))
+        })
+    }
+
+    fn touch(&self, aor: &str, device: &str, now: i64) -> Result<(), StoreError> {
+        self.pool.run(|c| {
+            TOUCH
+                .key(self.keys.user(aor))
+                .arg(device)
+                .arg(now)
+                .invoke::<i64>(c.link())?;
+            Ok(())
+        })
+    }
+
+    fn remove(&self, aor: &str, device: &str) -> Result<bool, StoreError> {
+        let key = self.keys.user(aor);
+        self.pool.run(|c| {
+            for _ in 0..CAS_ROUNDS {
+                let cur: Option<String> = ::redis::cmd("HGET")
+                    .arg(&key)
+                    .arg(format!("c:{device}"))
+                    .query(c.link())?;
+                let Some(cur) = cur else {
+                    return Ok(false);
+                };
+                if !self.delete(c, aor, None, &[(device, &cur)])?.is_empty() {
+                    return Ok(true);
+                }
+            }
+            Err(self.lost_race("remove"))
+        })
+    }
+
+    fn remove_user(&self, aor: &str) -> Result<Vec<Binding>, StoreError> {
+        self.pool.run(|c| {
+            let mut removed = Vec::new();
+            for _ in 0..CAS_ROUNDS {
+                let devices = self.devices(c, aor)?;
+                if devices.is_empty() {
+                    break;
+                }
+                let mut bindings = BTreeMap::new();
+                for (device, raw) in &devices {
+                    bindings.insert(device.as_str(), self.decode_raw(aor, device, raw)?);
+                }
+                let pairs: Vec<(&str, &str)> = devices
+                    .iter()
+                    .map(|(d, raw)| (d.as_str(), raw.content.as_deref().unwrap_or_default()))
+                    .collect();
+                for (device, seen, fails) in self.delete(c, aor, None, &pairs)? {
+                    if let Some(b) = bindings.remove(device.as_str()) {
+                        removed.push(Self::with_clock(b, &seen, &fails));
+                    }
+                }
+            }
+            self.drop_user_if_empty(c, aor)?;
+            sort_bindings(&mut removed);
+            Ok(removed)
+        })
+    }
+
+    fn remove_token(&self, token: &str) -> Result<Vec<Binding>, StoreError> {
+        let index = self.keys.token(token);
+        self.pool.run(|c| {
+            let refs: Vec<String> = ::redis::cmd("SMEMBERS").arg(&index).query(c.link())?;
+            let mut removed = Vec::new();
+            for r in refs {
+                let Some((aor, device)) = parse_device_ref(&r) else {
+                    ::redis::cmd("SREM")
+                        .arg(&index)
+                        .arg(&r)
+                        .query::<i64>(c.link())?;
+                    continue;
+                };
+                let key = self.keys.user(aor);
+                let mut deleted = false;
+                for _ in 0..CAS_ROUNDS {
+                    let (content, seen, fails): (Option<String>, Option<String>, Option<String>) =
+                        ::redis::cmd("HMGET")
+                            .arg(&key)
+                            .arg(format!("c:{device}"))
+                            .arg(format!("s:{device}"))
+                            .arg(format!("f:{device}"))
+                            .query(c.link())?;
+                    let Some(content) = content else {
+                        break;
+                    };
+                    let b =
+                        self.decode(aor, device, &content, seen.as_deref(), fails.as_deref())?;
+                    if b.push.token != token {
+                        break;
+                    }
+                    if let Some((_, seen, fails)) =
+                        self.delete(c, aor, None, &[(device, &content)])?.pop()
+                    {
+                        removed.push(Self::with_clock(b, &seen, &fails));
+                        deleted = true;
+                        break;
+                    }
+                }
+                if !deleted {
+                    // A stale entry goes (unless it is live again).
+                    self.drop_token_ref(c, token, aor, device)?;
+                }
+            }
+            sort_bindings(&mut removed);
+            Ok(removed)
+        })
+    }
+
+    fn user(&self, aor: &str) -> Result<Vec<Binding>, StoreError> {
+        self.pool.run(|c| {
+            let mut out = self
+                .devices(c, aor)?
+                .iter()
+                .map(|(device, raw)| self.decode_raw(aor, device, raw))
+                .collect::<Result<Vec<_>, _>>()?;
+            out.sort_by(|a, b| b.last_seen.cmp(&a.last_seen).then(a.device.cmp(&b.device)));
+            Ok(out)
+        })
+    }
+
+    fn get(&self, aor: &str, device: &str) -> Result<Option<Binding>, StoreError> {
+        self.pool.run(|c| {
+            let (content, seen, fails): (Option<String>, Option<String>, Option<String>) =
+                ::redis::cmd("HMGET")
+                    .arg(self.keys.user(aor))
+                    .arg(format!("c:{device}"))
+                    .arg(format!("s:{device}"))
+                    .arg(format!("f:{device}"))
+                    .query(c.link())?;
+            match content {
+                Some(content) => Ok(Some(self.decode(
+                    aor,
+                    device,
+                    &content,
+                    seen.as_deref(),
+                    fails.as_deref(),
+                )?)),
+                None => Ok(None),
+            }
+        })
+    }
+
+    fn all(&self) -> Result<Vec<Binding>, StoreError> {
+        self.pool.run(|c| {
+            let aors = self.indexed_users(c)?;
+            let mut out = Vec::new();
+            for (aor, devices) in aors.iter().zip(self.many_devices(c, &aors)?) {
+                for (device, raw) in &devices {
+                    out.push(self.decode_raw(aor, device, raw)?);
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    fn users(&self) -> Result<Vec<UserSummary>, StoreError> {
+        self.pool.run(|c| {
+            let aors = self.indexed_users(c)?;
+            let mut out = Vec::new();
+            for (aor, devices) in aors.iter().zip(self.many_devices(c, &aors)?) {
+                if devices.is_empty() {
+                    continue;
+                }
+                let mut last_seen = i64::MIN;
+                for (device, raw) in &devices {
+                    let seen = raw
+                        .seen
+                        .as_deref()
+                        .and_then(|s| s.parse::<i64>().ok())
+                        .ok_or_else(|| StoreError::Corrupt {
+                            aor: aor.clone(),
+                            reason: format!("device {device}: last seen"),
+                        })?;
+                    last_seen = last_seen.max(seen);
+                }
+                out.push(UserSummary {
+                    aor: aor.clone(),
+                    devices: u32::try_from(devices.len()).unwrap_or(u32::MAX),
+                    last_seen,
+                });
+            }
+            Ok(out)
+        })
+    }
+
+    fn record_push_failure(&self, aor: &str, device: &str) -> Result<u32, StoreError> {
+        self.pool.run(|c| {
+            let n: i64 = FAIL.key(self.keys.user(aor)).arg(device).invoke(c.link())?;
+            Ok(u32::try_from(n).unwrap_or(u32::MAX))
+        })
+    }
+
+    fn expire_inactive(&self, now: i64, max_offline_secs: i64) -> Result<Vec<Binding>, StoreError> {
+        let cutoff = now.saturating_sub(max_offline_secs);
+        self.pool.run(|c| {
+            let aors = self.indexed_users(c)?;
+            let mut removed = Vec::new();
+            for (aor, devices) in aors.iter().zip(self.many_devices(c, &aors)?) {
+                if devices.is_empty() {
+                    // A user index entry left by an interrupted writer.
+                    self.drop_user_if_empty(c, aor)?;
+                    continue;
+                }
+                let mut old = BTreeMap::new();
+                for (device, raw) in &devices {
+                    let seen = raw.seen.as_deref().and_then(|s| s.parse::<i64>().ok());
+                    if seen.is_some_and(|s| s < cutoff) {
+                        old.insert(device.as_str(), (self.decode_raw(aor, device, raw)?, raw));
+                    }
+                }
+                let pairs: Vec<(&str, &str)> = old
+                    .iter()
+                    .map(|(d, (_, raw))| (*d, raw.content.as_deref().unwrap_or_default()))
+                    .collect();
+                for (device, seen, fails) in self.delete(c, aor, Some(cutoff), &pairs)? {
+                    if let Some((b, _)) = old.remove(device.as_str()) {
+                        removed.push(Self::with_clock(b, &seen, &fails));
+                    }
+                }
+            }
+            sort_bindings(&mut removed);
+            Ok(removed)
+        })
+    }
+}
