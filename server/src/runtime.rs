@@ -11,12 +11,15 @@ use sipwake_core::payload::NotificationKind;
 use sipwake_core::template::PushFields;
 use sipwake_push::config::DispatcherConfig;
 use sipwake_push::{Dispatcher, PushOutcome};
-use sipwake_store::{BindingStore, PiidCipher, SqliteStore, StoreError, load_or_create_key};
+use sipwake_store::{
+    BindingStore, PiidCipher, RedisOptions, RedisServers, RedisStore, SentinelServers, SqliteStore,
+    StoreError, load_or_create_key,
+};
 use tracing::{info, warn};
 
 use crate::api::{self, ApiState, BoxFuture, PushResult, SendPush, SendPushError};
 use crate::bindings::{CaptureOptions, PushBindings, PushFuture, PushSender, PushStatus};
-use crate::config::Config;
+use crate::config::{Config, StoreBackend, StoreConfig};
 use crate::keeper::Keeper;
 use crate::proxy::{Proxy, ProxyError, ProxyParts};
 use crate::transport::TransportHandle;
@@ -28,6 +31,13 @@ pub enum RuntimeError {
     Proxy(#[from] ProxyError),
     #[error("[store]: {0}")]
     Store(#[from] StoreError),
+    /// The Redis backend could not be opened: `key` is the config key that
+    /// names the servers.
+    #[error("[store] {key}: {source}")]
+    Redis {
+        key: &'static str,
+        source: StoreError,
+    },
     #[error("[store] key: {0}")]
     Key(String),
     #[error("push providers ([fcm]/[apns]/[webpush]/[templates]): {0}")]
@@ -103,6 +113,27 @@ impl Runtime {
     }
 }
 
+/// The Redis backend's servers, prefix and timeout from `[store]`
+/// (validated at load).
+fn redis_options(store: &StoreConfig) -> RedisOptions {
+    let non_empty = |s: &str| (!s.is_empty()).then(|| s.to_string());
+    let servers = match &store.redis_sentinel {
+        Some(s) => RedisServers::Sentinel(SentinelServers {
+            master: s.master.clone(),
+            urls: s.urls.clone(),
+            db: s.db,
+            username: non_empty(&s.username),
+            password: non_empty(&s.password),
+        }),
+        None => RedisServers::Urls(store.redis_urls.clone()),
+    };
+    RedisOptions {
+        servers,
+        prefix: store.redis_prefix.clone(),
+        timeout: std::time::Duration::from_millis(store.redis_timeout_ms),
+    }
+}
+
 /// `[push_delivery]`, with the manual's `[push] removeon_pushfail = 0`
 /// turning removal on dead tokens off too (either switch keeps bindings).
 fn delivery_config(config: &Config) -> sipwake_push::config::DeliveryConfig {
@@ -125,8 +156,29 @@ impl PushService {
         } else {
             sipwake_store::parse_key(&config.store.key).map_err(RuntimeError::Key)?
         };
-        let db = files.store;
-        let store: Arc<dyn BindingStore> = Arc::new(SqliteStore::open(&db, PiidCipher::new(key))?);
+        let cipher = PiidCipher::new(key);
+        let (store, store_label): (Arc<dyn BindingStore>, String) = match config.store.backend {
+            StoreBackend::Sqlite => (
+                Arc::new(SqliteStore::open(&files.store, cipher)?),
+                files.store.display().to_string(),
+            ),
+            StoreBackend::Redis => {
+                let key = if config.store.redis_sentinel.is_some() {
+                    "redis_sentinel"
+                } else {
+                    "redis_urls"
+                };
+                let redis =
+                    RedisStore::open(&redis_options(&config.store), cipher).map_err(|source| {
+                        match source {
+                            StoreError::Redis { .. } => RuntimeError::Redis { key, source },
+                            other => RuntimeError::Store(other),
+                        }
+                    })?;
+                let label = format!("redis {}", redis.target());
+                (Arc::new(redis), label)
+            }
+        };
         let mut webpush = config.webpush.clone();
         webpush.vapid_private_key = files.vapid_private_key;
         let dispatcher = Dispatcher::new(DispatcherConfig {
@@ -146,7 +198,7 @@ impl PushService {
             },
         })?;
         let supported = supported_providers(config);
-        info!(store = %db.display(), providers = ?supported.iter().map(|p| p.letter()).collect::<String>(), "push bindings: store open, providers loaded");
+        info!(store = %store_label, providers = ?supported.iter().map(|p| p.letter()).collect::<String>(), "push bindings: store open, providers loaded");
         let bindings = Arc::new(PushBindings {
             store,
             options: CaptureOptions {
@@ -519,6 +571,157 @@ mod tests {
         c.push.removeon_pushfail = 1;
         c.push_delivery.remove_on_push_fail = false;
         assert!(!delivery_config(&c).remove_on_push_fail);
+    }
+
+    /// A throwaway `redis-server` (Debian package redis-server) on a free
+    /// loopback port with persistence off, killed and cleaned up on drop.
+    struct RedisServer {
+        child: std::process::Child,
+        port: u16,
+        dir: std::path::PathBuf,
+    }
+
+    impl RedisServer {
+        fn start() -> RedisServer {
+            let bin = ["/usr/bin/redis-server", "/usr/local/bin/redis-server"]
+                .into_iter()
+                .map(std::path::PathBuf::from)
+                .find(|p| p.is_file())
+                .expect(
+                    "redis-server not found: the Redis backend tests need the Debian package \
+                     redis-server (scripts/test.sh's rust area installs it)",
+                );
+            let port = free_port();
+            let dir = scratch_dir("redis");
+            let child = std::process::Command::new(bin)
+                .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+                .args(["--save", "", "--appendonly", "no", "--dir"])
+                .arg(&dir)
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .expect("spawn redis-server");
+            let server = RedisServer { child, port, dir };
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+            while !server.answers_ping() {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "redis-server did not come up"
+                );
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            server
+        }
+
+        fn answers_ping(&self) -> bool {
+            use std::io::{Read, Write};
+            let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", self.port)) else {
+                return false;
+            };
+            let _ = s.set_read_timeout(Some(std::time::Duration::from_secs(1)));
+            let mut buf = [0u8; 7];
+            s.write_all(b"PING\r\n").is_ok()
+                && s.read_exact(&mut buf).is_ok()
+                && &buf == b"+PONG\r\n"
+        }
+    }
+
+    impl Drop for RedisServer {
+        fn drop(&mut self) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+
+    fn free_port() -> u16 {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    }
+
+    fn scratch_dir(what: &str) -> std::path::PathBuf {
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "sipwake-runtime-{what}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[tokio::test]
+    async fn the_redis_backend_is_opened_and_an_unreachable_redis_stops_startup() {
+        use sipwake_store::{Binding, BindingSource, PushTarget, Upstream};
+        let data = scratch_dir("data");
+        let mut c = Config {
+            data_dir: data.clone(),
+            ..Config::default()
+        };
+        c.store.backend = StoreBackend::Redis;
+        c.store.redis_timeout_ms = 500;
+        c.store.redis_urls = vec![format!("redis://:hunter2@127.0.0.1:{}", free_port())];
+        let err = PushService::start(&c)
+            .err()
+            .expect("no Redis, no start")
+            .to_string();
+        assert!(
+            err.starts_with("[store] redis_urls: ") && err.contains("connection refused"),
+            "{err}"
+        );
+        assert!(!err.contains("hunter2"), "{err}");
+
+        let server = RedisServer::start();
+        c.store.redis_urls = vec![format!("redis://127.0.0.1:{}/2", server.port)];
+        c.store.redis_prefix = "gw".into();
+        let push = PushService::start(&c).expect("starts on Redis");
+        let b = Binding {
+            aor: "sip:alice@d".into(),
+            device: "token:a:t".into(),
+            push: PushTarget {
+                provider: Provider::AndroidFcm,
+                env: sipwake_core::mpush::PushEnv::Default,
+                package: "p".into(),
+                token: "t".into(),
+            },
+            source: BindingSource::Mpush,
+            contact: String::new(),
+            auth_user: None,
+            piid: None,
+            upstream: Upstream::default(),
+            user_agent: None,
+            created_at: 1,
+            last_seen: crate::util::unix_now(),
+            upstream_expires_at: None,
+            app_expires: None,
+            push_failures: 0,
+        };
+        push.bindings.store.upsert(&b).unwrap();
+        // Another gateway on the same Redis (and key) sees it.
+        let other = RedisStore::open(
+            &redis_options(&c.store),
+            PiidCipher::new(sipwake_store::load_or_create_key(&c.data_files().store_key).unwrap()),
+        )
+        .unwrap();
+        assert_eq!(other.user("sip:alice@d").unwrap(), vec![b]);
+        assert!(
+            !c.data_files().store.exists(),
+            "no SQLite file with backend = \"redis\""
+        );
+        // A gateway with another key refuses to start on it.
+        c.store.key = "ab".repeat(32);
+        let err = PushService::start(&c)
+            .err()
+            .expect("key mismatch")
+            .to_string();
+        assert!(
+            err.starts_with("[store]: ") && err.contains("same [store] key"),
+            "{err}"
+        );
+        drop(server);
+        let _ = std::fs::remove_dir_all(&data);
     }
 
     #[test]

@@ -20,6 +20,7 @@ const SECTIONS: &[(&str, &str)] = &[
     ("upstream", "server/src/config/mod.rs"),
     ("registrar", "server/src/config/mod.rs"),
     ("store", "server/src/config/mod.rs"),
+    ("store.redis_sentinel", "server/src/config/mod.rs"),
     ("api", "server/src/config/mod.rs"),
     ("push", "server/src/config/push.rs"),
     ("web", "server/src/config/web.rs"),

@@ -74,14 +74,182 @@ pub struct Config {
 }
 
 /// `[store]`: where push bindings live.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StoreConfig {
+    /// `sqlite` (embedded, the default) or `redis` (Redis / Valkey, shared
+    /// by several gateways).
+    pub backend: StoreBackend,
     /// SQLite file; empty = `<data_dir>/bindings.db`.
     pub path: PathBuf,
     /// X-PIID encryption key as 64 hex characters; empty = generated into
     /// `<data_dir>/store.key` on first run.
     pub key: String,
+    /// Redis URLs: one = a standalone server (or a cluster node, then the
+    /// cluster's one seed), several = Redis Cluster seed nodes.
+    pub redis_urls: Vec<String>,
+    /// Redis Sentinel: the master's name and the Sentinels (instead of
+    /// `redis_urls`).
+    pub redis_sentinel: Option<RedisSentinelConfig>,
+    /// The first part of every Redis key.
+    pub redis_prefix: String,
+    /// Bound of every Redis connect and command, in milliseconds.
+    pub redis_timeout_ms: u64,
+}
+
+/// `[store] backend`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreBackend {
+    #[default]
+    Sqlite,
+    Redis,
+}
+
+/// `[store] redis_sentinel = { master = "mymaster", urls = [...] }`.
+#[derive(Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedisSentinelConfig {
+    /// The master's name as the Sentinels monitor it.
+    pub master: String,
+    /// The Sentinels, `redis://[user:password@]host:port`.
+    pub urls: Vec<String>,
+    /// Database on the master.
+    #[serde(default)]
+    pub db: i64,
+    /// ACL user and password on the master; empty = none.
+    #[serde(default)]
+    pub username: String,
+    #[serde(default)]
+    pub password: String,
+}
+
+impl std::fmt::Debug for RedisSentinelConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisSentinelConfig")
+            .field("master", &self.master)
+            .field("urls", &self.urls.len())
+            .field("db", &self.db)
+            .field("username", &self.username)
+            .field("password", &"<redacted>")
+            .finish()
+    }
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            backend: StoreBackend::Sqlite,
+            path: PathBuf::new(),
+            key: String::new(),
+            redis_urls: Vec::new(),
+            redis_sentinel: None,
+            redis_prefix: "sipwake".into(),
+            redis_timeout_ms: 2000,
+        }
+    }
+}
+
+impl StoreConfig {
+    /// The Redis keys' checks: the key (`store.…`) and what is wrong.
+    fn validate(&self) -> Result<(), (&'static str, String)> {
+        let redis_keys_set = !self.redis_urls.is_empty() || self.redis_sentinel.is_some();
+        match self.backend {
+            StoreBackend::Sqlite if redis_keys_set => {
+                let key = if self.redis_urls.is_empty() {
+                    "store.redis_sentinel"
+                } else {
+                    "store.redis_urls"
+                };
+                return Err((
+                    key,
+                    "is set, but store.backend is \"sqlite\": set backend = \"redis\" to keep the bindings in Redis".into(),
+                ));
+            }
+            StoreBackend::Sqlite => {}
+            StoreBackend::Redis => {
+                if !self.path.as_os_str().is_empty() {
+                    return Err((
+                        "store.path",
+                        "is the SQLite file; with backend = \"redis\" leave it unset".into(),
+                    ));
+                }
+                match (&self.redis_sentinel, self.redis_urls.is_empty()) {
+                    (Some(_), false) => {
+                        return Err((
+                            "store.redis_sentinel",
+                            "set either store.redis_urls (a standalone server or Redis Cluster seed nodes) or store.redis_sentinel, not both".into(),
+                        ));
+                    }
+                    (None, true) => {
+                        return Err((
+                            "store.redis_urls",
+                            "is empty: backend = \"redis\" needs one URL (a standalone server), several (Redis Cluster seed nodes) or store.redis_sentinel".into(),
+                        ));
+                    }
+                    _ => {}
+                }
+            }
+        }
+        let several = self.redis_urls.len() > 1;
+        for url in &self.redis_urls {
+            let u =
+                sipwake_store::redis::check_redis_url(url).map_err(|r| ("store.redis_urls", r))?;
+            if several && (!u.tcp || u.db != 0) {
+                return Err((
+                    "store.redis_urls",
+                    format!(
+                        "`{}`: Redis Cluster seed nodes need host:port URLs and database 0",
+                        sipwake_store::redis::redact_url(url)
+                    ),
+                ));
+            }
+        }
+        if let Some(s) = &self.redis_sentinel {
+            if s.master.trim().is_empty() {
+                return Err(("store.redis_sentinel.master", "must not be empty".into()));
+            }
+            if s.urls.is_empty() {
+                return Err((
+                    "store.redis_sentinel.urls",
+                    "must list at least one Sentinel".into(),
+                ));
+            }
+            for url in &s.urls {
+                let u = sipwake_store::redis::check_redis_url(url)
+                    .map_err(|r| ("store.redis_sentinel.urls", r))?;
+                if !u.tcp {
+                    return Err((
+                        "store.redis_sentinel.urls",
+                        format!(
+                            "`{}`: a Sentinel is reached at host:port",
+                            sipwake_store::redis::redact_url(url)
+                        ),
+                    ));
+                }
+            }
+            if s.db < 0 {
+                return Err(("store.redis_sentinel.db", "must be 0 or more".into()));
+            }
+        }
+        let p = &self.redis_prefix;
+        if p.is_empty()
+            || p.chars()
+                .any(|c| c == '{' || c == '}' || c.is_whitespace() || c.is_control())
+        {
+            return Err((
+                "store.redis_prefix",
+                "must be non-empty, without braces or spaces".into(),
+            ));
+        }
+        if !(10..=60_000).contains(&self.redis_timeout_ms) {
+            return Err((
+                "store.redis_timeout_ms",
+                "must be between 10 and 60000".into(),
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// `[api]`: the operator HTTP API.
@@ -370,6 +538,9 @@ impl Config {
                 reason: e.to_string(),
             });
         }
+        if let Err((key, reason)) = self.store.validate() {
+            return Err(ConfigError::Invalid { key, reason });
+        }
         if !self.store.key.is_empty()
             && (self.store.key.len() != 64
                 || !self.store.key.bytes().all(|b| b.is_ascii_hexdigit()))
@@ -570,6 +741,134 @@ min_expires = 30
             let err = Config::from_toml_str(text, None).unwrap_err().to_string();
             assert!(err.contains(key), "{text}: {err}");
         }
+    }
+
+    #[test]
+    fn store_backends_parse() {
+        let c = Config::from_toml_str("", None).unwrap();
+        assert_eq!(c.store.backend, StoreBackend::Sqlite);
+        assert_eq!(
+            (c.store.redis_prefix.as_str(), c.store.redis_timeout_ms),
+            ("sipwake", 2000)
+        );
+        let c = Config::from_toml_str(
+            "[store]\nbackend = \"redis\"\nredis_urls = [\"redis://127.0.0.1:6379/1\"]\n\
+             redis_prefix = \"gw\"\nredis_timeout_ms = 500\n",
+            None,
+        )
+        .unwrap();
+        assert_eq!(c.store.backend, StoreBackend::Redis);
+        assert_eq!(c.store.redis_urls, ["redis://127.0.0.1:6379/1"]);
+        let c = Config::from_toml_str(
+            "[store]\nbackend = \"redis\"\nredis_urls = [\"redis://a:7000\", \"redis://:pw@b:7001\"]\n",
+            None,
+        )
+        .unwrap();
+        assert_eq!(c.store.redis_urls.len(), 2);
+        let c = Config::from_toml_str(
+            "[store]\nbackend = \"redis\"\n\
+             redis_sentinel = { master = \"mymaster\", urls = [\"redis://10.0.0.1:26379\"], db = 2, password = \"s3cret\" }\n",
+            None,
+        )
+        .unwrap();
+        let s = c.store.redis_sentinel.as_ref().unwrap();
+        assert_eq!((s.master.as_str(), s.db), ("mymaster", 2));
+        assert!(!format!("{c:?}").contains("s3cret"));
+        let err = Config::from_toml_str("[store]\nbackend = \"memcached\"", None).unwrap_err();
+        assert!(err.to_string().contains("line 2"), "{err}");
+        let err = Config::from_toml_str(
+            "[store]\nbackend = \"redis\"\nredis_sentinel = { urls = [] }",
+            None,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("master"), "{err}");
+    }
+
+    #[test]
+    fn store_mistakes_name_the_key_and_hide_passwords() {
+        let redis = "[store]\nbackend = \"redis\"\n";
+        let sentinel = "redis_sentinel = { master = \"m\", urls = [\"redis://h:26379\"] }\n";
+        for (text, key) in [
+            (
+                "[store]\nredis_urls = [\"redis://h\"]".to_string(),
+                "store.redis_urls",
+            ),
+            (format!("[store]\n{sentinel}"), "store.redis_sentinel"),
+            (redis.to_string(), "store.redis_urls"),
+            (format!("{redis}redis_urls = []"), "store.redis_urls"),
+            (
+                format!("{redis}redis_urls = [\"redis://h\"]\n{sentinel}"),
+                "store.redis_sentinel",
+            ),
+            (
+                format!("{redis}redis_urls = [\"redis://h\"]\npath = \"b.db\""),
+                "store.path",
+            ),
+            (
+                format!("{redis}redis_urls = [\"http://h\"]"),
+                "store.redis_urls",
+            ),
+            (
+                format!("{redis}redis_urls = [\"redis://h:notaport\"]"),
+                "store.redis_urls",
+            ),
+            (
+                format!("{redis}redis_urls = [\"rediss://h\"]"),
+                "store.redis_urls",
+            ),
+            (
+                format!("{redis}redis_urls = [\"redis://a/1\", \"redis://b\"]"),
+                "store.redis_urls",
+            ),
+            (
+                format!("{redis}redis_urls = [\"redis://a\", \"unix:///r.sock\"]"),
+                "store.redis_urls",
+            ),
+            (
+                format!("{redis}redis_sentinel = {{ master = \"\", urls = [\"redis://h:1\"] }}"),
+                "store.redis_sentinel.master",
+            ),
+            (
+                format!("{redis}redis_sentinel = {{ master = \"m\", urls = [] }}"),
+                "store.redis_sentinel.urls",
+            ),
+            (
+                format!("{redis}redis_sentinel = {{ master = \"m\", urls = [\"h:26379\"] }}"),
+                "store.redis_sentinel.urls",
+            ),
+            (
+                format!(
+                    "{redis}redis_sentinel = {{ master = \"m\", urls = [\"redis://h:1\"], db = -1 }}"
+                ),
+                "store.redis_sentinel.db",
+            ),
+            (
+                format!("{redis}redis_urls = [\"redis://h\"]\nredis_prefix = \"a{{b}}\""),
+                "store.redis_prefix",
+            ),
+            (
+                "[store]\nredis_prefix = \"\"".to_string(),
+                "store.redis_prefix",
+            ),
+            (
+                "[store]\nredis_timeout_ms = 0".to_string(),
+                "store.redis_timeout_ms",
+            ),
+            (
+                "[store]\nredis_timeout_ms = 600000".to_string(),
+                "store.redis_timeout_ms",
+            ),
+        ] {
+            let err = Config::from_toml_str(&text, None).unwrap_err().to_string();
+            assert!(err.contains(key), "{text}: {err}");
+        }
+        let err = Config::from_toml_str(
+            &format!("{redis}redis_urls = [\"redis://u:hunter2@a/1\", \"redis://u:hunter2@b\"]"),
+            None,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(!err.contains("hunter2") && err.contains("u:***@a"), "{err}");
     }
 
     #[test]
