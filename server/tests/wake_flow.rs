@@ -331,6 +331,42 @@ async fn caller_cancel_before_wake_means_no_invite_later_and_a_cancel_push() {
 
 // -------------------------------------------------------------- standalone
 
+/// A registration event handled late — after the device's flow closed
+/// again — is not a wake-up: the held call keeps waiting for the device
+/// instead of losing its branch to the dead flow.
+#[tokio::test(start_paused = true)]
+async fn a_stale_registration_event_does_not_drop_the_held_branch() {
+    let (mut h, _store, push) = wake_on(
+        Harness::upstream_config(UPSTREAM, false, &[]),
+        PushPolicy::default(),
+    );
+    let (a, up, path) = up_registered(&mut h, 40001, 1).await;
+    h.net.close(a);
+    h.inject(up, &up_invite(&path, "z9hG4bKst1", "call-stale"))
+        .await;
+    assert_eq!(h.next().await.status(), Some(100));
+    push.wait_for(1).await;
+    // The registration's event, delivered only now, names the closed flow.
+    let waker = h.waker.clone().expect("wake-up on");
+    waker
+        .on_registered(&h.proxy, "alice@example.com", INST1, a)
+        .await;
+    let out = h.drain(Duration::from_secs(1)).await;
+    assert_eq!(
+        count(&out, |m| m.status().is_some_and(|s| s >= 300)),
+        0,
+        "{out:?}"
+    );
+    assert_eq!(h.wake_stats().unwrap()["holding"].as_u64(), Some(1));
+    // The real wake-up still delivers.
+    let b = h.flow(TransportKind::Tcp, "127.0.0.2:40002");
+    h.inject(b, &up_register(40002, 2, "")).await;
+    let fwd = h.next().await;
+    h.inject(fwd.flow, &up_ok(&fwd, 40002)).await;
+    let out = h.drain(Duration::from_secs(2)).await;
+    assert_eq!(count(&out, |m| m.method() == Some("INVITE")), 1, "{out:?}");
+}
+
 /// The manual's load-dependent levels: with the gateway at high load (wsload
 /// 3), `level = 1` (and the default) does not push a call, `level = 2` does.
 #[tokio::test(start_paused = true)]

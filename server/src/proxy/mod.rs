@@ -233,6 +233,11 @@ impl Proxy {
         &self.config
     }
 
+    /// Whether `flow` is still open (a connection, or a remembered UDP peer).
+    pub fn flow_is_open(&self, flow: FlowId) -> bool {
+        self.net.flow(flow).is_some()
+    }
+
     /// The gateway's load level (wsload 0..=4, [`Network::load`]).
     pub fn load(&self) -> u8 {
         self.net.load()

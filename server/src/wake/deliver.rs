@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use sipwake_sip::{Message, ids::random_token};
 use tokio::time::Instant;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use super::device::{self, DevState};
 use super::stats::inc;
@@ -37,6 +37,13 @@ struct Delivery {
 impl Waker {
     /// A device registered: forward every request held for it, once.
     pub async fn on_registered(&self, proxy: &Proxy, aor: &str, identity: &str, flow: FlowId) {
+        // Events are handled on the listener's own task, possibly after the
+        // fact: a device whose flow closed since is not back. It stays held
+        // (and pushed) instead of losing its branch to a dead flow.
+        if !proxy.flow_is_open(flow) {
+            debug!(%aor, %flow, "registration event for a flow that closed since; not a wake-up");
+            return;
+        }
         let at = Instant::now();
         let mut deliveries = Vec::new();
         {
