@@ -4,8 +4,11 @@
 # toolchain (the recipe in core/fuzz/Cargo.toml, no nightly needed) and run
 # for FUZZ_SECONDS (default 20) on its seed corpus: the committed RFC 4475
 # torture messages for the SIP targets, every parser input of the shared
-# vectors (tests/vectors/parse_*.json) for the core one. A crash, a panic or
-# a timeout fails the area and keeps the input. Long campaigns: docs/testing.md.
+# vectors (tests/vectors/parse_*.json) plus the inputs of past findings
+# (core/fuzz/regressions/) for the core one. The mutation seed is fixed
+# (FUZZ_SEED, default 1) so a run is the same sequence everywhere: a slower
+# machine runs a prefix of it. A crash, a panic or a timeout fails the area
+# and keeps the input. Long campaigns: docs/testing.md.
 . "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 
@@ -29,6 +32,7 @@ seeds() { # seeds TARGET DIR : fill DIR with the target's seed corpus
   case "$1" in
     parse | stream) cp tests/fixtures/sip-torture/*.dat "$2/" ;;
     parsers)
+      cp core/fuzz/regressions/* "$2/"
       python3 - "$2" <<'PY'
 import glob, hashlib, json, os, sys
 out = sys.argv[1]
@@ -54,7 +58,7 @@ for entry in core/fuzz:parsers sip/fuzz:parse sip/fuzz:stream; do
   [ "$n" -gt 0 ] || { echo "no seeds for $target"; exit 1; }
   mkdir -p "$work/crash-$target"
   if "$CARGO_TARGET_DIR/$triple/release/$target" "$corpus" -max_total_time="$seconds" \
-    -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 \
+    -seed="${FUZZ_SEED:-1}" -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 \
     -artifact_prefix="$work/crash-$target/" >"$work/$target.log" 2>&1; then
     runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$work/$target.log")
     echo "ok   fuzz $target: $runs runs from $n seeds, no crash"
