@@ -196,6 +196,8 @@ async fn tcp_max_connections_refuses_extra_and_frees_slots() {
     b.write_all(&sip_request("b", "")).await.unwrap();
     h.next_message_is("b").await;
     assert_eq!(h.handle.connection_count(), 2);
+    // Both slots in use: the wsload scale's extreme.
+    assert_eq!(sipwake::net::Network::load(&h.handle), 4);
 
     let mut c = TcpStream::connect(addr).await.unwrap();
     let _ = c.write_all(&sip_request("c", "")).await;

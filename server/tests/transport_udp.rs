@@ -19,7 +19,9 @@ async fn recv(sock: &UdpSocket) -> Vec<u8> {
 
 #[tokio::test]
 async fn udp_round_trip_and_flow_per_peer() {
-    let mut h = Harness::start(loopback_config("udp-rt")).await;
+    let mut config = loopback_config("udp-rt");
+    config.sip.max_connections = 1;
+    let mut h = Harness::start(config).await;
     let server = h.addr(TransportKind::Udp);
     let client = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let other = UdpSocket::bind("127.0.0.1:0").await.unwrap();
@@ -46,6 +48,8 @@ async fn udp_round_trip_and_flow_per_peer() {
     other.send_to(&sip_request("u3", ""), server).await.unwrap();
     let m3 = h.next_message_is("u3").await;
     assert_ne!(m3.flow, m.flow);
+    // UDP peers are flows but take no connection slot: no load.
+    assert_eq!(sipwake::net::Network::load(&h.handle), 0);
 
     // Replies: by flow, and by address (which finds the existing flow).
     let id = h

@@ -617,8 +617,10 @@ fn bracket_ipv6(host: &str) -> String {
 }
 
 impl Network for TransportHandle {
+    /// Connections (what `max_connections` bounds), not flows: remembered
+    /// UDP peers cost no connection slot and must not read as load.
     fn load(&self) -> u8 {
-        crate::net::load_level(self.flow_count(), self.shared.limits.max_connections)
+        crate::net::load_level(self.connection_count(), self.shared.limits.max_connections)
     }
 
     fn send(&self, dest: Destination, bytes: Bytes) -> SendFuture<'_> {
