@@ -28,11 +28,14 @@
 mod conn;
 #[cfg(test)]
 pub(crate) mod harness;
+mod presence;
+#[cfg(test)]
+mod presence_tests;
 #[cfg(test)]
 mod tests;
 
 use std::collections::BTreeMap;
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 
 use ::redis::Script;
 use serde::{Deserialize, Serialize};
@@ -41,6 +44,7 @@ use conn::{Conn, Fail, Pool};
 pub use conn::{
     RedisOptions, RedisServers, RedisUrl, SentinelServers, check_redis_url, redact_url,
 };
+pub use presence::{Location, NodeInfo, Presence, PresenceEvent};
 
 use crate::binding::{
     Binding, BindingSource, Piid, PushTarget, Upstream, UserSummary, env_from, provider_from,
@@ -205,7 +209,7 @@ const KEYCHECK_TEXT: &str = "sipwake binding store key check";
 
 /// Redis-backed [`BindingStore`].
 pub struct RedisStore {
-    pool: Pool,
+    pool: Arc<Pool>,
     cipher: PiidCipher,
     keys: Keys,
 }
@@ -225,7 +229,7 @@ impl RedisStore {
     /// key.
     pub fn open(options: &RedisOptions, cipher: PiidCipher) -> Result<Self, StoreError> {
         let store = RedisStore {
-            pool: Pool::open(options)?,
+            pool: Arc::new(Pool::open(options)?),
             cipher,
             keys: Keys {
                 prefix: options.prefix.clone(),
@@ -233,6 +237,11 @@ impl RedisStore {
         };
         store.check_key()?;
         Ok(store)
+    }
+
+    /// The cluster coordination on the same servers and prefix.
+    pub fn presence(&self) -> Presence {
+        Presence::new(self.pool.clone(), self.keys.prefix.clone())
     }
 
     /// What the store talks to, for logs: addresses, never credentials.

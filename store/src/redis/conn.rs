@@ -211,7 +211,9 @@ impl Conn {
 
 enum Mode {
     Single(ConnectionInfo),
-    Cluster(ClusterClient),
+    /// The client, and the seed nodes (a subscriber connects to one:
+    /// cluster pub/sub reaches every node).
+    Cluster(ClusterClient, Vec<ConnectionInfo>),
     Sentinel {
         sentinels: Vec<ConnectionInfo>,
         master: String,
@@ -369,7 +371,7 @@ impl Pool {
         let retry_ms = u64::try_from(timeout.as_millis() / 4)
             .unwrap_or(u64::MAX)
             .max(20);
-        let client = ClusterClient::builder(infos)
+        let client = ClusterClient::builder(infos.clone())
             .connection_timeout(timeout)
             .response_timeout(timeout)
             .retries(2)
@@ -380,7 +382,7 @@ impl Pool {
                 target: target.clone(),
                 reason: describe(&e, timeout),
             })?;
-        let mode = Mode::Cluster(client);
+        let mode = Mode::Cluster(client, infos);
         let conn = connect(&mode, timeout, &target)?;
         Ok((mode, target, conn))
     }
@@ -401,6 +403,34 @@ impl Pool {
                 Err(e)
             }
             Err(Fail::Redis(e)) => Err(self.error(&e)),
+        }
+    }
+
+    /// A connection of its own for a pub/sub subscription: the server
+    /// (standalone), the current master (Sentinel) or the first seed node
+    /// that answers (cluster: a message published on any node reaches
+    /// subscribers on every node).
+    pub(super) fn subscriber(&self) -> Result<Connection, StoreError> {
+        let err = |e: RedisError| self.error(&e);
+        match &self.mode {
+            Mode::Single(info) => connect_single(info, self.timeout).map_err(err),
+            Mode::Sentinel { .. } => sentinel_master(&self.mode, self.timeout, &self.target),
+            Mode::Cluster(_, seeds) => {
+                let mut last = None;
+                for info in seeds {
+                    match connect_single(info, self.timeout) {
+                        Ok(c) => return Ok(c),
+                        Err(e) => last = Some(e),
+                    }
+                }
+                Err(last.map_or_else(
+                    || StoreError::Redis {
+                        target: self.target.clone(),
+                        reason: "no seed node".into(),
+                    },
+                    |e| err(e),
+                ))
+            }
         }
     }
 
@@ -469,7 +499,7 @@ fn connect(mode: &Mode, timeout: Duration, target: &str) -> Result<Conn, StoreEr
     };
     match mode {
         Mode::Single(info) => connect_single(info, timeout).map(Conn::Single).map_err(err),
-        Mode::Cluster(client) => {
+        Mode::Cluster(client, _) => {
             let conn = client.get_connection().map_err(err)?;
             conn.set_write_timeout(Some(timeout)).map_err(err)?;
             Ok(Conn::Cluster(Box::new(conn)))
