@@ -428,7 +428,7 @@ impl Pool {
                         target: self.target.clone(),
                         reason: "no seed node".into(),
                     },
-                    |e| err(e),
+                    err,
                 ))
             }
         }
