@@ -388,21 +388,39 @@ impl Pool {
     }
 
     /// Runs one store operation on a pooled connection.
+    ///
+    /// A pooled connection that turns out dropped (the server restarted
+    /// since it was last used) is replaced and the operation run once more
+    /// on a new one: every operation is a read or a compare-and-set, so
+    /// running it again is safe.
     pub(super) fn run<T>(
         &self,
-        f: impl FnOnce(&mut Conn) -> Result<T, Fail>,
+        mut f: impl FnMut(&mut Conn) -> Result<T, Fail>,
     ) -> Result<T, StoreError> {
-        let mut conn = self.checkout()?;
-        match f(&mut conn) {
-            Ok(v) => {
-                self.checkin(conn);
-                Ok(v)
+        let (mut conn, pooled) = self.checkout()?;
+        let mut retried = false;
+        loop {
+            match f(&mut conn) {
+                Ok(v) => {
+                    self.checkin(conn);
+                    return Ok(v);
+                }
+                Err(Fail::Store(e)) => {
+                    self.checkin(conn);
+                    return Err(e);
+                }
+                Err(Fail::Redis(e))
+                    if pooled
+                        && !retried
+                        && (e.is_connection_dropped() || e.is_io_error())
+                        && !e.is_timeout() =>
+                {
+                    retried = true;
+                    self.lock().clear();
+                    conn = connect(&self.mode, self.timeout, &self.target)?;
+                }
+                Err(Fail::Redis(e)) => return Err(self.error(&e)),
             }
-            Err(Fail::Store(e)) => {
-                self.checkin(conn);
-                Err(e)
-            }
-            Err(Fail::Redis(e)) => Err(self.error(&e)),
         }
     }
 
@@ -434,17 +452,19 @@ impl Pool {
         }
     }
 
-    fn checkout(&self) -> Result<Conn, StoreError> {
+    /// A connection, and whether it came from the pool (may have been
+    /// dropped by the server since) rather than just made.
+    fn checkout(&self) -> Result<(Conn, bool), StoreError> {
         loop {
             let next = self.lock().pop();
             let Some((mut conn, since)) = next else {
-                return connect(&self.mode, self.timeout, &self.target);
+                return Ok((connect(&self.mode, self.timeout, &self.target)?, false));
             };
             if since.elapsed() < IDLE_CHECK {
-                return Ok(conn);
+                return Ok((conn, true));
             }
             if ::redis::cmd("PING").query::<String>(conn.link()).is_ok() {
-                return Ok(conn);
+                return Ok((conn, true));
             }
         }
     }
