@@ -26,8 +26,8 @@
 //! on decrypted content like SQLite does.
 
 mod conn;
-#[cfg(test)]
-pub(crate) mod harness;
+#[cfg(any(test, feature = "test-harness"))]
+pub mod harness;
 mod presence;
 #[cfg(test)]
 mod presence_tests;

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 const START_DEADLINE: Duration = Duration::from_secs(20);
 
 /// Polls `ok` until it holds; panics naming `what` at the deadline.
-pub(crate) fn wait_until(deadline: Duration, what: &str, mut ok: impl FnMut() -> bool) {
+pub fn wait_until(deadline: Duration, what: &str, mut ok: impl FnMut() -> bool) {
     let end = Instant::now() + deadline;
     while !ok() {
         assert!(Instant::now() < end, "timed out waiting for {what}");
@@ -24,7 +24,7 @@ pub(crate) fn wait_until(deadline: Duration, what: &str, mut ok: impl FnMut() ->
 }
 
 /// A program from the `redis-server` package, or a clear failure.
-pub(crate) fn tool(name: &str) -> PathBuf {
+pub fn tool(name: &str) -> PathBuf {
     let path = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path)
         .chain([PathBuf::from("/usr/bin"), PathBuf::from("/usr/sbin")])
@@ -51,25 +51,25 @@ fn free_port() -> u16 {
 }
 
 /// A config file's text for a server on this port with this directory.
-pub(crate) type ConfText = dyn Fn(u16, &Path) -> String;
+pub type ConfText = dyn Fn(u16, &Path) -> String;
 
 /// One `redis-server` process.
-pub(crate) struct RedisProcess {
+pub struct RedisProcess {
     child: Child,
-    pub(crate) port: u16,
-    pub(crate) dir: tempfile::TempDir,
+    pub port: u16,
+    pub dir: tempfile::TempDir,
     args: Vec<String>,
 }
 
 impl RedisProcess {
     /// A server with persistence off; `extra` adds arguments (after the
     /// config file, when `conf` gives one).
-    pub(crate) fn start(extra: &[&str]) -> RedisProcess {
+    pub fn start(extra: &[&str]) -> RedisProcess {
         Self::start_with(None, extra)
     }
 
     /// Starts with `conf(port, dir)` as the config file's text.
-    pub(crate) fn start_with(conf: Option<&ConfText>, extra: &[&str]) -> RedisProcess {
+    pub fn start_with(conf: Option<&ConfText>, extra: &[&str]) -> RedisProcess {
         let mut last = String::new();
         for _ in 0..5 {
             let dir = tempfile::tempdir().expect("temp dir");
@@ -123,26 +123,26 @@ impl RedisProcess {
         }
     }
 
-    pub(crate) fn url(&self) -> String {
+    pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
     }
 
-    pub(crate) fn pid(&self) -> u32 {
+    pub fn pid(&self) -> u32 {
         self.child.id()
     }
 
-    pub(crate) fn log(&self) -> String {
+    pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
     }
 
     /// Stops the process now (the port then refuses connections).
-    pub(crate) fn kill(&mut self) {
+    pub fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
 
     /// Starts the same server again on the same port, after [`Self::kill`].
-    pub(crate) fn restart(&mut self) {
+    pub fn restart(&mut self) {
         self.kill();
         let end = Instant::now() + START_DEADLINE;
         loop {
@@ -161,7 +161,7 @@ impl RedisProcess {
 
     /// SIGSTOP / SIGCONT: a server that accepts connections but never
     /// answers.
-    pub(crate) fn signal(&self, sig: &str) {
+    pub fn signal(&self, sig: &str) {
         let ok = Command::new("kill")
             .args([sig, &self.pid().to_string()])
             .status()
@@ -190,12 +190,12 @@ impl Drop for RedisProcess {
 }
 
 /// Three cluster-enabled masters joined into one Redis Cluster.
-pub(crate) struct RedisCluster {
-    pub(crate) nodes: Vec<RedisProcess>,
+pub struct RedisCluster {
+    pub nodes: Vec<RedisProcess>,
 }
 
 impl RedisCluster {
-    pub(crate) fn start() -> RedisCluster {
+    pub fn start() -> RedisCluster {
         let nodes: Vec<RedisProcess> = (0..3)
             .map(|_| {
                 RedisProcess::start(&[
@@ -234,14 +234,14 @@ impl RedisCluster {
         RedisCluster { nodes }
     }
 
-    pub(crate) fn urls(&self) -> Vec<String> {
+    pub fn urls(&self) -> Vec<String> {
         self.nodes.iter().map(RedisProcess::url).collect()
     }
 }
 
 /// One command over a raw socket (RESP): the reply's text, bulk strings
 /// (CLUSTER INFO) read whole; "" when nothing answered.
-pub(crate) fn bulk_reply(port: u16, args: &[&str]) -> String {
+pub fn bulk_reply(port: u16, args: &[&str]) -> String {
     let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
         return String::new();
     };
@@ -277,17 +277,17 @@ pub(crate) fn bulk_reply(port: u16, args: &[&str]) -> String {
 
 /// A master and its replica (both requiring a password) and one Sentinel
 /// watching them.
-pub(crate) struct RedisSentinel {
-    pub(crate) master: RedisProcess,
-    pub(crate) replica: RedisProcess,
-    pub(crate) sentinel: RedisProcess,
+pub struct RedisSentinel {
+    pub master: RedisProcess,
+    pub replica: RedisProcess,
+    pub sentinel: RedisProcess,
 }
 
-pub(crate) const SENTINEL_MASTER: &str = "mymaster";
-pub(crate) const MASTER_PASSWORD: &str = "master-secret-pw";
+pub const SENTINEL_MASTER: &str = "mymaster";
+pub const MASTER_PASSWORD: &str = "master-secret-pw";
 
 /// A client connection to a test server (with the test password).
-pub(crate) fn client(port: u16, password: Option<&str>) -> ::redis::Connection {
+pub fn client(port: u16, password: Option<&str>) -> ::redis::Connection {
     let auth = password.map(|p| format!(":{p}@")).unwrap_or_default();
     let c = ::redis::Client::open(format!("redis://{auth}127.0.0.1:{port}"))
         .expect("test URL")
@@ -298,7 +298,7 @@ pub(crate) fn client(port: u16, password: Option<&str>) -> ::redis::Connection {
 }
 
 impl RedisSentinel {
-    pub(crate) fn start() -> RedisSentinel {
+    pub fn start() -> RedisSentinel {
         let master = RedisProcess::start(&["--requirepass", MASTER_PASSWORD]);
         let mport = master.port;
         let replica = RedisProcess::start(&[
@@ -335,7 +335,7 @@ impl RedisSentinel {
     }
 
     /// Waits until the replica is in sync and the Sentinel knows it.
-    pub(crate) fn wait_replica_known(&self) {
+    pub fn wait_replica_known(&self) {
         let mut r = client(self.replica.port, Some(MASTER_PASSWORD));
         wait_until(START_DEADLINE, "the replica to sync", || {
             ::redis::cmd("INFO")
@@ -360,7 +360,7 @@ impl RedisSentinel {
 
     /// Makes the Sentinel promote the replica; waits until it names it and
     /// the old master follows it.
-    pub(crate) fn failover(&self) {
+    pub fn failover(&self) {
         let mut s = client(self.sentinel.port, None);
         ::redis::cmd("SENTINEL")
             .arg("failover")
