@@ -14,7 +14,7 @@ use sipwake_sip::{Message, validate_register};
 use tracing::info;
 
 use super::Proxy;
-use super::context::{Committed, OnSuccess};
+use super::context::{Committed, OnSuccess, Refusal};
 use super::route::Plan;
 use crate::bindings::{Capture, PushBindings, RegisterPush};
 use crate::net::{Inbound, TransportKind};
@@ -51,7 +51,10 @@ impl Proxy {
         if (200..300).contains(&reply.code)
             && let Some((bindings, rp)) = push
         {
-            headers.extend(commit_push(&bindings, rp, &call_id).await);
+            match commit_push(&bindings, rp, &call_id).await {
+                Ok(h) => headers.extend(h),
+                Err((code, reason, h)) => return self.answer(&tx, &req, code, reason, &h).await,
+            }
         }
         self.answer(&tx, &req, reply.code, reply.reason, &headers)
             .await;
@@ -100,13 +103,23 @@ impl Proxy {
             Box::pin(async move {
                 let event = paths.commit(&pending, &resp);
                 let headers = match push {
-                    Some((bindings, rp)) => commit_push(&bindings, rp, &call_id).await,
+                    Some((bindings, rp)) => match commit_push(&bindings, rp, &call_id).await {
+                        Ok(h) => h,
+                        // Never a 200 for a binding that is not stored.
+                        Err(refused) => {
+                            return Committed {
+                                refuse: Some(refused),
+                                ..Committed::default()
+                            };
+                        }
+                    },
                     None => Vec::new(),
                 };
                 Committed {
                     headers,
                     after_relay: event
                         .map(|ev| Box::new(move || paths.announce(ev)) as Box<dyn FnOnce() + Send>),
+                    refuse: None,
                 }
             })
         })
@@ -176,18 +189,25 @@ fn keep_expires(bindings: &PushBindings) -> u32 {
     }
 }
 
+/// Seconds a REGISTER refused for an unreachable store is told to wait.
+pub const STORE_RETRY_AFTER_SECS: u32 = 5;
+
 /// Makes the push binding change durable; on success the Feature-Caps to
-/// add to the 200 OK.
+/// add to the 200 OK, else the 503 that replaces it.
 async fn commit_push(
     bindings: &PushBindings,
     rp: RegisterPush,
     call_id: &str,
-) -> Vec<(&'static str, String)> {
+) -> Result<Vec<(&'static str, String)>, Refusal> {
     match bindings.commit(&rp.capture, call_id).await {
-        Ok(_) => rp
+        Ok(_) => Ok(rp
             .feature_caps
             .map(|fc| vec![("Feature-Caps", fc)])
-            .unwrap_or_default(),
-        Err(_) => Vec::new(),
+            .unwrap_or_default()),
+        Err(_) => Err((
+            503,
+            "Service Unavailable",
+            vec![("Retry-After", STORE_RETRY_AFTER_SECS.to_string())],
+        )),
     }
 }

@@ -75,6 +75,9 @@ pub enum BranchNote {
 
 pub type BranchHook = Arc<dyn Fn(BranchNote) + Send + Sync>;
 
+/// A final answer of our own instead of a 2xx: code, reason, headers.
+pub type Refusal = (u16, &'static str, Vec<(&'static str, String)>);
+
 /// What the first 2xx's [`OnSuccess`] hook decided.
 #[derive(Default)]
 pub struct Committed {
@@ -82,6 +85,9 @@ pub struct Committed {
     pub headers: Vec<(&'static str, String)>,
     /// Runs once the 2xx was handed to the transport.
     pub after_relay: Option<Box<dyn FnOnce() + Send>>,
+    /// The 2xx is not relayed: this answer goes instead (code, reason,
+    /// headers), e.g. 503 when what the 2xx confirms could not be stored.
+    pub refuse: Option<Refusal>,
 }
 
 pub type SuccessFuture = Pin<Box<dyn Future<Output = Committed> + Send>>;
@@ -688,6 +694,15 @@ impl ResponseContext {
             (Some(hook), Some(r)) => hook(r.clone()).await,
             _ => Committed::default(),
         };
+        if let (Act::Send(..), Some((code, reason, headers))) = (&act, &committed.refuse) {
+            let mut r = response_to(&self.original, *code, reason);
+            for (name, value) in headers {
+                r.header(name, value);
+            }
+            self.env.stats.response_out(*code);
+            self.server.respond(*code, r.build()).await;
+            return;
+        }
         if let Act::Send(c, mut b) = act {
             if !committed.headers.is_empty()
                 && let Ok(m) = Message::parse(b.clone())

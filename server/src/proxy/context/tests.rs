@@ -158,6 +158,7 @@ async fn the_success_hook_runs_once_before_the_2xx_and_acts_after_it() {
                     let net = seen.lock().unwrap().clone().unwrap();
                     flag.store(net.to_caller() == vec![200], Ordering::SeqCst);
                 })),
+                refuse: None,
             }
         })
     });
@@ -177,5 +178,41 @@ async fn the_success_hook_runs_once_before_the_2xx_and_acts_after_it() {
     assert!(
         relayed_first.load(Ordering::SeqCst),
         "after_relay ran after the 200 was sent"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_refusing_success_hook_answers_instead_of_the_2xx() {
+    let ran = Arc::new(AtomicBool::new(false));
+    let flag = ran.clone();
+    let hook: OnSuccess = Box::new(move |_| {
+        Box::pin(async move {
+            Committed {
+                headers: vec![("Feature-Caps", "x".into())],
+                after_relay: Some(Box::new(move || flag.store(true, Ordering::SeqCst))),
+                refuse: Some((
+                    503,
+                    "Service Unavailable",
+                    vec![("Retry-After", "5".into())],
+                )),
+            }
+        })
+    });
+    let s = setup("REGISTER", Some(hook));
+    s.branch(A, "a");
+    settle().await;
+    s.answer(A, "REGISTER", 200).await;
+    assert_eq!(s.net.to_caller(), vec![503], "the 200 is never relayed");
+    let sent: Vec<_> = s
+        .net
+        .all()
+        .into_iter()
+        .filter(|(d, _)| *d == Destination::Flow(CALLER))
+        .collect();
+    assert_eq!(sent[0].1.header("Retry-After"), Some("5"));
+    assert_eq!(sent[0].1.header("Feature-Caps"), None);
+    assert!(
+        !ran.load(Ordering::SeqCst),
+        "nothing announced for a refused 2xx"
     );
 }
