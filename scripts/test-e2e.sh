@@ -7,7 +7,12 @@
 cd "$ROOT"
 
 need_apt kamailio kamailio-websocket-modules kamailio-tls-modules kamailio-extra-modules \
-  kamailio-utils-modules sip-tester ca-certificates
+  kamailio-utils-modules sip-tester ca-certificates redis-server
+# The cluster tests start their own redis-server processes (free ports);
+# the packaged service is not needed.
+if command -v systemctl >/dev/null && systemctl is-active --quiet redis-server 2>/dev/null; then
+  systemctl stop redis-server || true
+fi
 # Debian starts the packaged kamailio service on install; the tests run their own.
 if command -v systemctl >/dev/null && systemctl is-active --quiet kamailio 2>/dev/null; then
   systemctl stop kamailio || true

@@ -9,6 +9,7 @@
 
 pub mod api;
 pub mod bindings;
+pub mod cluster;
 pub mod config;
 pub mod http;
 pub mod keeper;

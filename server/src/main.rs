@@ -239,6 +239,10 @@ async fn serve(config: Arc<Config>) -> Result<(), StartError> {
     stop.wait().await;
     tracing::info!("shutting down: closing listeners and connections");
     let clean = transports.shutdown(Duration::from_secs(5)).await;
+    if let Some(c) = runtime.cluster.clone() {
+        // The other nodes stop counting on this one at once.
+        let _ = tokio::task::spawn_blocking(move || c.leave()).await;
+    }
     if clean {
         tracing::info!("stopped");
     } else {

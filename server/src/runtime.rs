@@ -12,13 +12,14 @@ use sipwake_core::template::PushFields;
 use sipwake_push::config::DispatcherConfig;
 use sipwake_push::{Dispatcher, PushOutcome};
 use sipwake_store::{
-    BindingStore, PiidCipher, RedisOptions, RedisServers, RedisStore, SentinelServers, SqliteStore,
-    StoreError, load_or_create_key,
+    BindingStore, PiidCipher, Presence, RedisOptions, RedisServers, RedisStore, SentinelServers,
+    SqliteStore, StoreError, load_or_create_key,
 };
 use tracing::{info, warn};
 
 use crate::api::{self, ApiState, BoxFuture, PushResult, SendPush, SendPushError};
 use crate::bindings::{CaptureOptions, PushBindings, PushFuture, PushSender, PushStatus};
+use crate::cluster::Cluster;
 use crate::config::{Config, StoreBackend, StoreConfig};
 use crate::keeper::Keeper;
 use crate::proxy::{Proxy, ProxyError, ProxyParts};
@@ -40,6 +41,8 @@ pub enum RuntimeError {
     },
     #[error("[store] key: {0}")]
     Key(String),
+    #[error("[cluster]: cannot join: {0}")]
+    Cluster(StoreError),
     #[error("push providers ([fcm]/[apns]/[webpush]/[templates]): {0}")]
     Dispatcher(#[from] sipwake_push::ConfigError),
     #[error("cannot create data_dir {path}: {source}")]
@@ -54,6 +57,8 @@ pub enum RuntimeError {
 pub struct PushService {
     pub bindings: Arc<PushBindings>,
     pub dispatcher: Dispatcher,
+    /// The Redis backend's cluster coordination (same servers, prefix).
+    pub presence: Option<Presence>,
 }
 
 /// One push's outcome and the provider's message id.
@@ -67,6 +72,8 @@ pub struct Runtime {
     pub push: Arc<PushService>,
     pub proxy: Arc<Proxy>,
     waker: Option<Arc<Waker>>,
+    /// `[cluster]`: this node among several.
+    pub cluster: Option<Arc<Cluster>>,
     /// Upstream mode: keeps sleeping apps' upstream registrations.
     keeper: Option<Arc<Keeper>>,
     transports: TransportHandle,
@@ -98,7 +105,15 @@ impl Runtime {
         let parts = ProxyParts::new(config.clone(), Arc::new(transports.clone()))?
             .push(push.bindings.clone());
         let sender: Arc<dyn PushSender> = push.clone();
-        let (proxy, waker) = crate::wake::proxy_with_wake(parts, sender.clone())?;
+        let cluster = match (&push.presence, config.cluster.enabled) {
+            (Some(p), true) => {
+                let t = transports.clone();
+                let flows = Box::new(move || t.connection_count() as u64);
+                Some(Cluster::start(config, p.clone(), flows).map_err(RuntimeError::Cluster)?)
+            }
+            _ => None,
+        };
+        let (proxy, waker) = crate::wake::proxy_with_wake(parts, sender.clone(), cluster.clone())?;
         // Keeps sleeping apps registered upstream, with Path or with
         // contact rewriting alike.
         let keeper = (!config.is_standalone())
@@ -107,6 +122,7 @@ impl Runtime {
             push,
             proxy,
             waker,
+            cluster,
             keeper,
             transports,
         }))
@@ -157,6 +173,7 @@ impl PushService {
             sipwake_store::parse_key(&config.store.key).map_err(RuntimeError::Key)?
         };
         let cipher = PiidCipher::new(key);
+        let mut presence = None;
         let (store, store_label): (Arc<dyn BindingStore>, String) = match config.store.backend {
             StoreBackend::Sqlite => (
                 Arc::new(SqliteStore::open(&files.store, cipher)?),
@@ -176,6 +193,7 @@ impl PushService {
                         }
                     })?;
                 let label = format!("redis {}", redis.target());
+                presence = Some(redis.presence());
                 (Arc::new(redis), label)
             }
         };
@@ -213,6 +231,7 @@ impl PushService {
         Ok(PushService {
             bindings,
             dispatcher,
+            presence,
         })
     }
 
@@ -490,6 +509,20 @@ impl api::Backend for Runtime {
             "flows": self.transports.flow_count(),
             "wake": self.waker.as_ref().map(|w| w.stats_json()),
             "keeper": self.keeper.as_ref().map(|k| k.stats_json()),
+        })
+    }
+
+    fn cluster(&self) -> BoxFuture<'_, Option<Result<serde_json::Value, String>>> {
+        Box::pin(async move {
+            let c = self.cluster.as_ref()?;
+            Some(match c.nodes().await {
+                Ok(nodes) => Ok(serde_json::json!({
+                    "node": c.node,
+                    "sip_uri": c.sip,
+                    "nodes": nodes,
+                })),
+                Err(e) => Err(format!("cluster state unreadable: {e}")),
+            })
         })
     }
 

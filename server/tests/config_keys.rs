@@ -25,6 +25,7 @@ const SECTIONS: &[(&str, &str)] = &[
     ("push", "server/src/config/push.rs"),
     ("web", "server/src/config/web.rs"),
     ("limits", "server/src/config/limits.rs"),
+    ("cluster", "server/src/config/cluster.rs"),
     ("push_delivery", "push/src/config.rs"),
     ("fcm", "push/src/config.rs"),
     ("apns", "push/src/config.rs"),

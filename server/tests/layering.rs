@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 /// Bottom to top. A module may use the modules of the layers below its own.
 const LAYERS: &[(&str, &[&str])] = &[
     ("leaf vocabulary", &["util", "net", "config"]),
-    ("shared parts", &["tls", "token", "bindings"]),
+    ("shared parts", &["tls", "token", "bindings", "cluster"]),
     ("transports and transactions", &["transport", "transaction"]),
     ("registrations", &["registrar"]),
     ("proxy", &["proxy"]),

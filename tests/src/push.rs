@@ -147,6 +147,9 @@ pub struct PushGateway {
     pub webpush: WebPushMock,
     /// Key files (and the store with [`Options::store`]) live here.
     pub dir: tempfile::TempDir,
+    /// The gateway's config without [`Options::extra`] (for more gateways
+    /// in front of the same Kamailio and mocks).
+    base_config: String,
 }
 
 fn mock_err(e: sipwake_mocks::MockError) -> Error {
@@ -186,6 +189,7 @@ impl PushGateway {
             Some(a) => config.push_str(&apns_section(a, dir.path())?),
             None => {}
         }
+        let base_config = config.clone();
         config.push_str(&opts.extra);
         let kamailio = match (opts.rewrite_contacts, opts.upstream_digest) {
             (true, None) => Kamailio::start_without_path()?,
@@ -208,7 +212,17 @@ impl PushGateway {
             apns,
             webpush,
             dir,
+            base_config,
         })
+    }
+
+    /// Another gateway in front of the same Kamailio, with the same push
+    /// providers (mocks, keys) and `extra` as its own sections.
+    pub fn another_gateway(&self, extra: &str) -> Result<Gateway, Error> {
+        Gateway::start(Mode::UpstreamWith(
+            self.kamailio.uri("udp"),
+            format!("{}{extra}", self.base_config),
+        ))
     }
 
     /// Restarts the gateway process: same config, data_dir and ports.

@@ -108,6 +108,11 @@ pub trait Backend: Send + Sync {
     /// Re-read push templates, keys and certificates (the manual's
     /// reloadfcm / pushkitrst). `Err` = nothing changed.
     fn reload(&self) -> Result<(), String>;
+    /// `[cluster]`: this node and the nodes that are up, as JSON; `None`
+    /// when the gateway is not in a cluster, `Err` when Redis cannot say.
+    fn cluster(&self) -> BoxFuture<'_, Option<Result<serde_json::Value, String>>> {
+        Box::pin(async { None })
+    }
 }
 
 /// Shared state of the API routes.

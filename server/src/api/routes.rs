@@ -27,6 +27,7 @@ pub(super) fn router(state: ApiState) -> Router {
         .route("/api/v1/bindings/{user}", delete(remove_user))
         .route("/api/v1/stats", get(stats))
         .route("/api/v1/load", get(load))
+        .route("/api/v1/cluster", get(cluster))
         .route("/api/v1/openapi.json", get(openapi))
         .route("/api/v1/reload", post(reload))
         .route_layer(middleware::from_fn_with_state(
@@ -224,6 +225,17 @@ pub(super) async fn public_wsload(State(state): State<ApiState>) -> Response {
             .into_response();
     }
     load(State(state)).await
+}
+
+async fn cluster(State(state): State<ApiState>) -> Response {
+    match state.backend.cluster().await {
+        None => error(
+            StatusCode::NOT_FOUND,
+            "this gateway is not in a cluster ([cluster] enabled = false)",
+        ),
+        Some(Ok(v)) => Json(v).into_response(),
+        Some(Err(e)) => error(StatusCode::SERVICE_UNAVAILABLE, e),
+    }
 }
 
 async fn reload(State(state): State<ApiState>) -> Response {

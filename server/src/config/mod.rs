@@ -9,11 +9,13 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Deserializer};
 
+mod cluster;
 mod files;
 mod limits;
 mod push;
 mod web;
 
+pub use cluster::ClusterConfig;
 pub use files::DataFiles;
 pub use limits::LimitsConfig;
 pub use push::PushPolicy;
@@ -71,6 +73,8 @@ pub struct Config {
     pub web: WebSection,
     /// `[limits]`: per-source limits and bans.
     pub limits: LimitsConfig,
+    /// `[cluster]`: one node of several sharing Redis (docs/cluster.md).
+    pub cluster: ClusterConfig,
 }
 
 /// `[store]`: where push bindings live.
@@ -373,6 +377,7 @@ impl Default for Config {
             api: ApiConfig::default(),
             web: WebSection::default(),
             limits: LimitsConfig::default(),
+            cluster: ClusterConfig::default(),
         }
     }
 }
@@ -525,6 +530,30 @@ impl Config {
         }
         if let Err((key, reason)) = self.web.validate() {
             return Err(ConfigError::Invalid { key, reason });
+        }
+        if let Err((key, reason)) = self.cluster.validate() {
+            return invalid(key, reason);
+        }
+        if self.cluster.enabled && self.store.backend != StoreBackend::Redis {
+            return invalid(
+                "cluster.enabled",
+                "needs [store] backend = \"redis\": the nodes share their state there",
+            );
+        }
+        if self.cluster.enabled && self.is_standalone() {
+            return invalid(
+                "cluster.enabled",
+                "needs [upstream] server: the nodes share one SIP registrar upstream (standalone registrations live in one process)",
+            );
+        }
+        if self.cluster.enabled
+            && self.cluster.sip_uri.is_empty()
+            && self.sip.udp.first().is_none_or(|a| a.ip().is_unspecified())
+        {
+            return invalid(
+                "cluster.sip_uri",
+                "is empty and the first [sip] udp address is missing or a wildcard: set the address other nodes reach this one at",
+            );
         }
         if let Err((key, reason)) = self.limits.validate() {
             return Err(ConfigError::Invalid {

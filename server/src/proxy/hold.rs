@@ -88,4 +88,7 @@ pub trait HoldHook: Send + Sync + 'static {
 
     /// The caller cancelled the request.
     fn cancel(&self, id: HoldId);
+
+    /// A client flow closed (its devices sleep now).
+    fn flow_closed(&self, _flow: crate::net::FlowId) {}
 }

@@ -395,5 +395,8 @@ impl Sink for Proxy {
         // Bindings stay: a device whose connection dropped is offline, not
         // unregistered (push wake-up will reach it); routing checks liveness.
         debug!(%flow, "flow closed");
+        if let Some(h) = &self.hold {
+            h.flow_closed(flow);
+        }
     }
 }

@@ -20,18 +20,18 @@ use crate::proxy::{BRANCH_PREFIX, Proxy};
 use crate::util::lock;
 
 /// A held request to forward to a device that just registered.
-struct Delivery {
-    call_id: String,
-    invite: bool,
-    reg_aor: String,
-    request: HeldRequest,
-    ctx: Arc<ResponseContext>,
+pub(super) struct Delivery {
+    pub(super) call_id: String,
+    pub(super) invite: bool,
+    pub(super) reg_aor: String,
+    pub(super) request: HeldRequest,
+    pub(super) ctx: Arc<ResponseContext>,
     /// The branch promised to the device, settled by this delivery.
-    promise: HeldBranch,
-    binding: sipwake_store::Binding,
-    old: Option<device::OldBranch>,
+    pub(super) promise: HeldBranch,
+    pub(super) binding: sipwake_store::Binding,
+    pub(super) old: Option<device::OldBranch>,
     /// Pushed before it came back (counts as a wake).
-    pushed: bool,
+    pub(super) pushed: bool,
 }
 
 impl Waker {
@@ -45,11 +45,35 @@ impl Waker {
             return;
         }
         let at = Instant::now();
+        for d in self.take_deliveries(aor, identity, &format!("{flow}"), &[]) {
+            if let Some(d) = self.claimed(d).await {
+                self.deliver(proxy, d, identity, flow, at).await;
+            }
+        }
+    }
+
+    /// Every open device of a held request that `identity` of `aor` is,
+    /// taken out of waiting (each is delivered — or dropped — once).
+    /// `skip_tokens`: a call whose `known_elsewhere` holds one of them is
+    /// not for this registration.
+    pub(super) fn take_deliveries(
+        &self,
+        aor: &str,
+        identity: &str,
+        via: &str,
+        skip_tokens: &[&str],
+    ) -> Vec<Delivery> {
+        let at = Instant::now();
         let mut deliveries = Vec::new();
         {
             let mut calls = lock(&self.calls);
             let mut done = Vec::new();
-            for (id, call) in calls.iter_mut().filter(|(_, c)| c.reg_aor == aor) {
+            for (id, call) in calls.iter_mut().filter(|(_, c)| {
+                c.reg_aor == aor
+                    && !skip_tokens
+                        .iter()
+                        .any(|t| c.known_elsewhere.iter().any(|k| k == t))
+            }) {
                 let Some(i) = device::match_device(&call.sleepers, identity) else {
                     continue;
                 };
@@ -79,7 +103,7 @@ impl Waker {
                         .wake_latency
                         .record(at.saturating_duration_since(t));
                 }
-                info!(call_id = %call.call_id, device = %s.binding.device, %flow, "held device registered again");
+                info!(call_id = %call.call_id, device = %s.binding.device, via, "held device registered again");
                 deliveries.push(Delivery {
                     call_id: call.call_id.clone(),
                     invite: call.invite,
@@ -99,9 +123,25 @@ impl Waker {
                 calls.remove(&id);
             }
         }
-        for d in deliveries {
-            self.deliver(proxy, d, identity, flow, at).await;
+        deliveries
+    }
+
+    /// Cluster: this node delivers `d` (else another did: its branch here
+    /// ends quietly). Always true on a single node.
+    pub(super) async fn claimed(&self, d: Delivery) -> Option<Delivery> {
+        let Some(c) = &self.cluster else {
+            return Some(d);
+        };
+        let method = if d.invite { "INVITE" } else { "MESSAGE" };
+        let what = format!("d|{}|{method}|{}", d.call_id, d.binding.device);
+        if c.claim(&d.reg_aor, &what).await {
+            return Some(d);
         }
+        info!(call_id = %d.call_id, device = %d.binding.device, "held request delivered by another gateway; not here");
+        inc(&self.stats.delivered_elsewhere);
+        let reason = "Temporarily Unavailable";
+        settle_dropped(&d.ctx, d.old.as_ref(), Some(d.promise), 480, reason).await;
+        None
     }
 
     async fn deliver(&self, proxy: &Proxy, d: Delivery, identity: &str, flow: FlowId, at: Instant) {
@@ -161,7 +201,7 @@ impl Waker {
     /// `removeon_subscallfail`: a hook on the call delivered to a woken
     /// device that removes its binding when that call fails (no answer,
     /// 408, 5xx).
-    fn subscall_hook(&self, call_id: &str, b: &sipwake_store::Binding) -> BranchHook {
+    pub(super) fn subscall_hook(&self, call_id: &str, b: &sipwake_store::Binding) -> BranchHook {
         let me = self.me.clone();
         let (call_id, b) = (call_id.to_owned(), b.clone());
         Arc::new(move |note| {

@@ -12,6 +12,7 @@
 //! arrive as `RegistrarEvent::Registered` and deliver ([`deliver`]); the
 //! device states are in [`device`]. See docs/wake.md.
 
+pub mod cluster;
 pub mod deliver;
 pub mod device;
 pub mod push;
@@ -31,6 +32,7 @@ use tokio::time::Instant;
 use tracing::{info, warn};
 
 use crate::bindings::{PushBindings, PushSender, PushStatus};
+use crate::cluster::Cluster;
 use crate::net::FlowId;
 use crate::proxy::context::{HeldBranch, ResponseContext};
 use crate::proxy::hold::{BranchRequest, HeldRequest, HoldFuture, HoldHook, HoldId, HookParts};
@@ -51,13 +53,14 @@ pub const MAX_SLEEPERS: usize = 16;
 pub fn proxy_with_wake(
     parts: ProxyParts,
     sender: Arc<dyn PushSender>,
+    cluster: Option<Arc<Cluster>>,
 ) -> Result<(Arc<Proxy>, Option<Arc<Waker>>), ProxyError> {
     let Some(bindings) = parts.push.clone() else {
         return Ok((Proxy::new(parts)?, None));
     };
     let mut waker = None;
     let proxy = Proxy::build(parts, |hp| {
-        let w = Waker::new(bindings, sender, hp);
+        let w = Waker::new(bindings, sender, hp, cluster);
         waker = Some(w.clone());
         Some(w as Arc<dyn HoldHook>)
     })?;
@@ -80,6 +83,9 @@ struct HeldCall {
     sleepers: Vec<Sleeper>,
     /// `ringing_on_push`: the 180 went out (once per call).
     rang: bool,
+    /// Cluster: registration tokens other nodes had for this user when
+    /// the request was held (the upstream reaches those devices itself).
+    known_elsewhere: Vec<String>,
 }
 
 impl HeldCall {
@@ -117,6 +123,8 @@ pub struct Waker {
     next: AtomicU64,
     stats: WakeStats,
     me: Weak<Waker>,
+    /// Several gateways: where devices woke elsewhere, and who delivers.
+    cluster: Option<Arc<Cluster>>,
 }
 
 impl Waker {
@@ -126,6 +134,7 @@ impl Waker {
         bindings: Arc<PushBindings>,
         sender: Arc<dyn PushSender>,
         parts: HookParts,
+        cluster: Option<Arc<Cluster>>,
     ) -> Arc<Waker> {
         let waker = Arc::new_cyclic(|me| Waker {
             bindings,
@@ -135,8 +144,10 @@ impl Waker {
             next: AtomicU64::new(1),
             stats: WakeStats::default(),
             me: me.clone(),
+            cluster,
         });
         waker.listen(parts.registrations);
+        waker.listen_cluster();
         waker
     }
 
@@ -174,6 +185,7 @@ impl Waker {
                     }) => {
                         let Some(p) = proxy.upgrade() else { return };
                         me.on_registered(&p, &aor, &instance, flow).await;
+                        me.announce(&p, &aor, &instance, flow).await;
                     }
                     Ok(RegistrarEvent::Unregistered { .. }) => {}
                     Err(broadcast::error::RecvError::Lagged(n)) => {
@@ -300,6 +312,7 @@ impl Waker {
         request: &HeldRequest,
         ctx: &Arc<ResponseContext>,
         found: Vec<Found>,
+        known_elsewhere: Vec<String>,
     ) -> HoldId {
         let id = HoldId(self.next.fetch_add(1, Ordering::Relaxed));
         let req = &request.req;
@@ -342,6 +355,7 @@ impl Waker {
                 ctx: ctx.clone(),
                 sleepers,
                 rang: false,
+                known_elsewhere,
             },
         );
         if !invite && held > 0 {
@@ -435,6 +449,9 @@ impl Waker {
             }
             (c.request.req.clone(), c.invite, live)
         };
+        if !live && !self.cluster_may_push(id, b).await {
+            return;
+        }
         let kind = if invite {
             NotificationKind::Call
         } else {
@@ -637,11 +654,12 @@ impl HoldHook for Waker {
     ) -> HoldFuture<'a, Option<HoldId>> {
         Box::pin(async move {
             let route = request.plan.recipient.as_ref()?;
-            let found = self.sleepers(&request.req, route).await;
+            let mut found = self.sleepers(&request.req, route).await;
+            let known_elsewhere = self.live_elsewhere(route, &mut found).await;
             if found.is_empty() {
                 return None;
             }
-            Some(self.hold_found(request, ctx, found).await)
+            Some(self.hold_found(request, ctx, found, known_elsewhere).await)
         })
     }
 
@@ -670,5 +688,11 @@ impl HoldHook for Waker {
         };
         let Some(me) = self.me.upgrade() else { return };
         tokio::spawn(async move { me.end_open(call, End::Cancelled).await });
+    }
+
+    fn flow_closed(&self, flow: FlowId) {
+        if let Some(c) = self.cluster.clone() {
+            tokio::spawn(async move { c.flow_closed(flow).await });
+        }
     }
 }

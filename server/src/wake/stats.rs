@@ -113,6 +113,13 @@ pub struct WakeStats {
     /// Pushes to devices that also got the request on a live flow (level 3,
     /// chat_when 2).
     pub live_pushed: AtomicU64,
+    /// Cluster: held requests sent to the node a device woke on.
+    pub forwarded_to_node: AtomicU64,
+    /// Cluster: held devices another node delivered to (claim lost here).
+    pub delivered_elsewhere: AtomicU64,
+    /// Cluster: pushes not sent here because another node holding the same
+    /// request sent it, or the device is connected to another node.
+    pub push_elsewhere: AtomicU64,
     /// Push sent → device registered (or answered).
     pub wake_latency: Latency,
     /// Device registered → held request forwarded.
@@ -124,7 +131,7 @@ pub fn inc(c: &AtomicU64) {
 }
 
 /// (JSON / Prometheus name, help) of every counter, in output order.
-const COUNTERS: [(&str, &str); 13] = [
+const COUNTERS: [(&str, &str); 16] = [
     (
         "held",
         "Devices a request was held for (pushed, waiting for them).",
@@ -162,6 +169,18 @@ const COUNTERS: [(&str, &str); 13] = [
         "live_pushed",
         "Pushes to devices that also got the request on a live flow.",
     ),
+    (
+        "forwarded_to_node",
+        "Held requests sent to the cluster node the device woke on.",
+    ),
+    (
+        "delivered_elsewhere",
+        "Held devices another cluster node delivered to.",
+    ),
+    (
+        "push_elsewhere",
+        "Pushes left to another cluster node (sent there, or the device is connected there).",
+    ),
 ];
 
 impl WakeStats {
@@ -179,6 +198,9 @@ impl WakeStats {
             "removed" => &self.removed,
             "udp_probed" => &self.udp_probed,
             "udp_answered" => &self.udp_answered,
+            "forwarded_to_node" => &self.forwarded_to_node,
+            "delivered_elsewhere" => &self.delivered_elsewhere,
+            "push_elsewhere" => &self.push_elsewhere,
             _ => &self.live_pushed,
         }
     }

@@ -165,7 +165,7 @@ impl Harness {
             parts = parts.push(p);
         }
         let (proxy, waker) = match sender {
-            Some(s) => sipwake::wake::proxy_with_wake(parts, s).unwrap(),
+            Some(s) => sipwake::wake::proxy_with_wake(parts, s, None).unwrap(),
             None => (Proxy::new(parts).unwrap(), None),
         };
         Harness {
