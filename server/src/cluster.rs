@@ -237,9 +237,18 @@ impl Cluster {
             }
             Err(_) => return Vec::new(),
         };
-        let alive = lock(&self.alive);
+        let known = |l: &Location| lock(&self.alive).get(&l.node) == Some(&l.boot);
+        if list.iter().any(|(_, l)| l.node != self.node && !known(l)) {
+            // A node (or boot) this node has not seen yet, e.g. one that
+            // joined since the last heartbeat: ask Redis now rather than
+            // take the device for asleep.
+            let p = self.presence.clone();
+            if let Ok(Ok(nodes)) = tokio::task::spawn_blocking(move || p.nodes()).await {
+                *lock(&self.alive) = nodes.into_iter().map(|n| (n.id, n.boot)).collect();
+            }
+        }
         list.into_iter()
-            .filter(|(_, l)| l.node != self.node && alive.get(&l.node) == Some(&l.boot))
+            .filter(|(_, l)| l.node != self.node && known(l))
             .collect()
     }
 

@@ -10,7 +10,7 @@ use serde_json::Value;
 use crate::client::SipClient;
 use crate::gateway::Gateway;
 use crate::kamailio::Kamailio;
-use crate::push::{self, Api, Options, PushGateway};
+use crate::push::{self, APP, Api, Options, PushGateway};
 use crate::sipmsg::{self, Challenge, Msg};
 use crate::ua::{SDP, ack_non_2xx};
 use crate::{Error, REALM, password};
@@ -70,14 +70,25 @@ impl App {
         }
     }
 
+    /// The same app without `+sip.instance` (its registrations are told
+    /// apart by Contact; the push token keys its binding).
+    pub fn without_instance(user: &str, mpush: &str) -> App {
+        App {
+            user: user.to_owned(),
+            instance: String::new(),
+            mpush: mpush.to_owned(),
+        }
+    }
+
     /// REGISTER headers for this app on connection `c`.
     pub fn headers(&self, c: &SipClient) -> Vec<String> {
+        let instance = if self.instance.is_empty() {
+            String::new()
+        } else {
+            format!(";+sip.instance=\"<{}>\"", self.instance)
+        };
         vec![
-            format!(
-                "Contact: {};+sip.instance=\"<{}>\";expires=600",
-                c.contact(),
-                self.instance
-            ),
+            format!("Contact: {}{instance};expires=600", c.contact()),
             "Expires: 600".into(),
             "Supported: path".into(),
             format!("X-MPUSH: {}", self.mpush),
@@ -247,6 +258,77 @@ pub async fn wait_fcm(
         },
     )
     .await
+}
+
+/// A UDP app with an RFC 8599 push binding (FCM), with a stable instance
+/// or (the manual's example form) without one.
+pub struct UdpApp {
+    pub instance: Option<String>,
+    pub token: String,
+}
+
+impl UdpApp {
+    pub fn new(token: &str, with_instance: bool) -> UdpApp {
+        UdpApp {
+            instance: with_instance
+                .then(|| format!("urn:uuid:{}", sipmsg::md5_hex(&sipmsg::token("inst")))),
+            token: token.to_owned(),
+        }
+    }
+
+    /// A new socket of alice towards the gateway.
+    pub async fn socket(&self, gw: &Gateway) -> SipClient {
+        SipClient::udp(gw.sip_addr(), "alice", REALM).await.unwrap()
+    }
+
+    pub fn headers(&self, c: &SipClient) -> Vec<String> {
+        let contact = c.contact();
+        let uri = contact.trim_end_matches('>');
+        let instance = self
+            .instance
+            .as_ref()
+            .map(|i| format!(";+sip.instance=\"<{i}>\""))
+            .unwrap_or_default();
+        vec![
+            format!(
+                "Contact: {uri};pn-provider=fcm;pn-param={APP};pn-prid={}>{instance};expires=600",
+                self.token
+            ),
+            "Expires: 600".into(),
+            "Supported: path".into(),
+        ]
+    }
+
+    /// REGISTER 401 → 200 on `c`: (200, every request that came meanwhile).
+    pub async fn register(&self, c: &mut SipClient) -> Result<(Msg, Vec<Msg>), Error> {
+        let ruri = format!("sip:{REALM}");
+        let to = format!("<sip:alice@{REALM}>");
+        let req = c.request("REGISTER", &ruri, &to, &self.headers(c), "");
+        let (challenge, mut during) = send_collect(c, req).await?;
+        if challenge.status() != Some(401) {
+            return Err(Error::Protocol(format!(
+                "want 401, got {}",
+                challenge.start
+            )));
+        }
+        let ch = Challenge::parse(challenge.header("WWW-Authenticate").unwrap_or_default())?;
+        let cred = ch.authorization(
+            "alice",
+            password("alice"),
+            "REGISTER",
+            &ruri,
+            &sipmsg::token("cn"),
+        );
+        let mut headers = self.headers(c);
+        headers.push(format!("Authorization: {cred}"));
+        let req = c.request("REGISTER", &ruri, &to, &headers, "");
+        let (ok, more) = send_collect(c, req).await?;
+        during.extend(more);
+        if ok.status() != Some(200) {
+            return Err(Error::Protocol(format!("REGISTER answered {}", ok.start)));
+        }
+        Ok((ok, during))
+    }
 }
 
 /// A caller at Kamailio (UDP, digest user of Kamailio): INVITE or MESSAGE

@@ -9,35 +9,73 @@
 use serde_json::Value;
 use sipwake_e2e::gateway::Gateway;
 use sipwake_e2e::push::{Api, Options, PushGateway, STORE_KEY};
-use sipwake_e2e::wake::{self, App, Caller, Edge, GRACE, WAIT};
-use sipwake_store::redis::harness::{RedisProcess, bulk_reply};
+use sipwake_e2e::wake::{self, App, Caller, Edge, GRACE, UdpApp, WAIT};
+use sipwake_store::redis::harness::{RedisCluster, RedisProcess, bulk_reply};
 
-/// The sections that make a gateway node `node` of the cluster on `redis`.
-fn node_config(redis: &RedisProcess, node: &str) -> String {
+/// The sections that make a gateway node `node` of the cluster on Redis
+/// at `urls`.
+/// and with more `[push]` lines.
+fn node_config_with(urls: &[String], node: &str, push: &str) -> String {
+    let urls = urls
+        .iter()
+        .map(|u| format!("\"{u}\""))
+        .collect::<Vec<_>>()
+        .join(", ");
     format!(
-        "\n[push]\nwake_timeout_secs = 25\n\n[store]\nbackend = \"redis\"\nredis_urls = [\"{}\"]\nkey = \"{STORE_KEY}\"\nredis_timeout_ms = 500\n\n[cluster]\nenabled = true\nnode_id = \"{node}\"\nheartbeat_ms = 200\npoll_ms = 200\n",
-        redis.url()
+        "\n[push]\nwake_timeout_secs = 25\n{push}\n\n[store]\nbackend = \"redis\"\nredis_urls = [{urls}]\nkey = \"{STORE_KEY}\"\nredis_timeout_ms = 500\n\n[cluster]\nenabled = true\nnode_id = \"{node}\"\nheartbeat_ms = 200\npoll_ms = 200\n"
     )
+}
+
+/// The Redis deployment under test.
+enum Redis {
+    Standalone(RedisProcess),
+    Cluster(RedisCluster),
+}
+
+impl Redis {
+    fn urls(&self) -> Vec<String> {
+        match self {
+            Redis::Standalone(r) => vec![r.url()],
+            Redis::Cluster(c) => c.urls(),
+        }
+    }
+
+    fn standalone(&mut self) -> &mut RedisProcess {
+        match self {
+            Redis::Standalone(r) => r,
+            Redis::Cluster(_) => panic!("a standalone Redis test"),
+        }
+    }
 }
 
 struct Cluster {
     env: PushGateway,
     node2: Gateway,
     api2: Api,
-    redis: RedisProcess,
+    redis: Redis,
 }
 
 /// Redis with an fsync'd append-only file (what docs/cluster.md asks for),
 /// Kamailio, and two gateway nodes that see each other.
 async fn start() -> Cluster {
     let redis = RedisProcess::start(&["--appendonly", "yes", "--appendfsync", "always"]);
+    start_on(Redis::Standalone(redis)).await
+}
+
+async fn start_on(redis: Redis) -> Cluster {
+    start_with(redis, "").await
+}
+
+async fn start_with(redis: Redis, push: &str) -> Cluster {
     let env = PushGateway::start(Options {
-        extra: node_config(&redis, "n1"),
+        extra: node_config_with(&redis.urls(), "n1", push),
         ..Options::default()
     })
     .await
     .unwrap();
-    let node2 = env.another_gateway(&node_config(&redis, "n2")).unwrap();
+    let node2 = env
+        .another_gateway(&node_config_with(&redis.urls(), "n2", push))
+        .unwrap();
     let api2 = Api::new(node2.http_addr());
     wake::until("both nodes to see each other", WAIT, || {
         let api = Api::new(env.gw.http_addr());
@@ -162,10 +200,15 @@ async fn delivered_when_the_pubsub_connections_were_killed() {
     let c = start().await;
     let app = App::new("alice", &wake::fcm_mpush("fcm-cluster-kill"));
     asleep_on_node1(&c, &app, Edge::Ws).await;
-    let port = c.redis.port;
+    let ports: Vec<u16> = match &c.redis {
+        Redis::Standalone(r) => vec![r.port],
+        Redis::Cluster(cl) => cl.nodes.iter().map(|n| n.port).collect(),
+    };
     wake_on_node2(&c, &app, Edge::Ws, async move || {
-        let r = bulk_reply(port, &["CLIENT", "KILL", "TYPE", "pubsub"]);
-        assert!(r.starts_with(':'), "CLIENT KILL answered {r}");
+        for port in ports {
+            let r = bulk_reply(port, &["CLIENT", "KILL", "TYPE", "pubsub"]);
+            assert!(r.starts_with(':'), "CLIENT KILL answered {r}");
+        }
     })
     .await;
 }
@@ -181,7 +224,7 @@ async fn register_gets_503_while_redis_is_down_and_nothing_acknowledged_is_lost(
         1
     );
 
-    c.redis.kill();
+    c.redis.standalone().kill();
     let during = App::new("dave", &wake::fcm_mpush("fcm-cluster-during"));
     let mut conn = wake::connect(&c.node2, Edge::Ws, "dave").await.unwrap();
     let (challenge, _) = during.register_unauthenticated(&mut conn).await.unwrap();
@@ -202,7 +245,7 @@ async fn register_gets_503_while_redis_is_down_and_nothing_acknowledged_is_lost(
         refused.start
     );
 
-    c.redis.restart();
+    c.redis.standalone().restart();
     let (challenge, _) = during.register_unauthenticated(&mut conn).await.unwrap();
     let (ok, _) = during
         .register_authenticated(&mut conn, &challenge)
@@ -215,4 +258,135 @@ async fn register_gets_503_while_redis_is_down_and_nothing_acknowledged_is_lost(
         assert_eq!(api.devices("carol@sipwake.test").await.unwrap().len(), 1);
         assert_eq!(api.devices("dave@sipwake.test").await.unwrap().len(), 1);
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_held_on_node1_reaches_the_app_woken_on_node2_on_a_redis_cluster() {
+    let c = start_on(Redis::Cluster(RedisCluster::start())).await;
+    let app = App::new("alice", &wake::fcm_mpush("fcm-cluster-rc"));
+    asleep_on_node1(&c, &app, Edge::Ws).await;
+    wake_on_node2(&c, &app, Edge::Ws, async || {}).await;
+}
+
+/// The app (without `+sip.instance`: Kamailio keeps one registration per
+/// Contact) registered through node 1, fell asleep, then registered
+/// through node 2 and stays connected there: Kamailio forks a call to both
+/// registrations. Node 1 sees the device live on node 2 and leaves it to
+/// that branch: one INVITE, no push.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_forked_through_both_nodes_reaches_the_app_once() {
+    let c = start().await;
+    let app = App::without_instance("alice", &wake::fcm_mpush("fcm-cluster-fork"));
+    asleep_on_node1(&c, &app, Edge::Ws).await;
+    let mut conn = wake::connect(&c.node2, Edge::Ws, "alice").await.unwrap();
+    app.register(&mut conn).await.unwrap();
+
+    let mut caller = Caller::at(&c.env.kamailio, "bob").await.unwrap();
+    caller.send("INVITE", "alice", &[], "").await.unwrap();
+    let call_id = caller.call_id.clone();
+    let invite = wake::expect_invite(&mut conn, WAIT)
+        .await
+        .map_err(|e| failure(&c, &e.to_string()))
+        .unwrap();
+    assert_eq!(invite.header("Call-ID"), Some(call_id.as_str()));
+    // Node 1 got its fork too, and left the device to node 2.
+    wake::until("node 1 to see its fork", WAIT, || {
+        let log = c.env.gw.log();
+        let id = call_id.clone();
+        async move {
+            log.lines()
+                .any(|l| l.contains("connected to another gateway") && l.contains(&id))
+                .then_some(())
+        }
+    })
+    .await
+    .map_err(|e| failure(&c, &e.to_string()))
+    .unwrap();
+    let ringing = wake::ring(&mut conn, invite).await.unwrap();
+    wake::accept(&mut conn, &ringing).await.unwrap();
+    let ok = caller
+        .final_response(WAIT)
+        .await
+        .map_err(|e| failure(&c, &e.to_string()))
+        .unwrap();
+    assert_eq!(ok.status(), Some(200), "{}", ok.start);
+    wake::finish_call(&mut caller, &ok, &mut conn)
+        .await
+        .map_err(|e| failure(&c, &e.to_string()))
+        .unwrap();
+    let again = wake::no_request(&mut conn, "INVITE", GRACE).await.unwrap();
+    assert!(again.is_none(), "second INVITE: {again:?}");
+    assert!(
+        wake::fcm_pushes(&c.env, "0", &call_id).is_empty(),
+        "no push for a connected device"
+    );
+}
+
+/// A UDP app (RFC 8599 binding) registered through node 1 stops reading
+/// its socket. Node 1 sends the call to its last address and would push
+/// after `udp_wake_after_ms` of silence; before that the app registers
+/// through node 2 from a new socket: no push, the call once on the new
+/// socket, through node 2.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_udp_app_that_registers_on_node2_before_its_push_is_not_pushed() {
+    let redis = RedisProcess::start(&[]);
+    let c = start_with(Redis::Standalone(redis), "udp_wake_after_ms = 8000").await;
+    let app = UdpApp::new("fcm-cluster-udp", true);
+    let mut old = app.socket(&c.env.gw).await;
+    app.register(&mut old)
+        .await
+        .map_err(|e| failure(&c, &e.to_string()))
+        .unwrap();
+    // From here on the app sleeps: nobody reads `old`.
+    let mut caller = Caller::at(&c.env.kamailio, "bob").await.unwrap();
+    caller.send("INVITE", "alice", &[], "").await.unwrap();
+    let call_id = caller.call_id.clone();
+    wake::until("node 1 to watch the UDP app", WAIT, || {
+        let log = c.env.gw.log();
+        let id = call_id.clone();
+        async move {
+            log.lines()
+                .any(|l| l.contains("watching them") && l.contains(&id))
+                .then_some(())
+        }
+    })
+    .await
+    .map_err(|e| failure(&c, &e.to_string()))
+    .unwrap();
+
+    let mut new = app.socket(&c.node2).await;
+    let (_, during) = app
+        .register(&mut new)
+        .await
+        .map_err(|e| failure(&c, &e.to_string()))
+        .unwrap();
+    let invite = match during.into_iter().find(|m| m.method() == Some("INVITE")) {
+        Some(i) => i,
+        None => wake::expect_invite(&mut new, WAIT)
+            .await
+            .map_err(|e| failure(&c, &e.to_string()))
+            .unwrap(),
+    };
+    assert_eq!(invite.header("Call-ID"), Some(call_id.as_str()));
+    let ringing = wake::ring(&mut new, invite).await.unwrap();
+    wake::accept(&mut new, &ringing).await.unwrap();
+    let ok = caller
+        .final_response(WAIT)
+        .await
+        .map_err(|e| failure(&c, &e.to_string()))
+        .unwrap();
+    assert_eq!(ok.status(), Some(200), "{}", ok.start);
+    wake::finish_call(&mut caller, &ok, &mut new)
+        .await
+        .map_err(|e| failure(&c, &e.to_string()))
+        .unwrap();
+    let again = wake::no_request(&mut new, "INVITE", GRACE).await.unwrap();
+    assert!(again.is_none(), "second INVITE: {again:?}");
+    assert!(
+        wake::fcm_pushes(&c.env, "0", &call_id).is_empty(),
+        "pushed although it registered on node 2 first"
+    );
+    let s1 = wake::wake_stats(&c.env.api).await.unwrap();
+    assert_eq!(s1["forwarded_to_node"], 1, "{s1}");
+    assert_eq!(s1["pushed"], 0, "{s1}");
 }

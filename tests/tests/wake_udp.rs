@@ -17,11 +17,11 @@ use std::time::Duration;
 
 use serde_json::Value;
 use sipwake_e2e::client::SipClient;
-use sipwake_e2e::push::{API_TOKEN, APP, PushGateway};
-use sipwake_e2e::sipmsg::{self, Challenge, Msg};
+use sipwake_e2e::push::{API_TOKEN, PushGateway};
+use sipwake_e2e::sipmsg::Msg;
 use sipwake_e2e::sipp::{Sipp, SippRun};
-use sipwake_e2e::wake::{self, Caller, GRACE, WAIT};
-use sipwake_e2e::{Error, REALM, password};
+use sipwake_e2e::wake::{self, Caller, GRACE, UdpApp, WAIT};
+use sipwake_e2e::{Error, password};
 
 /// `window_ms`: `udp_wake_after_ms`.
 async fn setup(window_ms: u64) -> PushGateway {
@@ -32,79 +32,6 @@ async fn setup(window_ms: u64) -> PushGateway {
     )
     .await
     .unwrap()
-}
-
-/// A UDP app with an RFC 8599 push binding (FCM), with a stable instance
-/// or (the manual's example form) without one.
-struct UdpApp {
-    instance: Option<String>,
-    token: String,
-}
-
-impl UdpApp {
-    fn new(token: &str, with_instance: bool) -> UdpApp {
-        UdpApp {
-            instance: with_instance
-                .then(|| format!("urn:uuid:{}", sipmsg::md5_hex(&sipmsg::token("inst")))),
-            token: token.to_owned(),
-        }
-    }
-
-    /// A new socket of alice towards the gateway.
-    async fn socket(&self, env: &PushGateway) -> SipClient {
-        SipClient::udp(env.gw.sip_addr(), "alice", REALM)
-            .await
-            .unwrap()
-    }
-
-    fn headers(&self, c: &SipClient) -> Vec<String> {
-        let contact = c.contact();
-        let uri = contact.trim_end_matches('>');
-        let instance = self
-            .instance
-            .as_ref()
-            .map(|i| format!(";+sip.instance=\"<{i}>\""))
-            .unwrap_or_default();
-        vec![
-            format!(
-                "Contact: {uri};pn-provider=fcm;pn-param={APP};pn-prid={}>{instance};expires=600",
-                self.token
-            ),
-            "Expires: 600".into(),
-            "Supported: path".into(),
-        ]
-    }
-
-    /// REGISTER 401 → 200 on `c`: (200, every request that came meanwhile).
-    async fn register(&self, c: &mut SipClient) -> Result<(Msg, Vec<Msg>), Error> {
-        let ruri = format!("sip:{REALM}");
-        let to = format!("<sip:alice@{REALM}>");
-        let req = c.request("REGISTER", &ruri, &to, &self.headers(c), "");
-        let (challenge, mut during) = wake::send_collect(c, req).await?;
-        if challenge.status() != Some(401) {
-            return Err(Error::Protocol(format!(
-                "want 401, got {}",
-                challenge.start
-            )));
-        }
-        let ch = Challenge::parse(challenge.header("WWW-Authenticate").unwrap_or_default())?;
-        let cred = ch.authorization(
-            "alice",
-            password("alice"),
-            "REGISTER",
-            &ruri,
-            &sipmsg::token("cn"),
-        );
-        let mut headers = self.headers(c);
-        headers.push(format!("Authorization: {cred}"));
-        let req = c.request("REGISTER", &ruri, &to, &headers, "");
-        let (ok, more) = wake::send_collect(c, req).await?;
-        during.extend(more);
-        if ok.status() != Some(200) {
-            return Err(Error::Protocol(format!("REGISTER answered {}", ok.start)));
-        }
-        Ok((ok, during))
-    }
 }
 
 /// SIPp's `uac_call` as bob at Kamailio, calling alice (in the background).
@@ -198,7 +125,7 @@ async fn sleeping_udp_app(with_instance: bool) {
     let env = setup(1200).await;
     let gw = &env.gw;
     let app = UdpApp::new("fcm-udp-sleeper", with_instance);
-    let mut old = app.socket(&env).await;
+    let mut old = app.socket(&env.gw).await;
     app.register(&mut old)
         .await
         .map_err(|e| gw.failure(&e.to_string()).to_string())
@@ -245,7 +172,7 @@ async fn sleeping_udp_app(with_instance: bool) {
     assert_eq!(stats["delivered"], 0, "{stats}");
 
     // Woken: a new socket, new port, 401 → 200.
-    let mut new = app.socket(&env).await;
+    let mut new = app.socket(&env.gw).await;
     assert_ne!(new.local, old.local);
     let (_ok, during) = app
         .register(&mut new)
@@ -322,7 +249,7 @@ async fn answering_udp_app_gets_the_call_with_no_push() {
     let env = setup(5000).await;
     let gw = &env.gw;
     let app = UdpApp::new("fcm-udp-awake", true);
-    let mut c = app.socket(&env).await;
+    let mut c = app.socket(&env.gw).await;
     app.register(&mut c)
         .await
         .map_err(|e| gw.failure(&e.to_string()).to_string())
@@ -367,7 +294,7 @@ async fn message_to_a_silent_udp_app_is_accepted_pushed_and_delivered_once() {
     let env = setup(1200).await;
     let fail = |e: Error| env.gw.failure(&e.to_string()).to_string();
     let app = UdpApp::new("fcm-udp-chat", true);
-    let mut old = app.socket(&env).await;
+    let mut old = app.socket(&env.gw).await;
     app.register(&mut old).await.map_err(fail).unwrap();
 
     let text = "still there? (udp)";
@@ -396,7 +323,7 @@ async fn message_to_a_silent_udp_app_is_accepted_pushed_and_delivered_once() {
         "sent to the old address first: {first:?}"
     );
 
-    let mut new = app.socket(&env).await;
+    let mut new = app.socket(&env.gw).await;
     let (_ok, during) = app.register(&mut new).await.map_err(fail).unwrap();
     let msg = match during.into_iter().find(|m| m.method() == Some("MESSAGE")) {
         Some(m) => m,
@@ -438,12 +365,12 @@ async fn an_app_that_moved_rings_once_on_its_new_socket() {
     let env = setup(1200).await;
     let gw = &env.gw;
     let app = UdpApp::new("fcm-udp-mover", true);
-    let mut old = app.socket(&env).await;
+    let mut old = app.socket(&env.gw).await;
     app.register(&mut old)
         .await
         .map_err(|e| gw.failure(&e.to_string()).to_string())
         .unwrap();
-    let mut new = app.socket(&env).await;
+    let mut new = app.socket(&env.gw).await;
     assert_ne!(new.local, old.local);
     app.register(&mut new)
         .await

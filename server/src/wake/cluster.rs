@@ -95,6 +95,7 @@ impl Waker {
     /// that later reads do not mistake those for wake-ups.
     pub(super) async fn live_elsewhere(
         &self,
+        call_id: &str,
         route: &Recipient,
         found: &mut Vec<Found>,
     ) -> Vec<String> {
@@ -110,7 +111,7 @@ impl Waker {
                 .iter()
                 .find(|(identity, _)| device::is_live(&f.binding, std::slice::from_ref(identity)));
             if let Some((_, loc)) = there {
-                info!(aor = %route.reg_aor, device = %f.binding.device, node = %loc.node, "device connected to another gateway; not held here");
+                info!(%call_id, aor = %route.reg_aor, device = %f.binding.device, node = %loc.node, "device connected to another gateway; not held here");
             }
             there.is_none()
         });

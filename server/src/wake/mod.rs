@@ -655,7 +655,8 @@ impl HoldHook for Waker {
         Box::pin(async move {
             let route = request.plan.recipient.as_ref()?;
             let mut found = self.sleepers(&request.req, route).await;
-            let known_elsewhere = self.live_elsewhere(route, &mut found).await;
+            let call_id = request.req.call_id().unwrap_or("");
+            let known_elsewhere = self.live_elsewhere(call_id, route, &mut found).await;
             if found.is_empty() {
                 return None;
             }
