@@ -13,8 +13,7 @@ use sipwake_e2e::wake::{self, App, Caller, Edge, GRACE, UdpApp, WAIT};
 use sipwake_store::redis::harness::{RedisCluster, RedisProcess, bulk_reply};
 
 /// The sections that make a gateway node `node` of the cluster on Redis
-/// at `urls`.
-/// and with more `[push]` lines.
+/// at `urls`, with `push` as more `[push]` lines.
 fn node_config_with(urls: &[String], node: &str, push: &str) -> String {
     let urls = urls
         .iter()
