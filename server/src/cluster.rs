@@ -15,8 +15,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use sipwake_store::{Location, NodeInfo, Presence, PresenceEvent, StoreError};
-use tokio::sync::broadcast;
+use sipwake_store::{KeeperLease, Location, NodeInfo, Presence, PresenceEvent, StoreError};
+use tokio::sync::{broadcast, watch};
 use tracing::{info, warn};
 
 use crate::config::Config;
@@ -51,6 +51,23 @@ pub struct Cluster {
     /// Requests held here now (for the heartbeat and the API).
     pub holding: AtomicU64,
     flows: Box<dyn Fn() -> u64 + Send + Sync>,
+    /// Bumped whenever a node's heartbeat is found gone (its kept
+    /// registrations are up for takeover).
+    departures: watch::Sender<u64>,
+}
+
+/// Who keeps a device's upstream registration, as [`Cluster::keeper_lease`]
+/// found it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Keep {
+    /// This node: register in this Call-ID / From tag, above this CSeq.
+    Here {
+        call_id: String,
+        from_tag: String,
+        cseq: u32,
+    },
+    /// Another node that is up keeps it.
+    Elsewhere(String),
 }
 
 /// The node's name: `[cluster] node_id`, else the host name.
@@ -101,6 +118,7 @@ impl Cluster {
             stop: Arc::new(AtomicBool::new(false)),
             holding: AtomicU64::new(0),
             flows,
+            departures: watch::Sender::new(0),
         });
         cluster.beat()?;
         info!(node = %cluster.node, sip = %cluster.sip, "cluster: joined");
@@ -135,9 +153,127 @@ impl Cluster {
     /// Writes the heartbeat and reads who else is up.
     fn beat(&self) -> Result<(), StoreError> {
         self.presence.heartbeat(&self.info(), self.heartbeat * 3)?;
-        let nodes = self.presence.nodes()?;
-        *lock(&self.alive) = nodes.into_iter().map(|n| (n.id, n.boot)).collect();
+        self.read_nodes()
+    }
+
+    /// Refreshes the view of who is up; a node (boot) that was up and is
+    /// not any more is a departure.
+    fn read_nodes(&self) -> Result<(), StoreError> {
+        let nodes: HashMap<String, String> = self
+            .presence
+            .nodes()?
+            .into_iter()
+            .map(|n| (n.id, n.boot))
+            .collect();
+        let gone: Vec<String> = {
+            let mut alive = lock(&self.alive);
+            let gone = alive
+                .iter()
+                .filter(|(id, boot)| nodes.get(*id) != Some(*boot))
+                .map(|(id, _)| id.clone())
+                .collect();
+            *alive = nodes;
+            gone
+        };
+        if !gone.is_empty() {
+            warn!(nodes = ?gone, "cluster: node(s) gone; their kept registrations are taken over");
+            self.departures.send_modify(|n| *n += 1);
+        }
         Ok(())
+    }
+
+    /// Changes whenever a node is found gone.
+    pub fn departures(&self) -> watch::Receiver<u64> {
+        self.departures.subscribe()
+    }
+
+    /// Whether `node` with `boot` is up (asking Redis when this node has
+    /// not seen it yet).
+    fn is_up(&self, node: &str, boot: &str) -> bool {
+        let known = || lock(&self.alive).get(node).map(String::as_str) == Some(boot);
+        known() || (self.read_nodes().is_ok() && known())
+    }
+
+    /// Who keeps `device` of `aor` upstream. This node takes the lease
+    /// when nobody has it, when its holder is gone, or with `take` (the
+    /// app just registered through this node, so its registration upstream
+    /// names this node's Path). A holder keeps the Call-ID and From tag
+    /// and reserves `reserve` CSeq numbers per call, so a node taking over
+    /// continues above the last one used. `fresh`: the Call-ID and From
+    /// tag for a new lease.
+    pub async fn keeper_lease(
+        self: &Arc<Self>,
+        aor: &str,
+        device: &str,
+        fresh: (String, String),
+        take: bool,
+        reserve: u32,
+    ) -> Result<Keep, StoreError> {
+        let (aor, device) = (aor.to_owned(), device.to_owned());
+        let me = (self.node.clone(), self.boot.clone());
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || {
+            for _ in 0..8 {
+                let current = this.presence.lease(&aor, &device)?;
+                let (expected, next) = match &current {
+                    Some((_, l)) if l.node == me.0 && l.boot == me.1 => (
+                        current.as_ref().map(|(r, _)| r.as_str()),
+                        KeeperLease {
+                            cseq: l.cseq.saturating_add(reserve),
+                            ..l.clone()
+                        },
+                    ),
+                    Some((_, l)) if !take && this.is_up(&l.node, &l.boot) => {
+                        return Ok(Keep::Elsewhere(l.node.clone()));
+                    }
+                    Some((raw, l)) => (
+                        Some(raw.as_str()),
+                        KeeperLease {
+                            node: me.0.clone(),
+                            boot: me.1.clone(),
+                            epoch: l.epoch + 1,
+                            call_id: l.call_id.clone(),
+                            from_tag: l.from_tag.clone(),
+                            cseq: l.cseq.saturating_add(reserve),
+                        },
+                    ),
+                    None => (
+                        None,
+                        KeeperLease {
+                            node: me.0.clone(),
+                            boot: me.1.clone(),
+                            epoch: 1,
+                            call_id: fresh.0.clone(),
+                            from_tag: fresh.1.clone(),
+                            cseq: reserve,
+                        },
+                    ),
+                };
+                if this.presence.swap_lease(&aor, &device, expected, &next)? {
+                    if current.as_ref().is_some_and(|(_, l)| l.node != me.0) {
+                        info!(%aor, %device, from = %current.as_ref().map_or("", |(_, l)| l.node.as_str()), epoch = next.epoch, "cluster: keeper lease taken over");
+                    }
+                    return Ok(Keep::Here {
+                        call_id: next.call_id,
+                        from_tag: next.from_tag,
+                        cseq: next.cseq - reserve,
+                    });
+                }
+                // Changed meanwhile (another node, or our own other task):
+                // read again.
+            }
+            Err(StoreError::Redis {
+                target: "keeper lease".into(),
+                reason: "changed on every try (8 compare-and-set rounds)".into(),
+            })
+        })
+        .await
+        .unwrap_or_else(|e| {
+            Err(StoreError::Corrupt {
+                aor: String::new(),
+                reason: e.to_string(),
+            })
+        })
     }
 
     fn spawn_heartbeat(self: &Arc<Self>) {

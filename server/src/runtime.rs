@@ -116,8 +116,14 @@ impl Runtime {
         let (proxy, waker) = crate::wake::proxy_with_wake(parts, sender.clone(), cluster.clone())?;
         // Keeps sleeping apps registered upstream, with Path or with
         // contact rewriting alike.
-        let keeper = (!config.is_standalone())
-            .then(|| Keeper::start(proxy.clone(), push.bindings.clone(), sender));
+        let keeper = (!config.is_standalone()).then(|| {
+            Keeper::start(
+                proxy.clone(),
+                push.bindings.clone(),
+                sender,
+                cluster.clone(),
+            )
+        });
         Ok(Arc::new(Runtime {
             push,
             proxy,

@@ -67,7 +67,7 @@ fn start_with_store(policy: PushPolicy, store: Arc<SqliteStore>) -> Env {
         Some(bindings.clone()),
         Some(push.clone()),
     );
-    let keeper = Keeper::start(h.proxy.clone(), bindings, push.clone());
+    let keeper = Keeper::start(h.proxy.clone(), bindings, push.clone(), None);
     keeper.start_rebuild();
     Env {
         h,

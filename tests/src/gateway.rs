@@ -123,6 +123,11 @@ impl Gateway {
         }
     }
 
+    /// kill -9: the gateway dies without cleaning up.
+    pub fn crash(&mut self) {
+        self.proc.crash();
+    }
+
     /// SIGTERM and the exit code (None if it did not exit within 10 s).
     pub fn shutdown(&mut self) -> Option<i32> {
         self.proc.terminate(Duration::from_secs(10))

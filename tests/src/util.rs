@@ -147,6 +147,16 @@ impl ProcGuard {
         wait_for(&format!("{name} to exit"), timeout, || self.try_exit()).ok()
     }
 
+    /// SIGKILL now (a crash: nothing is cleaned up) and waits for the exit.
+    pub fn crash(&mut self) {
+        if self.try_exit().is_none() {
+            self.signal(libc::SIGKILL, false);
+        }
+        if let Some(mut child) = self.child.take() {
+            let _ = child.wait();
+        }
+    }
+
     /// Stops the whole process group: SIGTERM (Kamailio's main process then
     /// stops its workers), a short grace period, then SIGKILL for leftovers.
     pub fn kill(&mut self) {

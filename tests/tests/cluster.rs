@@ -6,22 +6,32 @@
 //! meanwhile. With Redis stopped a push REGISTER gets 503 + Retry-After,
 //! and after Redis is back nothing acknowledged is lost.
 
+use std::time::Duration;
+
 use serde_json::Value;
+use sipwake_e2e::client::SipClient;
 use sipwake_e2e::gateway::Gateway;
-use sipwake_e2e::push::{Api, Options, PushGateway, STORE_KEY};
+use sipwake_e2e::push::{self, Api, Options, PushGateway, STORE_KEY};
 use sipwake_e2e::wake::{self, App, Caller, Edge, GRACE, UdpApp, WAIT};
+use sipwake_e2e::{REALM, password};
 use sipwake_store::redis::harness::{RedisCluster, RedisProcess, bulk_reply};
 
 /// The sections that make a gateway node `node` of the cluster on Redis
 /// at `urls`, with `push` as more `[push]` lines.
 fn node_config_with(urls: &[String], node: &str, push: &str) -> String {
+    // Under Kamailio's fr_inv_timer (30 s) unless the test says otherwise.
+    let push = if push.contains("wake_timeout_secs") {
+        push.to_owned()
+    } else {
+        format!("wake_timeout_secs = 25\n{push}")
+    };
     let urls = urls
         .iter()
         .map(|u| format!("\"{u}\""))
         .collect::<Vec<_>>()
         .join(", ");
     format!(
-        "\n[push]\nwake_timeout_secs = 25\n{push}\n\n[store]\nbackend = \"redis\"\nredis_urls = [{urls}]\nkey = \"{STORE_KEY}\"\nredis_timeout_ms = 500\n\n[cluster]\nenabled = true\nnode_id = \"{node}\"\nheartbeat_ms = 200\npoll_ms = 200\n"
+        "\n[push]\n{push}\n\n[store]\nbackend = \"redis\"\nredis_urls = [{urls}]\nkey = \"{STORE_KEY}\"\nredis_timeout_ms = 500\n\n[cluster]\nenabled = true\nnode_id = \"{node}\"\nheartbeat_ms = 200\npoll_ms = 200\n"
     )
 }
 
@@ -388,4 +398,106 @@ async fn a_udp_app_that_registers_on_node2_before_its_push_is_not_pushed() {
     let s1 = wake::wake_stats(&c.env.api).await.unwrap();
     assert_eq!(s1["forwarded_to_node"], 1, "{s1}");
     assert_eq!(s1["pushed"], 0, "{s1}");
+}
+
+/// Kamailio's log of authenticated keeper REGISTERs for alice:
+/// (Call-ID, CSeq, source port), in order.
+fn keeper_registers(c: &Cluster) -> Vec<(String, u32, u16)> {
+    c.env
+        .kamailio
+        .log()
+        .lines()
+        .filter_map(|l| {
+            let rest = l
+                .split("authenticated REGISTER user=alice callid=")
+                .nth(1)?;
+            let (call_id, rest) = rest.split_once(" cseq=")?;
+            let (cseq, rest) = rest.split_once(" src=")?;
+            let port = rest.trim().rsplit(':').next()?.parse().ok()?;
+            let cseq = cseq.trim().parse().ok()?;
+            call_id
+                .starts_with("kp-")
+                .then(|| (call_id.to_owned(), cseq, port))
+        })
+        .collect()
+}
+
+/// The app registers through node 1 with an X-PIID and goes away: node 1
+/// alone keeps it registered (node 2 scans every 2 s and must leave it).
+/// Node 1 is killed (-9): node 2 takes the registration over in the same
+/// Call-ID with higher CSeqs, and a call to the app is pushed by node 2.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_keeper_runs_on_one_node_and_moves_when_that_node_dies() {
+    let redis = RedisProcess::start(&[]);
+    let mut c = start_with(
+        Redis::Standalone(redis),
+        "upperexpire = -1\nrebuildregclients = 2\nwake_timeout_secs = 3",
+    )
+    .await;
+    let mut app = SipClient::tcp(c.env.gw.sip_addr(), "alice", REALM)
+        .await
+        .unwrap();
+    let headers = vec![
+        format!(
+            "Contact: <sip:alice@{};transport=tcp>;+sip.instance=\"<urn:uuid:6b1f0c2e-0000-4000-8000-0000000c1a57>\"",
+            app.local
+        ),
+        "Expires: 6".into(),
+        "Supported: path".into(),
+        format!("X-MPUSH: a:{}:fcm-cluster-keeper", push::APP),
+        format!("X-PIID: {}", push::piid("alice", REALM, password("alice"))),
+    ];
+    let (_, ok) = push::register_custom(&mut app, password("alice"), &headers)
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), Some(200), "{}", failure(&c, &ok.start));
+    drop(app);
+
+    let (n1, n2) = (c.env.gw.ports.sip, c.node2.ports.sip);
+    let before = wake::until(
+        "two keeper refreshes from node 1",
+        Duration::from_secs(60),
+        || {
+            let seen = keeper_registers(&c);
+            async move { (seen.iter().filter(|r| r.2 == n1).count() >= 2).then_some(seen) }
+        },
+    )
+    .await
+    .map_err(|e| failure(&c, &e.to_string()))
+    .unwrap();
+    assert!(
+        before.iter().all(|r| r.2 == n1),
+        "only node 1 keeps it: {before:?}"
+    );
+    let call_id = before[0].0.clone();
+    assert!(before.iter().all(|r| r.0 == call_id), "{before:?}");
+
+    c.env.gw.crash();
+    let last_cseq = keeper_registers(&c).iter().map(|r| r.1).max().unwrap();
+    let after = wake::until(
+        "a keeper refresh from node 2",
+        Duration::from_secs(60),
+        || {
+            let seen = keeper_registers(&c);
+            async move { seen.iter().any(|r| r.2 == n2).then_some(seen) }
+        },
+    )
+    .await
+    .map_err(|e| failure(&c, &e.to_string()))
+    .unwrap();
+    let from2: Vec<_> = after.iter().filter(|r| r.2 == n2).collect();
+    assert!(
+        from2.iter().all(|r| r.0 == call_id && r.1 > last_cseq),
+        "same Call-ID, higher CSeq: {after:?}"
+    );
+
+    // Calls now reach node 2 (its Path), which pushes.
+    let mut bob = SipClient::udp(c.env.kamailio.addr(), "bob", REALM)
+        .await
+        .unwrap();
+    bob.password = Some(password("bob").into());
+    let resp = bob.call_outcome("alice").await.unwrap();
+    assert_eq!(resp.status(), Some(480), "{}", failure(&c, &resp.start));
+    let s2 = wake::wake_stats(&c.api2).await.unwrap();
+    assert_eq!(s2["pushed"], 1, "{s2}\n{}", failure(&c, "node 2"));
 }

@@ -30,6 +30,7 @@ use tracing::{debug, info, warn};
 use crate::bindings::PushSender;
 use crate::bindings::instance_of_device;
 use crate::bindings::{PushBindings, refresh_lead};
+use crate::cluster::{Cluster, Keep};
 use crate::config::{ContactMode, PushPolicy};
 use crate::net::{Destination, TransportKind};
 use crate::proxy::{BRANCH_PREFIX, Proxy};
@@ -98,6 +99,9 @@ const DEFAULT_EXPIRES: u32 = 3600;
 /// With `regrefresh = 2`: how long past the expiry the app may take to
 /// re-register after the ntype 4 push before its binding is removed.
 const REGREFRESH_GRACE: Duration = Duration::from_secs(30);
+/// CSeq numbers a lease holder reserves per refresh (a REGISTER, its
+/// authenticated retry, a 423 retry, and one spare).
+const LEASE_CSEQS: u32 = 4;
 /// How long an API removal waits for the upstream unregisters.
 const UNREGISTER_WAIT: Duration = Duration::from_secs(10);
 
@@ -129,6 +133,9 @@ struct Entry {
     /// (an aborted task may still be between two awaits).
     generation: u64,
     task: Option<AbortHandle>,
+    /// Cluster: the app registered through this node since the lease was
+    /// last taken, so this node keeps it (its Path is the one upstream).
+    app_here: bool,
 }
 
 /// Why a refresh did not succeed.
@@ -154,6 +161,8 @@ pub struct Keeper {
     proxy: Arc<Proxy>,
     bindings: Arc<PushBindings>,
     pusher: Arc<dyn PushSender>,
+    /// Several gateways: one keeps each device (a lease in Redis).
+    cluster: Option<Arc<Cluster>>,
     entries: Mutex<HashMap<String, Entry>>,
     stats: KeeperStats,
     me: Weak<Keeper>,
@@ -166,17 +175,22 @@ impl Keeper {
         proxy: Arc<Proxy>,
         bindings: Arc<PushBindings>,
         pusher: Arc<dyn PushSender>,
+        cluster: Option<Arc<Cluster>>,
     ) -> Arc<Keeper> {
         let events = proxy.subscribe();
         let keeper = Arc::new_cyclic(|me| Keeper {
             proxy,
             bindings,
             pusher,
+            cluster,
             entries: Mutex::new(HashMap::new()),
             stats: KeeperStats::default(),
             me: me.clone(),
         });
         tokio::spawn(listen(Arc::downgrade(&keeper), events));
+        if let Some(c) = &keeper.cluster {
+            tokio::spawn(take_over_departed(Arc::downgrade(&keeper), c.departures()));
+        }
         keeper
     }
 
@@ -224,7 +238,7 @@ impl Keeper {
         let at = now + refresh_delay(interval);
         self.arm(
             Reg {
-                token,
+                token: token.clone(),
                 aor: r.aor,
                 identity: r.instance,
                 contact: r.contact,
@@ -234,6 +248,29 @@ impl Keeper {
             },
             at,
         );
+        let generation = {
+            let mut entries = lock(&self.entries);
+            let Some(e) = entries.get_mut(&token) else {
+                return;
+            };
+            e.app_here = true;
+            e.generation
+        };
+        // Cluster: the app's registration upstream now names this node's
+        // Path, so this node keeps it from now on — take the lease at once,
+        // before another node's scan finds it free.
+        if self.cluster.is_some()
+            && let Some(me) = self.me.upgrade()
+        {
+            tokio::spawn(async move {
+                let reg = lock(&me.entries).get(&token).map(|e| e.reg.clone());
+                if let Some(reg) = reg
+                    && let Some(b) = me.binding_of(&reg).await
+                {
+                    me.lease_here(&reg, &b, &token, generation).await;
+                }
+            });
+        }
     }
 
     /// (Re)starts the task of one registration, to refresh at `at`.
@@ -254,6 +291,7 @@ impl Keeper {
             kept: false,
             generation: 0,
             task: None,
+            app_here: false,
         });
         if let Some(t) = entry.task.take() {
             t.abort();
@@ -310,10 +348,14 @@ impl Keeper {
             debug!(aor = %reg.aor, "registration without push binding; not kept");
             return None;
         };
-        match mode_for(
+        let mode = mode_for(
             self.policy(),
             credentials(self.policy(), &binding).is_some(),
-        ) {
+        );
+        if mode != Mode::None && !self.lease_here(&reg, &binding, token, generation).await {
+            return None;
+        }
+        match mode {
             Mode::None => None,
             Mode::Push => {
                 self.regrefresh_push(&reg, &binding).await;
@@ -337,6 +379,50 @@ impl Keeper {
                     e.kept = true;
                 }
                 self.keep_registered(&reg, &binding).await
+            }
+        }
+    }
+
+    /// Cluster: whether this node keeps the device now (the lease), and
+    /// in which Call-ID / CSeq. Another node that is up keeping it: this
+    /// node stops (it takes over when that node is gone). Redis
+    /// unreachable: this node goes on (an extra refresh upstream rather
+    /// than a registration that lapses).
+    async fn lease_here(&self, reg: &Reg, binding: &Binding, token: &str, generation: u64) -> bool {
+        let Some(c) = &self.cluster else { return true };
+        let (fresh, take) = {
+            let entries = lock(&self.entries);
+            let Some(e) = entries.get(token).filter(|e| e.generation == generation) else {
+                return false;
+            };
+            ((e.call_id.clone(), e.from_tag.clone()), e.app_here)
+        };
+        match c
+            .keeper_lease(&reg.aor, &binding.device, fresh, take, LEASE_CSEQS)
+            .await
+        {
+            Ok(Keep::Here {
+                call_id,
+                from_tag,
+                cseq,
+            }) => {
+                if let Some(e) = lock(&self.entries).get_mut(token)
+                    && e.generation == generation
+                {
+                    e.call_id = call_id;
+                    e.from_tag = from_tag;
+                    e.cseq = cseq;
+                    e.app_here = false;
+                }
+                true
+            }
+            Ok(Keep::Elsewhere(node)) => {
+                debug!(aor = %reg.aor, device = %binding.device, %node, "kept by another gateway");
+                false
+            }
+            Err(e) => {
+                warn!(aor = %reg.aor, error = %e, "keeper lease unreadable; keeping the registration here");
+                true
             }
         }
     }
@@ -692,6 +778,18 @@ async fn listen(keeper: Weak<Keeper>, mut events: broadcast::Receiver<RegistrarE
                 k.forget(&token);
             }
         }
+    }
+}
+
+/// Cluster: when a node is found gone, its kept registrations are taken
+/// over (the rebuild arms them; the lease decides who keeps each).
+async fn take_over_departed(
+    keeper: Weak<Keeper>,
+    mut departures: tokio::sync::watch::Receiver<u64>,
+) {
+    while departures.changed().await.is_ok() {
+        let Some(k) = keeper.upgrade() else { return };
+        k.rebuild("a cluster node left").await;
     }
 }
 

@@ -12,6 +12,9 @@
 //!   every change: a gateway that missed a notification sees it moved.
 //! - `<p>:{<aor>}:claim:<what>` — `SET NX EX`: the first gateway to write
 //!   it delivers (or pushes) `<what>`; every other one stands down.
+//! - `<p>:{<aor>}:keeper:<device>` — [`KeeperLease`]: which gateway keeps
+//!   the device's upstream registration, in which Call-ID and up to which
+//!   CSeq; changed only by compare-and-set.
 //! - `<p>:node:<id>` — a gateway's heartbeat ([`NodeInfo`]), with expiry;
 //!   `<p>:nodes` the set of gateway ids ever seen (stale ones dropped on read).
 //!
@@ -60,6 +63,21 @@ pub struct NodeInfo {
     pub holding: u64,
 }
 
+/// Which gateway keeps a sleeping device's upstream registration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeeperLease {
+    pub node: String,
+    pub boot: String,
+    /// Bumped on every change of holder (fencing: a holder that lost the
+    /// lease fails its next compare-and-set).
+    pub epoch: u64,
+    /// The registration's Call-ID and From tag, kept across holders.
+    pub call_id: String,
+    pub from_tag: String,
+    /// The highest CSeq a holder may have used.
+    pub cseq: u32,
+}
+
 /// What the subscription reports.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PresenceEvent {
@@ -91,6 +109,20 @@ redis.call('INCR', KEYS[2])
 return 1",
     )
 });
+
+/// Replaces a value if it is still the expected one ('' = absent).
+static SWAP: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+if (redis.call('GET', KEYS[1]) or '') ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
+return 1",
+    )
+});
+
+/// Keeper leases outlive their last change by this (a device kept that
+/// long is refreshed far more often).
+const LEASE_TTL_SECS: u64 = 7 * 86_400;
 
 /// Live locations outlive a silent gateway by at most this (the
 /// heartbeat decides earlier; this only bounds garbage).
@@ -126,6 +158,9 @@ impl Presence {
     }
     fn claim_key(&self, aor: &str, what: &str) -> String {
         format!("{}:{{{aor}}}:claim:{what}", self.prefix)
+    }
+    fn lease_key(&self, aor: &str, device: &str) -> String {
+        format!("{}:{{{aor}}}:keeper:{device}", self.prefix)
     }
     fn node_key(&self, id: &str) -> String {
         format!("{}:node:{id}", self.prefix)
@@ -238,6 +273,45 @@ impl Presence {
         let key = self.claim_key(aor, what);
         self.pool
             .run(|c| Ok(::redis::cmd("GET").arg(&key).query(c.link())?))
+    }
+
+    /// The keeper lease of a device, with its stored text (for
+    /// [`Presence::swap_lease`]). An unreadable lease reads as absent.
+    pub fn lease(
+        &self,
+        aor: &str,
+        device: &str,
+    ) -> Result<Option<(String, KeeperLease)>, StoreError> {
+        let key = self.lease_key(aor, device);
+        let raw: Option<String> = self
+            .pool
+            .run(|c| Ok(::redis::cmd("GET").arg(&key).query(c.link())?))?;
+        Ok(raw.and_then(|r| {
+            let l = serde_json::from_str(&r).ok()?;
+            Some((r, l))
+        }))
+    }
+
+    /// Sets the lease to `new` if its stored text is still `expected`
+    /// (`None`: no lease). `true` when it was set.
+    pub fn swap_lease(
+        &self,
+        aor: &str,
+        device: &str,
+        expected: Option<&str>,
+        new: &KeeperLease,
+    ) -> Result<bool, StoreError> {
+        let key = self.lease_key(aor, device);
+        let json = serde_json::to_string(new).expect("a lease serializes");
+        self.pool.run(|c| {
+            let set: i64 = SWAP
+                .key(&key)
+                .arg(expected.unwrap_or(""))
+                .arg(&json)
+                .arg(LEASE_TTL_SECS)
+                .invoke(c.link())?;
+            Ok(set == 1)
+        })
     }
 
     /// Writes this gateway's heartbeat, valid for `ttl`.

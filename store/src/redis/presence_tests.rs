@@ -200,3 +200,39 @@ fn coordination_on_a_three_node_cluster() {
     let ports: Vec<u16> = cluster.nodes.iter().map(|n| n.port).collect();
     notified_and_resubscribed(servers, &ports);
 }
+
+#[test]
+fn keeper_leases_change_only_by_compare_and_set() {
+    let server = RedisProcess::start(&[]);
+    let p = presence(RedisServers::Urls(vec![server.url()]), "k");
+    assert_eq!(p.lease("bob@d", "dev").unwrap(), None);
+    let first = KeeperLease {
+        node: "n1".into(),
+        boot: "b".into(),
+        epoch: 1,
+        call_id: "kp-1".into(),
+        from_tag: "t".into(),
+        cseq: 4,
+    };
+    assert!(p.swap_lease("bob@d", "dev", None, &first).unwrap());
+    assert!(
+        !p.swap_lease("bob@d", "dev", None, &first).unwrap(),
+        "exists"
+    );
+    let (raw, read) = p.lease("bob@d", "dev").unwrap().unwrap();
+    assert_eq!(read, first);
+    // Two nodes take over the same lease: the second CAS loses.
+    let n2 = KeeperLease {
+        node: "n2".into(),
+        epoch: 2,
+        ..first.clone()
+    };
+    let n3 = KeeperLease {
+        node: "n3".into(),
+        epoch: 2,
+        ..first.clone()
+    };
+    assert!(p.swap_lease("bob@d", "dev", Some(&raw), &n2).unwrap());
+    assert!(!p.swap_lease("bob@d", "dev", Some(&raw), &n3).unwrap());
+    assert_eq!(p.lease("bob@d", "dev").unwrap().unwrap().1, n2);
+}
