@@ -15,7 +15,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use sipwake_store::{KeeperLease, Location, NodeInfo, Presence, PresenceEvent, StoreError};
+use sipwake_store::{
+    HeldMessage, KeeperLease, Location, NodeInfo, Presence, PresenceEvent, StoreError,
+};
 use tokio::sync::{broadcast, watch};
 use tracing::{info, warn};
 
@@ -401,6 +403,82 @@ impl Cluster {
                 true
             }
             Err(_) => true,
+        }
+    }
+
+    /// Shares a MESSAGE held here for `device` (another node delivers it
+    /// if this one dies). Returns its id.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn keep_message(
+        &self,
+        aor: &str,
+        call_id: &str,
+        cseq: &str,
+        device: &str,
+        contact: &str,
+        request: &[u8],
+        hold: Duration,
+    ) -> String {
+        let id = format!("{call_id}|{cseq}|{device}");
+        let m = HeldMessage {
+            id: id.clone(),
+            call_id: call_id.to_owned(),
+            holder: self.node.clone(),
+            boot: self.boot.clone(),
+            device: device.to_owned(),
+            contact: contact.to_owned(),
+            request: hex::encode(request),
+            expires_at: unix_now() + i64::try_from(hold.as_secs()).unwrap_or(i64::MAX / 2),
+        };
+        let p = self.presence.clone();
+        let a = aor.to_owned();
+        if let Ok(Err(e)) = tokio::task::spawn_blocking(move || p.keep_message(&a, &m, hold)).await
+        {
+            warn!(%aor, %call_id, error = %e, "cluster: held MESSAGE not shared (only this node can deliver it)");
+        }
+        id
+    }
+
+    /// A shared MESSAGE was delivered (or given up).
+    pub async fn drop_message(&self, aor: &str, id: &str) {
+        let p = self.presence.clone();
+        let (a, i) = (aor.to_owned(), id.to_owned());
+        if let Ok(Err(e)) = tokio::task::spawn_blocking(move || p.drop_message(&a, &i)).await {
+            warn!(%aor, id, error = %e, "cluster: delivered MESSAGE not unshared (it expires)");
+        }
+    }
+
+    /// MESSAGEs for `aor` whose holding node is gone, not yet expired.
+    pub async fn orphan_messages(self: &Arc<Self>, aor: &str) -> Vec<HeldMessage> {
+        let this = self.clone();
+        let a = aor.to_owned();
+        let r = tokio::task::spawn_blocking(move || {
+            let now = unix_now();
+            let list: Vec<HeldMessage> = this
+                .presence
+                .messages(&a)?
+                .into_iter()
+                .filter(|m| m.expires_at > now && m.holder != this.node)
+                .collect();
+            if !list.is_empty() {
+                // Held elsewhere: whether that node is gone must be current,
+                // not as of the last heartbeat.
+                this.read_nodes()?;
+            }
+            Ok::<_, StoreError>(
+                list.into_iter()
+                    .filter(|m| !this.is_up(&m.holder, &m.boot))
+                    .collect::<Vec<_>>(),
+            )
+        })
+        .await;
+        match r {
+            Ok(Ok(list)) => list,
+            Ok(Err(e)) => {
+                warn!(%aor, error = %e, "cluster: held MESSAGEs unreadable");
+                Vec::new()
+            }
+            Err(_) => Vec::new(),
         }
     }
 

@@ -21,8 +21,8 @@ mod sqlite;
 pub use binding::{Binding, BindingSource, Piid, PushTarget, Upstream, UserSummary, device_key};
 pub use crypto::{PiidCipher, load_or_create_key, parse_key};
 pub use redis::{
-    KeeperLease, Location, NodeInfo, Presence, PresenceEvent, RedisOptions, RedisServers,
-    RedisStore, SentinelServers,
+    HeldMessage, KeeperLease, Location, NodeInfo, Presence, PresenceEvent, RedisOptions,
+    RedisServers, RedisStore, SentinelServers,
 };
 pub use sqlite::SqliteStore;
 

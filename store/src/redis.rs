@@ -44,7 +44,7 @@ use conn::{Conn, Fail, Pool};
 pub use conn::{
     RedisOptions, RedisServers, RedisUrl, SentinelServers, check_redis_url, redact_url,
 };
-pub use presence::{KeeperLease, Location, NodeInfo, Presence, PresenceEvent};
+pub use presence::{HeldMessage, KeeperLease, Location, NodeInfo, Presence, PresenceEvent};
 
 use crate::binding::{
     Binding, BindingSource, Piid, PushTarget, Upstream, UserSummary, env_from, provider_from,

@@ -501,3 +501,63 @@ async fn the_keeper_runs_on_one_node_and_moves_when_that_node_dies() {
     let s2 = wake::wake_stats(&c.api2).await.unwrap();
     assert_eq!(s2["pushed"], 1, "{s2}\n{}", failure(&c, "node 2"));
 }
+
+/// A MESSAGE is held (202) and pushed by node 1; node 1 is killed (-9);
+/// the app registers on node 2, which delivers the MESSAGE once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_held_by_a_node_that_died_is_delivered_by_another() {
+    let redis = RedisProcess::start(&[]);
+    let mut c = start_with(Redis::Standalone(redis), "hold_message_secs = 60").await;
+    let app = App::new("alice", &wake::fcm_mpush("fcm-cluster-chat"));
+    asleep_on_node1(&c, &app, Edge::Ws).await;
+    let text = "held across a crash \u{2713}";
+    let mut sender = Caller::at(&c.env.kamailio, "bob").await.unwrap();
+    sender
+        .send(
+            "MESSAGE",
+            "alice",
+            &["Content-Type: text/plain".into()],
+            text,
+        )
+        .await
+        .unwrap();
+    let fin = sender.final_response(WAIT).await.unwrap();
+    assert_eq!(fin.status(), Some(202), "{}", fin.start);
+    let call_id = sender.call_id.clone();
+    wake::wait_fcm(&c.env, "1", &call_id, 1)
+        .await
+        .map_err(|e| failure(&c, &e.to_string()))
+        .unwrap();
+
+    c.env.gw.crash();
+    wake::until("node 2 to see node 1 gone", WAIT, || {
+        let api = Api::new(c.node2.http_addr());
+        async move {
+            let v = api.json("GET", "/api/v1/cluster", None).await.ok()?;
+            (v["nodes"].as_array()?.len() == 1).then_some(())
+        }
+    })
+    .await
+    .unwrap();
+    let mut conn = wake::connect(&c.node2, Edge::Ws, "alice").await.unwrap();
+    let (_, during) = {
+        let (challenge, _) = app.register_unauthenticated(&mut conn).await.unwrap();
+        app.register_authenticated(&mut conn, &challenge)
+            .await
+            .unwrap()
+    };
+    let msg = match during.into_iter().find(|m| m.method() == Some("MESSAGE")) {
+        Some(m) => m,
+        None => conn
+            .recv_until("the held MESSAGE", |m| m.method() == Some("MESSAGE"))
+            .await
+            .map_err(|e| c.node2.failure(&e.to_string()).to_string())
+            .unwrap(),
+    };
+    assert_eq!(msg.header("Call-ID"), Some(call_id.as_str()));
+    assert_eq!(msg.body_text(), text);
+    let again = wake::no_request(&mut conn, "MESSAGE", GRACE).await.unwrap();
+    assert!(again.is_none(), "MESSAGE delivered twice: {again:?}");
+    let s2 = wake::wake_stats(&c.api2).await.unwrap();
+    assert_eq!(s2["orphans_delivered"], 1, "{s2}");
+}

@@ -14,11 +14,14 @@
 //! - A device already connected to another node when the request arrives
 //!   is left to that node: the upstream reaches it there through its own
 //!   registration.
+//! - A held MESSAGE (answered 202 already) is shared per device; when its
+//!   holder is gone, the node the device registers on delivers it (claimed
+//!   like any delivery).
 
 use std::sync::Arc;
 
 use sipwake_sip::{Message, ids::random_token};
-use sipwake_store::{Binding, Location, PresenceEvent};
+use sipwake_store::{Binding, HeldMessage, Location, PresenceEvent};
 use tokio::sync::broadcast;
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
@@ -26,7 +29,9 @@ use tracing::{debug, info, warn};
 use super::deliver::Delivery;
 use super::stats::inc;
 use super::{Found, HoldId, Waker, device};
-use crate::net::FlowId;
+use crate::bindings::{instance_of_device, normalize_instance};
+use crate::net::{Destination, FlowId};
+use crate::proxy::locate::Registered;
 use crate::proxy::route::{Recipient, Target};
 use crate::proxy::upstream::Hop;
 use crate::proxy::{BRANCH_PREFIX, Proxy};
@@ -228,4 +233,115 @@ impl Waker {
             debug!(call_id = %d.call_id, %device, "device woke after the call was answered; not delivered");
         }
     }
+}
+
+/// The shared id of a MESSAGE held for `device`.
+pub(super) fn message_id(req: &Message, device: &str) -> String {
+    let call_id = req.call_id().unwrap_or("");
+    let cseq = req.header("CSeq").unwrap_or("").trim();
+    format!("{call_id}|{cseq}|{device}")
+}
+
+/// Whether the registration `identity` is the device a shared MESSAGE
+/// was held for: its instance, its Contact, or (a device keyed by its
+/// push token) any new Contact.
+fn is_for(m: &HeldMessage, identity: &str) -> bool {
+    match instance_of_device(&m.device) {
+        Some(inst) => inst == normalize_instance(identity),
+        None => m.contact == identity || identity.starts_with("sip"),
+    }
+}
+
+impl Waker {
+    /// Shares the MESSAGE held for the devices of hold `id` that wait for
+    /// a push (another node delivers it should this one die).
+    pub(super) async fn share_message(&self, id: HoldId) {
+        let Some(c) = &self.cluster else { return };
+        let (aor, req, devices, hold) = {
+            let calls = lock(&self.calls);
+            let Some(call) = calls.get(&id).filter(|c| !c.invite) else {
+                return;
+            };
+            let devices: Vec<(String, String)> = call
+                .sleepers
+                .iter()
+                .filter(|s| s.state.is_waiting())
+                .map(|s| (s.binding.device.clone(), s.binding.contact.clone()))
+                .collect();
+            (
+                call.reg_aor.clone(),
+                call.request.req.clone(),
+                devices,
+                self.hold_window(false),
+            )
+        };
+        let call_id = req.call_id().unwrap_or("");
+        let cseq = req.header("CSeq").unwrap_or("").trim();
+        for (device, contact) in devices {
+            c.keep_message(&aor, call_id, cseq, &device, &contact, req.raw(), hold)
+                .await;
+        }
+    }
+
+    /// A device registered here: MESSAGEs held for it by a node that is
+    /// gone are delivered on its flow, once (claimed).
+    pub(super) async fn deliver_orphans(
+        &self,
+        proxy: &Proxy,
+        aor: &str,
+        identity: &str,
+        flow: FlowId,
+    ) {
+        let Some(c) = &self.cluster else { return };
+        for m in c.orphan_messages(aor).await {
+            if !is_for(&m, identity) {
+                continue;
+            }
+            let what = format!("d|{}|MESSAGE|{}", m.call_id, m.device);
+            if !c.claim(aor, &what).await {
+                continue;
+            }
+            c.drop_message(aor, &m.id).await;
+            match orphan_request(proxy, &m, flow) {
+                Some((out, reliable)) => {
+                    let noop: crate::transaction::client::EventHandler =
+                        Arc::new(|_| Box::pin(async {}));
+                    proxy.originate(out, Destination::Flow(flow), reliable, noop);
+                    inc(&self.stats.delivered);
+                    inc(&self.stats.orphans_delivered);
+                    info!(call_id = %m.call_id, device = %m.device, holder = %m.holder, "MESSAGE held by a gateway that is gone delivered here");
+                }
+                None => {
+                    warn!(call_id = %m.call_id, "held MESSAGE of a gone gateway unusable; dropped")
+                }
+            }
+        }
+    }
+}
+
+/// The shared MESSAGE as a request of this node's to the device on
+/// `flow`: our Via alone (nobody is left to relay the answer to), the
+/// device's Contact as Request-URI, no Route.
+fn orphan_request(proxy: &Proxy, m: &HeldMessage, flow: FlowId) -> Option<(Message, bool)> {
+    let raw = hex::decode(&m.request).ok()?;
+    let req = Message::parse(bytes::Bytes::from(raw)).ok()?;
+    let reg = proxy
+        .locate(Registered::PathOnFlow(flow))
+        .and_then(|mut l| l.pop())?;
+    let (_, kind) = reg.reach?;
+    let (host, port) = proxy.advertised(kind)?;
+    let via = format!(
+        "SIP/2.0/{} {host}:{port};branch={BRANCH_PREFIX}o{};rport",
+        kind.via_name(),
+        random_token(16)
+    );
+    let mut e = req.edit();
+    e.remove_header("Via")
+        .remove_header("Route")
+        .remove_header("Record-Route")
+        .push_via(&via)
+        .set_request_uri(&reg.contact)
+        .decrement_max_forwards();
+    let out = Message::parse(e.build()).ok()?;
+    Some((out, kind.is_reliable()))
 }

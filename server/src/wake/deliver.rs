@@ -50,6 +50,7 @@ impl Waker {
                 self.deliver(proxy, d, identity, flow, at).await;
             }
         }
+        self.deliver_orphans(proxy, aor, identity, flow).await;
     }
 
     /// Every open device of a held request that `identity` of `aor` is,
@@ -135,6 +136,10 @@ impl Waker {
         let method = if d.invite { "INVITE" } else { "MESSAGE" };
         let what = format!("d|{}|{method}|{}", d.call_id, d.binding.device);
         if c.claim(&d.reg_aor, &what).await {
+            if !d.invite {
+                let id = super::cluster::message_id(&d.request.req, &d.binding.device);
+                c.drop_message(&d.reg_aor, &id).await;
+            }
             return Some(d);
         }
         info!(call_id = %d.call_id, device = %d.binding.device, "held request delivered by another gateway; not here");

@@ -362,6 +362,7 @@ impl Waker {
             // Accepted for delivery, not delivered: the sender learns no
             // more. (Held chats mean no device is live on a connection;
             // a watched UDP device's own answer is then absorbed.)
+            self.share_message(id).await;
             ctx.accept_if_pending(202, "Accepted").await;
         }
         self.recheck(&route).await;
@@ -548,6 +549,15 @@ impl Waker {
     /// Ends every open device of a call that left the table.
     async fn end_open(&self, mut call: HeldCall, why: End) {
         let policy = &self.bindings.policy;
+        if let Some(c) = &self.cluster
+            && !call.invite
+        {
+            // Given up here: no other node is to deliver it either.
+            for sl in call.sleepers.iter().filter(|s| s.open()) {
+                let id = cluster::message_id(&call.request.req, &sl.binding.device);
+                c.drop_message(&call.reg_aor, &id).await;
+            }
+        }
         for s in call.sleepers.iter_mut().filter(|s| s.open()) {
             let (code, reason) = match why {
                 End::TimedOut => (480, "Temporarily Unavailable"),

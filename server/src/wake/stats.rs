@@ -120,6 +120,8 @@ pub struct WakeStats {
     /// Cluster: pushes not sent here because another node holding the same
     /// request sent it, or the device is connected to another node.
     pub push_elsewhere: AtomicU64,
+    /// Cluster: MESSAGEs held by a node that died, delivered here.
+    pub orphans_delivered: AtomicU64,
     /// Push sent → device registered (or answered).
     pub wake_latency: Latency,
     /// Device registered → held request forwarded.
@@ -131,7 +133,7 @@ pub fn inc(c: &AtomicU64) {
 }
 
 /// (JSON / Prometheus name, help) of every counter, in output order.
-const COUNTERS: [(&str, &str); 16] = [
+const COUNTERS: [(&str, &str); 17] = [
     (
         "held",
         "Devices a request was held for (pushed, waiting for them).",
@@ -181,6 +183,10 @@ const COUNTERS: [(&str, &str); 16] = [
         "push_elsewhere",
         "Pushes left to another cluster node (sent there, or the device is connected there).",
     ),
+    (
+        "orphans_delivered",
+        "MESSAGEs held by a cluster node that died, delivered by this one.",
+    ),
 ];
 
 impl WakeStats {
@@ -201,6 +207,7 @@ impl WakeStats {
             "forwarded_to_node" => &self.forwarded_to_node,
             "delivered_elsewhere" => &self.delivered_elsewhere,
             "push_elsewhere" => &self.push_elsewhere,
+            "orphans_delivered" => &self.orphans_delivered,
             _ => &self.live_pushed,
         }
     }

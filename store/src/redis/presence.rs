@@ -15,6 +15,9 @@
 //! - `<p>:{<aor>}:keeper:<device>` — [`KeeperLease`]: which gateway keeps
 //!   the device's upstream registration, in which Call-ID and up to which
 //!   CSeq; changed only by compare-and-set.
+//! - `<p>:{<aor>}:msgs` — hash: `<Call-ID>|<CSeq>|<device>` →
+//!   [`HeldMessage`], a MESSAGE answered 202 and held for a sleeping
+//!   device, so another gateway delivers it should its holder die.
 //! - `<p>:node:<id>` — a gateway's heartbeat ([`NodeInfo`]), with expiry;
 //!   `<p>:nodes` the set of gateway ids ever seen (stale ones dropped on read).
 //!
@@ -76,6 +79,24 @@ pub struct KeeperLease {
     pub from_tag: String,
     /// The highest CSeq a holder may have used.
     pub cseq: u32,
+}
+
+/// A MESSAGE held for one sleeping device, as the holding gateway
+/// shared it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeldMessage {
+    /// `<Call-ID>|<CSeq>|<device>` (the field name).
+    pub id: String,
+    pub call_id: String,
+    pub holder: String,
+    pub boot: String,
+    /// The device's binding key and Contact.
+    pub device: String,
+    pub contact: String,
+    /// The request as received, hex-encoded (bodies need not be UTF-8).
+    pub request: String,
+    /// Unix seconds: undelivered after this, it is dropped.
+    pub expires_at: i64,
 }
 
 /// What the subscription reports.
@@ -311,6 +332,56 @@ impl Presence {
                 .arg(LEASE_TTL_SECS)
                 .invoke(c.link())?;
             Ok(set == 1)
+        })
+    }
+
+    fn msgs_key(&self, aor: &str) -> String {
+        format!("{}:{{{aor}}}:msgs", self.prefix)
+    }
+
+    /// Shares a held MESSAGE (kept at most `ttl`).
+    pub fn keep_message(
+        &self,
+        aor: &str,
+        m: &HeldMessage,
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
+        let key = self.msgs_key(aor);
+        let json = serde_json::to_string(m).expect("a message serializes");
+        let secs = ttl.as_secs().max(1);
+        self.pool.run(|c| {
+            ::redis::cmd("HSET")
+                .arg(&key)
+                .arg(&m.id)
+                .arg(&json)
+                .exec(c.link())?;
+            // The key lives as long as its newest message might.
+            let left: i64 = ::redis::cmd("TTL").arg(&key).query(c.link())?;
+            if left < secs as i64 {
+                ::redis::cmd("EXPIRE").arg(&key).arg(secs).exec(c.link())?;
+            }
+            Ok(())
+        })
+    }
+
+    /// The MESSAGEs held for `aor`'s devices (unreadable entries skipped).
+    pub fn messages(&self, aor: &str) -> Result<Vec<HeldMessage>, StoreError> {
+        let key = self.msgs_key(aor);
+        self.pool.run(|c| {
+            let all: Vec<String> = ::redis::cmd("HVALS").arg(&key).query(c.link())?;
+            Ok(all
+                .iter()
+                .filter_map(|j| serde_json::from_str(j).ok())
+                .collect())
+        })
+    }
+
+    /// Removes a held MESSAGE (delivered or given up).
+    pub fn drop_message(&self, aor: &str, id: &str) -> Result<(), StoreError> {
+        let key = self.msgs_key(aor);
+        self.pool.run(|c| {
+            ::redis::cmd("HDEL").arg(&key).arg(id).exec(c.link())?;
+            Ok(())
         })
     }
 
