@@ -8,7 +8,7 @@
 cd "$ROOT"
 
 all_areas=(rust)
-for a in wasm android ios dist e2e web deploy fuzz bench; do
+for a in wasm android ios dist e2e web deploy deb fuzz bench; do
   [ -x "scripts/test-$a.sh" ] && all_areas+=("$a")
 done
 areas=("${@:-${all_areas[@]}}")
