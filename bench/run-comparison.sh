@@ -8,7 +8,7 @@
 cd "$ROOT"
 
 need_apt kamailio kamailio-websocket-modules kamailio-extra-modules kamailio-utils-modules \
-  ca-certificates
+  ca-certificates redis-server
 if command -v systemctl >/dev/null && systemctl is-active --quiet kamailio 2>/dev/null; then
   systemctl stop kamailio || true
 fi
@@ -35,3 +35,8 @@ log "${cmd[*]}"
 # which ran (after a release build, with ulimit -n $fds):
 SIPWAKE_BIN=$SIPWAKE_BIN ${cmd[*]}"
 log "wrote bench/RESULTS.md"
+
+# The cluster run (Redis store, cross-node wake, Redis memory) → its own section.
+log "$target/release/sipwake-bench cluster --size full"
+"$target/release/sipwake-bench" cluster --size full --out bench/CLUSTER.md
+log "wrote bench/CLUSTER.md"

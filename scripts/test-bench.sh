@@ -8,7 +8,11 @@
 cd "$ROOT"
 
 need_apt kamailio kamailio-websocket-modules kamailio-extra-modules kamailio-utils-modules \
-  ca-certificates
+  ca-certificates redis-server
+# The cluster run starts its own redis-server processes; not the packaged service.
+if command -v systemctl >/dev/null && systemctl is-active --quiet redis-server 2>/dev/null; then
+  systemctl stop redis-server || true
+fi
 # Debian starts the packaged kamailio service on install; the tests run their own.
 if command -v systemctl >/dev/null && systemctl is-active --quiet kamailio 2>/dev/null; then
   systemctl stop kamailio || true

@@ -4,6 +4,7 @@
 //! the same functions, so the manual full runs and CI cannot drift apart.
 
 pub mod agent;
+pub mod cluster;
 pub mod compare;
 pub mod load;
 pub mod procfs;

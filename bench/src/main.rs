@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use sipwake_bench::agent::Transport;
-use sipwake_bench::{Error, compare, load, push, report, wake};
+use sipwake_bench::{Error, cluster, compare, load, push, report, wake};
 
 #[derive(Parser)]
 #[command(about = "Load tool for sipwake and the side-by-side comparison with Kamailio")]
@@ -62,6 +62,18 @@ enum Cmd {
         /// Text for the report's "Commands" section.
         #[arg(long, default_value = "")]
         commands: String,
+    },
+    /// Cluster run: REGISTER rate with the SQLite and the Redis store vs
+    /// Kamailio, cross-node wake latency, Redis memory per binding.
+    Cluster {
+        #[arg(long, value_enum, default_value = "smoke")]
+        size: Size,
+        /// Where to write the Markdown section (default: stdout).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Override: bindings written for the memory figure.
+        #[arg(long)]
+        bindings: Option<usize>,
     },
     /// Closed-loop REGISTER load against a running proxy (users b0..bN, password b<i>-pw).
     Rate {
@@ -178,6 +190,27 @@ async fn run(cmd: Cmd) -> Result<bool, Error> {
                     .is_none_or(|p| p.failures == 0 && p.first_error.is_none())
                 && o.wake.as_ref().is_none_or(wake_clean);
             Ok(clean)
+        }
+        Cmd::Cluster {
+            size,
+            out,
+            bindings,
+        } => {
+            let mut cfg = match size {
+                Size::Smoke => cluster::Config::smoke(),
+                Size::Full => cluster::Config::full(),
+            };
+            if let Some(b) = bindings {
+                cfg.bindings = b;
+            }
+            let o = cluster::run(cfg, |line| eprintln!("{line}")).await?;
+            let md = cluster::render(&o);
+            match out {
+                Some(p) => std::fs::write(&p, &md)
+                    .map_err(|e| Error::io(format!("write {}", p.display()), e))?,
+                None => println!("{md}"),
+            }
+            Ok(o.rates.iter().all(|(_, r)| r.failures == 0 && r.ok > 0) && wake_clean(&o.wake))
         }
         Cmd::Rate {
             target,

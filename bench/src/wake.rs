@@ -110,6 +110,19 @@ pub async fn run(
     concurrency: usize,
     max_time: Duration,
 ) -> Result<WakeResult, Error> {
+    run_across(upstream_port, n, concurrency, max_time, None).await
+}
+
+/// [`run`]; with `cluster` (sections that make a gateway a node on a
+/// shared Redis, given the node's id) two gateways run: the apps fall
+/// asleep on node 1, which holds and pushes, and wake on node 2.
+pub async fn run_across(
+    upstream_port: u16,
+    n: usize,
+    concurrency: usize,
+    max_time: Duration,
+    cluster: Option<&dyn Fn(&str) -> String>,
+) -> Result<WakeResult, Error> {
     let started = Instant::now();
     let deadline = started + max_time;
     let dir = tempfile::Builder::new()
@@ -119,7 +132,13 @@ pub async fn run(
     let fcm = FcmMock::start("bench-wake")
         .await
         .map_err(|e| Error::Push(format!("fcm mock: {e}")))?;
-    let front = Front::sipwake_with(upstream_port, &push_config(&fcm, dir.path())?)?;
+    let push = push_config(&fcm, dir.path())?;
+    let node = |id: &str| format!("{push}{}", cluster.map(|c| c(id)).unwrap_or_default());
+    let front = Front::sipwake_with(upstream_port, &node("n1"))?;
+    let woken_on = match cluster {
+        Some(_) => Some(Front::sipwake_with(upstream_port, &node("n2"))?),
+        None => None,
+    };
     let upstream = sipwake_e2e::util::loopback(upstream_port);
     let api = Api::new(front.ws);
     let flows_before = flows(&api).await?;
@@ -144,7 +163,7 @@ pub async fn run(
     let mut workers = Vec::new();
     for _ in 0..concurrency.clamp(1, n.max(1)) {
         let (next, shared, fcm) = (next.clone(), shared.clone(), fcm.clone());
-        let ws = front.ws;
+        let ws = woken_on.as_ref().unwrap_or(&front).ws;
         workers.push(tokio::spawn(async move {
             let sock = UdpSocket::bind("127.0.0.1:0")
                 .await
@@ -174,6 +193,7 @@ pub async fn run(
         .await
         .ok()
         .map(|v| v["wake"].clone());
+    drop(woken_on);
     drop(front);
     Ok(res)
 }

@@ -95,3 +95,38 @@ async fn compare_smoke_measures_both_proxies() {
     let k = o.systems.iter().find(|s| s.kind == Kind::Kamailio).unwrap();
     assert!(report::summarize(k, Transport::Udp).unwrap().best_rate > 0.0);
 }
+
+/// The cluster run with tiny counts: three systems measured without a
+/// failure, every cross-node wake delivered once, a Redis memory figure.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Kamailio, redis-server and the sipwake binary: run scripts/test-bench.sh"]
+async fn cluster_smoke_measures_stores_wake_and_memory() {
+    let cfg = sipwake_bench::cluster::Config::smoke();
+    let o = sipwake_bench::cluster::run(cfg.clone(), |l| eprintln!("{l}"))
+        .await
+        .expect("cluster run");
+    let labels: Vec<&str> = o.rates.iter().map(|(l, _)| l.as_str()).collect();
+    assert_eq!(labels, ["kamailio", "sipwake sqlite", "sipwake redis"]);
+    for (label, r) in &o.rates {
+        assert_eq!(r.failures, 0, "{label}: {:?}", r.first_error);
+        assert_eq!(r.ok, cfg.registrations, "{label}");
+        assert!(r.proxy_cpu_secs > 0.0, "{label}: CPU read from /proc");
+    }
+    let w = &o.wake;
+    assert_eq!(w.calls, cfg.wakes, "{:?}", w.first_error);
+    assert_eq!(w.delivered, w.calls, "{:?}", w.first_error);
+    assert_eq!(w.duplicates, 0);
+    let forwarded = w
+        .server_wake_stats
+        .as_ref()
+        .and_then(|s| s["forwarded_to_node"].as_u64());
+    assert_eq!(
+        forwarded,
+        Some(cfg.wakes as u64),
+        "every call went from gateway 1 to gateway 2: {:?}",
+        w.server_wake_stats
+    );
+    assert!(o.memory.per_binding() > 100.0, "{:?}", o.memory);
+    let md = sipwake_bench::cluster::render(&o);
+    assert!(md.contains("| sipwake redis |"), "{md}");
+}
