@@ -92,8 +92,49 @@ fn check_summary(config: &Config) -> String {
         format!("upstream {}", config.upstream.server)
     };
     let s = &config.sip;
+    let st = &config.store;
+    let store = match st.backend {
+        sipwake::config::StoreBackend::Sqlite if st.path.as_os_str().is_empty() => {
+            format!("sqlite {}", config.data_files().store.display())
+        }
+        sipwake::config::StoreBackend::Sqlite => format!("sqlite {}", st.path.display()),
+        sipwake::config::StoreBackend::Redis => match &st.redis_sentinel {
+            Some(sen) => format!(
+                "redis via Sentinel master `{}` ({} sentinel(s)), prefix `{}`",
+                sen.master,
+                sen.urls.len(),
+                st.redis_prefix
+            ),
+            None => format!(
+                "redis {}, prefix `{}`",
+                st.redis_urls
+                    .iter()
+                    .map(|u| sipwake_store::redis::redact_url(u))
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                st.redis_prefix
+            ),
+        },
+    };
+    let cluster = if config.cluster.enabled {
+        format!(
+            "node `{}` at {}",
+            if config.cluster.node_id.is_empty() {
+                "(host name)"
+            } else {
+                &config.cluster.node_id
+            },
+            if config.cluster.sip_uri.is_empty() {
+                s.udp.first().map_or(String::new(), |a| format!("sip:{a}"))
+            } else {
+                config.cluster.sip_uri.clone()
+            }
+        )
+    } else {
+        "off".into()
+    };
     format!(
-        "config ok\nmode: {mode}\ndata_dir: {}\nlog: {} ({:?})\n\
+        "config ok\nmode: {mode}\ndata_dir: {}\nlog: {} ({:?})\nstore: {store}\ncluster: {cluster}\n\
          sip udp: {}\nsip tcp: {}\nsip tls: {}\nhttps: {}\nhttp: {}\n\
          limits: max_message_bytes={} max_headers={} max_connections={} idle_timeout_secs={} read_timeout_secs={}\n\
          api tokens: {}\n",

@@ -309,6 +309,34 @@ fn help_and_check() {
     assert!(summary.starts_with("config ok\n"), "{summary}");
     assert!(summary.contains("log: debug"), "{summary}");
     assert!(summary.contains("sip udp: 127.0.0.1:0"), "{summary}");
+    assert!(summary.contains("store: sqlite "), "{summary}");
+    assert!(summary.contains("cluster: off"), "{summary}");
+
+    // The Redis store and the cluster node, with the password redacted
+    // (`--check` connects to nothing).
+    let config = write_config(
+        &dir,
+        "[upstream]\nserver = \"sip:127.0.0.1:5999\"\n[store]\nbackend = \"redis\"\nredis_urls = [\"redis://:p4ssw0rd@10.0.0.5:6379/0\"]\n[cluster]\nenabled = true\nnode_id = \"gw-a\"\nsip_uri = \"sip:10.0.0.7:5060\"",
+    );
+    let out = Command::new(BIN)
+        .args(["--config", config.to_str().unwrap(), "--check"])
+        .output()
+        .unwrap();
+    let summary = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        summary.contains("store: redis redis://:***@10.0.0.5:6379/0, prefix `sipwake`"),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("cluster: node `gw-a` at sip:10.0.0.7:5060"),
+        "{summary}"
+    );
+    assert!(!summary.contains("p4ssw0rd"), "{summary}");
 
     // Secrets never appear in the summary.
     let config = write_config(
