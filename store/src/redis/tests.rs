@@ -214,7 +214,8 @@ fn a_sentinel_failover_moves_the_store_to_the_new_master() {
         .arg("fo:{u@d}:devices")
         .query(&mut r)
         .unwrap();
-    assert_eq!(n, 6, "both devices on the promoted replica");
+    // c: and s: per device (no f: while the failure count is 0).
+    assert_eq!(n, 4, "both devices on the promoted replica");
 }
 
 fn tokens_of(v: &[Binding]) -> Vec<String> {
@@ -234,7 +235,6 @@ fn key_layout_and_piid_encrypted_at_rest() {
     let keys: BTreeSet<String> = ::redis::cmd("KEYS").arg("*").query(&mut c).unwrap();
     let expected: BTreeSet<String> = [
         "sipwake:{1111@example.com}:devices",
-        "sipwake:tok:{tok1}",
         "sipwake:users",
         "sipwake:keycheck",
     ]
@@ -253,9 +253,14 @@ fn key_layout_and_piid_encrypted_at_rest() {
     assert_eq!(hash["s:token:a:tok1"], "1000");
     assert_eq!(hash["f:token:a:tok1"], "1");
     let content: serde_json::Value = serde_json::from_str(&hash["c:token:a:tok1"]).unwrap();
-    assert_eq!(content["token"], "tok1");
-    assert_eq!(content["contact"], "<sip:1111@192.0.2.1:5060>");
-    let sealed = content["piid"].as_str().unwrap();
+    assert_eq!(content["t"], "tok1");
+    assert_eq!(content["c"], "<sip:1111@192.0.2.1:5060>");
+    assert!(
+        !hash["c:token:a:tok1"].contains("null"),
+        "absent fields are left out: {}",
+        hash["c:token:a:tok1"]
+    );
+    let sealed = content["x"].as_str().unwrap();
     assert!(sealed.len() > 2 * 24, "nonce + ciphertext: {sealed}");
     // The HA1 is nowhere in the database, in any form redis-cli shows.
     let dump = std::process::Command::new(super::harness::tool("redis-cli"))
@@ -273,11 +278,18 @@ fn key_layout_and_piid_encrypted_at_rest() {
     for v in hash.values() {
         assert!(!v.contains(HA1) && !v.contains(&HA1.to_uppercase()));
     }
-    let tok: Vec<String> = ::redis::cmd("SMEMBERS")
-        .arg("sipwake:tok:{tok1}")
+    // A failure count of 0 takes no field.
+    store.touch(&b.aor, &b.device, 2000).unwrap();
+    let fields: BTreeSet<String> = ::redis::cmd("HKEYS")
+        .arg("sipwake:{1111@example.com}:devices")
         .query(&mut c)
         .unwrap();
-    assert_eq!(tok, ["16:1111@example.comtoken:a:tok1"]);
+    assert_eq!(
+        fields,
+        ["c:token:a:tok1", "s:token:a:tok1"]
+            .map(String::from)
+            .into()
+    );
     // A ciphertext moved to another device does not open there.
     let moved = hash["c:token:a:tok1"].clone();
     let _: () = ::redis::cmd("HSET")
@@ -301,29 +313,17 @@ fn index_entries_without_bindings_are_skipped_and_repaired() {
     let real = binding("real@d", "tokX", None);
     store.upsert(&real).unwrap();
     let mut c = raw(server.port);
-    // As a writer interrupted between its index writes and its binding
-    // write would leave them, plus garbage.
-    for (key, member) in [
-        ("ix:users", "ghost@d"),
-        ("ix:tok:{tokX}", "7:ghost@dtoken:a:tokX"),
-        ("ix:tok:{tokX}", "not a device ref"),
-        ("ix:tok:{tokX}", "6:real@dtoken:a:moved"),
-    ] {
-        let _: i64 = ::redis::cmd("SADD")
-            .arg(key)
-            .arg(member)
-            .query(&mut c)
-            .unwrap();
-    }
+    // As a writer interrupted between its index write and its binding
+    // write would leave it.
+    let _: i64 = ::redis::cmd("SADD")
+        .arg("ix:users")
+        .arg("ghost@d")
+        .query(&mut c)
+        .unwrap();
     assert_eq!(store.all().unwrap(), vec![real.clone()]);
     assert_eq!(store.users().unwrap().len(), 1);
     assert_eq!(store.user("ghost@d").unwrap(), vec![]);
     assert_eq!(store.remove_token("tokX").unwrap(), vec![real]);
-    let left: Vec<String> = ::redis::cmd("SMEMBERS")
-        .arg("ix:tok:{tokX}")
-        .query(&mut c)
-        .unwrap();
-    assert!(left.is_empty(), "{left:?}");
     assert!(store.expire_inactive(0, 0).unwrap().is_empty());
     let users: Vec<String> = ::redis::cmd("SMEMBERS")
         .arg("ix:users")
@@ -449,4 +449,37 @@ fn cluster_and_standalone_mix_ups_are_startup_errors() {
     .to_string();
     assert!(e.contains("only database 0"), "{e}");
     assert!(bulk_reply(cluster.nodes[0].port, &["CLUSTER", "INFO"]).contains("cluster_state:ok"));
+}
+
+/// Bindings written by the earlier format (long JSON names, `null`s, an
+/// `f:` field of 0) are read and changed like new ones.
+#[test]
+fn the_earlier_long_format_is_still_read() {
+    let server = RedisProcess::start(&[]);
+    let store = RedisStore::open(&options(urls(vec![server.url()]), "old"), cipher()).unwrap();
+    let b = binding("old@d", "tokOld", None);
+    let long = r#"{"provider":"a","env":"d","package":"com.example.app","token":"tokOld","source":"mpush","contact":"<sip:1111@192.0.2.1:5060>","auth_user":"1111","piid":null,"upstream_server":"sip.example.com","upstream_proxy":null,"upstream_domain":null,"user_agent":"MyCoolApp","created_at":1000,"upstream_expires_at":4600,"app_expires":600}"#;
+    let mut c = raw(server.port);
+    let _: () = ::redis::cmd("HSET")
+        .arg("old:{old@d}:devices")
+        .arg(format!("c:{}", b.device))
+        .arg(long)
+        .arg(format!("s:{}", b.device))
+        .arg("1000")
+        .arg(format!("f:{}", b.device))
+        .arg("0")
+        .query(&mut c)
+        .unwrap();
+    let _: i64 = ::redis::cmd("SADD")
+        .arg("old:users")
+        .arg("old@d")
+        .query(&mut c)
+        .unwrap();
+    assert_eq!(store.get("old@d", &b.device).unwrap(), Some(b.clone()));
+    assert!(!store.upsert(&b).unwrap(), "same content: only the clock");
+    let mut changed = b.clone();
+    changed.contact = "<sip:1111@192.0.2.9:5060>".into();
+    assert!(store.upsert(&changed).unwrap());
+    assert_eq!(store.get("old@d", &b.device).unwrap(), Some(changed));
+    assert_eq!(store.remove_token("tokOld").unwrap().len(), 1);
 }
