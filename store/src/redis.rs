@@ -4,10 +4,12 @@
 //! Key layout (`<p>` = the configured prefix, default `sipwake`):
 //!
 //! - `<p>:{<aor>}:devices` — a hash per user: for each device key `d`,
-//!   field `c:<d>` = the binding as compact JSON (the X-PIID sealed with
-//!   the store key and `aor|device` as associated data, as in SQLite,
-//!   hex-encoded), `s:<d>` = last seen (unix seconds), `f:<d>` =
-//!   consecutive push failures (absent when 0). The `{<aor>}` hash tag
+//!   field `c:<d>` = `<last seen>|<binding as compact JSON>` (last seen in
+//!   unix seconds; the X-PIID sealed with the store key and `aor|device`
+//!   as associated data, as in SQLite, hex-encoded), `f:<d>` = consecutive
+//!   push failures (absent when 0). Earlier versions kept last seen in an
+//!   `s:<d>` field; such values are read, and rewritten on the next
+//!   change. The `{<aor>}` hash tag
 //!   puts a user's data in one cluster slot, so every change is one
 //!   single-key Lua script (atomic).
 //! - `<p>:users` — the set of AORs with bindings, for `all`, `users`,
@@ -62,41 +64,61 @@ const CAS_ROUNDS: usize = 16;
 /// Keys read per pipeline by `all`, `users` and `expire_inactive`.
 const BATCH: usize = 200;
 
+/// Lua helpers for a `c:` value, `<last seen>|<json>` (earlier versions:
+/// the JSON alone, last seen in the `s:` field).
+const VALUE_LUA: &str = r"
+local function json_of(v)
+  if not v then return nil end
+  if string.sub(v, 1, 1) == '{' then return v end
+  local p = string.find(v, '|', 1, true)
+  if not p then return v end
+  return string.sub(v, p + 1)
+end
+local function seen_of(v)
+  if not v or string.sub(v, 1, 1) == '{' then return nil end
+  local p = string.find(v, '|', 1, true)
+  if not p then return nil end
+  return string.sub(v, 1, p - 1)
+end
+";
+
+fn lua(body: &str) -> Script {
+    Script::new(&format!("{VALUE_LUA}{body}"))
+}
+
 /// Sets last_seen when the content is still the expected one.
 static SEEN: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r"
-if redis.call('HGET', KEYS[1], 'c:' .. ARGV[1]) ~= ARGV[2] then return 0 end
-redis.call('HSET', KEYS[1], 's:' .. ARGV[1], ARGV[3])
-return 1",
-    )
+    lua(r"
+local cur = json_of(redis.call('HGET', KEYS[1], 'c:' .. ARGV[1]))
+if cur ~= ARGV[2] then return 0 end
+redis.call('HSET', KEYS[1], 'c:' .. ARGV[1], ARGV[3] .. '|' .. cur)
+redis.call('HDEL', KEYS[1], 's:' .. ARGV[1])
+return 1")
 });
 
 /// Writes a binding when the content is still the expected one ('' =
 /// absent).
 static PUT: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r"
-local cur = redis.call('HGET', KEYS[1], 'c:' .. ARGV[1])
+    lua(r"
+local cur = json_of(redis.call('HGET', KEYS[1], 'c:' .. ARGV[1]))
 if (cur or '') ~= ARGV[2] then return 0 end
-redis.call('HSET', KEYS[1], 'c:' .. ARGV[1], ARGV[3], 's:' .. ARGV[1], ARGV[4])
+redis.call('HSET', KEYS[1], 'c:' .. ARGV[1], ARGV[4] .. '|' .. ARGV[3])
+redis.call('HDEL', KEYS[1], 's:' .. ARGV[1])
 if ARGV[5] == '0' then
   redis.call('HDEL', KEYS[1], 'f:' .. ARGV[1])
 else
   redis.call('HSET', KEYS[1], 'f:' .. ARGV[1], ARGV[5])
 end
-return 1",
-    )
+return 1")
 });
 
 static TOUCH: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r"
-if redis.call('HEXISTS', KEYS[1], 'c:' .. ARGV[1]) == 0 then return 0 end
-redis.call('HSET', KEYS[1], 's:' .. ARGV[1], ARGV[2])
-redis.call('HDEL', KEYS[1], 'f:' .. ARGV[1])
-return 1",
-    )
+    lua(r"
+local v = redis.call('HGET', KEYS[1], 'c:' .. ARGV[1])
+if not v then return 0 end
+redis.call('HSET', KEYS[1], 'c:' .. ARGV[1], ARGV[2] .. '|' .. json_of(v))
+redis.call('HDEL', KEYS[1], 's:' .. ARGV[1], 'f:' .. ARGV[1])
+return 1")
 });
 
 static FAIL: LazyLock<Script> = LazyLock::new(|| {
@@ -112,14 +134,14 @@ return redis.call('HINCRBY', KEYS[1], 'f:' .. ARGV[1], 1)",
 /// expected content pairs. Returns the fields left, then device, last
 /// seen, failures of each deleted one.
 static DELETE: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r"
+    lua(r"
 local out = {''}
 local cutoff = tonumber(ARGV[1])
 for i = 2, #ARGV, 2 do
   local d = ARGV[i]
-  if redis.call('HGET', KEYS[1], 'c:' .. d) == ARGV[i + 1] then
-    local seen = redis.call('HGET', KEYS[1], 's:' .. d) or '0'
+  local v = redis.call('HGET', KEYS[1], 'c:' .. d)
+  if json_of(v) == ARGV[i + 1] then
+    local seen = seen_of(v) or redis.call('HGET', KEYS[1], 's:' .. d) or '0'
     if cutoff == nil or (tonumber(seen) or 0) < cutoff then
       local fails = redis.call('HGET', KEYS[1], 'f:' .. d) or '0'
       redis.call('HDEL', KEYS[1], 'c:' .. d, 's:' .. d, 'f:' .. d)
@@ -130,8 +152,7 @@ for i = 2, #ARGV, 2 do
   end
 end
 out[1] = tostring(redis.call('HLEN', KEYS[1]))
-return out",
-    )
+return out")
 });
 
 /// The stored form of a binding, without the clock fields (`last_seen`,
@@ -221,6 +242,15 @@ struct Raw {
     fails: Option<String>,
 }
 
+/// A `c:` value's (last seen, JSON): `<last seen>|<json>`, or an earlier
+/// version's JSON alone.
+fn split_value(v: &str) -> (Option<&str>, &str) {
+    match v.split_once('|') {
+        Some((seen, json)) if !v.starts_with('{') => (Some(seen), json),
+        _ => (None, v),
+    }
+}
+
 /// A user's hash, by device.
 type Devices = BTreeMap<String, Raw>;
 
@@ -232,8 +262,17 @@ fn group(fields: BTreeMap<String, String>) -> Devices {
         };
         let raw = out.entry(device.to_string()).or_default();
         match kind {
-            "c" => raw.content = Some(value),
-            "s" => raw.seen = Some(value),
+            "c" => {
+                let (seen, json) = split_value(&value);
+                if let Some(seen) = seen {
+                    raw.seen = Some(seen.to_owned());
+                }
+                raw.content = Some(json.to_owned());
+            }
+            // An earlier version's field; the value's own clock wins.
+            "s" => {
+                raw.seen.get_or_insert(value);
+            }
             "f" => raw.fails = Some(value),
             _ => {}
         }
@@ -565,8 +604,9 @@ impl BindingStore for RedisStore {
         let field = format!("c:{}", b.device);
         self.pool.run(|c| {
             for _ in 0..CAS_ROUNDS {
-                let cur: Option<String> =
+                let value: Option<String> =
                     ::redis::cmd("HGET").arg(&key).arg(&field).query(c.link())?;
+                let cur = value.as_deref().map(|v| split_value(v).1.to_owned());
                 let old = match &cur {
                     Some(raw) => Some(self.decode(&b.aor, &b.device, raw, Some("0"), None)?),
                     None => None,
@@ -625,14 +665,15 @@ impl BindingStore for RedisStore {
         let key = self.keys.user(aor);
         self.pool.run(|c| {
             for _ in 0..CAS_ROUNDS {
-                let cur: Option<String> = ::redis::cmd("HGET")
+                let value: Option<String> = ::redis::cmd("HGET")
                     .arg(&key)
                     .arg(format!("c:{device}"))
                     .query(c.link())?;
-                let Some(cur) = cur else {
+                let Some(value) = value else {
                     return Ok(false);
                 };
-                if !self.delete(c, aor, None, &[(device, &cur)])?.is_empty() {
+                let cur = split_value(&value).1;
+                if !self.delete(c, aor, None, &[(device, cur)])?.is_empty() {
                     return Ok(true);
                 }
             }
@@ -722,13 +763,16 @@ impl BindingStore for RedisStore {
                     .arg(format!("f:{device}"))
                     .query(c.link())?;
             match content {
-                Some(content) => Ok(Some(self.decode(
-                    aor,
-                    device,
-                    &content,
-                    seen.as_deref(),
-                    fails.as_deref(),
-                )?)),
+                Some(value) => {
+                    let (own_seen, json) = split_value(&value);
+                    Ok(Some(self.decode(
+                        aor,
+                        device,
+                        json,
+                        own_seen.or(seen.as_deref()),
+                        fails.as_deref(),
+                    )?))
+                }
                 None => Ok(None),
             }
         })
