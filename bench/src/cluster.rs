@@ -243,6 +243,7 @@ fn memory_per_binding(n: usize) -> Result<Memory, Error> {
             servers: RedisServers::Urls(vec![r.url()]),
             prefix: "sipwake".into(),
             timeout: Duration::from_secs(5),
+            wait_replicas: 0,
         },
         PiidCipher::new(key),
     )

@@ -153,6 +153,7 @@ fn redis_options(store: &StoreConfig) -> RedisOptions {
         servers,
         prefix: store.redis_prefix.clone(),
         timeout: std::time::Duration::from_millis(store.redis_timeout_ms),
+        wait_replicas: store.redis_wait_replicas,
     }
 }
 

@@ -305,6 +305,8 @@ pub struct RedisStore {
     pool: Arc<Pool>,
     cipher: PiidCipher,
     keys: Keys,
+    /// Replicas every change must reach (`WAIT`).
+    wait_replicas: u32,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -327,7 +329,14 @@ impl RedisStore {
             keys: Keys {
                 prefix: options.prefix.clone(),
             },
+            wait_replicas: options.wait_replicas,
         };
+        if store.wait_replicas > 0 && store.pool.is_cluster() {
+            return Err(StoreError::Redis {
+                target: store.pool.target.clone(),
+                reason: "waiting for replicas (redis_wait_replicas) is not supported on Redis Cluster yet".into(),
+            });
+        }
         store.check_key()?;
         Ok(store)
     }
@@ -584,6 +593,32 @@ impl RedisStore {
         b
     }
 
+    /// With `wait_replicas`: the change just made on `c` reached that many
+    /// replicas within the timeout (`WAIT`), else it does not count as
+    /// stored (it stays on the master; the caller answers 503).
+    fn replicated(&self, c: &mut Conn) -> Result<(), Fail> {
+        if self.wait_replicas == 0 {
+            return Ok(());
+        }
+        // Within the command timeout, which bounds the reply too.
+        let ms =
+            (u64::try_from(self.pool.timeout().as_millis()).unwrap_or(u64::MAX) * 3 / 4).max(1);
+        let acked: i64 = ::redis::cmd("WAIT")
+            .arg(self.wait_replicas)
+            .arg(ms)
+            .query(c.link())?;
+        if acked >= i64::from(self.wait_replicas) {
+            return Ok(());
+        }
+        Err(Fail::Store(StoreError::Redis {
+            target: self.pool.target.clone(),
+            reason: format!(
+                "the change reached {acked} of {} replica(s) within {ms} ms ([store] redis_wait_replicas)",
+                self.wait_replicas
+            ),
+        }))
+    }
+
     fn lost_race(&self, what: &str) -> Fail {
         Fail::Store(StoreError::Redis {
             target: self.pool.target.clone(),
@@ -644,6 +679,7 @@ impl BindingStore for RedisStore {
                 // Again: a remover may have dropped the entry between
                 // the first add and the write.
                 self.add_indexes(c, b)?;
+                self.replicated(c)?;
                 return Ok(true);
             }
             Err(self.lost_race("upsert"))
@@ -674,6 +710,7 @@ impl BindingStore for RedisStore {
                 };
                 let cur = split_value(&value).1;
                 if !self.delete(c, aor, None, &[(device, cur)])?.is_empty() {
+                    self.replicated(c)?;
                     return Ok(true);
                 }
             }
@@ -704,6 +741,9 @@ impl BindingStore for RedisStore {
                 }
             }
             self.drop_user_if_empty(c, aor)?;
+            if !removed.is_empty() {
+                self.replicated(c)?;
+            }
             sort_bindings(&mut removed);
             Ok(removed)
         })
@@ -735,6 +775,9 @@ impl BindingStore for RedisStore {
                         removed.push(Self::with_clock(b, &seen, &fails));
                     }
                 }
+            }
+            if !removed.is_empty() {
+                self.replicated(c)?;
             }
             sort_bindings(&mut removed);
             Ok(removed)
@@ -855,6 +898,9 @@ impl BindingStore for RedisStore {
                         removed.push(Self::with_clock(b, &seen, &fails));
                     }
                 }
+            }
+            if !removed.is_empty() {
+                self.replicated(c)?;
             }
             sort_bindings(&mut removed);
             Ok(removed)

@@ -99,6 +99,9 @@ pub struct StoreConfig {
     pub redis_prefix: String,
     /// Bound of every Redis connect and command, in milliseconds.
     pub redis_timeout_ms: u64,
+    /// Replicas that must have every binding write before it counts as
+    /// stored (`WAIT`); 0 = the master's answer is enough.
+    pub redis_wait_replicas: u32,
 }
 
 /// `[store] backend`.
@@ -150,6 +153,7 @@ impl Default for StoreConfig {
             redis_sentinel: None,
             redis_prefix: "sipwake".into(),
             redis_timeout_ms: 2000,
+            redis_wait_replicas: 0,
         }
     }
 }
@@ -250,6 +254,18 @@ impl StoreConfig {
             return Err((
                 "store.redis_timeout_ms",
                 "must be between 10 and 60000".into(),
+            ));
+        }
+        if self.redis_wait_replicas > 0 && self.backend != StoreBackend::Redis {
+            return Err((
+                "store.redis_wait_replicas",
+                "is set, but store.backend is \"sqlite\"".into(),
+            ));
+        }
+        if self.redis_wait_replicas > 0 && self.redis_urls.len() > 1 {
+            return Err((
+                "store.redis_wait_replicas",
+                "is not supported with Redis Cluster (several redis_urls) yet: use a standalone master with replicas, or Sentinel".into(),
             ));
         }
         Ok(())
@@ -886,6 +902,16 @@ min_expires = 30
             (
                 "[store]\nredis_timeout_ms = 600000".to_string(),
                 "store.redis_timeout_ms",
+            ),
+            (
+                "[store]\nredis_wait_replicas = 1".to_string(),
+                "store.redis_wait_replicas",
+            ),
+            (
+                format!(
+                    "{redis}redis_urls = [\"redis://a:1\", \"redis://b:1\"]\nredis_wait_replicas = 1"
+                ),
+                "store.redis_wait_replicas",
             ),
         ] {
             let err = Config::from_toml_str(&text, None).unwrap_err().to_string();

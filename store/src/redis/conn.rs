@@ -25,6 +25,9 @@ pub struct RedisOptions {
     pub prefix: String,
     /// Bound of every connect and every command.
     pub timeout: Duration,
+    /// Replicas every write must reach before it counts (`WAIT`, within
+    /// `timeout`); 0 = none.
+    pub wait_replicas: u32,
 }
 
 /// The Redis deployment.
@@ -422,6 +425,15 @@ impl Pool {
                 Err(Fail::Redis(e)) => return Err(self.error(&e)),
             }
         }
+    }
+
+    /// A Redis Cluster (several masters: `WAIT` answers for one node only).
+    pub(super) fn is_cluster(&self) -> bool {
+        matches!(self.mode, Mode::Cluster(..))
+    }
+
+    pub(super) fn timeout(&self) -> Duration {
+        self.timeout
     }
 
     /// A connection of its own for a pub/sub subscription: the server

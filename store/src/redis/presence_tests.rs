@@ -17,6 +17,7 @@ fn presence(servers: RedisServers, prefix: &str) -> Presence {
             servers,
             prefix: prefix.into(),
             timeout: Duration::from_millis(800),
+            wait_replicas: 0,
         },
         cipher(),
     )

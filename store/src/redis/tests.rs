@@ -21,6 +21,7 @@ fn options(servers: RedisServers, prefix: &str) -> RedisOptions {
         servers,
         prefix: prefix.to_string(),
         timeout: TIMEOUT,
+        wait_replicas: 0,
     }
 }
 
@@ -496,4 +497,40 @@ fn the_earlier_long_format_is_still_read() {
     assert!(store.upsert(&changed).unwrap());
     assert_eq!(store.get("old@d", &b.device).unwrap(), Some(changed));
     assert_eq!(store.remove_token("tokOld").unwrap().len(), 1);
+}
+
+/// `wait_replicas`: a change counts once that many replicas have it; with
+/// more replicas asked than exist it is an error within the timeout (the
+/// change stays on the master).
+#[test]
+fn changes_wait_for_replicas_when_asked() {
+    let s = RedisSentinel::start();
+    s.wait_replica_known();
+    let servers = RedisServers::Sentinel(SentinelServers {
+        master: SENTINEL_MASTER.into(),
+        urls: vec![s.sentinel.url()],
+        password: Some(MASTER_PASSWORD.into()),
+        ..Default::default()
+    });
+    let mut one = options(servers.clone(), "w");
+    one.wait_replicas = 1;
+    let store = RedisStore::open(&one, cipher()).unwrap();
+    let b = binding("w@d", "tokW", Some(HA1));
+    assert!(store.upsert(&b).unwrap());
+    let mut r = super::harness::client(s.replica.port, Some(MASTER_PASSWORD));
+    let on_replica: i64 = ::redis::cmd("HLEN")
+        .arg("w:{w@d}:devices")
+        .query(&mut r)
+        .unwrap();
+    assert_eq!(on_replica, 1, "on the replica when upsert returned");
+
+    let mut two = options(servers, "w");
+    two.wait_replicas = 2;
+    let store2 = RedisStore::open(&two, cipher()).unwrap();
+    let started = Instant::now();
+    let e = store2.upsert(&binding("w@d", "tokW2", None)).unwrap_err();
+    assert!(e.to_string().contains("reached 1 of 2 replica(s)"), "{e}");
+    assert!(started.elapsed() < TIMEOUT * 3, "{:?}", started.elapsed());
+    assert_eq!(store2.user("w@d").unwrap().len(), 2, "kept on the master");
+    assert!(store.remove("w@d", &b.device).unwrap());
 }
