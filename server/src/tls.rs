@@ -1,15 +1,26 @@
 //! TLS material shared by SIP TLS and HTTPS: one rustls crypto provider (ring)
 //! for the whole binary, the certificate from config or a self-signed one
 //! persisted in the data dir, and the server / client rustls configs.
+//!
+//! Every TLS listener resolves its certificate through one [`Certificates`]
+//! (a rustls `ResolvesServerCert`): a reloaded file or a certificate issued
+//! by ACME is swapped in there and serves the next handshake, while
+//! listeners and open connections stay as they are.
 
+use std::collections::HashMap;
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
 
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
 use rustls::{ClientConfig, RootCertStore, ServerConfig};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use sha2::{Digest, Sha256};
 
 use crate::config::Config;
 
@@ -132,7 +143,7 @@ pub fn load_or_generate(
 }
 
 /// Writes via a temporary file + rename so a crash never leaves half a key.
-fn write_file(path: &Path, data: &[u8], private: bool) -> Result<(), TlsError> {
+pub(crate) fn write_file(path: &Path, data: &[u8], private: bool) -> Result<(), TlsError> {
     let err = |source| TlsError::Write {
         path: path.to_path_buf(),
         source,
@@ -151,6 +162,316 @@ fn write_file(path: &Path, data: &[u8], private: bool) -> Result<(), TlsError> {
     f.write_all(data).map_err(err)?;
     f.sync_all().map_err(err)?;
     fs::rename(&tmp, path).map_err(err)
+}
+
+/// The ALPN protocol of the TLS-ALPN-01 challenge (RFC 8737).
+pub const ACME_TLS_ALPN: &[u8] = b"acme-tls/1";
+
+/// A chain and key as rustls serves them; refused when the key is not the
+/// one of the first certificate.
+pub fn certified_key(
+    certs: Vec<CertificateDer<'static>>,
+    key: &PrivateKeyDer<'static>,
+) -> Result<Arc<CertifiedKey>, TlsError> {
+    let signer = rustls::crypto::ring::sign::any_supported_type(key)?;
+    let ck = CertifiedKey::new(certs, signer);
+    ck.keys_match()?;
+    Ok(Arc::new(ck))
+}
+
+/// Counters for `/metrics`.
+#[derive(Debug, Default)]
+pub struct TlsStats {
+    pub reloads_ok: AtomicU64,
+    pub reload_errors: AtomicU64,
+    pub acme_issued: AtomicU64,
+    pub acme_errors: AtomicU64,
+    /// notAfter (Unix seconds) of the certificate served to ordinary
+    /// handshakes; 0 when unknown.
+    pub not_after: AtomicI64,
+}
+
+/// The configured certificate files being watched, and the SHA-256 of the
+/// last contents seen (good or bad: a broken file is reported once, not on
+/// every poll).
+#[derive(Debug)]
+struct WatchedFiles {
+    cert: PathBuf,
+    key: PathBuf,
+    last: Mutex<Option<[u8; 32]>>,
+}
+
+/// The certificate every TLS listener serves: the ACME one once issued,
+/// else the configured or self-signed one; TLS-ALPN-01 challenge
+/// certificates for handshakes that offer only `acme-tls/1`.
+pub struct Certificates {
+    base: RwLock<Arc<CertifiedKey>>,
+    acme: RwLock<Option<Arc<CertifiedKey>>>,
+    /// TLS-ALPN-01: SNI name (the DNS identifier, or the reverse-DNS name
+    /// of an IP identifier, RFC 8738) → challenge certificate.
+    alpn_challenges: RwLock<HashMap<String, Arc<CertifiedKey>>>,
+    /// HTTP-01: token → key authorization.
+    http_challenges: RwLock<HashMap<String, String>>,
+    files: Option<WatchedFiles>,
+    pub stats: TlsStats,
+}
+
+impl std::fmt::Debug for Certificates {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Certificates")
+            .field("files", &self.files)
+            .finish_non_exhaustive()
+    }
+}
+
+fn not_after_of(cert: &CertificateDer<'_>) -> i64 {
+    x509_parser::parse_x509_certificate(cert)
+        .map(|(_, c)| c.validity().not_after.timestamp())
+        .unwrap_or(0)
+}
+
+impl Certificates {
+    /// Serves `material`; a configured certificate (`CertSource::Configured`)
+    /// is watched by [`Certificates::reload_files`].
+    pub fn new(material: &TlsMaterial, config: &Config) -> Result<Arc<Certificates>, TlsError> {
+        let ck = certified_key(material.certs.clone(), &material.key)?;
+        let files = match &material.source {
+            CertSource::Configured(_) => {
+                let (cert, key) = (config.sip.tls_cert.clone(), config.sip.tls_key.clone());
+                let last = Mutex::new(read_pair(&cert, &key).ok().map(|(h, _, _)| h));
+                Some(WatchedFiles { cert, key, last })
+            }
+            _ => None,
+        };
+        let certs = Certificates {
+            base: RwLock::new(ck),
+            acme: RwLock::new(None),
+            alpn_challenges: RwLock::default(),
+            http_challenges: RwLock::default(),
+            files,
+            stats: TlsStats::default(),
+        };
+        certs.update_not_after();
+        Ok(Arc::new(certs))
+    }
+
+    /// The certificate ordinary handshakes get now.
+    pub fn current(&self) -> Arc<CertifiedKey> {
+        if let Some(acme) = self.acme.read().unwrap_or_else(|e| e.into_inner()).as_ref() {
+            return acme.clone();
+        }
+        self.base.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn update_not_after(&self) {
+        let ck = self.current();
+        let v = ck.cert.first().map_or(0, not_after_of);
+        self.stats.not_after.store(v, Ordering::Relaxed);
+    }
+
+    /// Serve `ck` (issued by ACME) from the next handshake on.
+    pub fn set_acme(&self, ck: Arc<CertifiedKey>) {
+        *self.acme.write().unwrap_or_else(|e| e.into_inner()) = Some(ck);
+        self.update_not_after();
+    }
+
+    pub fn set_alpn_challenge(&self, sni: String, ck: Arc<CertifiedKey>) {
+        self.alpn_challenges
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(sni, ck);
+    }
+
+    pub fn set_http_challenge(&self, token: String, key_authorization: String) {
+        self.http_challenges
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(token, key_authorization);
+    }
+
+    /// The key authorization for an HTTP-01 token being validated.
+    pub fn http_challenge(&self, token: &str) -> Option<String> {
+        self.http_challenges
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(token)
+            .cloned()
+    }
+
+    /// Forget every challenge answer (the order is done, either way).
+    pub fn clear_challenges(&self) {
+        self.alpn_challenges
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+        self.http_challenges
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+    }
+
+    /// Whether configured certificate files are watched.
+    pub fn watches_files(&self) -> bool {
+        self.files.is_some()
+    }
+
+    /// Re-reads the configured `[sip] tls_cert` / `tls_key`: `Ok(true)` when
+    /// a new certificate now serves, `Ok(false)` when the files are unchanged
+    /// (`force` reloads them anyway) or none are configured. A file that
+    /// cannot be read, parsed or does not match its key keeps the previous
+    /// certificate and is an error (counted once per content).
+    pub fn reload_files(&self, force: bool) -> Result<bool, TlsError> {
+        let Some(files) = &self.files else {
+            return Ok(false);
+        };
+        let result = read_pair(&files.cert, &files.key);
+        let mut last = files.last.lock().unwrap_or_else(|e| e.into_inner());
+        let (hash, certs, key) = match result {
+            Ok(r) => r,
+            Err(e) => {
+                // Unreadable (e.g. mid-rename): count it once until it changes.
+                let marker = [0u8; 32];
+                if force || *last != Some(marker) {
+                    *last = Some(marker);
+                    self.stats.reload_errors.fetch_add(1, Ordering::Relaxed);
+                    return Err(e);
+                }
+                return Ok(false);
+            }
+        };
+        if !force && *last == Some(hash) {
+            return Ok(false);
+        }
+        *last = Some(hash);
+        let parsed = read_certs_from(&files.cert, &certs)
+            .and_then(|c| Ok((c, read_key_from(&files.key, &key)?)))
+            .and_then(|(c, k)| certified_key(c, &k));
+        let ck = match parsed {
+            Ok(ck) => ck,
+            Err(e) => {
+                self.stats.reload_errors.fetch_add(1, Ordering::Relaxed);
+                return Err(e);
+            }
+        };
+        *self.base.write().unwrap_or_else(|e| e.into_inner()) = ck;
+        self.update_not_after();
+        self.stats.reloads_ok.fetch_add(1, Ordering::Relaxed);
+        Ok(true)
+    }
+
+    /// Polls the configured files every `every` (content hash; see
+    /// docs/tls.md for why polling rather than inotify) and logs each reload.
+    pub fn spawn_file_watch(self: &Arc<Self>, every: Duration) {
+        if self.files.is_none() || every.is_zero() {
+            return;
+        }
+        let certs = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                certs.reload_logged("file change", false);
+            }
+        });
+    }
+
+    /// [`Certificates::reload_files`] with a log line for a change or error.
+    pub fn reload_logged(&self, why: &str, force: bool) {
+        match self.reload_files(force) {
+            Ok(true) => {
+                let serial = self.serial();
+                tracing::info!(trigger = why, serial = %serial, "TLS certificate reloaded")
+            }
+            Ok(false) => {}
+            Err(e) => tracing::error!(trigger = why, error = %e,
+                "TLS certificate reload failed; keeping the previous certificate"),
+        }
+    }
+
+    /// Hex serial of the certificate ordinary handshakes get (logs).
+    pub fn serial(&self) -> String {
+        let ck = self.current();
+        ck.cert
+            .first()
+            .and_then(|c| x509_parser::parse_x509_certificate(c).ok())
+            .map(|(_, c)| c.raw_serial_as_string())
+            .unwrap_or_default()
+    }
+}
+
+impl ResolvesServerCert for Certificates {
+    fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        let acme_alpn = hello
+            .alpn()
+            .is_some_and(|mut protos| protos.any(|p| p == ACME_TLS_ALPN));
+        if acme_alpn {
+            // A TLS-ALPN-01 validation: only a challenge certificate may answer.
+            let challenges = self
+                .alpn_challenges
+                .read()
+                .unwrap_or_else(|e| e.into_inner());
+            if let Some(name) = hello.server_name()
+                && let Some(ck) = challenges.get(&name.to_ascii_lowercase())
+            {
+                return Some(ck.clone());
+            }
+            // No (or an unknown) SNI: the one pending challenge, if only one.
+            return (challenges.len() == 1)
+                .then(|| challenges.values().next().cloned())
+                .flatten();
+        }
+        Some(self.current())
+    }
+}
+
+fn read_pair(cert: &Path, key: &Path) -> Result<([u8; 32], Vec<u8>, Vec<u8>), TlsError> {
+    let read = |what, path: &Path| {
+        fs::read(path).map_err(|e| TlsError::Read {
+            what,
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })
+    };
+    let c = read("certificate", cert)?;
+    let k = read("private key", key)?;
+    let mut h = Sha256::new();
+    h.update(&c);
+    h.update([0]);
+    h.update(&k);
+    Ok((h.finalize().into(), c, k))
+}
+
+fn read_certs_from(path: &Path, pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+    let err = |reason: String| TlsError::Read {
+        what: "certificate",
+        path: path.to_path_buf(),
+        reason,
+    };
+    match CertificateDer::pem_slice_iter(pem).collect::<Result<Vec<_>, _>>() {
+        Ok(c) if c.is_empty() => Err(err("no CERTIFICATE in PEM".into())),
+        Ok(c) => Ok(c),
+        Err(e) => Err(err(e.to_string())),
+    }
+}
+
+fn read_key_from(path: &Path, pem: &[u8]) -> Result<PrivateKeyDer<'static>, TlsError> {
+    PrivateKeyDer::from_pem_slice(pem).map_err(|e| TlsError::Read {
+        what: "private key",
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })
+}
+
+/// A server config that takes its certificate from `certs` at each
+/// handshake, advertising `alpn` protocols.
+pub fn resolving_server_config(certs: Arc<Certificates>, alpn: &[&[u8]]) -> Arc<ServerConfig> {
+    let mut cfg = ServerConfig::builder()
+        .with_no_client_auth()
+        .with_cert_resolver(certs);
+    cfg.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    Arc::new(cfg)
 }
 
 /// A server config for `material`, advertising `alpn` protocols.

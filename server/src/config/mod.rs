@@ -10,12 +10,14 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Deserializer};
 
 mod cluster;
+mod acme;
 mod files;
 mod limits;
 mod push;
 mod web;
 
 pub use cluster::ClusterConfig;
+pub use acme::{AcmeConfig, AcmeIdentifier};
 pub use files::DataFiles;
 pub use limits::LimitsConfig;
 pub use push::PushPolicy;
@@ -75,6 +77,8 @@ pub struct Config {
     pub limits: LimitsConfig,
     /// `[cluster]`: one node of several sharing Redis (docs/cluster.md).
     pub cluster: ClusterConfig,
+    /// `[acme]`: automatic certificates (docs/tls.md).
+    pub acme: AcmeConfig,
 }
 
 /// `[store]`: where push bindings live.
@@ -288,6 +292,9 @@ pub struct SipConfig {
     /// Extra CA certificates (PEM) trusted for outgoing SIP TLS, besides the
     /// public web PKI roots; e.g. a test upstream's self-signed certificate.
     pub tls_ca: PathBuf,
+    /// Seconds between checks of `tls_cert` / `tls_key` for new contents
+    /// (hot reload); 0 = only on SIGHUP.
+    pub tls_reload_secs: u64,
     pub max_message_bytes: usize,
     pub max_headers: usize,
     pub max_connections: usize,
@@ -378,6 +385,7 @@ impl Default for Config {
             web: WebSection::default(),
             limits: LimitsConfig::default(),
             cluster: ClusterConfig::default(),
+            acme: AcmeConfig::default(),
         }
     }
 }
@@ -394,6 +402,7 @@ impl Default for SipConfig {
             tls_cert: PathBuf::new(),
             tls_key: PathBuf::new(),
             tls_ca: PathBuf::new(),
+            tls_reload_secs: 5,
             max_message_bytes: 65535,
             max_headers: 128,
             max_connections: 10_000,
@@ -513,6 +522,15 @@ impl Config {
                 "sip.tls_cert",
                 "sip.tls_cert and sip.tls_key must be set together (or both left empty for a self-signed certificate)",
             );
+        }
+        if s.tls_reload_secs > 86_400 {
+            return invalid("sip.tls_reload_secs", "must be between 0 and 86400");
+        }
+        if let Err((key, reason)) = self
+            .acme
+            .validate(self.http.http.is_some(), self.http.https.is_some())
+        {
+            return Err(ConfigError::Invalid { key, reason });
         }
         if let Err(reason) = parse_advertise(&s.advertise) {
             return invalid("sip.advertise", &reason);
