@@ -364,6 +364,16 @@ impl Acme {
     async fn order(&self) -> Result<Validity, AcmeError> {
         let result = self.order_inner().await;
         self.certs.clear_challenges();
+        if let Err(AcmeError::Protocol(instant_acme::Error::Api(p))) = &result
+            && p.r#type
+                .as_deref()
+                .is_some_and(|t| t.ends_with(":accountDoesNotExist"))
+        {
+            // The CA forgot the stored account: the next try makes a new one.
+            tracing::warn!(file = %self.files.acme_account.display(),
+                "the ACME server does not know the stored account: it is replaced on the next try");
+            let _ = std::fs::remove_file(&self.files.acme_account);
+        }
         result
     }
 
@@ -493,5 +503,64 @@ async fn http_challenge(
         )
             .into_response(),
         None => (StatusCode::NOT_FOUND, "no such challenge\n").into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renewal_time_follows_renew_before_or_two_thirds() {
+        let v = Validity {
+            not_before: 1000,
+            not_after: 1000 + 90 * 86400,
+        };
+        // Default: 2/3 of 90 days = 60 days after issuance (30 before expiry).
+        assert_eq!(renew_at(v, 0), 1000 + 60 * 86400);
+        assert_eq!(renew_at(v, 7 * 86400), 1000 + 83 * 86400);
+        // Not shorter than the lifetime: the default, not a renewal loop.
+        assert_eq!(renew_at(v, 90 * 86400), 1000 + 60 * 86400);
+        assert_eq!(renew_at(v, 365 * 86400), 1000 + 60 * 86400);
+    }
+
+    #[test]
+    fn reverse_names_for_ip_identifiers() {
+        assert_eq!(
+            reverse_name("127.0.0.1".parse().unwrap()),
+            "1.0.0.127.in-addr.arpa"
+        );
+        assert_eq!(
+            reverse_name("2001:db8::567:89ab".parse().unwrap()),
+            "b.a.9.8.7.6.5.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa"
+        );
+    }
+
+    #[test]
+    fn alpn_challenge_certificate_names_the_identifier_and_carries_the_digest() {
+        crate::tls::install_crypto_provider();
+        let digest = [7u8; 32];
+        for (ident, sni) in [
+            (AcmeIdentifier::Dns("gw.example".into()), "gw.example"),
+            (
+                AcmeIdentifier::Ip("127.0.0.1".parse().unwrap()),
+                "1.0.0.127.in-addr.arpa",
+            ),
+        ] {
+            let (name, ck) = alpn_challenge_cert(&ident, &digest).unwrap();
+            assert_eq!(name, sni);
+            let (_, cert) = x509_parser::parse_x509_certificate(&ck.cert[0]).unwrap();
+            let ext = cert
+                .extensions()
+                .iter()
+                .find(|e| e.oid.to_id_string() == "1.3.6.1.5.5.7.1.31")
+                .expect("acmeIdentifier extension");
+            assert!(ext.critical);
+            // DER OCTET STRING (0x04, 32) holding the digest (RFC 8737 §3).
+            assert_eq!(&ext.value[..2], &[0x04, 32]);
+            assert_eq!(&ext.value[2..], &digest);
+            let (_, ids) = inspect(&ck.cert[0]).unwrap();
+            assert_eq!(ids, vec![ident]);
+        }
     }
 }

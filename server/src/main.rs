@@ -139,6 +139,7 @@ fn check_summary(config: &Config) -> String {
         "config ok\nmode: {mode}\ndata_dir: {}\nlog: {} ({:?})\nstore: {store}\ncluster: {cluster}\n\
          sip udp: {}\nsip tcp: {}\nsip tls: {}\nhttps: {}\nhttp: {}\n\
          limits: max_message_bytes={} max_headers={} max_connections={} idle_timeout_secs={} read_timeout_secs={}\n\
+         tls reload: {}\nacme: {}\n\
          api tokens: {}\n",
         config.data_dir.display(),
         config.log,
@@ -153,6 +154,21 @@ fn check_summary(config: &Config) -> String {
         s.max_connections,
         s.idle_timeout_secs,
         s.read_timeout_secs,
+        if s.tls_reload_secs == 0 {
+            "on SIGHUP".to_string()
+        } else {
+            format!("on SIGHUP and every {} s", s.tls_reload_secs)
+        },
+        if config.acme.enabled() {
+            format!(
+                "{} for {} ({})",
+                config.acme.directory,
+                config.acme.domains.join(" "),
+                config.acme.challenges.join(" ")
+            )
+        } else {
+            "off".to_string()
+        },
         config.api.tokens.len(),
     )
 }
@@ -275,6 +291,7 @@ async fn serve(config: Arc<Config>) -> Result<(), StartError> {
     };
     reload_on_sighup(runtime.push.clone(), certs.clone());
     if let Some(c) = &certs {
+        runtime.set_certificates(c.clone());
         c.spawn_file_watch(Duration::from_secs(config.sip.tls_reload_secs));
     }
     if config.api.tokens.is_empty() {

@@ -426,7 +426,10 @@ impl ResolvesServerCert for Certificates {
     }
 }
 
-fn read_pair(cert: &Path, key: &Path) -> Result<([u8; 32], Vec<u8>, Vec<u8>), TlsError> {
+/// The SHA-256 over both files and their contents.
+type FilePair = ([u8; 32], Vec<u8>, Vec<u8>);
+
+fn read_pair(cert: &Path, key: &Path) -> Result<FilePair, TlsError> {
     let read = |what, path: &Path| {
         fs::read(path).map_err(|e| TlsError::Read {
             what,
@@ -544,6 +547,228 @@ mod tests {
         assert!(matches!(configured.source, CertSource::Configured(_)));
         assert_eq!(configured.certs, first.certs);
         let _ = fs::remove_dir_all(&config.data_dir);
+    }
+
+    fn pem_pair(name: &str) -> (String, String) {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec![name.to_string()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        (cert.pem(), key.serialize_pem())
+    }
+
+    fn configured(dir: &Path, name: &str) -> (Config, TlsMaterial) {
+        fs::create_dir_all(dir).unwrap();
+        let (c, k) = pem_pair(name);
+        fs::write(dir.join("c.pem"), c).unwrap();
+        fs::write(dir.join("k.pem"), k).unwrap();
+        let mut config = Config {
+            data_dir: dir.join("data"),
+            ..Config::default()
+        };
+        config.sip.tls_cert = dir.join("c.pem");
+        config.sip.tls_key = dir.join("k.pem");
+        let material = load_or_generate(&config, None).unwrap();
+        (config, material)
+    }
+
+    fn served_name(certs: &Certificates) -> String {
+        let ck = certs.current();
+        let (_, c) = x509_parser::parse_x509_certificate(&ck.cert[0]).unwrap();
+        let san = c.subject_alternative_name().unwrap().unwrap();
+        format!("{:?}", san.value.general_names[0])
+    }
+
+    #[test]
+    fn reload_swaps_good_files_and_keeps_the_old_certificate_on_bad_ones() {
+        install_crypto_provider();
+        let dir = temp_dir("reload");
+        let (config, material) = configured(&dir, "first.example");
+        let certs = Certificates::new(&material, &config).unwrap();
+        assert!(certs.watches_files());
+        assert!(served_name(&certs).contains("first.example"));
+        // Unchanged files: nothing to do (a forced reload re-reads them).
+        assert!(!certs.reload_files(false).unwrap());
+        assert!(certs.reload_files(true).unwrap());
+        assert_eq!(certs.stats.reloads_ok.load(Ordering::Relaxed), 1);
+
+        // New pair: served from now on.
+        let (c2, k2) = pem_pair("second.example");
+        fs::write(&config.sip.tls_key, &k2).unwrap();
+        fs::write(&config.sip.tls_cert, &c2).unwrap();
+        assert!(certs.reload_files(false).unwrap());
+        assert!(served_name(&certs).contains("second.example"));
+
+        // A certificate whose key is not the configured one: refused, once.
+        let (c3, _) = pem_pair("third.example");
+        fs::write(&config.sip.tls_cert, &c3).unwrap();
+        let err = certs.reload_files(false).unwrap_err().to_string();
+        assert!(err.contains("usable TLS config"), "{err}");
+        assert!(
+            !certs.reload_files(false).unwrap(),
+            "same broken content reported once"
+        );
+        assert_eq!(certs.stats.reload_errors.load(Ordering::Relaxed), 1);
+        assert!(served_name(&certs).contains("second.example"));
+
+        // Garbage, then a missing file: errors naming the file, old cert kept.
+        fs::write(&config.sip.tls_cert, "garbage").unwrap();
+        let err = certs.reload_files(false).unwrap_err().to_string();
+        assert!(err.contains("c.pem"), "{err}");
+        fs::remove_file(&config.sip.tls_cert).unwrap();
+        let err = certs.reload_files(false).unwrap_err().to_string();
+        assert!(err.contains("c.pem"), "{err}");
+        assert!(!certs.reload_files(false).unwrap());
+        assert_eq!(certs.stats.reload_errors.load(Ordering::Relaxed), 3);
+        assert!(served_name(&certs).contains("second.example"));
+
+        // Fixed: loaded again.
+        fs::write(&config.sip.tls_cert, &c2).unwrap();
+        assert!(certs.reload_files(false).unwrap());
+        assert!(served_name(&certs).contains("second.example"));
+        assert!(certs.stats.not_after.load(Ordering::Relaxed) > 0);
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn self_signed_is_not_watched_and_acme_wins_over_the_base_certificate() {
+        install_crypto_provider();
+        let config = Config {
+            data_dir: temp_dir("acme-wins"),
+            ..Config::default()
+        };
+        let material = load_or_generate(&config, None).unwrap();
+        let certs = Certificates::new(&material, &config).unwrap();
+        assert!(!certs.watches_files());
+        assert!(!certs.reload_files(true).unwrap());
+        let (c, k) = pem_pair("acme.example");
+        let chain = vec![CertificateDer::from_pem_slice(c.as_bytes()).unwrap()];
+        let key = PrivateKeyDer::from_pem_slice(k.as_bytes()).unwrap();
+        certs.set_acme(certified_key(chain, &key).unwrap());
+        assert!(served_name(&certs).contains("acme.example"));
+        let _ = fs::remove_dir_all(&config.data_dir);
+    }
+
+    #[test]
+    fn acme_alpn_handshakes_get_only_the_challenge_certificate() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        install_crypto_provider();
+        let config = Config {
+            data_dir: temp_dir("alpn"),
+            ..Config::default()
+        };
+        let material = load_or_generate(&config, None).unwrap();
+        let certs = Certificates::new(&material, &config).unwrap();
+        let server = resolving_server_config(certs.clone(), &[b"http/1.1", ACME_TLS_ALPN]);
+        let (challenge, _) = pem_pair("challenge.example");
+        let challenge = CertificateDer::from_pem_slice(challenge.as_bytes()).unwrap();
+
+        let handshake = |alpn: Vec<Vec<u8>>, sni: &'static str| {
+            let server = server.clone();
+            async move {
+                let (a, b) = tokio::io::duplex(1 << 16);
+                let acceptor = tokio_rustls::TlsAcceptor::from(server);
+                let srv = tokio::spawn(async move {
+                    if let Ok(mut s) = acceptor.accept(a).await {
+                        let _ = s.write_all(b"x").await;
+                        let _ = s.flush().await;
+                    }
+                });
+                let mut cfg = ClientConfig::builder()
+                    .dangerous()
+                    .with_custom_certificate_verifier(Arc::new(AnyCert))
+                    .with_no_client_auth();
+                cfg.alpn_protocols = alpn;
+                let connector = tokio_rustls::TlsConnector::from(Arc::new(cfg));
+                let name = rustls_pki_types::ServerName::try_from(sni).unwrap();
+                let res = connector.connect(name, b).await;
+                let out = match res {
+                    Ok(mut c) => {
+                        let mut buf = [0u8; 1];
+                        let _ = c.read(&mut buf).await;
+                        c.get_ref()
+                            .1
+                            .peer_certificates()
+                            .map(|c| c[0].clone().into_owned())
+                    }
+                    Err(_) => None,
+                };
+                let _ = srv.await;
+                out
+            }
+        };
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            // No challenge pending: an acme-tls/1 handshake gets nothing.
+            assert_eq!(
+                handshake(vec![ACME_TLS_ALPN.to_vec()], "gw.example").await,
+                None
+            );
+            let key = rcgen::KeyPair::generate().unwrap();
+            let key = PrivateKeyDer::try_from(key.serialize_der()).unwrap();
+            let signer = rustls::crypto::ring::sign::any_supported_type(&key).unwrap();
+            // (The challenge cert's key is not checked here: only selection.)
+            let ck = Arc::new(CertifiedKey::new(vec![challenge.clone()], signer));
+            certs.set_alpn_challenge("gw.example".into(), ck.clone());
+            certs.set_alpn_challenge("other.example".into(), ck);
+            let got = handshake(vec![ACME_TLS_ALPN.to_vec()], "gw.example").await;
+            assert_eq!(got.as_ref(), Some(&challenge));
+            // Ordinary handshakes still get the served certificate.
+            let got = handshake(vec![b"http/1.1".to_vec()], "gw.example").await;
+            assert_eq!(got.as_ref(), Some(&material.certs[0]));
+            // Unknown SNI with two pending: nothing.
+            assert_eq!(
+                handshake(vec![ACME_TLS_ALPN.to_vec()], "x.example").await,
+                None
+            );
+            certs.clear_challenges();
+            assert_eq!(
+                handshake(vec![ACME_TLS_ALPN.to_vec()], "gw.example").await,
+                None
+            );
+        });
+        let _ = fs::remove_dir_all(&config.data_dir);
+    }
+
+    #[derive(Debug)]
+    struct AnyCert;
+
+    impl rustls::client::danger::ServerCertVerifier for AnyCert {
+        fn verify_server_cert(
+            &self,
+            _: &CertificateDer<'_>,
+            _: &[CertificateDer<'_>],
+            _: &rustls_pki_types::ServerName<'_>,
+            _: &[u8],
+            _: rustls_pki_types::UnixTime,
+        ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+            Ok(rustls::client::danger::ServerCertVerified::assertion())
+        }
+        fn verify_tls12_signature(
+            &self,
+            _: &[u8],
+            _: &CertificateDer<'_>,
+            _: &rustls::DigitallySignedStruct,
+        ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+            Ok(rustls::client::danger::HandshakeSignatureValid::assertion())
+        }
+        fn verify_tls13_signature(
+            &self,
+            _: &[u8],
+            _: &CertificateDer<'_>,
+            _: &rustls::DigitallySignedStruct,
+        ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+            Ok(rustls::client::danger::HandshakeSignatureValid::assertion())
+        }
+        fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+            rustls::crypto::ring::default_provider()
+                .signature_verification_algorithms
+                .supported_schemes()
+        }
     }
 
     #[test]

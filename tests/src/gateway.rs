@@ -92,7 +92,7 @@ impl Gateway {
     ) -> Result<Self, Error> {
         let dir = util::temp_dir("gateway")?;
         let mut cfg = config_toml(&mode, ports, dir.path(), extra_sip)?;
-        cfg.push_str("\n");
+        cfg.push('\n');
         cfg.push_str(extra_toml);
         let cfg_path = dir.path().join("sipwake.toml");
         std::fs::write(&cfg_path, cfg).map_err(|e| Error::io("write sipwake.toml", e))?;

@@ -200,6 +200,13 @@ pub fn serial_of(cert: &CertificateDer<'_>) -> String {
         .unwrap_or_default()
 }
 
+/// notAfter of a certificate, Unix seconds.
+pub fn not_after_of(cert: &CertificateDer<'_>) -> i64 {
+    x509_parser::parse_x509_certificate(cert)
+        .map(|(_, c)| c.validity().not_after.timestamp())
+        .unwrap_or_default()
+}
+
 /// Issuer common name of a certificate (for messages).
 pub fn issuer_of(cert: &CertificateDer<'_>) -> String {
     x509_parser::parse_x509_certificate(cert)

@@ -71,6 +71,26 @@ fn metric(gw: &Gateway, name: &str) -> u64 {
         .unwrap_or_else(|| panic!("{name} not in /metrics:\n{body}"))
 }
 
+/// `POST /api/v1/reload` on the plain HTTP listener: the status.
+fn api_reload(gw: &Gateway) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(gw.http_addr()).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    write!(
+        s,
+        "POST /api/v1/reload HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut text = String::new();
+    let _ = s.read_to_string(&mut text);
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (status, text)
+}
+
 fn https_metrics(gw: &Gateway) -> (u16, String) {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(gw.http_addr()).unwrap();
@@ -168,6 +188,11 @@ fn tls_alpn_issuance_renewal_keeps_connections() {
     // ... and the SIP TLS connection opened on the first one is still up.
     pebble::keepalive(&mut sip.conn).unwrap();
     assert!(metric(&gw, "sipwake_acme_orders_total{result=\"ok\"}") >= 2);
+    let now_served = pebble::served(gw.https_addr()).unwrap();
+    assert_eq!(
+        metric(&gw, "sipwake_tls_certificate_expiry_timestamp_seconds"),
+        pebble::not_after_of(&now_served.chain[0]) as u64
+    );
     assert_eq!(
         metric(&gw, "sipwake_acme_orders_total{result=\"error\"}"),
         0
@@ -342,6 +367,19 @@ fn sighup_reloads_configured_files_without_dropping_connections() {
         pebble::served(gw.tls_addr()).unwrap().serial(),
         second.serial()
     );
+    pebble::keepalive(&mut open.conn).unwrap();
+
+    // The API reload (same as SIGHUP): broken → 422, fixed → the new one.
+    let (status, body) = api_reload(&gw);
+    assert_eq!(status, 422, "{body}");
+    assert!(body.contains("TLS certificate"), "{body}");
+    let (cert, key) = pebble::self_signed("third").unwrap();
+    pebble::replace_file(&kp, &key).unwrap();
+    pebble::replace_file(&cp, &cert).unwrap();
+    let (status, body) = api_reload(&gw);
+    assert_eq!(status, 200, "{body}");
+    let third = pebble::served(gw.tls_addr()).unwrap();
+    assert_ne!(third.serial(), second.serial());
     pebble::keepalive(&mut open.conn).unwrap();
     gw.check_alive().unwrap();
 }

@@ -66,9 +66,21 @@ impl AcmeConfig {
 
     /// Checks: the key (`acme.…`) and what is wrong. `http` / `https`: the
     /// plain HTTP and HTTPS listeners are configured.
-    pub(super) fn validate(&self, http: bool, https: bool) -> Result<(), (&'static str, String)> {
+    pub(super) fn validate(
+        &self,
+        http: bool,
+        https: bool,
+        sip_tls: bool,
+    ) -> Result<(), (&'static str, String)> {
         if !self.enabled() {
             return Ok(());
+        }
+        if !https && !sip_tls {
+            return Err((
+                "acme.directory",
+                "is set, but no TLS listener ([http] https, [sip] tls) would serve the certificate"
+                    .into(),
+            ));
         }
         let dir = self.directory.trim();
         if !dir.starts_with("https://") || dir.len() <= "https://".len() {
@@ -145,5 +157,92 @@ impl AcmeConfig {
             ));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::Config;
+
+    const ON: &str = "[acme]\ndirectory = \"https://ca.example/dir\"\ndomains = [\"gw.example.org\", \"192.0.2.7\", \"::1\"]\n";
+
+    #[test]
+    fn acme_section_parses_with_defaults() {
+        let c = Config::from_toml_str("", None).unwrap();
+        assert!(!c.acme.enabled());
+        assert_eq!(c.acme.challenges, ["tls-alpn-01"]);
+        assert_eq!(c.sip.tls_reload_secs, 5);
+        let c = Config::from_toml_str(
+            &format!(
+                "{ON}contact = [\"mailto:ops@example.org\"]\nchallenges = [\"http-01\", \"tls-alpn-01\"]\n\
+                 renew_before_secs = 86400\nca = \"/etc/ca.pem\"\n[http]\nhttp = \"127.0.0.1:80\"\n"
+            ),
+            None,
+        )
+        .unwrap();
+        assert!(c.acme.enabled());
+        assert_eq!(
+            c.acme.identifiers(),
+            vec![
+                super::AcmeIdentifier::Dns("gw.example.org".into()),
+                super::AcmeIdentifier::Ip("192.0.2.7".parse().unwrap()),
+                super::AcmeIdentifier::Ip("::1".parse().unwrap()),
+            ]
+        );
+        assert_eq!(c.acme.renew_before_secs, 86400);
+    }
+
+    #[test]
+    fn acme_mistakes_name_the_key() {
+        for (text, key) in [
+            (
+                "[acme]\ndirectory = \"http://ca.example/dir\"\ndomains = [\"a.example\"]"
+                    .to_string(),
+                "acme.directory",
+            ),
+            (
+                "[acme]\ndirectory = \"https://ca.example/dir\"".to_string(),
+                "acme.domains",
+            ),
+            (
+                "[acme]\ndirectory = \"https://ca.example/dir\"\ndomains = [\"*.example.org\"]"
+                    .to_string(),
+                "acme.domains",
+            ),
+            (
+                "[acme]\ndirectory = \"https://ca.example/dir\"\ndomains = [\"a b\"]".to_string(),
+                "acme.domains",
+            ),
+            (
+                format!("{ON}contact = [\"ops@example.org\"]"),
+                "acme.contact",
+            ),
+            (format!("{ON}challenges = []"), "acme.challenges"),
+            (format!("{ON}challenges = [\"dns-01\"]"), "acme.challenges"),
+            (
+                format!("{ON}challenges = [\"tls-alpn-01\", \"tls-alpn-01\"]"),
+                "acme.challenges",
+            ),
+            // http-01 needs the plain HTTP listener (off by default).
+            (format!("{ON}challenges = [\"http-01\"]"), "acme.challenges"),
+            // tls-alpn-01 needs HTTPS.
+            (format!("{ON}[http]\nhttps = \"\""), "acme.challenges"),
+            // No TLS listener at all.
+            (
+                format!(
+                    "{ON}challenges = [\"http-01\"]\n[http]\nhttps = \"\"\nhttp = \"127.0.0.1:80\"\n[sip]\ntls = []"
+                ),
+                "acme.directory",
+            ),
+            (
+                "[sip]\ntls_reload_secs = 86401".to_string(),
+                "sip.tls_reload_secs",
+            ),
+            (format!("{ON}renew_before_secs = -1"), "renew_before_secs"),
+            (format!("{ON}colour = 1"), "colour"),
+        ] {
+            let err = Config::from_toml_str(&text, None).unwrap_err().to_string();
+            assert!(err.contains(key), "{text}: {err}");
+        }
     }
 }

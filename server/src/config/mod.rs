@@ -526,10 +526,11 @@ impl Config {
         if s.tls_reload_secs > 86_400 {
             return invalid("sip.tls_reload_secs", "must be between 0 and 86400");
         }
-        if let Err((key, reason)) = self
-            .acme
-            .validate(self.http.http.is_some(), self.http.https.is_some())
-        {
+        if let Err((key, reason)) = self.acme.validate(
+            self.http.http.is_some(),
+            self.http.https.is_some(),
+            !s.tls.is_empty(),
+        ) {
             return Err(ConfigError::Invalid { key, reason });
         }
         if let Err(reason) = parse_advertise(&s.advertise) {
