@@ -33,13 +33,25 @@ pub struct Pebble {
     /// The CA that signed pebble's own HTTPS certificate (`[acme] ca`).
     pub ca_path: PathBuf,
     ca_der: CertificateDer<'static>,
-    proc: ProcGuard,
-    _dir: tempfile::TempDir,
+    exe: PathBuf,
+    config_path: PathBuf,
+    /// The running process (None before [`Pebble::run`] / after [`Pebble::stop`]).
+    proc: Option<ProcGuard>,
+    runs: usize,
+    dir: tempfile::TempDir,
 }
 
 impl Pebble {
     /// Starts pebble and waits until its directory answers.
     pub fn start(opts: PebbleOptions) -> Result<Pebble, Error> {
+        let mut p = Pebble::prepare(opts)?;
+        p.run()?;
+        Ok(p)
+    }
+
+    /// Ports, certificates and config, without starting pebble (a gateway
+    /// can be pointed at a CA that is not up yet).
+    pub fn prepare(opts: PebbleOptions) -> Result<Pebble, Error> {
         let exe = util::find_exe("pebble")?;
         let dir = util::temp_dir("pebble")?;
         let acme_port = util::free_port()?;
@@ -79,30 +91,48 @@ impl Pebble {
             }
         });
         let config_path = write("pebble-config.json", &config.to_string())?;
-        let mut cmd = Command::new(exe);
-        cmd.arg("-config").arg(&config_path).current_dir(dir.path());
+        Ok(Pebble {
+            acme_port,
+            mgmt_port,
+            ca_path,
+            ca_der: ca.der().clone(),
+            exe,
+            config_path,
+            proc: None,
+            runs: 0,
+            dir,
+        })
+    }
+
+    /// (Re)starts pebble — a new run knows no accounts and has a new root —
+    /// and waits until its directory answers.
+    pub fn run(&mut self) -> Result<(), Error> {
+        self.stop();
+        self.runs += 1;
+        let mut cmd = Command::new(&self.exe);
+        cmd.arg("-config")
+            .arg(&self.config_path)
+            .current_dir(self.dir.path());
         // Validate at once (no random 0-15 s sleep), accept every good nonce,
         // and validate again for each order (no authorization reuse).
         cmd.env("PEBBLE_VA_NOSLEEP", "1")
             .env("PEBBLE_WFE_NONCEREJECT", "0")
             .env("PEBBLE_AUTHZREUSE", "0");
-        let proc = ProcGuard::spawn("pebble", cmd, &dir.path().join("pebble.log"))?;
-        let pebble = Pebble {
-            acme_port,
-            mgmt_port,
-            ca_path,
-            ca_der: ca.der().clone(),
-            proc,
-            _dir: dir,
-        };
+        let log = self.dir.path().join(format!("pebble.{}.log", self.runs));
+        self.proc = Some(ProcGuard::spawn("pebble", cmd, &log)?);
+        let acme_port = self.acme_port;
         util::wait_for("pebble's directory", Duration::from_secs(20), || {
-            pebble
-                .get(acme_port, "/dir")
-                .ok()
-                .filter(|(s, _)| *s == 200)
+            self.get(acme_port, "/dir").ok().filter(|(s, _)| *s == 200)
         })
-        .map_err(|e| pebble.failure(&e.to_string()))?;
-        Ok(pebble)
+        .map_err(|e| self.failure(&e.to_string()))?;
+        Ok(())
+    }
+
+    /// Stops pebble (its state is in memory only: gone).
+    pub fn stop(&mut self) {
+        if let Some(mut p) = self.proc.take() {
+            p.kill();
+        }
     }
 
     /// The ACME directory URL.
@@ -122,7 +152,7 @@ impl Pebble {
     }
 
     pub fn log(&self) -> String {
-        self.proc.log()
+        self.proc.as_ref().map(ProcGuard::log).unwrap_or_default()
     }
 
     pub fn failure(&self, what: &str) -> Error {

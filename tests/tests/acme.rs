@@ -426,3 +426,75 @@ fn changed_files_are_reloaded_by_polling() {
     let _ = open.conn.read_to_string(&mut resp);
     assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
 }
+
+/// The CA is down at startup: the self-signed certificate serves, the
+/// failed order is logged, counted and retried with backoff until the CA
+/// comes up. Then the CA forgets everything (a new pebble run: no accounts,
+/// a new root): the renewal's "account does not exist" makes a new account
+/// and the certificate from the new root serves.
+#[test]
+fn ca_down_at_start_then_account_lost_recovers() {
+    let ports = Ports::free().unwrap();
+    let mut pebble = Pebble::prepare(PebbleOptions {
+        http_port: ports.http,
+        tls_port: ports.https,
+        validity_secs: 30,
+    })
+    .unwrap();
+    let gw = Gateway::start_on(
+        Mode::Standalone,
+        ports,
+        "",
+        &acme_section(&pebble, "\"tls-alpn-01\"", ""),
+    )
+    .unwrap();
+    wait_for("a failed ACME order", Duration::from_secs(20), || {
+        (metric(&gw, "sipwake_acme_orders_total{result=\"error\"}") >= 1).then_some(())
+    })
+    .unwrap();
+    assert!(gw.log().contains("ACME order failed"), "{}", gw.log());
+    let self_signed = std::fs::read_to_string(gw.dir().join("data/tls-cert.pem")).unwrap();
+    let self_signed = {
+        use rustls_pki_types::pem::PemObject;
+        rustls_pki_types::CertificateDer::from_pem_slice(self_signed.as_bytes()).unwrap()
+    };
+    let served = pebble::served(gw.tls_addr()).unwrap();
+    assert_eq!(served.serial(), pebble::serial_of(&self_signed));
+
+    // The CA comes up: the retry (5 s backoff, doubling) gets a certificate.
+    pebble.run().unwrap();
+    let root = pebble.root().unwrap();
+    let t = Instant::now();
+    let first = wait_for_issued(
+        &gw,
+        &pebble,
+        gw.tls_addr(),
+        &root,
+        None,
+        Duration::from_secs(60),
+    );
+    eprintln!(
+        "ACME retry: certificate served {:?} after the CA came up",
+        t.elapsed()
+    );
+
+    // A new CA run knows no account: the renewal recovers with a new one.
+    pebble.run().unwrap();
+    let new_root = pebble.root().unwrap();
+    assert_ne!(new_root, root);
+    let renewed = wait_for_issued(
+        &gw,
+        &pebble,
+        gw.https_addr(),
+        &new_root,
+        Some(&first.serial()),
+        Duration::from_secs(90),
+    );
+    assert_ne!(renewed.serial(), first.serial());
+    assert!(
+        gw.log().contains("does not know the stored account"),
+        "{}",
+        gw.log()
+    );
+    assert_eq!(gw.log().matches("ACME account created").count(), 2);
+}
