@@ -525,6 +525,31 @@ mod tests {
     }
 
     #[test]
+    fn the_acme_ca_bundle_must_hold_certificates() {
+        crate::tls::install_crypto_provider();
+        let mut config = AcmeConfig::default();
+        assert!(http_client(&config).is_ok(), "web PKI roots alone");
+        config.ca = "/nonexistent/ca.pem".into();
+        let err = http_client(&config).err().unwrap().to_string();
+        assert!(err.contains("[acme] ca /nonexistent/ca.pem"), "{err}");
+        let dir = std::env::temp_dir().join(format!("sipwake-acme-ca-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("empty.pem"), "nothing here\n").unwrap();
+        config.ca = dir.join("empty.pem");
+        let err = http_client(&config).err().unwrap().to_string();
+        assert!(err.contains("no CERTIFICATE"), "{err}");
+        let key = rcgen::KeyPair::generate().unwrap();
+        let ca = rcgen::CertificateParams::new(vec!["ca.example".to_string()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        std::fs::write(dir.join("ca.pem"), ca.pem()).unwrap();
+        config.ca = dir.join("ca.pem");
+        assert!(http_client(&config).is_ok());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
     fn reverse_names_for_ip_identifiers() {
         assert_eq!(
             reverse_name("127.0.0.1".parse().unwrap()),

@@ -193,6 +193,22 @@ mod tests {
     }
 
     #[test]
+    fn the_documented_all_defaults_example_is_the_default() {
+        let doc = include_str!("../../../docs/configuration.md");
+        let example = doc
+            .split_once("## Complete example (all defaults)")
+            .and_then(|(_, rest)| rest.split_once("```toml\n"))
+            .and_then(|(_, rest)| rest.split_once("```"))
+            .map(|(toml, _)| toml)
+            .expect("the example block");
+        assert!(example.contains("[acme]"));
+        assert_eq!(
+            Config::from_toml_str(example, None).unwrap(),
+            Config::default()
+        );
+    }
+
+    #[test]
     fn acme_mistakes_name_the_key() {
         for (text, key) in [
             (
