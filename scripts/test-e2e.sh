@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # End-to-end tests: the sipwake gateway between real SIP peers (Kamailio 5.6
-# as upstream, SIPp 3.6 as UAs, Rust WebSocket/TLS clients, pebble as ACME CA). Installs its
-# tools on a fresh Debian 12, builds the gateway, runs `cargo test -p sipwake-e2e`.
+# as upstream, SIPp 3.6 as UAs, Rust WebSocket/TLS clients, pebble as the
+# ACME CA). Installs its tools on a fresh Debian 12, builds the gateway, runs
+# `cargo test -p sipwake-e2e`.
 # Extra args go to the test binaries, e.g. `scripts/test-e2e.sh torture`.
 . "$(dirname "$0")/lib.sh"
 cd "$ROOT"

@@ -9,15 +9,15 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Deserializer};
 
-mod cluster;
 mod acme;
+mod cluster;
 mod files;
 mod limits;
 mod push;
 mod web;
 
-pub use cluster::ClusterConfig;
 pub use acme::{AcmeConfig, AcmeIdentifier};
+pub use cluster::ClusterConfig;
 pub use files::DataFiles;
 pub use limits::LimitsConfig;
 pub use push::PushPolicy;
