@@ -124,7 +124,8 @@ pub struct Acme {
     config: AcmeConfig,
     files: DataFiles,
     certs: Arc<Certificates>,
-    client: Arc<ReqwestClient>,
+    /// Cheap to clone: one connection pool for every request.
+    client: reqwest::Client,
 }
 
 /// A certificate's validity, Unix seconds.
@@ -233,7 +234,7 @@ impl Acme {
             config: config.acme.clone(),
             files: config.data_files(),
             certs,
-            client: Arc::new(http_client(&config.acme)?),
+            client: http_client(&config.acme)?.0,
         };
         if let Some(v) = acme.load_stored() {
             tracing::info!(cert = %acme.files.acme_cert.display(), not_after = v.not_after,
@@ -325,7 +326,7 @@ impl Acme {
         if let Ok(text) = std::fs::read_to_string(&self.files.acme_account) {
             match serde_json::from_str::<StoredAccount>(&text) {
                 Ok(stored) if stored.directory == directory => {
-                    let http = Box::new(ReqwestClient(self.client.0.clone()));
+                    let http = Box::new(ReqwestClient(self.client.clone()));
                     return Ok(Account::builder_with_http(http)
                         .from_credentials(stored.credentials)
                         .await?);
@@ -338,7 +339,7 @@ impl Acme {
             }
         }
         let contact: Vec<&str> = self.config.contact.iter().map(String::as_str).collect();
-        let http = Box::new(ReqwestClient(self.client.0.clone()));
+        let http = Box::new(ReqwestClient(self.client.clone()));
         let (account, credentials) = Account::builder_with_http(http)
             .create(
                 &NewAccount {

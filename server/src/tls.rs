@@ -372,7 +372,10 @@ impl Certificates {
             tick.tick().await;
             loop {
                 tick.tick().await;
-                certs.reload_logged("file change", false);
+                // File reads off the async workers (a slow network mount).
+                let c = certs.clone();
+                let _ = tokio::task::spawn_blocking(move || c.reload_logged("file change", false))
+                    .await;
             }
         });
     }
