@@ -290,7 +290,6 @@ impl Acme {
                 let started = std::time::Instant::now();
                 match acme.order().await {
                     Ok(v) => {
-                        acme.certs.stats.acme_issued.fetch_add(1, Ordering::Relaxed);
                         tracing::info!(serial = %acme.certs.serial(), not_after = v.not_after,
                             elapsed_ms = started.elapsed().as_millis() as u64,
                             "ACME certificate issued and now served");
@@ -298,9 +297,9 @@ impl Acme {
                         backoff = FIRST_BACKOFF;
                     }
                     Err(e) => {
-                        acme.certs.stats.acme_errors.fetch_add(1, Ordering::Relaxed);
                         tracing::error!(error = %e, retry_in_secs = backoff.as_secs(),
                             "ACME order failed; the current certificate keeps serving");
+                        acme.certs.stats.acme_errors.fetch_add(1, Ordering::Relaxed);
                         tokio::time::sleep(backoff).await;
                         backoff = (backoff * 2).min(MAX_BACKOFF);
                         // Retry now, not at the old renewal time.
@@ -481,6 +480,8 @@ impl Acme {
         // match and is re-ordered, never a certificate with a lost key.
         tls::write_file(&self.files.acme_key, key.serialize_pem().as_bytes(), true)?;
         tls::write_file(&self.files.acme_cert, chain_pem.as_bytes(), false)?;
+        // Counted first: whoever sees the new certificate sees the count.
+        self.certs.stats.acme_issued.fetch_add(1, Ordering::Relaxed);
         self.certs.set_acme(ck);
         Ok(validity)
     }

@@ -353,9 +353,10 @@ impl Certificates {
                 return Err(e);
             }
         };
+        // Counted first: whoever sees the new certificate sees the count.
+        self.stats.reloads_ok.fetch_add(1, Ordering::Relaxed);
         *self.base.write().unwrap_or_else(|e| e.into_inner()) = ck;
         self.update_not_after();
-        self.stats.reloads_ok.fetch_add(1, Ordering::Relaxed);
         Ok(true)
     }
 

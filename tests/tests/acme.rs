@@ -362,7 +362,17 @@ fn sighup_reloads_configured_files_without_dropping_connections() {
         (metric(&gw, "sipwake_tls_reloads_total{result=\"error\"}") == 1).then_some(())
     })
     .unwrap();
-    assert!(gw.log().contains("keeping the previous certificate"));
+    // (The count comes first, the log line right after it.)
+    wait_for(
+        "the reload error's log line",
+        Duration::from_secs(5),
+        || {
+            gw.log()
+                .contains("keeping the previous certificate")
+                .then_some(())
+        },
+    )
+    .unwrap();
     assert_eq!(
         pebble::served(gw.tls_addr()).unwrap().serial(),
         second.serial()
@@ -416,7 +426,10 @@ fn changed_files_are_reloaded_by_polling() {
         pebble::served(gw.https_addr()).unwrap().serial(),
         second.serial()
     );
-    assert!(gw.log().contains("TLS certificate reloaded"));
+    wait_for("the reload's log line", Duration::from_secs(5), || {
+        gw.log().contains("TLS certificate reloaded").then_some(())
+    })
+    .unwrap();
     // The HTTPS connection opened before still works.
     use std::io::{Read, Write};
     open.conn
