@@ -7,9 +7,11 @@
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 
+use sipwake_e2e::client::SipClient;
 use sipwake_e2e::gateway::{Gateway, Mode, Ports};
 use sipwake_e2e::pebble::{self, Pebble, PebbleOptions};
 use sipwake_e2e::util::wait_for;
+use sipwake_e2e::{REALM, password};
 
 const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 const TOKEN: &str = "acme-test-token-0123456789";
@@ -117,8 +119,8 @@ fn mode(path: &std::path::Path) -> u32 {
 }
 
 /// TLS-ALPN-01 on the HTTPS listener; 30 s certificates renewed at 2/3 of
-/// their lifetime (the default) while a SIP TLS and a WSS connection opened
-/// on the first certificate stay usable.
+/// their lifetime (the default) while a SIP TLS connection and a registered
+/// WSS client opened on the first certificate stay usable.
 #[test]
 fn tls_alpn_issuance_renewal_keeps_connections() {
     let ports = Ports::free().unwrap();
@@ -165,6 +167,16 @@ fn tls_alpn_issuance_renewal_keeps_connections() {
         "ACME (tls-alpn-01): certificate served {issued_after:?} after the gateway was started"
     );
     pebble::keepalive(&mut sip.conn).unwrap();
+    // A WSS SIP client registered on the first certificate.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let mut wss = rt.block_on(async {
+        let mut c = SipClient::ws(gw.https_addr(), "/ws", true, "alice", REALM)
+            .await
+            .unwrap();
+        let ok = c.register(password("alice"), 600, &[]).await.unwrap();
+        assert_eq!(ok.status(), Some(200), "{ok:?}");
+        c
+    });
 
     // Renewed: a new serial on new handshakes, chaining to the same root ...
     let t = Instant::now();
@@ -185,8 +197,13 @@ fn tls_alpn_issuance_renewal_keeps_connections() {
     let https = pebble::served(gw.https_addr()).unwrap();
     pebble::verifies(&https.chain, &root, LOCALHOST).unwrap();
     assert_ne!(https.serial(), first.serial());
-    // ... and the SIP TLS connection opened on the first one is still up.
+    // ... and the SIP TLS and WSS connections opened on the first one are
+    // still up and served.
     pebble::keepalive(&mut sip.conn).unwrap();
+    rt.block_on(async {
+        let ok = wss.register(password("alice"), 600, &[]).await.unwrap();
+        assert_eq!(ok.status(), Some(200), "{ok:?}");
+    });
     assert!(metric(&gw, "sipwake_acme_orders_total{result=\"ok\"}") >= 2);
     let now_served = pebble::served(gw.https_addr()).unwrap();
     assert_eq!(
