@@ -167,7 +167,7 @@ web_files() {
 }
 check "web demo, service worker and WASM SDK under /usr/share/sipwake (same bytes as embedded)" web_files
 check "docs under /usr/share/doc/sipwake" sh -c '
-  for f in copyright README.md install.md configuration.md push.md push-providers.md web.md api.md cluster.md; do
+  for f in copyright README.md install.md configuration.md push.md push-providers.md web.md api.md cluster.md tls.md; do
     [ -s /usr/share/doc/sipwake/$f ] || { echo "missing /usr/share/doc/sipwake/$f"; exit 1; }
   done'
 

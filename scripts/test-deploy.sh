@@ -39,6 +39,8 @@ bin="${CARGO_TARGET_DIR:-$ROOT/target}/debug/sipwake"
 
 log "scrape /metrics of a gateway in upstream mode (every family present)"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+# HTTPS on too (a self-signed certificate): the certificate families.
+tls_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 token="deploy-test-token-0123456789"
 cat >"$work/sipwake.toml" <<TOML
 data_dir = "$work/data"
@@ -47,7 +49,7 @@ udp = ["127.0.0.1:0"]
 tcp = ["127.0.0.1:0"]
 tls = []
 [http]
-https = ""
+https = "127.0.0.1:$tls_port"
 http = "127.0.0.1:$port"
 [upstream]
 # Never contacted: only the keeper's metric families are wanted.

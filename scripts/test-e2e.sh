@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # End-to-end tests: the sipwake gateway between real SIP peers (Kamailio 5.6
-# as upstream, SIPp 3.6 as UAs, Rust WebSocket/TLS clients). Installs its
-# tools on a fresh Debian 12, builds the gateway, runs `cargo test -p sipwake-e2e`.
+# as upstream, SIPp 3.6 as UAs, Rust WebSocket/TLS clients, pebble as the
+# ACME CA). Installs its tools on a fresh Debian 12, builds the gateway, runs
+# `cargo test -p sipwake-e2e`.
 # Extra args go to the test binaries, e.g. `scripts/test-e2e.sh torture`.
 . "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 
 need_apt kamailio kamailio-websocket-modules kamailio-tls-modules kamailio-extra-modules \
   kamailio-utils-modules sip-tester ca-certificates redis-server
+# pebble: Let's Encrypt's ACME test server, for tests/tests/acme.rs.
+need_apt pebble
 # The cluster tests start their own redis-server processes (free ports);
 # the packaged service is not needed.
 if command -v systemctl >/dev/null && systemctl is-active --quiet redis-server 2>/dev/null; then

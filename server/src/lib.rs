@@ -7,6 +7,7 @@
 //! `http`, `web`, `api` (routers) → `runtime` (everything wired once) →
 //! `metrics`; `main` composes the routers and runs it all.
 
+pub mod acme;
 pub mod api;
 pub mod bindings;
 pub mod cluster;

@@ -43,6 +43,8 @@ enum StartError {
     #[error("TLS: {0}")]
     Tls(#[from] tls::TlsError),
     #[error(transparent)]
+    Acme(#[from] sipwake::acme::AcmeError),
+    #[error(transparent)]
     Gateway(#[from] RuntimeError),
     #[error(transparent)]
     Bind(#[from] sipwake::transport::BindError),
@@ -137,6 +139,7 @@ fn check_summary(config: &Config) -> String {
         "config ok\nmode: {mode}\ndata_dir: {}\nlog: {} ({:?})\nstore: {store}\ncluster: {cluster}\n\
          sip udp: {}\nsip tcp: {}\nsip tls: {}\nhttps: {}\nhttp: {}\n\
          limits: max_message_bytes={} max_headers={} max_connections={} idle_timeout_secs={} read_timeout_secs={}\n\
+         tls reload: {}\nacme: {}\n\
          api tokens: {}\n",
         config.data_dir.display(),
         config.log,
@@ -151,6 +154,21 @@ fn check_summary(config: &Config) -> String {
         s.max_connections,
         s.idle_timeout_secs,
         s.read_timeout_secs,
+        if s.tls_reload_secs == 0 {
+            "on SIGHUP".to_string()
+        } else {
+            format!("on SIGHUP and every {} s", s.tls_reload_secs)
+        },
+        if config.acme.enabled() {
+            format!(
+                "{} for {} ({})",
+                config.acme.directory,
+                config.acme.domains.join(" "),
+                config.acme.challenges.join(" ")
+            )
+        } else {
+            "off".to_string()
+        },
         config.api.tokens.len(),
     )
 }
@@ -199,12 +217,13 @@ async fn serve(config: Arc<Config>) -> Result<(), StartError> {
     }
 
     let needs_cert = !config.sip.tls.is_empty() || config.http.https.is_some();
-    let (sip_tls, https_tls) = if needs_cert {
+    let certs = if needs_cert {
         let advertise = config.advertise().map(|(host, _)| host);
         let material = tls::load_or_generate(&config, advertise.as_deref())?;
         match &material.source {
             tls::CertSource::Configured(p) => {
-                tracing::info!(cert = %p.display(), "TLS certificate from config")
+                tracing::info!(cert = %p.display(), reload_secs = config.sip.tls_reload_secs,
+                    "TLS certificate from config (reloaded on SIGHUP and when the files change)")
             }
             tls::CertSource::Generated(p) => {
                 tracing::info!(cert = %p.display(), "generated a self-signed TLS certificate")
@@ -213,12 +232,29 @@ async fn serve(config: Arc<Config>) -> Result<(), StartError> {
                 tracing::info!(cert = %p.display(), "using the self-signed TLS certificate")
             }
         }
-        (
-            Some(tls::server_config(&material, &[])?),
-            Some(tls::server_config(&material, &[b"http/1.1"])?),
-        )
+        Some(tls::Certificates::new(&material, &config)?)
     } else {
-        (None, None)
+        None
+    };
+    // TLS-ALPN-01 is answered on the HTTPS listener only: SIP TLS clients
+    // that offer ALPN must not be refused for a protocol list they do not share.
+    let alpn_challenge =
+        config.acme.enabled() && config.acme.challenges.iter().any(|c| c == "tls-alpn-01");
+    let https_alpn: &[&[u8]] = if alpn_challenge {
+        &[b"http/1.1", tls::ACME_TLS_ALPN]
+    } else {
+        &[b"http/1.1"]
+    };
+    let (sip_tls, https_tls) = match &certs {
+        Some(c) => (
+            Some(tls::resolving_server_config(c.clone(), &[])),
+            Some(tls::resolving_server_config(c.clone(), https_alpn)),
+        ),
+        None => (None, None),
+    };
+    let acme = match (&certs, config.acme.enabled()) {
+        (Some(c), true) => Some(sipwake::acme::Acme::new(&config, c.clone())?),
+        _ => None,
     };
 
     let transports = TransportHandle::new(&config, Some(tls::client_config(&config)?));
@@ -247,8 +283,17 @@ async fn serve(config: Arc<Config>) -> Result<(), StartError> {
         .merge(sipwake::metrics::router(
             runtime.clone(),
             &config.api.tokens,
+            certs.clone(),
         ));
-    reload_on_sighup(runtime.push.clone());
+    let app = match &certs {
+        Some(c) => app.merge(sipwake::acme::router(c.clone())),
+        None => app,
+    };
+    reload_on_sighup(runtime.push.clone(), certs.clone());
+    if let Some(c) = &certs {
+        runtime.set_certificates(c.clone());
+        c.spawn_file_watch(Duration::from_secs(config.sip.tls_reload_secs));
+    }
     if config.api.tokens.is_empty() {
         tracing::info!("operator API disabled (no [api] tokens)");
     }
@@ -276,6 +321,10 @@ async fn serve(config: Arc<Config>) -> Result<(), StartError> {
     transports.set_ready();
     runtime.listeners_ready();
     tracing::info!("ready");
+    // After the listeners: the CA validates against them.
+    if let Some(acme) = &acme {
+        acme.spawn();
+    }
 
     stop.wait().await;
     tracing::info!("shutting down: closing listeners and connections");
@@ -334,8 +383,9 @@ impl StopSignals {
 }
 
 /// SIGHUP re-reads push templates, keys and certificates (the manual's
-/// reloadfcm / pushkitrst); a broken file keeps the previous set.
-fn reload_on_sighup(push: Arc<PushService>) {
+/// reloadfcm / pushkitrst) and the configured TLS certificate; a broken file
+/// keeps the previous set.
+fn reload_on_sighup(push: Arc<PushService>, certs: Option<Arc<tls::Certificates>>) {
     #[cfg(unix)]
     tokio::spawn(async move {
         use tokio::signal::unix::{SignalKind, signal};
@@ -344,6 +394,9 @@ fn reload_on_sighup(push: Arc<PushService>) {
             return;
         };
         while hup.recv().await.is_some() {
+            if let Some(c) = &certs {
+                c.reload_logged("SIGHUP", true);
+            }
             match push.reload() {
                 Ok(()) => tracing::info!("SIGHUP: push templates, keys and certificates reloaded"),
                 Err(e) => {

@@ -17,17 +17,20 @@ use crate::runtime::Runtime;
 #[derive(Clone)]
 struct MetricsState {
     push: Arc<Runtime>,
+    tls: Option<Arc<crate::tls::Certificates>>,
     tokens: Arc<Vec<String>>,
 }
 
 pub fn router<S: Clone + Send + Sync + 'static>(
     push: Arc<Runtime>,
     tokens: &[String],
+    tls: Option<Arc<crate::tls::Certificates>>,
 ) -> Router<S> {
     Router::new()
         .route("/metrics", get(metrics))
         .with_state(MetricsState {
             push,
+            tls,
             tokens: Arc::new(tokens.to_vec()),
         })
 }
@@ -41,7 +44,10 @@ async fn metrics(State(m): State<MetricsState>, headers: HeaderMap) -> Response 
         )
             .into_response();
     }
-    let body = render(&m.push);
+    let mut body = render(&m.push);
+    if let Some(t) = &m.tls {
+        tls_metrics(&mut body, &t.stats);
+    }
     (
         [(
             header::CONTENT_TYPE,
@@ -81,6 +87,34 @@ fn render(rt: &Runtime) -> String {
     );
     out.push_str(&rt.wake_metrics());
     out
+}
+
+/// Certificate reloads, ACME orders and the served certificate's expiry.
+fn tls_metrics(out: &mut String, s: &crate::tls::TlsStats) {
+    use std::sync::atomic::Ordering::Relaxed;
+    counter(
+        out,
+        "sipwake_tls_reloads_total",
+        "Reloads of the configured certificate files (SIGHUP or a change): ok, or error (the previous certificate kept serving).",
+        &[
+            ("{result=\"ok\"}", s.reloads_ok.load(Relaxed)),
+            ("{result=\"error\"}", s.reload_errors.load(Relaxed)),
+        ],
+    );
+    counter(
+        out,
+        "sipwake_acme_orders_total",
+        "ACME orders: ok (a new certificate serves), or error (retried with backoff).",
+        &[
+            ("{result=\"ok\"}", s.acme_issued.load(Relaxed)),
+            ("{result=\"error\"}", s.acme_errors.load(Relaxed)),
+        ],
+    );
+    let _ = writeln!(
+        out,
+        "# HELP sipwake_tls_certificate_expiry_timestamp_seconds notAfter of the certificate TLS handshakes get.\n# TYPE sipwake_tls_certificate_expiry_timestamp_seconds gauge\nsipwake_tls_certificate_expiry_timestamp_seconds {}",
+        s.not_after.load(Relaxed)
+    );
 }
 
 /// One counter family: HELP, TYPE and a row per label set.

@@ -77,6 +77,9 @@ pub struct Runtime {
     /// Upstream mode: keeps sleeping apps' upstream registrations.
     keeper: Option<Arc<Keeper>>,
     transports: TransportHandle,
+    /// The TLS listeners' certificates, reloaded with the push credentials
+    /// by `POST /api/v1/reload` (set by `main` when TLS is on).
+    certificates: std::sync::OnceLock<Arc<crate::tls::Certificates>>,
 }
 
 /// The providers that have credentials (X-MPUSH letters). Web Push needs
@@ -131,6 +134,7 @@ impl Runtime {
             cluster,
             keeper,
             transports,
+            certificates: std::sync::OnceLock::new(),
         }))
     }
 }
@@ -389,6 +393,11 @@ impl Runtime {
         self.transports.flow_count()
     }
 
+    /// The certificates `POST /api/v1/reload` re-reads (as SIGHUP does).
+    pub fn set_certificates(&self, certs: Arc<crate::tls::Certificates>) {
+        let _ = self.certificates.set(certs);
+    }
+
     /// The API's state over this runtime.
     pub fn api_state(self: &Arc<Self>, tokens: &[String]) -> ApiState {
         ApiState {
@@ -541,7 +550,30 @@ impl api::Backend for Runtime {
     }
 
     fn reload(&self) -> Result<(), String> {
-        self.push.reload().map_err(|e| e.to_string())
+        // Both, independently (as SIGHUP): a broken certificate does not
+        // hold back a fixed push key, nor the other way round.
+        let push = self.push.reload().map_err(|e| e.to_string());
+        let tls = match self.certificates.get() {
+            Some(c) => match c.reload_files(true) {
+                Ok(changed) => {
+                    if changed {
+                        tracing::info!(trigger = "API", serial = %c.serial(), "TLS certificate reloaded");
+                    }
+                    Ok(())
+                }
+                Err(e) => {
+                    tracing::error!(trigger = "API", error = %e,
+                        "TLS certificate reload failed; keeping the previous certificate");
+                    Err(format!("TLS certificate: {e}"))
+                }
+            },
+            None => Ok(()),
+        };
+        match (push, tls) {
+            (Ok(()), Ok(())) => Ok(()),
+            (Err(a), Err(b)) => Err(format!("{a}; {b}")),
+            (Err(e), _) | (_, Err(e)) => Err(e),
+        }
     }
 }
 

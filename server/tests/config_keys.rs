@@ -26,6 +26,7 @@ const SECTIONS: &[(&str, &str)] = &[
     ("web", "server/src/config/web.rs"),
     ("limits", "server/src/config/limits.rs"),
     ("cluster", "server/src/config/cluster.rs"),
+    ("acme", "server/src/config/acme.rs"),
     ("push_delivery", "push/src/config.rs"),
     ("fcm", "push/src/config.rs"),
     ("apns", "push/src/config.rs"),
@@ -50,6 +51,7 @@ const READ_BY_METHOD: &[(&str, &str, &str)] = &[
         "remove_on_subsequent_call_fail",
     ),
     ("registrar", "digest_algorithms", "digest_algorithms"),
+    ("acme", "domains", "identifiers"),
 ];
 
 /// Docs that hold the option tables.

@@ -15,7 +15,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("registrations", &["registrar"]),
     ("proxy", &["proxy"]),
     ("proxy hooks", &["wake", "keeper"]),
-    ("HTTP routers", &["http", "web", "api"]),
+    ("HTTP routers", &["http", "web", "api", "acme"]),
     ("runtime", &["runtime"]),
     ("operator views", &["metrics"]),
 ];

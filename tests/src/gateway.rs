@@ -33,6 +33,18 @@ pub struct Ports {
     pub http: u16,
 }
 
+impl Ports {
+    /// Free loopback ports for every listener.
+    pub fn free() -> Result<Ports, Error> {
+        Ok(Ports {
+            sip: util::free_port()?,
+            tls: util::free_port()?,
+            https: util::free_port()?,
+            http: util::free_port()?,
+        })
+    }
+}
+
 pub struct Gateway {
     pub ports: Ports,
     proc: ProcGuard,
@@ -66,14 +78,22 @@ impl Gateway {
     /// Starts with `extra_sip` lines added to the `[sip]` section (per-test
     /// limits such as `read_timeout_secs = 2`), and waits for `/healthz`.
     pub fn start_with(mode: Mode, extra_sip: &str) -> Result<Self, Error> {
+        Self::start_on(mode, Ports::free()?, extra_sip, "")
+    }
+
+    /// Starts on `ports` (chosen beforehand, e.g. to tell an ACME test CA
+    /// where to validate) with `extra_sip` lines in `[sip]` and `extra_toml`
+    /// (whole sections) appended to the config.
+    pub fn start_on(
+        mode: Mode,
+        ports: Ports,
+        extra_sip: &str,
+        extra_toml: &str,
+    ) -> Result<Self, Error> {
         let dir = util::temp_dir("gateway")?;
-        let ports = Ports {
-            sip: util::free_port()?,
-            tls: util::free_port()?,
-            https: util::free_port()?,
-            http: util::free_port()?,
-        };
-        let cfg = config_toml(&mode, ports, dir.path(), extra_sip)?;
+        let mut cfg = config_toml(&mode, ports, dir.path(), extra_sip)?;
+        cfg.push('\n');
+        cfg.push_str(extra_toml);
         let cfg_path = dir.path().join("sipwake.toml");
         std::fs::write(&cfg_path, cfg).map_err(|e| Error::io("write sipwake.toml", e))?;
         let mut cmd = Command::new(binary()?);
@@ -84,6 +104,11 @@ impl Gateway {
         let mut gw = Self { ports, proc, dir };
         gw.wait_healthy(Duration::from_secs(30))?;
         Ok(gw)
+    }
+
+    /// The gateway's process id (to signal it, e.g. SIGHUP).
+    pub fn pid(&self) -> u32 {
+        self.proc.pid()
     }
 
     /// SIP UDP/TCP address.

@@ -5,6 +5,7 @@
 pub mod client;
 pub mod gateway;
 pub mod kamailio;
+pub mod pebble;
 pub mod push;
 pub mod sink;
 pub mod sipmsg;

@@ -19,6 +19,10 @@ pub struct DataFiles {
     /// The self-signed certificate and key (no `[sip] tls_cert`).
     pub self_signed_cert: PathBuf,
     pub self_signed_key: PathBuf,
+    /// `[acme]`: the account (key and URL, JSON), the issued chain and its key.
+    pub acme_account: PathBuf,
+    pub acme_cert: PathBuf,
+    pub acme_key: PathBuf,
 }
 
 impl Config {
@@ -44,6 +48,9 @@ impl Config {
             token_key: dir.join("sip-token.key"),
             self_signed_cert: dir.join("tls-cert.pem"),
             self_signed_key: dir.join("tls-key.pem"),
+            acme_account: dir.join("acme-account.json"),
+            acme_cert: dir.join("acme-cert.pem"),
+            acme_key: dir.join("acme-key.pem"),
         }
     }
 }

@@ -9,12 +9,14 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Deserializer};
 
+mod acme;
 mod cluster;
 mod files;
 mod limits;
 mod push;
 mod web;
 
+pub use acme::{AcmeConfig, AcmeIdentifier};
 pub use cluster::ClusterConfig;
 pub use files::DataFiles;
 pub use limits::LimitsConfig;
@@ -75,6 +77,8 @@ pub struct Config {
     pub limits: LimitsConfig,
     /// `[cluster]`: one node of several sharing Redis (docs/cluster.md).
     pub cluster: ClusterConfig,
+    /// `[acme]`: automatic certificates (docs/tls.md).
+    pub acme: AcmeConfig,
 }
 
 /// `[store]`: where push bindings live.
@@ -304,6 +308,9 @@ pub struct SipConfig {
     /// Extra CA certificates (PEM) trusted for outgoing SIP TLS, besides the
     /// public web PKI roots; e.g. a test upstream's self-signed certificate.
     pub tls_ca: PathBuf,
+    /// Seconds between checks of `tls_cert` / `tls_key` for new contents
+    /// (hot reload); 0 = only on SIGHUP.
+    pub tls_reload_secs: u64,
     pub max_message_bytes: usize,
     pub max_headers: usize,
     pub max_connections: usize,
@@ -394,6 +401,7 @@ impl Default for Config {
             web: WebSection::default(),
             limits: LimitsConfig::default(),
             cluster: ClusterConfig::default(),
+            acme: AcmeConfig::default(),
         }
     }
 }
@@ -410,6 +418,7 @@ impl Default for SipConfig {
             tls_cert: PathBuf::new(),
             tls_key: PathBuf::new(),
             tls_ca: PathBuf::new(),
+            tls_reload_secs: 5,
             max_message_bytes: 65535,
             max_headers: 128,
             max_connections: 10_000,
@@ -529,6 +538,16 @@ impl Config {
                 "sip.tls_cert",
                 "sip.tls_cert and sip.tls_key must be set together (or both left empty for a self-signed certificate)",
             );
+        }
+        if s.tls_reload_secs > 86_400 {
+            return invalid("sip.tls_reload_secs", "must be between 0 and 86400");
+        }
+        if let Err((key, reason)) = self.acme.validate(
+            self.http.http.is_some(),
+            self.http.https.is_some(),
+            !s.tls.is_empty(),
+        ) {
+            return Err(ConfigError::Invalid { key, reason });
         }
         if let Err(reason) = parse_advertise(&s.advertise) {
             return invalid("sip.advertise", &reason);
