@@ -149,11 +149,13 @@ fn start_sipwake(upstream_port: u16, extra: &str) -> Result<Front, Error> {
     let tls = util::free_port()?;
     // Logging at warn: the e2e launcher runs at debug, which would cost a
     // line per message; Kamailio runs at debug=1 (errors/warnings) too.
+    // No per-source limits: the load comes from 32 loopback addresses, and
+    // the Kamailio front proxy in the comparison has none either.
     let cfg = format!(
         "data_dir = \"{data}\"\nlog = \"warn\"\n\n[sip]\nudp = [\"127.0.0.1:{sip}\"]\n\
          tcp = [\"127.0.0.1:{sip}\"]\ntls = [\"127.0.0.1:{tls}\"]\nadvertise = \"127.0.0.1\"\n\
          max_connections = {MAX_CONNECTIONS}\n\n[http]\nhttps = \"127.0.0.1:{https}\"\n\
-         http = \"127.0.0.1:{http}\"\n\n[upstream]\nserver = \"sip:127.0.0.1:{upstream_port};transport=udp\"\n{extra}",
+         http = \"127.0.0.1:{http}\"\n\n[limits]\nflows_per_ip = 0\nconnections_per_sec = 0\nregisters_per_sec = 0\nbindings_per_aor = 0\n\n[upstream]\nserver = \"sip:127.0.0.1:{upstream_port};transport=udp\"\n{extra}",
         data = dir.path().join("data").display(),
     );
     let cfg_path = dir.path().join("sipwake.toml");

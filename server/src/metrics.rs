@@ -85,6 +85,24 @@ fn render(rt: &Runtime) -> String {
         "# HELP sipwake_load Load level, the manual's wsload scale: 0 low .. 4 extreme (share of [sip] max_connections in use).\n# TYPE sipwake_load gauge\nsipwake_load {}",
         rt.proxy.load()
     );
+    let sip = rt.proxy.stats().snapshot();
+    let (rate, cap) = rt.refused_connections();
+    counter(
+        &mut out,
+        "sipwake_limits_refused_total",
+        "Requests and connections refused by a [limits] bound.",
+        &[
+            ("{limit=\"connections_per_sec\"}", rate),
+            ("{limit=\"flows_per_ip\"}", cap),
+            ("{limit=\"registers_per_sec\"}", sip.limited_registers),
+            ("{limit=\"bindings_per_aor\"}", sip.refused_bindings),
+        ],
+    );
+    let _ = writeln!(
+        out,
+        "# HELP sipwake_limits_bans_total Sources banned for failed authentications.\n# TYPE sipwake_limits_bans_total counter\nsipwake_limits_bans_total {}",
+        rt.proxy.bans()
+    );
     out.push_str(&rt.wake_metrics());
     out
 }

@@ -237,6 +237,7 @@ impl PushService {
                 remove_at_noprid: config.push.removeat_noprid == 1,
             },
             policy: config.push.clone(),
+            max_devices: config.limits.bindings_per_aor,
         });
         spawn_expiry(bindings.clone());
         Ok(PushService {
@@ -391,6 +392,12 @@ impl Runtime {
 
     pub fn flow_count(&self) -> usize {
         self.transports.flow_count()
+    }
+
+    /// Inbound connections refused: (over `[limits] connections_per_sec`,
+    /// at `flows_per_ip` / `max_connections`).
+    pub fn refused_connections(&self) -> (u64, u64) {
+        self.transports.refused_connections()
     }
 
     /// The certificates `POST /api/v1/reload` re-reads (as SIGHUP does).
@@ -624,6 +631,7 @@ mod tests {
             store: store.clone(),
             options: CaptureOptions::default(),
             policy: crate::config::PushPolicy::default(),
+            max_devices: 0,
         });
         spawn_expiry(bindings);
         let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);

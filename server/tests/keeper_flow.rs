@@ -60,6 +60,7 @@ fn start_with_store(policy: PushPolicy, store: Arc<SqliteStore>) -> Env {
             ..CaptureOptions::default()
         },
         policy,
+        max_devices: 0,
     });
     let push = Arc::new(FakePush::default());
     let h = Harness::build(

@@ -29,6 +29,7 @@ fn with_push(config: Config, send_555: bool) -> (Harness, Arc<SqliteStore>) {
             ..CaptureOptions::default()
         },
         policy: PushPolicy::default(),
+        max_devices: 0,
     });
     (Harness::build(config, Some(bindings), None), store)
 }

@@ -425,3 +425,46 @@ async fn answers_still_go_out_after_a_framing_error() {
     assert_eq!(rest, b"SIP/2.0 200 OK\r\n\r\n");
     h.wait_closed(m.flow).await;
 }
+
+/// `[limits] connections_per_sec`: a source opening connections faster is
+/// closed for the excess; another source connects.
+#[tokio::test]
+async fn tcp_connections_per_sec_bounds_one_source_only() {
+    let mut config = loopback_config("tcp-rate");
+    config.limits.connections_per_sec = 2;
+    let mut h = Harness::start(config).await;
+    let addr = h.addr(TransportKind::Tcp);
+    let from = |ip: [u8; 4]| async move {
+        let s = tokio::net::TcpSocket::new_v4().unwrap();
+        s.bind(std::net::SocketAddr::from((ip, 0))).unwrap();
+        s.connect(addr).await.unwrap()
+    };
+    let mut conns = Vec::new();
+    for i in 0..6 {
+        let mut c = from([127, 0, 0, 1]).await;
+        let _ = c.write_all(&sip_request(&format!("r{i}"), "")).await;
+        conns.push(c);
+    }
+    // Six connects take milliseconds: at most two per second got through.
+    let mut closed = 0;
+    for c in &mut conns {
+        let mut buf = [0u8; 16];
+        if let Ok(Ok(0)) = tokio::time::timeout(Duration::from_millis(300), c.read(&mut buf)).await
+        {
+            closed += 1;
+        }
+    }
+    assert!(closed >= 2, "{closed} of 6 refused");
+    let mut o = from([127, 0, 0, 2]).await;
+    o.write_all(&sip_request("other", "")).await.unwrap();
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        let m = tokio::time::timeout_at(deadline, h.messages.recv())
+            .await
+            .expect("the other source's message")
+            .unwrap();
+        if String::from_utf8_lossy(&m.bytes).contains("Call-ID: other\r\n") {
+            break;
+        }
+    }
+}

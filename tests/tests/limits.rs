@@ -99,3 +99,47 @@ async fn ws_from_a_foreign_page_is_403() {
         .unwrap();
     assert!(same.starts_with("HTTP/1.1 101"), "{same}");
 }
+
+/// `[limits] registers_per_sec`: a source sending REGISTERs faster is
+/// answered 503 with Retry-After: 1 for the excess; another source is not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_register_flood_gets_503_beyond_the_rate() {
+    let gw = tokio::task::spawn_blocking(|| {
+        Gateway::start_with(Mode::Standalone, "\n[limits]\nregisters_per_sec = 3\n").unwrap()
+    })
+    .await
+    .unwrap();
+    let mut flood = SipClient::udp_from([127, 0, 0, 4].into(), gw.sip_addr(), "alice", REALM)
+        .await
+        .unwrap();
+    let contact = format!("Contact: {}", flood.contact());
+    let mut answers = Vec::new();
+    for _ in 0..10 {
+        let r = sipwake_e2e::push::register_once(&mut flood, std::slice::from_ref(&contact))
+            .await
+            .unwrap();
+        answers.push(r);
+    }
+    let codes: Vec<u16> = answers.iter().map(|r| r.status().unwrap_or(0)).collect();
+    assert!(
+        codes[..3].iter().all(|c| *c == 401),
+        "within the rate: challenged as usual: {codes:?}"
+    );
+    let limited: Vec<_> = answers.iter().filter(|r| r.status() == Some(503)).collect();
+    assert!(!limited.is_empty(), "beyond the rate: 503: {codes:?}");
+    assert!(
+        limited.iter().all(|r| r.header("Retry-After") == Some("1")),
+        "{:?}",
+        limited.iter().map(|r| &r.start).collect::<Vec<_>>()
+    );
+    assert!(
+        gw.log().contains("registers_per_sec"),
+        "{}",
+        gw.failure("log")
+    );
+    let mut other = SipClient::udp_from([127, 0, 0, 5].into(), gw.sip_addr(), "bob", REALM)
+        .await
+        .unwrap();
+    let r = other.register(password("bob"), 600, &[]).await.unwrap();
+    assert_eq!(r.status(), Some(200), "another source is not limited");
+}

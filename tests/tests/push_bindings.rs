@@ -459,3 +459,57 @@ async fn web_push_binding_from_a_websocket_client() {
         devices[0]
     );
 }
+
+/// `[limits] bindings_per_aor`: a third device of a user limited to two is
+/// refused (403, nothing stored); the two it has keep refreshing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_beyond_bindings_per_aor_is_refused() {
+    use sipwake_e2e::wake::{self, App, Edge};
+    let env = sipwake_e2e::push::PushGateway::start(sipwake_e2e::push::Options {
+        extra: "\n[limits]\nbindings_per_aor = 2\n".into(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let apps: Vec<App> = (0..3)
+        .map(|i| App::new("alice", &wake::fcm_mpush(&format!("fcm-cap-{i}"))))
+        .collect();
+    for app in &apps[..2] {
+        let mut c = wake::connect(&env.gw, Edge::Ws, "alice").await.unwrap();
+        app.register(&mut c).await.unwrap();
+    }
+    let mut c = wake::connect(&env.gw, Edge::Ws, "alice").await.unwrap();
+    let (challenge, _) = apps[2].register_unauthenticated(&mut c).await.unwrap();
+    let (refused, _) = apps[2]
+        .register_authenticated(&mut c, &challenge)
+        .await
+        .unwrap();
+    assert_eq!(
+        refused.status(),
+        Some(403),
+        "{}\n{}",
+        refused.start,
+        env.gw.failure("log")
+    );
+    assert!(
+        refused.start.ends_with("Too Many Devices"),
+        "{}",
+        refused.start
+    );
+    assert_eq!(
+        env.api.devices("alice@sipwake.test").await.unwrap().len(),
+        2
+    );
+    // A device the user has refreshes as before.
+    let mut c = wake::connect(&env.gw, Edge::Ws, "alice").await.unwrap();
+    apps[0].register(&mut c).await.unwrap();
+    let (_, metrics) = env
+        .api
+        .call("GET", "/metrics", Some(sipwake_e2e::push::API_TOKEN), None)
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("sipwake_limits_refused_total{limit=\"bindings_per_aor\"} 1"),
+        "{metrics}"
+    );
+}

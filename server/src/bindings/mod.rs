@@ -40,6 +40,18 @@ pub struct PushBindings {
     pub store: Arc<dyn BindingStore>,
     pub options: CaptureOptions,
     pub policy: PushPolicy,
+    /// `[limits] bindings_per_aor`: devices one user may have; 0 = no bound.
+    pub max_devices: usize,
+}
+
+/// Why a REGISTER's push binding was not committed.
+#[derive(Debug, thiserror::Error)]
+pub enum CommitError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A new device beyond `[limits] bindings_per_aor`.
+    #[error("{aor} has {limit} push devices already ([limits] bindings_per_aor)")]
+    TooManyDevices { aor: String, limit: usize },
 }
 
 impl PushBindings {
@@ -81,24 +93,36 @@ impl PushBindings {
     /// Makes a successful REGISTER's push data durable. Runs the SQLite
     /// write off the async workers and returns once it is committed, so the
     /// 200 OK can be relayed right after.
-    pub async fn commit(&self, capture: &Capture, call_id: &str) -> Result<(), StoreError> {
+    pub async fn commit(&self, capture: &Capture, call_id: &str) -> Result<(), CommitError> {
         let store = self.store.clone();
         let cap = capture.clone();
+        let max = self.max_devices;
         let result = tokio::task::spawn_blocking(move || match &cap {
-            Capture::Bind(b) => store.upsert(b).map(Some),
+            // Only a device the user does not have yet is counted against
+            // the bound (a refresh never is).
+            Capture::Bind(b) if max > 0 && store.get(&b.aor, &b.device)?.is_none() => {
+                if store.user(&b.aor)?.len() >= max {
+                    return Err(CommitError::TooManyDevices {
+                        aor: b.aor.clone(),
+                        limit: max,
+                    });
+                }
+                Ok(Some(store.upsert(b)?))
+            }
+            Capture::Bind(b) => store.upsert(b).map(Some).map_err(CommitError::from),
             Capture::Remove {
                 aor,
                 device: Some(d),
-            } => store.remove(aor, d).map(|_| None),
-            Capture::Remove { aor, device: None } => store.remove_user(aor).map(|_| None),
+            } => Ok(store.remove(aor, d).map(|_| None)?),
+            Capture::Remove { aor, device: None } => Ok(store.remove_user(aor).map(|_| None)?),
             _ => Ok(None),
         })
         .await
         .unwrap_or_else(|e| {
-            Err(StoreError::Corrupt {
+            Err(CommitError::Store(StoreError::Corrupt {
                 aor: String::new(),
                 reason: e.to_string(),
-            })
+            }))
         });
         match (&result, capture) {
             (Ok(Some(true)), Capture::Bind(b)) => {
@@ -106,6 +130,9 @@ impl PushBindings {
             }
             (Ok(_), Capture::Remove { aor, device }) => {
                 info!(%call_id, %aor, device = device.as_deref().unwrap_or("*"), "push binding removed")
+            }
+            (Err(e @ CommitError::TooManyDevices { .. }), _) => {
+                warn!(%call_id, error = %e, "push binding refused")
             }
             (Err(e), _) => warn!(%call_id, error = %e, "push binding NOT stored"),
             _ => {}
@@ -131,6 +158,7 @@ mod tests {
                 websocket,
                 ..PushPolicy::default()
             },
+            max_devices: 0,
         }
     }
 

@@ -15,6 +15,15 @@ pub struct LimitsConfig {
     /// Inbound TCP / TLS / WebSocket flows one source address may hold at
     /// once (an office behind one NAT address counts as one); 0 = no bound.
     pub flows_per_ip: usize,
+    /// New inbound TCP / TLS / WebSocket connections one source address
+    /// may open per second; more are closed at once. 0 = no bound.
+    pub connections_per_sec: u32,
+    /// REGISTERs one source address may send per second; more are
+    /// answered 503 with Retry-After: 1. 0 = no bound.
+    pub registers_per_sec: u32,
+    /// Push devices (bindings) one user may have; a REGISTER adding one
+    /// more is answered 403. 0 = no bound.
+    pub bindings_per_aor: usize,
 }
 
 impl Default for LimitsConfig {
@@ -24,6 +33,9 @@ impl Default for LimitsConfig {
             auth_window_secs: 60,
             ban_secs: 600,
             flows_per_ip: 256,
+            connections_per_sec: 50,
+            registers_per_sec: 100,
+            bindings_per_aor: 20,
         }
     }
 }

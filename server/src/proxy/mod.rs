@@ -84,6 +84,8 @@ pub struct Proxy {
     hold: Option<Arc<dyn HoldHook>>,
     /// Forks of one request that reach the same registration.
     merged: merge::MergedRequests,
+    /// REGISTERs per source address this second (`[limits]`).
+    registers: crate::util::PerSecond<std::net::IpAddr>,
     me: Weak<Proxy>,
 }
 
@@ -180,6 +182,7 @@ impl Proxy {
         }
         let (events, _) = broadcast::channel(1024);
         let (queue, rx) = mpsc::channel(QUEUE_LEN);
+        let registers = crate::util::PerSecond::new(config.limits.registers_per_sec);
         let proxy = Arc::new_cyclic(|me| Proxy {
             hold: hold(HookParts {
                 proxy: me.clone(),
@@ -200,6 +203,7 @@ impl Proxy {
             queue,
             push,
             merged: merge::MergedRequests::default(),
+            registers,
             me: me.clone(),
         });
         tokio::spawn(worker(Arc::downgrade(&proxy), rx));
@@ -265,6 +269,11 @@ impl Proxy {
 
     pub fn registrar(&self) -> &Registrar {
         &self.registrar
+    }
+
+    /// Sources banned for failed authentications so far (`[limits]`).
+    pub fn bans(&self) -> u64 {
+        self.registrar.bans()
     }
 
     pub fn paths(&self) -> &PathRegistry {

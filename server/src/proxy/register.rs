@@ -16,7 +16,8 @@ use tracing::info;
 use super::Proxy;
 use super::context::{Committed, OnSuccess, Refusal};
 use super::route::Plan;
-use crate::bindings::{Capture, PushBindings, RegisterPush};
+use super::stats::Stats;
+use crate::bindings::{Capture, CommitError, PushBindings, RegisterPush};
 use crate::net::{Inbound, TransportKind};
 use crate::registrar::Source;
 use crate::transaction::ServerTx;
@@ -51,7 +52,7 @@ impl Proxy {
         if (200..300).contains(&reply.code)
             && let Some((bindings, rp)) = push
         {
-            match commit_push(&bindings, rp, &call_id).await {
+            match commit_push(&bindings, rp, &call_id, &self.stats).await {
                 Ok(h) => headers.extend(h),
                 Err((code, reason, h)) => return self.answer(&tx, &req, code, reason, &h).await,
             }
@@ -99,20 +100,23 @@ impl Proxy {
         call_id: String,
     ) -> OnSuccess {
         let paths = self.paths.clone();
+        let stats = self.stats.clone();
         Box::new(move |resp: Message| {
             Box::pin(async move {
                 let event = paths.commit(&pending, &resp);
                 let headers = match push {
-                    Some((bindings, rp)) => match commit_push(&bindings, rp, &call_id).await {
-                        Ok(h) => h,
-                        // Never a 200 for a binding that is not stored.
-                        Err(refused) => {
-                            return Committed {
-                                refuse: Some(refused),
-                                ..Committed::default()
-                            };
+                    Some((bindings, rp)) => {
+                        match commit_push(&bindings, rp, &call_id, &stats).await {
+                            Ok(h) => h,
+                            // Never a 200 for a binding that is not stored.
+                            Err(refused) => {
+                                return Committed {
+                                    refuse: Some(refused),
+                                    ..Committed::default()
+                                };
+                            }
                         }
-                    },
+                    }
                     None => Vec::new(),
                 };
                 Committed {
@@ -198,13 +202,18 @@ async fn commit_push(
     bindings: &PushBindings,
     rp: RegisterPush,
     call_id: &str,
+    stats: &Stats,
 ) -> Result<Vec<(&'static str, String)>, Refusal> {
     match bindings.commit(&rp.capture, call_id).await {
         Ok(_) => Ok(rp
             .feature_caps
             .map(|fc| vec![("Feature-Caps", fc)])
             .unwrap_or_default()),
-        Err(_) => Err((
+        Err(CommitError::TooManyDevices { .. }) => {
+            Stats::inc(&stats.refused_bindings);
+            Err((403, "Too Many Devices", Vec::new()))
+        }
+        Err(CommitError::Store(_)) => Err((
             503,
             "Service Unavailable",
             vec![("Retry-After", STORE_RETRY_AFTER_SECS.to_string())],

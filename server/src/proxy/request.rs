@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use sipwake_sip::{Message, response_to, validate_request};
-use tracing::{debug, info};
+use tracing::{debug, info, warn};
 
 use super::Proxy;
 use super::hold::may_hold;
@@ -120,6 +120,21 @@ impl Proxy {
         if self.is_merged_fork(&decision, &req) {
             info!(%call_id, "second fork of a request for the same registration: 482");
             return self.answer(&tx, &req, 482, "Merged Request", &[]).await;
+        }
+        let register = matches!(&decision, Decision::Register)
+            || matches!(&decision, Decision::Forward(plan) if plan.path.is_some());
+        if register && !self.registers.allow(inb.remote.ip()) {
+            Stats::inc(&self.stats.limited_registers);
+            warn!(%call_id, source = %inb.remote, "REGISTER over [limits] registers_per_sec: 503");
+            return self
+                .answer(
+                    &tx,
+                    &req,
+                    503,
+                    "Service Unavailable",
+                    &[("Retry-After", "1".to_owned())],
+                )
+                .await;
         }
         match decision {
             Decision::Reject(code, reason) => {

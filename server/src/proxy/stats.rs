@@ -13,6 +13,10 @@ pub struct Stats {
     pub responses_by_class: [AtomicU64; 6],
     /// Messages dropped: unparsable, queue full, stray responses.
     pub dropped: AtomicU64,
+    /// REGISTERs answered 503 over `[limits] registers_per_sec`.
+    pub limited_registers: AtomicU64,
+    /// REGISTERs answered 403 at `[limits] bindings_per_aor`.
+    pub refused_bindings: AtomicU64,
 }
 
 /// A plain copy of the counters.
@@ -24,6 +28,8 @@ pub struct StatsSnapshot {
     pub responses_out: u64,
     pub responses_by_class: [u64; 6],
     pub dropped: u64,
+    pub limited_registers: u64,
+    pub refused_bindings: u64,
 }
 
 impl Stats {
@@ -50,6 +56,8 @@ impl Stats {
             responses_out: g(&self.responses_out),
             responses_by_class: std::array::from_fn(|i| g(&self.responses_by_class[i])),
             dropped: g(&self.dropped),
+            limited_registers: g(&self.limited_registers),
+            refused_bindings: g(&self.refused_bindings),
         }
     }
 }

@@ -136,6 +136,8 @@ pub struct DigestAuth {
     key: [u8; 32],
     limits: LimitsConfig,
     guard: Mutex<Guard>,
+    /// Sources banned so far.
+    bans: std::sync::atomic::AtomicU64,
 }
 
 impl DigestAuth {
@@ -161,6 +163,7 @@ impl DigestAuth {
             key: rand::random(),
             limits,
             guard: Mutex::default(),
+            bans: Default::default(),
         })
     }
 
@@ -212,6 +215,11 @@ impl DigestAuth {
 
     /// Checks the request's `Authorization` fields for our realm (parsing
     /// and the constant-time check are sipwake-sip's digest module).
+    /// Sources banned so far (`[limits] auth_failures`).
+    pub fn bans(&self) -> u64 {
+        self.bans.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     pub fn check(&self, req: &Message, now_secs: u64, from: IpAddr) -> AuthOutcome {
         if self.banned(from, now_secs) {
             return AuthOutcome::Banned;
@@ -295,6 +303,7 @@ impl DigestAuth {
             g.bans.retain(|_, until| *until > now);
         }
         g.bans.insert(from, now + l.ban_secs);
+        self.bans.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         tracing::warn!(source = %from, failures = l.auth_failures, window_secs = l.auth_window_secs, ban_secs = l.ban_secs, "source banned: too many failed digest authentications");
         true
     }

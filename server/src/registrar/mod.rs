@@ -147,6 +147,11 @@ impl Registrar {
         self.auth.is_some()
     }
 
+    /// Sources banned for failed authentications so far.
+    pub fn bans(&self) -> u64 {
+        self.auth.as_ref().map_or(0, DigestAuth::bans)
+    }
+
     /// Handles a REGISTER addressed to us: who (To user, digest), what
     /// (Contacts, intervals; applied atomically), then the current list.
     pub fn register(&self, req: &Message, src: Source) -> Reply {

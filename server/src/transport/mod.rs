@@ -18,7 +18,7 @@ pub mod ws;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket as StdUdpSocket};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::Duration;
 
@@ -31,6 +31,7 @@ use crate::net::NetError;
 pub use crate::net::{
     Destination, FlowId, FlowInfo, Inbound, Network, SendFuture, Sink, TransportKind,
 };
+use crate::util::PerSecond;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SendError {
@@ -79,6 +80,9 @@ pub struct Limits {
     /// `[limits] flows_per_ip`: inbound TCP/TLS/WebSocket flows one source
     /// address may hold; 0 = no per-address bound.
     pub flows_per_ip: usize,
+    /// `[limits] connections_per_sec`: new inbound connections one source
+    /// address may open per second; 0 = no bound.
+    pub connections_per_sec: u32,
     pub idle_timeout: Duration,
     pub read_timeout: Duration,
     /// How long an unused UDP flow is remembered. At least the longest
@@ -95,6 +99,7 @@ impl Limits {
             max_headers: s.max_headers,
             max_connections: s.max_connections,
             flows_per_ip: c.limits.flows_per_ip,
+            connections_per_sec: c.limits.connections_per_sec,
             idle_timeout: idle,
             read_timeout: Duration::from_secs(s.read_timeout_secs),
             udp_flow_ttl: idle.max(Duration::from_secs(u64::from(c.registrar.max_expires) + 60)),
@@ -124,6 +129,12 @@ pub(crate) struct Shared {
     http_connections: AtomicUsize,
     /// Inbound SIP flows per source address (`Limits::flows_per_ip`).
     per_ip: Mutex<HashMap<IpAddr, usize>>,
+    /// New inbound connections per source address this second.
+    new_per_ip: PerSecond<IpAddr>,
+    /// Inbound connections refused: over `connections_per_sec`, and at
+    /// `flows_per_ip` / `max_connections`.
+    refused_rate: AtomicU64,
+    refused_cap: AtomicU64,
     sink: OnceLock<Arc<dyn Sink>>,
     udp_sockets: RwLock<Vec<Arc<tokio::net::UdpSocket>>>,
     advertised: RwLock<HashMap<TransportKind, (String, u16)>>,
@@ -148,6 +159,9 @@ impl TransportHandle {
                 connections: AtomicUsize::new(0),
                 http_connections: AtomicUsize::new(0),
                 per_ip: Mutex::new(HashMap::new()),
+                new_per_ip: PerSecond::new(config.limits.connections_per_sec),
+                refused_rate: AtomicU64::new(0),
+                refused_cap: AtomicU64::new(0),
                 sink: OnceLock::new(),
                 udp_sockets: RwLock::new(Vec::new()),
                 advertised: RwLock::new(HashMap::new()),
@@ -341,6 +355,15 @@ impl TransportHandle {
             .cloned()
     }
 
+    /// Inbound connections refused so far: (over `connections_per_sec`,
+    /// at `flows_per_ip` / `max_connections`).
+    pub fn refused_connections(&self) -> (u64, u64) {
+        (
+            self.shared.refused_rate.load(Ordering::Relaxed),
+            self.shared.refused_cap.load(Ordering::Relaxed),
+        )
+    }
+
     /// Number of open TCP + TLS + WS connections.
     pub fn connection_count(&self) -> usize {
         self.shared.connections.load(Ordering::Relaxed)
@@ -474,6 +497,19 @@ impl Shared {
     /// A slot for an inbound flow from `from`: also `None` when that address
     /// holds `flows_per_ip` flows already (one source cannot take them all).
     pub(crate) fn acquire_inbound(self: &Arc<Self>, from: IpAddr) -> Option<ConnSlot> {
+        if !self.new_per_ip.allow(from) {
+            self.refused_rate.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(source = %from, connections_per_sec = self.limits.connections_per_sec, "refusing connection: [limits] connections_per_sec reached");
+            return None;
+        }
+        let slot = self.acquire_inbound_slot(from);
+        if slot.is_none() {
+            self.refused_cap.fetch_add(1, Ordering::Relaxed);
+        }
+        slot
+    }
+
+    fn acquire_inbound_slot(self: &Arc<Self>, from: IpAddr) -> Option<ConnSlot> {
         let max = self.limits.flows_per_ip;
         if max > 0 {
             let mut per_ip = self.per_ip.lock().unwrap_or_else(|e| e.into_inner());

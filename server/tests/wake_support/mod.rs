@@ -77,6 +77,7 @@ pub fn wake_on(config: Config, policy: PushPolicy) -> (Harness, Arc<SqliteStore>
             ..CaptureOptions::default()
         },
         policy,
+        max_devices: 0,
     });
     let fake = Arc::new(FakePush::default());
     let h = Harness::build(config, Some(bindings), Some(fake.clone()));
