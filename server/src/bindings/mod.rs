@@ -99,9 +99,11 @@ impl PushBindings {
         let max = self.max_devices;
         let result = tokio::task::spawn_blocking(move || match &cap {
             // Only a device the user does not have yet is counted against
-            // the bound (a refresh never is).
-            Capture::Bind(b) if max > 0 && store.get(&b.aor, &b.device)?.is_none() => {
-                if store.user(&b.aor)?.len() >= max {
+            // the bound (a refresh never is). One read of the user's
+            // devices answers both.
+            Capture::Bind(b) if max > 0 => {
+                let devices = store.user(&b.aor)?;
+                if devices.len() >= max && !devices.iter().any(|d| d.device == b.device) {
                     return Err(CommitError::TooManyDevices {
                         aor: b.aor.clone(),
                         limit: max,
