@@ -42,6 +42,11 @@ impl Waker {
     /// Path registrations: the upstream mode a cluster runs in).
     pub(super) async fn announce(&self, proxy: &Proxy, aor: &str, identity: &str, flow: FlowId) {
         let Some(c) = &self.cluster else { return };
+        // A flow that closed since is no location (its close may already
+        // have cleared what it announced).
+        if !proxy.flow_is_open(flow) {
+            return;
+        }
         let Some((token, _)) = proxy.paths().on_flow(flow) else {
             return;
         };

@@ -184,8 +184,10 @@ impl Waker {
                         flow,
                     }) => {
                         let Some(p) = proxy.upgrade() else { return };
-                        me.on_registered(&p, &aor, &instance, flow).await;
+                        // Other nodes first: a call held elsewhere waits on
+                        // this announcement, local work does not.
                         me.announce(&p, &aor, &instance, flow).await;
+                        me.on_registered(&p, &aor, &instance, flow).await;
                     }
                     Ok(RegistrarEvent::Unregistered { .. }) => {}
                     Err(broadcast::error::RecvError::Lagged(n)) => {
