@@ -24,7 +24,7 @@ use sipwake_sip::{Message, ids::random_token};
 use sipwake_store::{Binding, HeldMessage, Location, PresenceEvent};
 use tokio::sync::broadcast;
 use tokio::time::Instant;
-use tracing::{debug, info, warn};
+use tracing::{info, warn};
 
 use super::deliver::Delivery;
 use super::stats::inc;
@@ -216,26 +216,10 @@ impl Waker {
             ruri: Some(format!("sip:{}@{host}", loc.token)),
             to_flow: None,
         };
-        let r = &d.request;
-        let branch = format!("{BRANCH_PREFIX}{}.{}", r.loop_hash, random_token(12));
-        let out = proxy
-            .build_forward(&r.inb, &r.req, &r.plan, &target, &branch)
-            .and_then(|b| Message::parse(b).ok());
-        let Some(out) = out else {
-            d.promise.drop_with(500, "Server Internal Error").await;
-            return;
-        };
-        let hook = (d.invite && d.pushed).then(|| self.subscall_hook(&d.call_id, &d.binding));
-        if d.promise
-            .deliver(out, dest, hop.kind.is_reliable(), !d.invite, hook)
-        {
-            inc(&self.stats.delivered);
+        let (call_id, device) = (d.call_id.clone(), d.binding.device.clone());
+        if self.send_branch(proxy, d, &target, at).await {
             inc(&self.stats.forwarded_to_node);
-            self.stats.deliver_latency.record(at.elapsed());
-            info!(call_id = %d.call_id, %device, node = %loc.node, "held request sent to the gateway the device woke on");
-        } else {
-            inc(&self.stats.too_late);
-            debug!(call_id = %d.call_id, %device, "device woke after the call was answered; not delivered");
+            info!(%call_id, %device, node = %loc.node, "held request sent to the gateway the device woke on");
         }
     }
 }

@@ -175,14 +175,29 @@ impl Waker {
                 return;
             }
         }
+        let (call_id, device) = (d.call_id.clone(), d.binding.device.clone());
+        if self.send_branch(proxy, d, &target, at).await {
+            info!(%call_id, %device, dest = ?target.dest, "held request delivered");
+        }
+    }
+
+    /// Starts the branch of held request `d` toward `target` (the promise
+    /// is settled either way) and counts it; `true` when it went out.
+    pub(super) async fn send_branch(
+        &self,
+        proxy: &Proxy,
+        d: Delivery,
+        target: &Target,
+        at: Instant,
+    ) -> bool {
         let r = &d.request;
         let branch = format!("{BRANCH_PREFIX}{}.{}", r.loop_hash, random_token(12));
         let out = proxy
-            .build_forward(&r.inb, &r.req, &r.plan, &target, &branch)
+            .build_forward(&r.inb, &r.req, &r.plan, target, &branch)
             .and_then(|b| Message::parse(b).ok());
         let Some(out) = out else {
             d.promise.drop_with(500, "Server Internal Error").await;
-            return;
+            return false;
         };
         let hook = (d.invite && d.pushed).then(|| self.subscall_hook(&d.call_id, &d.binding));
         // A MESSAGE was answered 202 already; an INVITE answered elsewhere
@@ -196,10 +211,11 @@ impl Waker {
         ) {
             inc(&self.stats.delivered);
             self.stats.deliver_latency.record(at.elapsed());
-            info!(call_id = %d.call_id, %device, dest = ?target.dest, "held request delivered");
+            true
         } else {
             inc(&self.stats.too_late);
-            info!(call_id = %d.call_id, %device, "device woke after the call was answered; not delivered");
+            info!(call_id = %d.call_id, device = %d.binding.device, "device woke after the call was answered; not delivered");
+            false
         }
     }
 
