@@ -12,6 +12,7 @@ use serde_json::Value;
 use sipwake_e2e::client::SipClient;
 use sipwake_e2e::gateway::Gateway;
 use sipwake_e2e::push::{self, Api, Options, PushGateway, STORE_KEY};
+use sipwake_e2e::sipmsg::Msg;
 use sipwake_e2e::wake::{self, App, Caller, Edge, GRACE, UdpApp, WAIT};
 use sipwake_e2e::{REALM, password};
 use sipwake_store::redis::harness::{RedisCluster, RedisProcess, bulk_reply};
@@ -122,6 +123,23 @@ fn failure(c: &Cluster, what: &str) -> String {
     )
 }
 
+/// The app on `conn` rings and answers `invite`; the caller gets the 200
+/// and the call ends (ACK, BYE).
+async fn answer_once(c: &Cluster, caller: &mut Caller, conn: &mut SipClient, invite: Msg) {
+    let ringing = wake::ring(conn, invite).await.unwrap();
+    wake::accept(conn, &ringing).await.unwrap();
+    let ok = caller
+        .final_response(WAIT)
+        .await
+        .map_err(|e| failure(c, &e.to_string()))
+        .unwrap();
+    assert_eq!(ok.status(), Some(200), "{}", ok.start);
+    wake::finish_call(caller, &ok, conn)
+        .await
+        .map_err(|e| failure(c, &e.to_string()))
+        .unwrap();
+}
+
 /// The held call reaches the app that woke on node 2, once; it completes.
 async fn wake_on_node2(c: &Cluster, app: &App, edge: Edge, between: impl AsyncFnOnce()) {
     let env = &c.env;
@@ -154,18 +172,7 @@ async fn wake_on_node2(c: &Cluster, app: &App, edge: Edge, between: impl AsyncFn
     assert_eq!(invite.header("Call-ID"), Some(call_id.as_str()));
     assert!(invite.body_text().contains("m=audio"), "SDP intact");
 
-    let ringing = wake::ring(&mut conn, invite).await.unwrap();
-    wake::accept(&mut conn, &ringing).await.unwrap();
-    let ok = caller
-        .final_response(WAIT)
-        .await
-        .map_err(|e| failure(c, &e.to_string()))
-        .unwrap();
-    assert_eq!(ok.status(), Some(200), "{}", ok.start);
-    wake::finish_call(&mut caller, &ok, &mut conn)
-        .await
-        .map_err(|e| failure(c, &e.to_string()))
-        .unwrap();
+    answer_once(c, &mut caller, &mut conn, invite).await;
 
     // Exactly once: one push, one INVITE, and node 1 says it forwarded.
     let again = wake::no_request(&mut conn, "INVITE", GRACE).await.unwrap();
@@ -311,18 +318,7 @@ async fn a_call_forked_through_both_nodes_reaches_the_app_once() {
     .await
     .map_err(|e| failure(&c, &e.to_string()))
     .unwrap();
-    let ringing = wake::ring(&mut conn, invite).await.unwrap();
-    wake::accept(&mut conn, &ringing).await.unwrap();
-    let ok = caller
-        .final_response(WAIT)
-        .await
-        .map_err(|e| failure(&c, &e.to_string()))
-        .unwrap();
-    assert_eq!(ok.status(), Some(200), "{}", ok.start);
-    wake::finish_call(&mut caller, &ok, &mut conn)
-        .await
-        .map_err(|e| failure(&c, &e.to_string()))
-        .unwrap();
+    answer_once(&c, &mut caller, &mut conn, invite).await;
     let again = wake::no_request(&mut conn, "INVITE", GRACE).await.unwrap();
     assert!(again.is_none(), "second INVITE: {again:?}");
     assert!(
@@ -377,18 +373,7 @@ async fn a_udp_app_that_registers_on_node2_before_its_push_is_not_pushed() {
             .unwrap(),
     };
     assert_eq!(invite.header("Call-ID"), Some(call_id.as_str()));
-    let ringing = wake::ring(&mut new, invite).await.unwrap();
-    wake::accept(&mut new, &ringing).await.unwrap();
-    let ok = caller
-        .final_response(WAIT)
-        .await
-        .map_err(|e| failure(&c, &e.to_string()))
-        .unwrap();
-    assert_eq!(ok.status(), Some(200), "{}", ok.start);
-    wake::finish_call(&mut caller, &ok, &mut new)
-        .await
-        .map_err(|e| failure(&c, &e.to_string()))
-        .unwrap();
+    answer_once(&c, &mut caller, &mut new, invite).await;
     let again = wake::no_request(&mut new, "INVITE", GRACE).await.unwrap();
     assert!(again.is_none(), "second INVITE: {again:?}");
     assert!(
