@@ -184,10 +184,10 @@ impl Waker {
                         flow,
                     }) => {
                         let Some(p) = proxy.upgrade() else { return };
-                        // Other nodes first: a call held elsewhere waits on
-                        // this announcement, local work does not.
-                        me.announce(&p, &aor, &instance, flow).await;
+                        // Local first: an event handled late must not meet
+                        // a request held after it (and take it for a wake-up).
                         me.on_registered(&p, &aor, &instance, flow).await;
+                        me.announce(&p, &aor, &instance, flow).await;
                     }
                     Ok(RegistrarEvent::Unregistered { .. }) => {}
                     Err(broadcast::error::RecvError::Lagged(n)) => {
