@@ -349,7 +349,13 @@ async fn a_stale_registration_event_does_not_drop_the_held_branch() {
     // The registration's event, delivered only now, names the closed flow.
     let waker = h.waker.clone().expect("wake-up on");
     waker
-        .on_registered(&h.proxy, "alice@example.com", INST1, a)
+        .on_registered(
+            &h.proxy,
+            "alice@example.com",
+            INST1,
+            a,
+            tokio::time::Instant::now(),
+        )
         .await;
     let out = h.drain(Duration::from_secs(1)).await;
     assert_eq!(

@@ -39,6 +39,9 @@ pub enum RegistrarEvent {
         aor: String,
         instance: String,
         flow: FlowId,
+        /// When the registration was committed: a listener handling the
+        /// event later knows what was decided before it.
+        at: Instant,
     },
     Unregistered {
         aor: String,
@@ -331,6 +334,7 @@ impl Registrar {
                 aor: aor.to_owned(),
                 instance: instance.clone(),
                 flow: src.flow,
+                at: now,
             });
             entry.push(Registration {
                 uri,

@@ -181,6 +181,7 @@ impl PathRegistry {
                 aor: p.aor.clone(),
                 instance: p.instance.clone(),
                 flow: p.flow,
+                at: Instant::now(),
             },
             None => RegistrarEvent::Unregistered {
                 aor: p.aor.clone(),

@@ -179,7 +179,9 @@ impl Waker {
         };
         for (identity, loc) in c.elsewhere(aor).await {
             let via = format!("node {}", loc.node);
-            for d in self.take_deliveries(aor, &identity, &via, &[loc.token.as_str()]) {
+            for d in
+                self.take_deliveries(aor, &identity, &via, &[loc.token.as_str()], Instant::now())
+            {
                 if let Some(d) = self.claimed(d).await {
                     self.deliver_remote(&proxy, d, &loc).await;
                 }

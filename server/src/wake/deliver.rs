@@ -36,7 +36,14 @@ pub(super) struct Delivery {
 
 impl Waker {
     /// A device registered: forward every request held for it, once.
-    pub async fn on_registered(&self, proxy: &Proxy, aor: &str, identity: &str, flow: FlowId) {
+    pub async fn on_registered(
+        &self,
+        proxy: &Proxy,
+        aor: &str,
+        identity: &str,
+        flow: FlowId,
+        registered_at: Instant,
+    ) {
         // Events are handled on the listener's own task, possibly after the
         // fact: a device whose flow closed since is not back. It stays held
         // (and pushed) instead of losing its branch to a dead flow.
@@ -45,7 +52,7 @@ impl Waker {
             return;
         }
         let at = Instant::now();
-        for d in self.take_deliveries(aor, identity, &format!("{flow}"), &[]) {
+        for d in self.take_deliveries(aor, identity, &format!("{flow}"), &[], registered_at) {
             if let Some(d) = self.claimed(d).await {
                 self.deliver(proxy, d, identity, flow, at).await;
             }
@@ -56,13 +63,15 @@ impl Waker {
     /// Every open device of a held request that `identity` of `aor` is,
     /// taken out of waiting (each is delivered — or dropped — once).
     /// `skip_tokens`: a call whose `known_elsewhere` holds one of them is
-    /// not for this registration.
+    /// not for this registration. Calls held after `registered_at` are not
+    /// either: routing saw that registration (an event handled late).
     pub(super) fn take_deliveries(
         &self,
         aor: &str,
         identity: &str,
         via: &str,
         skip_tokens: &[&str],
+        registered_at: Instant,
     ) -> Vec<Delivery> {
         let at = Instant::now();
         let mut deliveries = Vec::new();
@@ -71,6 +80,7 @@ impl Waker {
             let mut done = Vec::new();
             for (id, call) in calls.iter_mut().filter(|(_, c)| {
                 c.reg_aor == aor
+                    && c.held_at <= registered_at
                     && !skip_tokens
                         .iter()
                         .any(|t| c.known_elsewhere.iter().any(|k| k == t))

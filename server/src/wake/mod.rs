@@ -86,6 +86,8 @@ struct HeldCall {
     /// Cluster: registration tokens other nodes had for this user when
     /// the request was held (the upstream reaches those devices itself).
     known_elsewhere: Vec<String>,
+    /// When it was held: registrations committed before are no wake-up.
+    held_at: Instant,
 }
 
 impl HeldCall {
@@ -182,11 +184,12 @@ impl Waker {
                         aor,
                         instance,
                         flow,
+                        at,
                     }) => {
                         let Some(p) = proxy.upgrade() else { return };
                         // Local first: an event handled late must not meet
                         // a request held after it (and take it for a wake-up).
-                        me.on_registered(&p, &aor, &instance, flow).await;
+                        me.on_registered(&p, &aor, &instance, flow, at).await;
                         me.announce(&p, &aor, &instance, flow).await;
                     }
                     Ok(RegistrarEvent::Unregistered { .. }) => {}
@@ -358,6 +361,7 @@ impl Waker {
                 sleepers,
                 rang: false,
                 known_elsewhere,
+                held_at: Instant::now(),
             },
         );
         if !invite && held > 0 {
@@ -433,7 +437,7 @@ impl Waker {
                 .collect(),
         };
         for (identity, flow) in found {
-            self.on_registered(&proxy, &route.reg_aor, &identity, flow)
+            self.on_registered(&proxy, &route.reg_aor, &identity, flow, Instant::now())
                 .await;
         }
     }
