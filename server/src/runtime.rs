@@ -43,6 +43,11 @@ pub enum RuntimeError {
     Key(String),
     #[error("[cluster]: cannot join: {0}")]
     Cluster(StoreError),
+    #[error("[store] redis_tls_ca {path}: {source}")]
+    TlsCa {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("push providers ([fcm]/[apns]/[webpush]/[templates]): {0}")]
     Dispatcher(#[from] sipwake_push::ConfigError),
     #[error("cannot create data_dir {path}: {source}")]
@@ -158,6 +163,7 @@ fn redis_options(store: &StoreConfig) -> RedisOptions {
         prefix: store.redis_prefix.clone(),
         timeout: std::time::Duration::from_millis(store.redis_timeout_ms),
         wait_replicas: store.redis_wait_replicas,
+        tls_ca: None,
     }
 }
 
@@ -196,13 +202,19 @@ impl PushService {
                 } else {
                     "redis_urls"
                 };
-                let redis =
-                    RedisStore::open(&redis_options(&config.store), cipher).map_err(|source| {
-                        match source {
-                            StoreError::Redis { .. } => RuntimeError::Redis { key, source },
-                            other => RuntimeError::Store(other),
-                        }
-                    })?;
+                let mut options = redis_options(&config.store);
+                let ca = &config.store.redis_tls_ca;
+                if !ca.as_os_str().is_empty() {
+                    options.tls_ca =
+                        Some(std::fs::read(ca).map_err(|source| RuntimeError::TlsCa {
+                            path: ca.display().to_string(),
+                            source,
+                        })?);
+                }
+                let redis = RedisStore::open(&options, cipher).map_err(|source| match source {
+                    StoreError::Redis { .. } => RuntimeError::Redis { key, source },
+                    other => RuntimeError::Store(other),
+                })?;
                 let label = format!("redis {}", redis.target());
                 presence = Some(redis.presence());
                 (Arc::new(redis), label)

@@ -106,6 +106,9 @@ pub struct StoreConfig {
     /// Replicas that must have every binding write before it counts as
     /// stored (`WAIT`); 0 = the master's answer is enough.
     pub redis_wait_replicas: u32,
+    /// `rediss://`: the CA certificate (PEM file) the Redis servers'
+    /// certificates are checked against; empty = the system's roots.
+    pub redis_tls_ca: PathBuf,
 }
 
 /// `[store] backend`.
@@ -158,6 +161,7 @@ impl Default for StoreConfig {
             redis_prefix: "sipwake".into(),
             redis_timeout_ms: 2000,
             redis_wait_replicas: 0,
+            redis_tls_ca: PathBuf::new(),
         }
     }
 }
@@ -259,6 +263,19 @@ impl StoreConfig {
                 "store.redis_timeout_ms",
                 "must be between 10 and 60000".into(),
             ));
+        }
+        if !self.redis_tls_ca.as_os_str().is_empty() {
+            let tls = self
+                .redis_urls
+                .iter()
+                .chain(self.redis_sentinel.iter().flat_map(|s| s.urls.iter()))
+                .any(|u| sipwake_store::redis::check_redis_url(u).is_ok_and(|r| r.tls));
+            if self.backend != StoreBackend::Redis || !tls {
+                return Err((
+                    "store.redis_tls_ca",
+                    "is set, but no Redis URL is rediss:// (or valkeys://)".into(),
+                ));
+            }
         }
         if self.redis_wait_replicas > 0 && self.backend != StoreBackend::Redis {
             return Err((
@@ -877,10 +894,6 @@ min_expires = 30
                 "store.redis_urls",
             ),
             (
-                format!("{redis}redis_urls = [\"rediss://h\"]"),
-                "store.redis_urls",
-            ),
-            (
                 format!("{redis}redis_urls = [\"redis://a/1\", \"redis://b\"]"),
                 "store.redis_urls",
             ),
@@ -925,6 +938,10 @@ min_expires = 30
             (
                 "[store]\nredis_wait_replicas = 1".to_string(),
                 "store.redis_wait_replicas",
+            ),
+            (
+                format!("{redis}redis_urls = [\"redis://h\"]\nredis_tls_ca = \"ca.pem\""),
+                "store.redis_tls_ca",
             ),
             (
                 format!(

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use ::redis::cluster::{ClusterClient, ClusterConnection};
 use ::redis::{
     Client, Cmd, Connection, ConnectionAddr, ConnectionInfo, ConnectionLike, ErrorKind,
-    IntoConnectionInfo, RedisConnectionInfo, RedisError, RedisResult,
+    IntoConnectionInfo, RedisConnectionInfo, RedisError, RedisResult, TlsCertificates,
 };
 
 use crate::StoreError;
@@ -28,6 +28,9 @@ pub struct RedisOptions {
     /// Replicas every write must reach before it counts (`WAIT`, within
     /// `timeout`); 0 = none.
     pub wait_replicas: u32,
+    /// `rediss://`: the CA (PEM) that signed the servers' certificates,
+    /// instead of the system's roots; `None` = the system's roots.
+    pub tls_ca: Option<Vec<u8>>,
 }
 
 /// The Redis deployment.
@@ -75,6 +78,8 @@ impl fmt::Debug for SentinelServers {
 pub struct RedisUrl {
     /// `host:port` (false: a unix socket).
     pub tcp: bool,
+    /// `rediss://` / `valkeys://`.
+    pub tls: bool,
     pub db: i64,
 }
 
@@ -83,7 +88,11 @@ pub struct RedisUrl {
 pub fn check_redis_url(url: &str) -> Result<RedisUrl, String> {
     let info = parse_url(url)?;
     Ok(RedisUrl {
-        tcp: matches!(info.addr(), ConnectionAddr::Tcp(..)),
+        tcp: matches!(
+            info.addr(),
+            ConnectionAddr::Tcp(..) | ConnectionAddr::TcpTls { .. }
+        ),
+        tls: matches!(info.addr(), ConnectionAddr::TcpTls { .. }),
         db: info.redis_settings().db(),
     })
 }
@@ -104,14 +113,10 @@ pub fn redact_url(url: &str) -> String {
 fn parse_url(url: &str) -> Result<ConnectionInfo, String> {
     let url = url.trim();
     let lower = url.to_ascii_lowercase();
-    if lower.starts_with("rediss://") || lower.starts_with("valkeys://") {
-        return Err(format!(
-            "`{}`: TLS (rediss://) is not supported yet; use redis:// on a trusted network or through a TLS tunnel",
-            redact_url(url)
-        ));
-    }
     if ![
         "redis://",
+        "rediss://",
+        "valkeys://",
         "valkey://",
         "unix://",
         "redis+unix://",
@@ -138,6 +143,22 @@ fn parse_url(url: &str) -> Result<ConnectionInfo, String> {
         return Err(format!("`{}` names no host", redact_url(url)));
     }
     Ok(info)
+}
+
+/// A TLS address set to trust `ca` (PEM) instead of the system's roots.
+fn with_tls_roots(info: ConnectionInfo, ca: Option<&[u8]>) -> RedisResult<ConnectionInfo> {
+    match (info.addr(), ca) {
+        (ConnectionAddr::TcpTls { .. }, Some(pem)) => Ok(Client::build_with_tls(
+            info,
+            TlsCertificates {
+                client_tls: None,
+                root_cert: Some(pem.to_vec()),
+            },
+        )?
+        .get_connection_info()
+        .clone()),
+        _ => Ok(info),
+    }
 }
 
 fn addr_label(info: &ConnectionInfo) -> String {
@@ -221,6 +242,9 @@ enum Mode {
         sentinels: Vec<ConnectionInfo>,
         master: String,
         node: RedisConnectionInfo,
+        /// The Sentinels speak TLS: so does the master.
+        tls: bool,
+        ca: Option<Vec<u8>>,
     },
 }
 
@@ -246,23 +270,34 @@ impl Pool {
             target: target.to_string(),
             reason,
         };
+        let ca = options.tls_ca.as_deref();
+        let parse = |u: &String| {
+            let info = parse_url(u)?;
+            with_tls_roots(info, ca).map_err(|e| {
+                format!(
+                    "`{}`: the TLS CA cannot be used ({})",
+                    redact_url(u),
+                    e.detail().unwrap_or("invalid")
+                )
+            })
+        };
         let (mode, target, first) = match &options.servers {
             RedisServers::Urls(urls) => {
                 let infos = urls
                     .iter()
-                    .map(|u| parse_url(u))
+                    .map(parse)
                     .collect::<Result<Vec<_>, _>>()
                     .map_err(|r| config_error("redis_urls", r))?;
                 if infos.is_empty() {
                     return Err(config_error("redis_urls", "no URL given".into()));
                 }
-                Self::from_urls(infos, timeout)?
+                Self::from_urls(infos, timeout, options.tls_ca.clone())?
             }
             RedisServers::Sentinel(s) => {
                 let sentinels = s
                     .urls
                     .iter()
-                    .map(|u| parse_url(u))
+                    .map(parse)
                     .collect::<Result<Vec<_>, _>>()
                     .map_err(|r| config_error("redis_sentinel", r))?;
                 if sentinels.is_empty() || s.master.is_empty() {
@@ -288,9 +323,13 @@ impl Pool {
                         .join(",")
                 );
                 let mode = Mode::Sentinel {
+                    tls: sentinels
+                        .iter()
+                        .any(|i| matches!(i.addr(), ConnectionAddr::TcpTls { .. })),
                     sentinels,
                     master: s.master.clone(),
                     node,
+                    ca: options.tls_ca.clone(),
                 };
                 let first = sentinel_master(&mode, timeout, &target)?;
                 (mode, target, Conn::Single(first))
@@ -309,6 +348,7 @@ impl Pool {
     fn from_urls(
         infos: Vec<ConnectionInfo>,
         timeout: Duration,
+        ca: Option<Vec<u8>>,
     ) -> Result<(Mode, String, Conn), StoreError> {
         let labels = infos.iter().map(addr_label).collect::<Vec<_>>().join(",");
         let mut reasons = Vec::new();
@@ -374,7 +414,14 @@ impl Pool {
         let retry_ms = u64::try_from(timeout.as_millis() / 4)
             .unwrap_or(u64::MAX)
             .max(20);
-        let client = ClusterClient::builder(infos.clone())
+        let mut builder = ClusterClient::builder(infos.clone());
+        if let Some(pem) = ca {
+            builder = builder.certs(TlsCertificates {
+                client_tls: None,
+                root_cert: Some(pem),
+            });
+        }
+        let client = builder
             .connection_timeout(timeout)
             .response_timeout(timeout)
             .retries(2)
@@ -547,6 +594,8 @@ fn sentinel_master(mode: &Mode, timeout: Duration, target: &str) -> Result<Conne
         sentinels,
         master,
         node,
+        tls,
+        ca,
     } = mode
     else {
         unreachable!("only called for Sentinel mode");
@@ -571,7 +620,20 @@ fn sentinel_master(mode: &Mode, timeout: Duration, target: &str) -> Result<Conne
                 continue;
             }
         };
-        let info = match ConnectionAddr::Tcp(host.clone(), port).into_connection_info() {
+        let addr = if *tls {
+            ConnectionAddr::TcpTls {
+                host: host.clone(),
+                port,
+                insecure: false,
+                tls_params: None,
+            }
+        } else {
+            ConnectionAddr::Tcp(host.clone(), port)
+        };
+        let info = match addr
+            .into_connection_info()
+            .and_then(|i| with_tls_roots(i, ca.as_deref()))
+        {
             Ok(i) => i.set_redis_settings(node.clone()),
             Err(e) => {
                 reasons.push(format!("{label}: {}", describe(&e, timeout)));
@@ -610,12 +672,22 @@ mod tests {
     fn urls_are_checked_and_redacted() {
         assert_eq!(
             check_redis_url("redis://127.0.0.1:6379/2"),
-            Ok(RedisUrl { tcp: true, db: 2 })
+            Ok(RedisUrl {
+                tcp: true,
+                tls: false,
+                db: 2
+            })
         );
         assert_eq!(
             check_redis_url("redis://:pw@h"),
-            Ok(RedisUrl { tcp: true, db: 0 })
+            Ok(RedisUrl {
+                tcp: true,
+                tls: false,
+                db: 0
+            })
         );
+        assert_eq!(check_redis_url("rediss://h:6380").map(|u| u.tls), Ok(true));
+        assert_eq!(check_redis_url("valkeys://h:6380").map(|u| u.tls), Ok(true));
         assert!(check_redis_url("valkey://h:1").is_ok());
         assert_eq!(
             check_redis_url("unix:///run/redis.sock").map(|u| u.tcp),
@@ -630,8 +702,6 @@ mod tests {
         ] {
             assert!(check_redis_url(bad).is_err(), "{bad}");
         }
-        let e = check_redis_url("rediss://u:s3cret@h").unwrap_err();
-        assert!(e.contains("TLS") && !e.contains("s3cret"), "{e}");
         let e = check_redis_url("http://u:s3cret@h").unwrap_err();
         assert!(!e.contains("s3cret"), "{e}");
         assert_eq!(redact_url("redis://u:pw@h:1/0"), "redis://u:***@h:1/0");

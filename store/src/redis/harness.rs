@@ -40,7 +40,7 @@ pub fn tool(name: &str) -> PathBuf {
 
 /// A loopback port that is free, and whose +10000 (the cluster bus port)
 /// is free too.
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     loop {
         let l = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
         let port = l.local_addr().unwrap().port();

@@ -18,6 +18,7 @@ fn presence(servers: RedisServers, prefix: &str) -> Presence {
             prefix: prefix.into(),
             timeout: Duration::from_millis(800),
             wait_replicas: 0,
+            tls_ca: None,
         },
         cipher(),
     )

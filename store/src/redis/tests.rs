@@ -22,6 +22,7 @@ fn options(servers: RedisServers, prefix: &str) -> RedisOptions {
         prefix: prefix.to_string(),
         timeout: TIMEOUT,
         wait_replicas: 0,
+        tls_ca: None,
     }
 }
 
@@ -533,4 +534,76 @@ fn changes_wait_for_replicas_when_asked() {
     assert!(started.elapsed() < TIMEOUT * 3, "{:?}", started.elapsed());
     assert_eq!(store2.user("w@d").unwrap().len(), 2, "kept on the master");
     assert!(store.remove("w@d", &b.device).unwrap());
+}
+
+/// A CA and a certificate for 127.0.0.1 signed by it, as PEM files in
+/// `dir`: (ca, cert, key).
+fn test_ca(
+    dir: &std::path::Path,
+    name: &str,
+) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.distinguished_name.push(
+        rcgen::DnType::CommonName,
+        format!("sipwake redis test CA {name}"),
+    );
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca = rcgen::CertifiedIssuer::self_signed(ca_params, rcgen::KeyPair::generate().unwrap())
+        .unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["127.0.0.1".into()])
+        .unwrap()
+        .signed_by(&key, &ca)
+        .unwrap();
+    let write = |file: &str, text: String| {
+        let p = dir.join(format!("{name}-{file}"));
+        std::fs::write(&p, text).unwrap();
+        p
+    };
+    (
+        write("ca.pem", ca.pem()),
+        write("cert.pem", cert.pem()),
+        write("key.pem", key.serialize_pem()),
+    )
+}
+
+/// `rediss://`: the store talks TLS to a server whose certificate the
+/// configured CA signed; with another CA it refuses to connect.
+#[test]
+fn rediss_with_the_configured_ca() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = test_ca(dir.path(), "good");
+    let (other_ca, _, _) = test_ca(dir.path(), "other");
+    let tls_port = super::harness::free_port().to_string();
+    let server = RedisProcess::start(&[
+        "--tls-port",
+        &tls_port,
+        "--tls-cert-file",
+        cert.to_str().unwrap(),
+        "--tls-key-file",
+        key.to_str().unwrap(),
+        "--tls-ca-cert-file",
+        ca.to_str().unwrap(),
+        "--tls-auth-clients",
+        "no",
+    ]);
+    let url = format!("rediss://127.0.0.1:{tls_port}");
+    let mut opts = options(urls(vec![url.clone()]), "tls");
+    opts.tls_ca = Some(std::fs::read(&ca).unwrap());
+    let store = RedisStore::open(&opts, cipher()).unwrap();
+    let b = binding("t@d", "tokTls", Some(HA1));
+    assert!(store.upsert(&b).unwrap());
+    assert_eq!(store.get("t@d", &b.device).unwrap(), Some(b));
+    // The data went over TLS to this server (the plain port has it too).
+    let n: i64 = ::redis::cmd("HLEN")
+        .arg("tls:{t@d}:devices")
+        .query(&mut raw(server.port))
+        .unwrap();
+    assert_eq!(n, 1);
+
+    let mut wrong = options(urls(vec![url]), "tls");
+    wrong.tls_ca = Some(std::fs::read(&other_ca).unwrap());
+    let e = RedisStore::open(&wrong, cipher()).unwrap_err();
+    assert!(matches!(e, StoreError::Redis { .. }), "{e}");
 }
