@@ -244,6 +244,7 @@ fn memory_per_binding(n: usize) -> Result<Memory, Error> {
             prefix: "sipwake".into(),
             timeout: Duration::from_secs(5),
             wait_replicas: 0,
+            tls_ca: None,
         },
         PiidCipher::new(key),
     )
