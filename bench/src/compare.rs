@@ -132,22 +132,7 @@ pub async fn run(cfg: Config, progress: impl Fn(&str)) -> Result<Outcome, Error>
                 )
                 .await?;
                 front.check_alive()?;
-                progress(&format!(
-                    "{} {} c={}: {} ok, {} failed, {:.0} reg/s, p50 {:.2} ms p99 {:.2} ms, {:.2} CPU-s/10k REGISTER{}",
-                    kind.name(),
-                    t.name(),
-                    c,
-                    r.ok,
-                    r.failures,
-                    r.registrations_per_sec(),
-                    r.latency.ms(50.0),
-                    r.latency.ms(99.0),
-                    r.cpu_per_10k_requests(),
-                    r.first_error
-                        .as_deref()
-                        .map(|e| format!(" (first error: {e})"))
-                        .unwrap_or_default()
-                ));
+                progress(&format!("{} {} {}", kind.name(), t.name(), r.summary()));
                 sys.rates.push(r);
             }
         }

@@ -45,6 +45,24 @@ impl RateResult {
     pub fn cpu_per_10k_requests(&self) -> f64 {
         self.proxy_cpu_secs * 10_000.0 / (self.requests.max(1) as f64)
     }
+
+    /// One progress line: counts, rate, latency, CPU, the first error.
+    pub fn summary(&self) -> String {
+        format!(
+            "c={}: {} ok, {} failed, {:.0} reg/s, p50 {:.2} ms p99 {:.2} ms, {:.2} CPU-s/10k REGISTER{}",
+            self.concurrency,
+            self.ok,
+            self.failures,
+            self.registrations_per_sec(),
+            self.latency.ms(50.0),
+            self.latency.ms(99.0),
+            self.cpu_per_10k_requests(),
+            self.first_error
+                .as_deref()
+                .map(|e| format!(" (first error: {e})"))
+                .unwrap_or_default()
+        )
+    }
 }
 
 /// Runs `registrations` registrations over `concurrency` agents against
