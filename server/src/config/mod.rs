@@ -866,6 +866,44 @@ min_expires = 30
     }
 
     #[test]
+    fn cluster_settings_are_read_and_mistakes_name_the_key() {
+        let ok = "[upstream]\nserver = \"sip:10.0.0.1\"\n[store]\nbackend = \"redis\"\nredis_urls = [\"redis://h\"]\n";
+        let c = Config::from_toml_str(
+            &format!("{ok}[cluster]\nenabled = true\nnode_id = \"gw-a\"\nsip_uri = \"sip:10.0.0.7:5060\"\nheartbeat_ms = 200\npoll_ms = 100\n"),
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            (
+                c.cluster.node_id.as_str(),
+                c.cluster.sip_uri.as_str(),
+                c.cluster.heartbeat_ms,
+                c.cluster.poll_ms
+            ),
+            ("gw-a", "sip:10.0.0.7:5060", 200, 100)
+        );
+        for (text, key) in [
+            (format!("{ok}[cluster]\nnode_id = \"gw-a\""), "cluster.enabled"),
+            ("[upstream]\nserver = \"sip:10.0.0.1\"\n[cluster]\nenabled = true".to_string(), "cluster.enabled"),
+            (
+                "[store]\nbackend = \"redis\"\nredis_urls = [\"redis://h\"]\n[cluster]\nenabled = true".to_string(),
+                "cluster.enabled",
+            ),
+            (format!("{ok}[cluster]\nenabled = true\nnode_id = \"a b\""), "cluster.node_id"),
+            (format!("{ok}[cluster]\nenabled = true\nsip_uri = \"10.0.0.7\""), "cluster.sip_uri"),
+            (
+                format!("{ok}[sip]\nudp = [\"0.0.0.0:5060\"]\n[cluster]\nenabled = true"),
+                "cluster.sip_uri",
+            ),
+            (format!("{ok}[cluster]\nenabled = true\nheartbeat_ms = 10"), "cluster.heartbeat_ms"),
+            (format!("{ok}[cluster]\nenabled = true\npoll_ms = 1"), "cluster.poll_ms"),
+        ] {
+            let err = Config::from_toml_str(&text, None).unwrap_err().to_string();
+            assert!(err.contains(key), "{text}: {err}");
+        }
+    }
+
+    #[test]
     fn store_mistakes_name_the_key_and_hide_passwords() {
         let redis = "[store]\nbackend = \"redis\"\n";
         let sentinel = "redis_sentinel = { master = \"m\", urls = [\"redis://h:26379\"] }\n";
